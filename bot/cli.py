@@ -1,0 +1,455 @@
+"""``resobot`` command line (typer + rich): database set-up, catalog, people, reports, the bot."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+import re
+import sys
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from bot.config import Settings, SettingsError, load_settings
+from reporting_forms.catalog import Catalog, CatalogError, load_catalog
+from reporting_forms.export import catalog_to_dict
+from reporting_forms.texts import format_number
+from storage.db import Database, upgrade_async
+from storage.repositories import Repos
+from storage.tables import Role
+
+app = typer.Typer(
+    help="resobot — reporting assistant for the resocialisation policy plan", no_args_is_help=True
+)
+plan_app = typer.Typer(help="The plan catalog (YAML in reporting_forms/plans/)", no_args_is_help=True)
+contacts_app = typer.Typer(help="Institution contacts", invoke_without_command=True)
+reports_app = typer.Typer(help="Submitted reports", no_args_is_help=True)
+app.add_typer(plan_app, name="plan")
+app.add_typer(contacts_app, name="contacts")
+app.add_typer(reports_app, name="reports")
+
+out = Console()
+err = Console(stderr=True)
+T = TypeVar("T")
+
+
+def fail(message: str, code: int = 1) -> typer.Exit:
+    err.print(f"[red]{message}[/red]", highlight=False)
+    return typer.Exit(code)
+
+
+def get_settings() -> Settings:
+    try:
+        return load_settings()
+    except SettingsError as exc:
+        raise fail(str(exc), 2) from None
+
+
+def get_catalog() -> Catalog:
+    try:
+        return load_catalog()
+    except CatalogError as exc:
+        raise fail(f"Catalog error: {exc}", 2) from None
+
+
+def with_repos(fn: Callable[[Repos], Awaitable[T]], settings: Settings | None = None) -> T:
+    """Run one unit of work against the configured database."""
+    settings = settings or get_settings()
+
+    async def main() -> T:
+        db = Database(settings.database_url)
+        try:
+            async with db.session() as session:
+                return await fn(Repos(session))
+        finally:
+            await db.dispose()
+
+    try:
+        return asyncio.run(main())
+    except OSError as exc:
+        raise fail(f"Database unreachable ({settings.database_url}): {exc}", 3) from None
+
+
+async def initialise(settings: Settings, catalog: Catalog) -> dict[str, Any]:
+    """Migrate the schema and load the catalog; safe to run any number of times."""
+    await upgrade_async(settings.database_url)
+    db = Database(settings.database_url)
+    try:
+        async with db.session() as session:
+            repos = Repos(session)
+            result = await repos.catalog.sync(catalog)
+            for year in (2025, 2026, 2027):
+                await repos.reports.period(year)
+            counts = await repos.catalog.counts()
+        return {"result": result, "counts": counts}
+    finally:
+        await db.dispose()
+
+
+# ------------------------------------------------------------------ init
+
+
+@app.command()
+def init() -> None:
+    """Create or upgrade the database and load the plan catalog (idempotent)."""
+    settings, catalog = get_settings(), get_catalog()
+    try:
+        info = asyncio.run(initialise(settings, catalog))
+    except OSError as exc:
+        raise fail(f"Database unreachable ({settings.database_url}): {exc}", 3) from None
+    result, counts = info["result"], info["counts"]
+    out.print(
+        f"Database ready: {settings.database_url}\n"
+        f"Catalog: {counts['plans']} plans, {counts['directions']} directions, {counts['tasks']} tasks, "
+        f"{counts['measures']} measures, {counts['indicators']} indicator rows, "
+        f"{counts['policy_indicators']} policy indicators, {counts['institutions']} institutions.\n"
+        f"This run: {result.created} created, {result.updated} updated, {result.deactivated} deactivated."
+    )
+    for change in result.changes:
+        out.print(f"  updated {change}")
+
+
+# ------------------------------------------------------------------ plan
+
+
+@plan_app.command("check")
+def plan_check() -> None:
+    """Validate the YAML catalog; prints the counts or the broken entry."""
+    catalog = get_catalog()
+    for plan in catalog.plans:
+        measures = list(plan.measures())
+        rows = sum(len(m.indicators) for m in measures)
+        tasks = sum(len(d.tasks) for d in plan.directions)
+        out.print(
+            f"[green]OK[/green] {plan.id}: {len(plan.directions)} directions, {tasks} tasks, "
+            f"{len(measures)} measures, {rows} indicator rows, "
+            f"{sum(len(p.indicators) for p in plan.policy_results)} policy indicators"
+        )
+
+
+@plan_app.command("export")
+def plan_export() -> None:
+    """The whole catalog as JSON on stdout."""
+    json.dump(catalog_to_dict(get_catalog()), sys.stdout, ensure_ascii=False, indent=2)
+    sys.stdout.write("\n")
+
+
+def _target(value: float | None) -> str:
+    return "—" if value is None else format_number(value)
+
+
+def _day(value: dt.date | None, text: str | None = None) -> str:
+    return value.isoformat() if value else (text or "—")
+
+
+@plan_app.command("show")
+def plan_show(item_id: str = typer.Argument(None, help="direction, task, measure or indicator id")) -> None:
+    """Show the plan outline, or one direction, task, measure or indicator."""
+    catalog = get_catalog()
+    if item_id is None:
+        table = Table(title="Plāni", show_lines=False)
+        for col_name in ("Id", "Nosaukums", "Virzieni", "Uzdevumi", "Pasākumi", "Rādītāji"):
+            table.add_column(col_name)
+        for plan in catalog.plans:
+            ms = list(plan.measures())
+            table.add_row(
+                plan.id,
+                plan.title,
+                str(len(plan.directions)),
+                str(sum(len(d.tasks) for d in plan.directions)),
+                str(len(ms)),
+                str(sum(len(m.indicators) for m in ms)),
+            )
+        out.print(table)
+        for plan in catalog.plans:
+            _show_directions(plan.directions)
+        return
+    try:
+        kind, item = catalog.find(item_id)
+    except KeyError:
+        raise fail(f"No plan, direction, task, measure or indicator with id {item_id!r}.") from None
+    SHOW[kind](item)
+
+
+def _show_directions(directions: Any) -> None:
+    table = Table(show_lines=False)
+    table.add_column("Id", no_wrap=True)
+    table.add_column("Rīcības virziens / uzdevums")
+    table.add_column("Pasākumi", justify="right")
+    for d in directions:
+        table.add_row(f"[bold]{d.id}[/bold]", f"[bold]{d.title}[/bold]", "")
+        for task in d.tasks:
+            if task.id != d.id:
+                table.add_row(task.id, task.title, str(len(task.measures)))
+            else:
+                table.add_row("", "", str(len(task.measures)))
+    out.print(table)
+
+
+def _show_task(task: Any) -> None:
+    table = Table(title=f"{task.id}. uzdevums. {task.title}", show_lines=True)
+    for name in ("Nr.", "Pasākums", "Atbildīgā", "Līdzatbildīgās", "Termiņš", "Rādītāji"):
+        table.add_column(name)
+    for m in task.measures:
+        table.add_row(
+            m.id,
+            m.name,
+            ", ".join(m.responsible),
+            ", ".join(m.co_responsible),
+            _day(m.deadline, m.deadline_text),
+            str(len(m.indicators)),
+        )
+    out.print(table)
+
+
+def _show_direction(direction: Any) -> None:
+    out.print(f"[bold]{direction.id}. {direction.title}[/bold]")
+    for task in direction.tasks:
+        _show_task(task)
+
+
+def _indicator_table(title: str, indicators: Any) -> Table:
+    table = Table(title=title, show_lines=True)
+    for name, kw in (
+        ("Id", {"no_wrap": True}),
+        ("Rezultatīvā rādītāja vērtība 2027.gadā", {}),
+        ("Mērķis", {"justify": "right"}),
+        ("Veids", {}),
+        ("Mērvienība", {}),
+        ("Termiņš", {"no_wrap": True}),
+    ):
+        table.add_column(name, **kw)
+    for ind in indicators:
+        table.add_row(
+            ind.id,
+            ind.text,
+            _target(ind.target),
+            ind.kind.value,
+            ind.unit or "—",
+            _day(ind.deadline, ind.deadline_text),
+        )
+    return table
+
+
+def _show_measure(m: Any) -> None:
+    head = Table.grid(padding=(0, 2))
+    head.add_column(style="bold", no_wrap=True)
+    head.add_column()
+    head.add_row("Pasākums", f"{m.id} {m.name}")
+    if m.result:
+        head.add_row("Darbības rezultāts", m.result)
+    head.add_row("Atbildīgā institūcija", ", ".join(m.responsible))
+    head.add_row("Līdzatbildīgās institūcijas", ", ".join(m.co_responsible) or "—")
+    head.add_row("Izpildes termiņš", _day(m.deadline, m.deadline_text))
+    if m.funding:
+        head.add_row("Finansējuma avots", m.funding)
+    if m.achieved_note:
+        head.add_row("Rezultatīvais rādītājs sasniegts", m.achieved_note)
+    out.print(head)
+    out.print(_indicator_table(f"{m.id}: {len(m.indicators)} rādītāji", m.indicators))
+
+
+def _show_indicator(ind: Any) -> None:
+    out.print(_indicator_table(ind.id, [ind]))
+    if ind.note:
+        out.print(f"Piezīme: {ind.note}")
+
+
+def _show_policy_result(pr: Any) -> None:
+    out.print(f"[bold]{pr.id}. {pr.title}[/bold]")
+    for pi in pr.indicators:
+        _show_policy_indicator(pi)
+
+
+def _show_policy_indicator(pi: Any) -> None:
+    table = Table(title=f"{pi.id} {pi.text}", show_lines=True)
+    table.add_column("Gads")
+    table.add_column("Mērķis")
+    history = pi.passport.history if pi.passport else {}
+    for year, value in sorted(history.items()):
+        table.add_row(str(year), f"{format_number(value)} (pase)")
+    for year, target in sorted(pi.targets.items()):
+        table.add_row(str(year), target.text)
+    out.print(table)
+    if pi.passport:
+        out.print(f"Biežums: {pi.passport.frequency}. Datu avots: {pi.passport.data_source or '—'}")
+
+
+def _show_plan(plan: Any) -> None:
+    out.print(f"[bold]{plan.id}[/bold] {plan.title}")
+    _show_directions(plan.directions)
+
+
+SHOW: dict[str, Callable[[Any], None]] = {
+    "plan": _show_plan,
+    "direction": _show_direction,
+    "task": _show_task,
+    "measure": _show_measure,
+    "indicator": _show_indicator,
+    "policy_result": _show_policy_result,
+    "policy_indicator": _show_policy_indicator,
+}
+
+
+# ------------------------------------------------------------------ people
+
+
+@app.command()
+def institutions() -> None:
+    """List institutions (abbreviation, Latvian and English name)."""
+    table = Table(title="Institūcijas")
+    for name in ("Saīsinājums", "Nosaukums", "English", "Ziņo"):
+        table.add_column(name)
+    for inst in get_catalog().institutions:
+        table.add_row(inst.abbr, inst.name, inst.name_en, "jā" if inst.reports else "")
+    out.print(table)
+
+
+def parse_duration(text: str) -> dt.timedelta:
+    """``14d``, ``36h``, ``2w`` → timedelta."""
+    match = re.fullmatch(r"\s*(\d{1,4})\s*([dhw])\s*", text)
+    if not match:
+        raise typer.BadParameter("use e.g. 14d, 36h or 2w")
+    n, unit = int(match[1]), match[2]
+    delta = {"h": dt.timedelta(hours=n), "d": dt.timedelta(days=n), "w": dt.timedelta(weeks=n)}[unit]
+    if delta <= dt.timedelta(0):
+        raise typer.BadParameter("must be positive")
+    return delta
+
+
+@app.command()
+def invite(
+    institution: str = typer.Option(..., "--institution", "-i", help="e.g. VPD"),
+    role: Role = typer.Option(Role.CONTACT, "--role"),
+    expires: str = typer.Option("14d", "--expires", help="e.g. 14d, 36h, 2w"),
+    name: str = typer.Option(None, "--name", help="display name for the new contact"),
+) -> None:
+    """Create a one-time invite; prints the code and the Telegram deep link."""
+    settings = get_settings()
+    delta = parse_duration(expires)
+
+    async def work(repos: Repos) -> tuple[str, str]:
+        inst = await repos.people.institution(institution)
+        if inst is None:
+            raise fail(f"Unknown institution {institution!r}; see `resobot institutions`.")
+        code = await repos.people.create_invite(
+            institution_id=inst.id, role=role.value, expires_in=delta, display_name=name
+        )
+        return code, inst.abbr
+
+    code, abbr = with_repos(work, settings)
+    username = settings.telegram_bot_username or "resobot"
+    expires_at = (dt.datetime.now(settings.tz) + delta).strftime("%Y-%m-%d %H:%M %Z")
+    out.print(f"Invite for {abbr} ({role.value}), valid until {expires_at}")
+    out.print(f"Code: {code}", highlight=False)
+    out.print(f"Link: https://t.me/{username}?start={code}", highlight=False, soft_wrap=True)
+
+
+@contacts_app.callback()
+def contacts(
+    ctx: typer.Context,
+    institution: str = typer.Option(None, "--institution", "-i", help="only this institution"),
+) -> None:
+    """List contacts (optionally of one institution)."""
+    if ctx.invoked_subcommand is not None:
+        return
+
+    async def work(repos: Repos) -> list[tuple[Any, str]]:
+        inst_id = None
+        if institution:
+            inst = await repos.people.institution(institution)
+            if inst is None:
+                raise fail(f"Unknown institution {institution!r}.")
+            inst_id = inst.id
+        abbrs = {i.id: i.abbr for i in await repos.people.institutions()}
+        return [(c, abbrs[c.institution_id]) for c in await repos.people.contacts(inst_id)]
+
+    rows = with_repos(work)
+    table = Table(title="Kontaktpersonas")
+    for name in ("Id", "Vārds", "Institūcija", "Loma", "Valoda", "Telegram", "Aktīvs"):
+        table.add_column(name)
+    for c, abbr in rows:
+        table.add_row(
+            str(c.id),
+            c.display_name,
+            abbr,
+            c.role,
+            c.language,
+            str(c.telegram_user_id or "—"),
+            "jā" if c.active else "nē" + (" (bloķējis botu)" if c.blocked else ""),
+        )
+    out.print(table)
+
+
+@contacts_app.command("deactivate")
+def contacts_deactivate(contact_id: int) -> None:
+    """Deactivate a contact: no reminders, no access."""
+
+    async def work(repos: Repos) -> str:
+        contact = await repos.people.contact(contact_id)
+        if contact is None:
+            raise fail(f"No contact with id {contact_id}.")
+        contact.active = False
+        return contact.display_name
+
+    out.print(f"Deactivated contact {contact_id} ({with_repos(work)}).")
+
+
+# ------------------------------------------------------------------ reports
+
+
+@reports_app.command("list")
+def reports_list(as_json: bool = typer.Option(False, "--json", help="JSON instead of a table")) -> None:
+    """Every report with its values, revision and author."""
+
+    async def work(repos: Repos) -> list[Any]:
+        return await repos.reports.views()
+
+    views = with_repos(work)
+    if as_json:
+        data = [
+            {
+                "id": v.id,
+                "measure": v.measure_code,
+                "institution": v.institution,
+                "year": v.year,
+                "status": v.status,
+                "revision": v.revision,
+                "review_state": v.review_state,
+                "author": v.author,
+                "submitted_at": v.submitted_at.isoformat() if v.submitted_at else None,
+                "values": v.answers(),
+            }
+            for v in views
+        ]
+        json.dump(data, sys.stdout, ensure_ascii=False, indent=2)
+        sys.stdout.write("\n")
+        return
+    table = Table(title="Atskaites", show_lines=True)
+    for name in ("Nr.", "Pasākums", "Institūcija", "Gads", "Statuss", "Red.", "Autors", "Vērtības"):
+        table.add_column(name)
+    for v in views:
+        values = "\n".join(f"{k}: {val}" for k, val in v.answers().items())
+        table.add_row(
+            str(v.id),
+            v.measure_code,
+            v.institution,
+            str(v.year),
+            v.status,
+            str(v.revision),
+            v.author or "—",
+            values,
+        )
+    out.print(table)
+
+
+def main() -> None:  # pragma: no cover - console entry point
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,344 @@
+"""The plan catalog: YAML files in ``plans/`` loaded into validated pydantic models.
+
+Everything the bot knows about the plans (directions, tasks, measures, indicator rows,
+policy results, the informal-hierarchy action plan, institutions) comes from these files.
+A broken file fails on load with the file name, the entry id and the reason.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from enum import StrEnum
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+PLANS_DIR = Path(__file__).parent / "plans"
+
+
+class MetricKind(StrEnum):
+    """What an indicator row counts; decides the question, the input and the validation."""
+
+    PEOPLE_TRAINED = "people_trained"
+    PARTICIPANTS = "participants"
+    EVENTS_HELD = "events_held"
+    CONSULTATIONS = "consultations"
+    SESSIONS = "sessions"
+    COUNT = "count"
+    PERCENT = "percent"
+    MILESTONE = "milestone"
+    TEXT = "text"
+
+    @property
+    def is_numeric(self) -> bool:
+        return self not in (MetricKind.MILESTONE, MetricKind.TEXT)
+
+    @property
+    def is_integer(self) -> bool:
+        return self.is_numeric and self is not MetricKind.PERCENT
+
+
+class CatalogError(ValueError):
+    """A catalog file is malformed. The message names the file, the entry and the reason."""
+
+    def __init__(self, file: str, entry: str, reason: str) -> None:
+        self.file, self.entry, self.reason = file, entry, reason
+        super().__init__(f"{file}: {entry}: {reason}")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Institution(_Strict):
+    abbr: str
+    name: str
+    name_en: str
+    reports: bool = Field(default=False, description="Has contacts who report in chat (VPD, IeVP, TM, ...).")
+
+
+class Indicator(_Strict):
+    """One row of "Rezultatīvā rādītāja vērtība 2027.gadā" of a measure."""
+
+    id: str
+    text: str
+    kind: MetricKind
+    target: float | None = None
+    unit: str | None = None
+    deadline: dt.date | None = None
+    deadline_text: str | None = None
+    note: str | None = None
+
+    @field_validator("target")
+    @classmethod
+    def _target_non_negative(cls, v: float | None) -> float | None:
+        if v is not None and v < 0:
+            raise ValueError("target must not be negative")
+        return v
+
+    @model_validator(mode="after")
+    def _target_fits_kind(self) -> Indicator:
+        if self.kind is MetricKind.PERCENT and self.target is not None and self.target > 100:
+            raise ValueError("a percent target must be between 0 and 100")
+        if not self.kind.is_numeric and self.target is not None:
+            raise ValueError(f"a {self.kind.value} row has no numeric target")
+        if self.kind.is_integer and self.target is not None and self.target != int(self.target):
+            raise ValueError(f"a {self.kind.value} target must be a whole number")
+        return self
+
+
+class Measure(_Strict):
+    """A pasākums with its result, institutions and indicator rows."""
+
+    id: str
+    name: str
+    result: str | None = None
+    responsible: tuple[str, ...]
+    co_responsible: tuple[str, ...] = ()
+    deadline: dt.date | None = None
+    deadline_text: str | None = None
+    funding: str | None = None
+    achieved_note: str | None = None
+    indicators: tuple[Indicator, ...]
+
+    @field_validator("indicators")
+    @classmethod
+    def _has_indicators(cls, v: tuple[Indicator, ...]) -> tuple[Indicator, ...]:
+        if not v:
+            raise ValueError("a measure needs at least one indicator row")
+        return v
+
+    @property
+    def institutions(self) -> tuple[str, ...]:
+        return self.responsible + tuple(i for i in self.co_responsible if i not in self.responsible)
+
+
+class Task(_Strict):
+    id: str
+    title: str
+    measures: tuple[Measure, ...]
+
+
+class Direction(_Strict):
+    """A rīcības virziens (or, in the informal-hierarchy plan, a section)."""
+
+    id: str
+    title: str
+    tasks: tuple[Task, ...]
+
+
+class YearTarget(_Strict):
+    """A yearly target as written ("Pieaug", "16 %", "1804/37,25 % ...") and its number."""
+
+    text: str
+    value: float | None = None
+
+
+class Passport(_Strict):
+    """Indicator passport (Annex 5): how the indicator is measured."""
+
+    methodology: str
+    data_source: str | None = None
+    frequency: str
+    forecast: str
+    influencing_results: str | None = None
+    other: str | None = None
+    history: dict[int, float] = Field(default_factory=dict)
+
+
+class PolicyIndicator(_Strict):
+    id: str
+    text: str
+    kind: MetricKind
+    unit: str | None = None
+    targets: dict[int, YearTarget]
+    passport: Passport | None = None
+
+
+class PolicyResult(_Strict):
+    id: str
+    title: str
+    indicators: tuple[PolicyIndicator, ...]
+
+
+class Plan(_Strict):
+    id: str
+    title: str
+    short_title: str
+    source: str
+    directions: tuple[Direction, ...]
+    policy_results: tuple[PolicyResult, ...] = ()
+
+    def measures(self) -> Iterator[Measure]:
+        for direction in self.directions:
+            for task in direction.tasks:
+                yield from task.measures
+
+
+class Catalog(_Strict):
+    institutions: tuple[Institution, ...]
+    plans: tuple[Plan, ...]
+
+    def institution(self, abbr: str) -> Institution:
+        for inst in self.institutions:
+            if inst.abbr.casefold() == abbr.casefold():
+                return inst
+        raise KeyError(abbr)
+
+    def measures(self) -> Iterator[tuple[Plan, Direction, Task, Measure]]:
+        for plan in self.plans:
+            for direction in plan.directions:
+                for task in direction.tasks:
+                    for measure in task.measures:
+                        yield plan, direction, task, measure
+
+    def measure(self, measure_id: str) -> Measure:
+        for *_, measure in self.measures():
+            if measure.id == measure_id:
+                return measure
+        raise KeyError(measure_id)
+
+    def find(self, item_id: str) -> tuple[str, Any]:
+        """Look up any id: returns (kind, object) for plan/direction/task/measure/indicator/policy."""
+        for plan in self.plans:
+            if plan.id == item_id:
+                return "plan", plan
+            for pr in plan.policy_results:
+                if pr.id == item_id:
+                    return "policy_result", pr
+                for pi in pr.indicators:
+                    if pi.id == item_id:
+                        return "policy_indicator", pi
+            for direction in plan.directions:
+                if direction.id == item_id:
+                    return "direction", direction
+                for task in direction.tasks:
+                    if task.id == item_id:
+                        return "task", task
+                    for measure in task.measures:
+                        if measure.id == item_id:
+                            return "measure", measure
+                        for ind in measure.indicators:
+                            if ind.id == item_id:
+                                return "indicator", ind
+        raise KeyError(item_id)
+
+    def measures_for(self, abbr: str) -> list[tuple[Plan, Direction, Task, Measure]]:
+        """Measures where the institution is responsible or co-responsible."""
+        return [row for row in self.measures() if abbr in row[3].institutions]
+
+
+# ---------------------------------------------------------------- loading
+
+
+def _entry_of(data: Any, loc: tuple[Any, ...]) -> str:
+    """Walk the raw YAML along a pydantic error location; return the innermost id seen."""
+    entry = "(top level)"
+    node = data
+    for part in loc:
+        try:
+            node = node[part]
+        except (KeyError, IndexError, TypeError):
+            break
+        if isinstance(node, dict) and "id" in node:
+            entry = str(node["id"])
+        elif isinstance(node, dict) and "abbr" in node:
+            entry = str(node["abbr"])
+    return entry
+
+
+def _normalise_plan(raw: dict[str, Any]) -> dict[str, Any]:
+    """The informal-hierarchy plan lists measures directly under sections: give each section
+    one task with the section's own id and title, so every plan has one shape."""
+    directions = raw.get("directions") or []
+    for section in directions:
+        if isinstance(section, dict) and "measures" in section and "tasks" not in section:
+            section["tasks"] = [
+                {"id": section.get("id"), "title": section.get("title"), "measures": section.pop("measures")}
+            ]
+    return raw
+
+
+def _read_yaml(path: Path) -> Any:
+    try:
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise CatalogError(path.name, "(syntax)", str(exc).replace("\n", " ")) from exc
+
+
+def _validate(model: type[BaseModel], data: Any, file: str) -> Any:
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        loc = tuple(err["loc"])
+        field = ".".join(str(p) for p in loc if not isinstance(p, int)) or "(root)"
+        raise CatalogError(file, _entry_of(data, loc), f"{field}: {err['msg']}") from exc
+
+
+def _check_references(catalog: Catalog, files: dict[str, str]) -> None:
+    known = {i.abbr for i in catalog.institutions}
+    seen: dict[str, str] = {}
+
+    def unique(item_id: str, file: str) -> None:
+        if item_id in seen:
+            raise CatalogError(file, item_id, f"duplicate id (also in {seen[item_id]})")
+        seen[item_id] = file
+
+    for abbr in (i.abbr for i in catalog.institutions):
+        if list(i.abbr for i in catalog.institutions).count(abbr) > 1:
+            raise CatalogError("institutions.yaml", abbr, "duplicate institution")
+    for plan in catalog.plans:
+        file = files[plan.id]
+        unique(plan.id, file)
+        for pr in plan.policy_results:
+            unique(pr.id, file)
+            for pi in pr.indicators:
+                unique(pi.id, file)
+        for direction in plan.directions:
+            unique(direction.id, file)
+            for task in direction.tasks:
+                if task.id != direction.id:
+                    unique(task.id, file)
+                for measure in task.measures:
+                    unique(measure.id, file)
+                    for abbr in measure.institutions:
+                        if abbr not in known:
+                            raise CatalogError(file, measure.id, f"unknown institution {abbr!r}")
+                    for ind in measure.indicators:
+                        unique(ind.id, file)
+                        if not ind.id.startswith(measure.id + "."):
+                            raise CatalogError(file, ind.id, f"indicator id must start with {measure.id}.")
+
+
+def load_catalog(plans_dir: Path | None = None) -> Catalog:
+    """Load and validate every YAML file of the catalog. Raises CatalogError."""
+    directory = plans_dir or PLANS_DIR
+    inst_path = directory / "institutions.yaml"
+    raw_inst = _read_yaml(inst_path) or {}
+    institutions = [_validate(Institution, item, inst_path.name) for item in raw_inst.get("institutions", [])]
+    plans: list[Plan] = []
+    files: dict[str, str] = {}
+    for path in sorted(directory.glob("*.yaml")):
+        if path.name == "institutions.yaml":
+            continue
+        raw = _read_yaml(path)
+        if not isinstance(raw, dict):
+            raise CatalogError(path.name, "(top level)", "expected a mapping with id, title, directions")
+        plan = _validate(Plan, _normalise_plan(raw), path.name)
+        if plan.id in files:
+            raise CatalogError(path.name, plan.id, f"duplicate id (also in {files[plan.id]})")
+        files[plan.id] = path.name
+        plans.append(plan)
+    catalog = Catalog(institutions=tuple(institutions), plans=tuple(plans))
+    _check_references(catalog, files)
+    return catalog
+
+
+@cache
+def default_catalog() -> Catalog:
+    return load_catalog()

@@ -1,0 +1,56 @@
+"""aiogram FSM storage on the project's own database: the conversation step and the draft
+survive a restart. Keys come from aiogram's DefaultKeyBuilder."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from aiogram.fsm.state import State
+from aiogram.fsm.storage.base import BaseStorage, DefaultKeyBuilder, KeyBuilder, StateType, StorageKey
+
+from storage.db import Database
+from storage.tables import ConversationState, utcnow
+
+
+def _state_name(state: StateType) -> str | None:
+    return state.state if isinstance(state, State) else state
+
+
+class DatabaseStorage(BaseStorage):
+    def __init__(self, db: Database, key_builder: KeyBuilder | None = None) -> None:
+        self.db = db
+        self.key_builder = key_builder or DefaultKeyBuilder(with_destiny=True)
+
+    async def _row(self, session: Any, key: StorageKey) -> ConversationState:
+        k = self.key_builder.build(key)
+        row = await session.get(ConversationState, k)
+        if row is None:
+            row = ConversationState(key=k, state=None, data={})
+            session.add(row)
+        return row
+
+    async def set_state(self, key: StorageKey, state: StateType = None) -> None:
+        async with self.db.session() as session:
+            row = await self._row(session, key)
+            row.state = _state_name(state)
+            row.updated_at = utcnow()
+
+    async def get_state(self, key: StorageKey) -> str | None:
+        async with self.db.session() as session:
+            row = await session.get(ConversationState, self.key_builder.build(key))
+            return row.state if row else None
+
+    async def set_data(self, key: StorageKey, data: Mapping[str, Any]) -> None:
+        async with self.db.session() as session:
+            row = await self._row(session, key)
+            row.data = dict(data)
+            row.updated_at = utcnow()
+
+    async def get_data(self, key: StorageKey) -> dict[str, Any]:
+        async with self.db.session() as session:
+            row = await session.get(ConversationState, self.key_builder.build(key))
+            return dict(row.data) if row else {}
+
+    async def close(self) -> None:
+        """The Database is owned by the application, which disposes it."""

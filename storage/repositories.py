@@ -1,0 +1,669 @@
+"""Repositories: the only code that reads and writes tables. Async, portable SQL.
+
+Grouped behind one facade, ``Repos(session)``, which a bot middleware or a CLI command
+opens per unit of work.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import secrets
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import func
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from reporting_forms import catalog as cat
+from storage import tables as t
+from storage.db import as_utc
+
+# ------------------------------------------------------------------ catalog
+
+
+@dataclass
+class SyncResult:
+    created: int = 0
+    updated: int = 0
+    deactivated: int = 0
+    changes: list[str] = field(default_factory=list)
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.created or self.updated or self.deactivated)
+
+
+def _apply(row: Any, values: dict[str, Any]) -> bool:
+    """Set changed attributes on a row; True when anything differed."""
+    changed = False
+    for name, value in values.items():
+        if getattr(row, name) != value:
+            setattr(row, name, value)
+            changed = True
+    return changed
+
+
+class CatalogRepo:
+    """Loads the YAML catalog into tables idempotently; ids stay stable, reports untouched."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def _upsert(
+        self, model: type, key: dict[str, Any], values: dict[str, Any], result: SyncResult, label: str
+    ) -> Any:
+        row = (await self.session.exec(select(model).filter_by(**key))).first()
+        if row is None:
+            row = model(**key, **values)
+            self.session.add(row)
+            await self.session.flush()
+            result.created += 1
+        elif _apply(row, values):
+            result.updated += 1
+            result.changes.append(label)
+        return row
+
+    async def sync(self, catalog: cat.Catalog) -> SyncResult:
+        result = SyncResult()
+        for inst in catalog.institutions:
+            await self._upsert(
+                t.Institution,
+                {"abbr": inst.abbr},
+                {"name": inst.name, "name_en": inst.name_en, "reports": inst.reports},
+                result,
+                inst.abbr,
+            )
+        for plan in catalog.plans:
+            await self._sync_plan(plan, result)
+        await self.session.flush()
+        return result
+
+    async def _sync_plan(self, plan: cat.Plan, result: SyncResult) -> None:
+        await self._upsert(
+            t.Plan,
+            {"id": plan.id},
+            {"title": plan.title, "short_title": plan.short_title, "source": plan.source},
+            result,
+            plan.id,
+        )
+        seen: dict[type, set[int]] = {
+            t.Direction: set(),
+            t.Task: set(),
+            t.Measure: set(),
+            t.Indicator: set(),
+            t.PolicyIndicator: set(),
+        }
+        for d_pos, direction in enumerate(plan.directions):
+            d_row = await self._upsert(
+                t.Direction,
+                {"plan_id": plan.id, "code": direction.id},
+                {"title": direction.title, "position": d_pos, "active": True},
+                result,
+                direction.id,
+            )
+            seen[t.Direction].add(d_row.id)
+            for t_pos, task in enumerate(direction.tasks):
+                t_row = await self._upsert(
+                    t.Task,
+                    {"plan_id": plan.id, "code": task.id},
+                    {"title": task.title, "direction_id": d_row.id, "position": t_pos, "active": True},
+                    result,
+                    task.id,
+                )
+                seen[t.Task].add(t_row.id)
+                for m_pos, measure in enumerate(task.measures):
+                    m_row = await self._sync_measure(plan.id, t_row.id, m_pos, measure, result, seen)
+                    seen[t.Measure].add(m_row.id)
+        for pr in plan.policy_results:
+            for indicator in pr.indicators:
+                targets = {str(y): {"text": v.text, "value": v.value} for y, v in indicator.targets.items()}
+                row = await self._upsert(
+                    t.PolicyIndicator,
+                    {"plan_id": plan.id, "code": indicator.id},
+                    {
+                        "text": indicator.text,
+                        "kind": indicator.kind.value,
+                        "unit": indicator.unit,
+                        "targets": targets,
+                        "active": True,
+                    },
+                    result,
+                    indicator.id,
+                )
+                seen[t.PolicyIndicator].add(row.id)
+        await self._deactivate(plan.id, seen, result)
+
+    async def _sync_measure(
+        self,
+        plan_id: str,
+        task_id: int,
+        position: int,
+        measure: cat.Measure,
+        result: SyncResult,
+        seen: dict[type, set[int]],
+    ) -> t.Measure:
+        m_row = await self._upsert(
+            t.Measure,
+            {"plan_id": plan_id, "code": measure.id},
+            {
+                "task_id": task_id,
+                "name": measure.name,
+                "result": measure.result,
+                "responsible": list(measure.responsible),
+                "co_responsible": list(measure.co_responsible),
+                "deadline": measure.deadline,
+                "deadline_text": measure.deadline_text,
+                "funding": measure.funding,
+                "achieved_note": measure.achieved_note,
+                "position": position,
+                "active": True,
+            },
+            result,
+            measure.id,
+        )
+        for i_pos, ind in enumerate(measure.indicators):
+            i_row = await self._upsert(
+                t.Indicator,
+                {"measure_id": m_row.id, "code": ind.id},
+                {
+                    "text": ind.text,
+                    "kind": ind.kind.value,
+                    "target": ind.target,
+                    "unit": ind.unit,
+                    "deadline": ind.deadline,
+                    "deadline_text": ind.deadline_text,
+                    "note": ind.note,
+                    "position": i_pos,
+                    "active": True,
+                },
+                result,
+                ind.id,
+            )
+            seen[t.Indicator].add(i_row.id)
+        return m_row
+
+    async def _deactivate(self, plan_id: str, seen: dict[type, set[int]], result: SyncResult) -> None:
+        """Entries no longer in the YAML are kept (reports may point at them) but inactive."""
+        for model, ids in seen.items():
+            if model is t.Indicator:
+                stmt = (
+                    select(t.Indicator)
+                    .join(t.Measure, col(t.Indicator.measure_id) == col(t.Measure.id))
+                    .where(t.Measure.plan_id == plan_id)
+                )
+            else:
+                stmt = select(model).where(model.plan_id == plan_id)
+            for row in (await self.session.exec(stmt)).all():
+                if row.id not in ids and row.active:
+                    row.active = False
+                    result.deactivated += 1
+
+    async def measure(self, code: str) -> t.Measure | None:
+        return (
+            await self.session.exec(
+                select(t.Measure).where(t.Measure.code == code, col(t.Measure.active).is_(True))
+            )
+        ).first()
+
+    async def indicators(self, measure_id: int) -> list[t.Indicator]:
+        stmt = (
+            select(t.Indicator)
+            .where(t.Indicator.measure_id == measure_id, col(t.Indicator.active).is_(True))
+            .order_by(t.Indicator.position)
+        )
+        return list((await self.session.exec(stmt)).all())
+
+    async def counts(self) -> dict[str, int]:
+        out = {}
+        for name, model in (
+            ("institutions", t.Institution),
+            ("plans", t.Plan),
+            ("directions", t.Direction),
+            ("tasks", t.Task),
+            ("measures", t.Measure),
+            ("indicators", t.Indicator),
+            ("policy_indicators", t.PolicyIndicator),
+        ):
+            out[name] = (await self.session.exec(select(func.count()).select_from(model))).one()
+        return out
+
+
+# ------------------------------------------------------------------ people
+
+
+def hash_code(code: str) -> str:
+    return hashlib.sha256(code.strip().encode("utf-8")).hexdigest()
+
+
+class InviteError(Exception):
+    """Why an invite code cannot be used: unknown | expired | used."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+        super().__init__(reason)
+
+
+class PeopleRepo:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def institution(self, abbr: str) -> t.Institution | None:
+        stmt = select(t.Institution).where(func.lower(t.Institution.abbr) == abbr.casefold())
+        return (await self.session.exec(stmt)).first()
+
+    async def institution_by_id(self, institution_id: int) -> t.Institution | None:
+        return await self.session.get(t.Institution, institution_id)
+
+    async def institutions(self) -> list[t.Institution]:
+        return list((await self.session.exec(select(t.Institution).order_by(t.Institution.id))).all())
+
+    async def contact_by_telegram(self, telegram_user_id: int) -> t.Contact | None:
+        stmt = select(t.Contact).where(t.Contact.telegram_user_id == telegram_user_id)
+        return (await self.session.exec(stmt)).first()
+
+    async def contact(self, contact_id: int) -> t.Contact | None:
+        return await self.session.get(t.Contact, contact_id)
+
+    async def contacts(
+        self, institution_id: int | None = None, *, active_only: bool = False
+    ) -> list[t.Contact]:
+        stmt = select(t.Contact).order_by(t.Contact.id)
+        if institution_id is not None:
+            stmt = stmt.where(t.Contact.institution_id == institution_id)
+        if active_only:
+            stmt = stmt.where(col(t.Contact.active).is_(True))
+        return list((await self.session.exec(stmt)).all())
+
+    async def add_contact(
+        self,
+        *,
+        display_name: str,
+        institution_id: int,
+        role: str = t.Role.CONTACT,
+        telegram_user_id: int | None = None,
+        language: str = "lv",
+    ) -> t.Contact:
+        contact = t.Contact(
+            display_name=display_name,
+            institution_id=institution_id,
+            role=role,
+            telegram_user_id=telegram_user_id,
+            language=language,
+        )
+        self.session.add(contact)
+        await self.session.flush()
+        return contact
+
+    async def create_invite(
+        self,
+        *,
+        institution_id: int,
+        role: str,
+        expires_in: dt.timedelta,
+        display_name: str | None = None,
+        now: dt.datetime | None = None,
+    ) -> str:
+        """Returns the one-time code; only its hash is stored."""
+        now = now or t.utcnow()
+        code = secrets.token_urlsafe(18)
+        self.session.add(
+            t.Invite(
+                code_hash=hash_code(code),
+                institution_id=institution_id,
+                role=role,
+                display_name=display_name,
+                created_at=now,
+                expires_at=now + expires_in,
+            )
+        )
+        await self.session.flush()
+        return code
+
+    async def redeem_invite(
+        self,
+        code: str,
+        *,
+        telegram_user_id: int,
+        display_name: str,
+        language: str,
+        now: dt.datetime | None = None,
+    ) -> t.Contact:
+        """Bind the Telegram user to the invite's institution and role, or raise InviteError."""
+        now = now or t.utcnow()
+        invite = (
+            await self.session.exec(select(t.Invite).where(t.Invite.code_hash == hash_code(code)))
+        ).first()
+        if invite is None:
+            raise InviteError("unknown")
+        if invite.used_at is not None:
+            raise InviteError("used")
+        if as_utc(invite.expires_at) <= now:
+            raise InviteError("expired")
+        contact = await self.contact_by_telegram(telegram_user_id)
+        if contact is None:
+            contact = await self.add_contact(
+                display_name=invite.display_name or display_name,
+                institution_id=invite.institution_id,
+                role=invite.role,
+                telegram_user_id=telegram_user_id,
+                language=language,
+            )
+        else:
+            contact.institution_id, contact.role, contact.active = invite.institution_id, invite.role, True
+        invite.used_at, invite.used_by_contact_id = now, contact.id
+        await self.session.flush()
+        return contact
+
+    async def record_attempt(self, telegram_user_id: int, ok: bool, now: dt.datetime | None = None) -> None:
+        self.session.add(
+            t.RegistrationAttempt(telegram_user_id=telegram_user_id, ok=ok, at=now or t.utcnow())
+        )
+        await self.session.flush()
+
+    async def recent_failures(self, telegram_user_id: int, since: dt.datetime) -> list[dt.datetime]:
+        stmt = (
+            select(t.RegistrationAttempt.at)
+            .where(
+                t.RegistrationAttempt.telegram_user_id == telegram_user_id,
+                col(t.RegistrationAttempt.ok).is_(False),
+                t.RegistrationAttempt.at >= since,
+            )
+            .order_by(col(t.RegistrationAttempt.at).desc())
+        )
+        return [as_utc(a) for a in (await self.session.exec(stmt)).all()]
+
+
+# ------------------------------------------------------------------ reports
+
+
+@dataclass(frozen=True)
+class StoredValue:
+    indicator_code: str
+    kind: str
+    value_num: float | None
+    value_text: str | None
+    status: str | None
+    value_date: dt.date | None
+
+    def as_answer(self) -> Any:
+        """The form-engine JSON value this row was stored from."""
+        if self.status is not None:
+            return self.status
+        if self.value_text is not None:
+            return self.value_text
+        if self.value_num is None:
+            return None
+        if self.kind == "percent":
+            return format(self.value_num, "g")
+        return int(self.value_num)
+
+
+@dataclass(frozen=True)
+class ReportView:
+    id: int
+    measure_code: str
+    measure_name: str
+    institution: str
+    year: int
+    status: str
+    revision: int
+    review_state: str
+    review_comment: str | None
+    comment: str | None
+    risk_flag: bool
+    submitted_at: dt.datetime | None
+    author: str | None
+    values: tuple[StoredValue, ...]
+
+    def answers(self) -> dict[str, Any]:
+        """Current values as form answers (indicator code → value, ``code.date``, ``comment``)."""
+        out: dict[str, Any] = {}
+        for v in self.values:
+            answer = v.as_answer()
+            if answer is not None:
+                out[v.indicator_code] = answer
+            if v.value_date is not None:
+                out[f"{v.indicator_code}.date"] = v.value_date.isoformat()
+        if self.comment:
+            out["comment"] = self.comment
+        return out
+
+
+class ReportRepo:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def period(self, year: int) -> t.ReportingPeriod:
+        row = (
+            await self.session.exec(select(t.ReportingPeriod).where(t.ReportingPeriod.year == year))
+        ).first()
+        if row is None:
+            row = t.ReportingPeriod(year=year, starts=dt.date(year, 1, 1), ends=dt.date(year, 12, 31))
+            self.session.add(row)
+            await self.session.flush()
+        return row
+
+    async def find(self, measure_id: int, institution_id: int, year: int) -> t.Report | None:
+        stmt = (
+            select(t.Report)
+            .join(t.ReportingPeriod, col(t.Report.period_id) == col(t.ReportingPeriod.id))
+            .where(
+                t.Report.measure_id == measure_id,
+                t.Report.institution_id == institution_id,
+                t.ReportingPeriod.year == year,
+            )
+        )
+        return (await self.session.exec(stmt)).first()
+
+    async def submit(
+        self,
+        *,
+        measure_id: int,
+        institution_id: int,
+        year: int,
+        answers: dict[str, Any],
+        contact_id: int | None,
+        now: dt.datetime | None = None,
+    ) -> t.Report:
+        """Store validated answers as a new revision. Nothing is overwritten without a trace:
+        the revision row keeps the full snapshot and the old → new changes."""
+        now = now or t.utcnow()
+        period = await self.period(year)
+        report = await self.find(measure_id, institution_id, year)
+        if report is None:
+            report = t.Report(
+                measure_id=measure_id,
+                institution_id=institution_id,
+                period_id=period.id,
+                created_by_contact_id=contact_id,
+                created_at=now,
+            )
+            self.session.add(report)
+            await self.session.flush()
+        old = await self.view(report.id)
+        old_answers = old.answers() if old and report.revision else {}
+        indicators = {
+            i.code: i
+            for i in (
+                await self.session.exec(select(t.Indicator).where(t.Indicator.measure_id == measure_id))
+            ).all()
+        }
+        current = {
+            v.indicator_id: v
+            for v in (
+                await self.session.exec(select(t.ReportValue).where(t.ReportValue.report_id == report.id))
+            ).all()
+        }
+        for code, indicator in indicators.items():
+            row = current.get(indicator.id)
+            values = _value_columns(indicator.kind, answers.get(code), answers.get(f"{code}.date"))
+            if values is None:
+                if row is not None:
+                    await self.session.delete(row)
+                continue
+            if row is None:
+                self.session.add(t.ReportValue(report_id=report.id, indicator_id=indicator.id, **values))
+            else:
+                _apply(row, values)
+        report.comment = answers.get("comment")
+        report.risk_flag = any(answers.get(c) == "risk" for c in indicators)
+        report.status = t.ReportStatus.SUBMITTED
+        report.revision += 1
+        report.submitted_at = now
+        report.review_state = t.ReviewState.PENDING
+        changes = [
+            {"field": k, "old": old_answers.get(k), "new": answers.get(k)}
+            for k in sorted(set(old_answers) | set(answers))
+            if old_answers.get(k) != answers.get(k)
+        ]
+        self.session.add(
+            t.ReportRevision(
+                report_id=report.id,
+                revision=report.revision,
+                submitted_by_contact_id=contact_id,
+                submitted_at=now,
+                answers=dict(answers),
+                changes=changes,
+            )
+        )
+        await self.session.flush()
+        return report
+
+    async def view(self, report_id: int) -> ReportView | None:
+        views = await self._views(select(t.Report).where(t.Report.id == report_id))
+        return views[0] if views else None
+
+    async def views(
+        self, *, institution_id: int | None = None, year: int | None = None, measure_id: int | None = None
+    ) -> list[ReportView]:
+        stmt = select(t.Report)
+        if institution_id is not None:
+            stmt = stmt.where(t.Report.institution_id == institution_id)
+        if measure_id is not None:
+            stmt = stmt.where(t.Report.measure_id == measure_id)
+        if year is not None:
+            stmt = stmt.join(t.ReportingPeriod, col(t.Report.period_id) == col(t.ReportingPeriod.id)).where(
+                t.ReportingPeriod.year == year
+            )
+        return await self._views(stmt.order_by(t.Report.id))
+
+    async def _views(self, stmt: Any) -> list[ReportView]:
+        reports = list((await self.session.exec(stmt)).all())
+        if not reports:
+            return []
+        ids = [r.id for r in reports]
+        measures = {
+            m.id: m
+            for m in (
+                await self.session.exec(
+                    select(t.Measure).where(col(t.Measure.id).in_({r.measure_id for r in reports}))
+                )
+            ).all()
+        }
+        institutions = {i.id: i.abbr for i in (await self.session.exec(select(t.Institution))).all()}
+        periods = {p.id: p.year for p in (await self.session.exec(select(t.ReportingPeriod))).all()}
+        contacts = {c.id: c.display_name for c in (await self.session.exec(select(t.Contact))).all()}
+        authors: dict[int, int | None] = {}
+        for rev in (
+            await self.session.exec(
+                select(t.ReportRevision)
+                .where(col(t.ReportRevision.report_id).in_(ids))
+                .order_by(t.ReportRevision.revision)
+            )
+        ).all():
+            authors[rev.report_id] = rev.submitted_by_contact_id
+        value_rows = (
+            await self.session.exec(
+                select(t.ReportValue, t.Indicator)
+                .join(t.Indicator, col(t.ReportValue.indicator_id) == col(t.Indicator.id))
+                .where(col(t.ReportValue.report_id).in_(ids))
+                .order_by(t.Indicator.position)
+            )
+        ).all()
+        values: dict[int, list[StoredValue]] = {}
+        for rv, ind in value_rows:
+            values.setdefault(rv.report_id, []).append(
+                StoredValue(ind.code, ind.kind, rv.value_num, rv.value_text, rv.status, rv.value_date)
+            )
+        return [
+            ReportView(
+                id=r.id,
+                measure_code=measures[r.measure_id].code,
+                measure_name=measures[r.measure_id].name,
+                institution=institutions[r.institution_id],
+                year=periods[r.period_id],
+                status=r.status,
+                revision=r.revision,
+                review_state=r.review_state,
+                review_comment=r.review_comment,
+                comment=r.comment,
+                risk_flag=r.risk_flag,
+                submitted_at=as_utc(r.submitted_at),
+                author=contacts.get(authors.get(r.id)) if authors.get(r.id) else None,
+                values=tuple(values.get(r.id, ())),
+            )
+            for r in reports
+        ]
+
+    async def revisions(self, report_id: int) -> list[t.ReportRevision]:
+        stmt = (
+            select(t.ReportRevision)
+            .where(t.ReportRevision.report_id == report_id)
+            .order_by(t.ReportRevision.revision)
+        )
+        return list((await self.session.exec(stmt)).all())
+
+    async def earlier_values(
+        self, measure_id: int, institution_id: int, year: int
+    ) -> dict[str, dict[int, Any]]:
+        """Submitted values of earlier years: indicator code → {year: answer}."""
+        stmt = (
+            select(t.ReportValue, t.Indicator, t.ReportingPeriod)
+            .join(t.Report, col(t.ReportValue.report_id) == col(t.Report.id))
+            .join(t.Indicator, col(t.ReportValue.indicator_id) == col(t.Indicator.id))
+            .join(t.ReportingPeriod, col(t.Report.period_id) == col(t.ReportingPeriod.id))
+            .where(
+                t.Report.measure_id == measure_id,
+                t.Report.institution_id == institution_id,
+                t.Report.status == t.ReportStatus.SUBMITTED,
+                t.ReportingPeriod.year < year,
+            )
+        )
+        out: dict[str, dict[int, Any]] = {}
+        for rv, ind, period in (await self.session.exec(stmt)).all():
+            stored = StoredValue(ind.code, ind.kind, rv.value_num, rv.value_text, rv.status, rv.value_date)
+            out.setdefault(ind.code, {})[period.year] = stored.as_answer()
+        return out
+
+
+def _value_columns(kind: str, answer: Any, date_answer: Any) -> dict[str, Any] | None:
+    """Map a validated form answer to report_value columns; None when nothing was reported."""
+    if answer is None:
+        return None
+    if kind == "milestone":
+        date = dt.date.fromisoformat(date_answer) if date_answer else None
+        return {"value_num": None, "value_text": None, "status": str(answer), "value_date": date}
+    if kind == "text":
+        return {"value_num": None, "value_text": str(answer), "status": None, "value_date": None}
+    return {"value_num": float(answer), "value_text": None, "status": None, "value_date": None}
+
+
+# ------------------------------------------------------------------ facade
+
+
+class Repos:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+        self.catalog = CatalogRepo(session)
+        self.people = PeopleRepo(session)
+        self.reports = ReportRepo(session)
+
+    async def mark_update(self, update_id: int) -> bool:
+        """Remember a Telegram update id; False when it was handled before (a duplicate)."""
+        if await self.session.get(t.ProcessedUpdate, update_id) is not None:
+            return False
+        self.session.add(t.ProcessedUpdate(update_id=update_id))
+        await self.session.flush()
+        return True

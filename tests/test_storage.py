@@ -1,0 +1,203 @@
+"""Storage on SQLite and PostgreSQL: catalog sync, invites, reports with revisions, FSM, updates."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from aiogram.fsm.storage.base import StorageKey
+from sqlmodel import select
+
+from reporting_forms.catalog import Catalog
+from storage import tables as t
+from storage.db import Database
+from storage.fsm import DatabaseStorage
+from storage.repositories import InviteError, Repos, hash_code
+
+
+async def _sync(db: Database, catalog: Catalog):
+    async with db.session() as s:
+        return await Repos(s).catalog.sync(catalog)
+
+
+async def _ids(db: Database) -> dict[str, int]:
+    async with db.session() as s:
+        rows = (await s.exec(select(t.Indicator.code, t.Indicator.id))).all()
+        measures = (await s.exec(select(t.Measure.code, t.Measure.id))).all()
+    return {**{f"i:{c}": i for c, i in rows}, **{f"m:{c}": i for c, i in measures}}
+
+
+async def test_catalog_sync_is_idempotent(db: Database, catalog: Catalog) -> None:
+    first = await _sync(db, catalog)
+    assert first.created > 100 and first.updated == 0
+    ids = await _ids(db)
+    second = await _sync(db, catalog)
+    assert (second.created, second.updated, second.deactivated) == (0, 0, 0)
+    assert await _ids(db) == ids
+    async with db.session() as s:
+        counts = await Repos(s).catalog.counts()
+    assert counts["measures"] == 53 + 15
+    assert counts["indicators"] == sum(len(m.indicators) for *_, m in catalog.measures())
+
+
+def _edited(catalog: Catalog, measure_id: str, **indicator_changes: object) -> Catalog:
+    """A copy of the catalog with the first indicator of one measure changed."""
+    plans = []
+    for plan in catalog.plans:
+        directions = []
+        for d in plan.directions:
+            tasks = []
+            for task in d.tasks:
+                measures = []
+                for m in task.measures:
+                    if m.id == measure_id:
+                        first = m.indicators[0].model_copy(update=indicator_changes)
+                        m = m.model_copy(update={"name": m.name + " (labots)",
+                                                 "indicators": (first, *m.indicators[1:])})
+                    measures.append(m)
+                tasks.append(task.model_copy(update={"measures": tuple(measures)}))
+            directions.append(d.model_copy(update={"tasks": tuple(tasks)}))
+        plans.append(plan.model_copy(update={"directions": tuple(directions)}))
+    return catalog.model_copy(update={"plans": tuple(plans)})
+
+
+async def _vpd_report(db: Database, answers: dict) -> int:
+    async with db.session() as s:
+        repos = Repos(s)
+        vpd = await repos.people.institution("VPD")
+        contact = await repos.people.add_contact(display_name="Anna", institution_id=vpd.id)
+        measure = await repos.catalog.measure("1.1.1")
+        report = await repos.reports.submit(measure_id=measure.id, institution_id=vpd.id, year=2026,
+                                            answers=answers, contact_id=contact.id)
+        return report.id
+
+
+async def test_changed_catalog_updates_in_place_and_keeps_reports(db: Database, catalog: Catalog) -> None:
+    await _sync(db, catalog)
+    ids = await _ids(db)
+    report_id = await _vpd_report(db, {"1.1.1.1": "in_progress", "1.1.1.2": 40})
+    changed = _edited(catalog, "1.1.1", text="Apmācīti līdz 130 darbinieki", target=130)
+    result = await _sync(db, changed)
+    assert result.updated == 2 and result.created == 0
+    assert await _ids(db) == ids
+    async with db.session() as s:
+        repos = Repos(s)
+        ind = (await s.exec(select(t.Indicator).where(t.Indicator.code == "1.1.1.1"))).one()
+        assert (ind.text, ind.target) == ("Apmācīti līdz 130 darbinieki", 130)
+        view = await repos.reports.view(report_id)
+    assert view.answers() == {"1.1.1.1": "in_progress", "1.1.1.2": 40}
+    assert view.revision == 1
+
+
+async def test_measure_removed_from_yaml_is_deactivated_not_deleted(db: Database, catalog: Catalog) -> None:
+    await _sync(db, catalog)
+    report_id = await _vpd_report(db, {"1.1.1.2": 12})
+    smaller = catalog.model_copy(update={"plans": tuple(
+        p.model_copy(update={"directions": tuple(
+            d.model_copy(update={"tasks": tuple(
+                task.model_copy(update={"measures": tuple(m for m in task.measures if m.id != "1.1.1")})
+                for task in d.tasks)}) for d in p.directions)}) for p in catalog.plans)})
+    result = await _sync(db, smaller)
+    assert result.deactivated == 1 + 2  # the measure and its two indicator rows
+    async with db.session() as s:
+        measure = (await s.exec(select(t.Measure).where(t.Measure.code == "1.1.1"))).one()
+        assert measure.active is False
+        assert (await Repos(s).reports.view(report_id)).answers() == {"1.1.1.2": 12}
+
+
+async def test_invite_stores_only_a_hash_and_is_single_use(db: Database, catalog: Catalog) -> None:
+    await _sync(db, catalog)
+    now = dt.datetime(2026, 11, 1, 10, tzinfo=dt.UTC)
+    async with db.session() as s:
+        repos = Repos(s)
+        vpd = await repos.people.institution("vpd")
+        code = await repos.people.create_invite(institution_id=vpd.id, role="contact",
+                                                expires_in=dt.timedelta(days=14), now=now)
+        expired = await repos.people.create_invite(institution_id=vpd.id, role="coordinator",
+                                                   expires_in=dt.timedelta(hours=1), now=now)
+    async with db.session() as s:
+        stored = (await s.exec(select(t.Invite.code_hash))).all()
+        assert code not in stored and hash_code(code) in stored
+    async with db.session() as s:
+        repos = Repos(s)
+        with pytest.raises(InviteError) as unknown:
+            await repos.people.redeem_invite("nope", telegram_user_id=5, display_name="X", language="lv", now=now)
+        assert unknown.value.reason == "unknown"
+        with pytest.raises(InviteError) as late:
+            await repos.people.redeem_invite(expired, telegram_user_id=5, display_name="X", language="lv",
+                                             now=now + dt.timedelta(hours=2))
+        assert late.value.reason == "expired"
+        contact = await repos.people.redeem_invite(code, telegram_user_id=5, display_name="Anna",
+                                                   language="lv", now=now)
+        assert (contact.role, contact.institution_id, contact.telegram_user_id) == ("contact", vpd.id, 5)
+    async with db.session() as s:
+        with pytest.raises(InviteError) as used:
+            await Repos(s).people.redeem_invite(code, telegram_user_id=6, display_name="B", language="lv", now=now)
+        assert used.value.reason == "used"
+
+
+async def test_every_submit_is_a_new_revision_with_audit_trail(db: Database, catalog: Catalog) -> None:
+    await _sync(db, catalog)
+    report_id = await _vpd_report(db, {"1.1.1.1": "in_progress", "1.1.1.2": 40, "comment": "Sākts"})
+    async with db.session() as s:
+        repos = Repos(s)
+        vpd = await repos.people.institution("VPD")
+        boss = await repos.people.add_contact(display_name="Jānis", institution_id=vpd.id)
+        measure = await repos.catalog.measure("1.1.1")
+        again = await repos.reports.submit(measure_id=measure.id, institution_id=vpd.id, year=2026,
+                                           answers={"1.1.1.1": "done", "1.1.1.1.date": "2026-10-01",
+                                                    "1.1.1.2": 45},
+                                           contact_id=boss.id)
+        assert again.id == report_id and again.revision == 2
+    async with db.session() as s:
+        repos = Repos(s)
+        view = await repos.reports.view(report_id)
+        revisions = await repos.reports.revisions(report_id)
+    assert view.answers() == {"1.1.1.1": "done", "1.1.1.1.date": "2026-10-01", "1.1.1.2": 45}
+    assert view.author == "Jānis" and view.status == "submitted"
+    assert [r.revision for r in revisions] == [1, 2]
+    assert revisions[0].answers == {"1.1.1.1": "in_progress", "1.1.1.2": 40, "comment": "Sākts"}
+    assert {c["field"]: (c["old"], c["new"]) for c in revisions[1].changes} == {
+        "1.1.1.1": ("in_progress", "done"),
+        "1.1.1.1.date": (None, "2026-10-01"),
+        "1.1.1.2": (40, 45),
+        "comment": ("Sākts", None),
+    }
+
+
+async def test_earlier_years_are_returned_per_indicator(db: Database, catalog: Catalog) -> None:
+    await _sync(db, catalog)
+    async with db.session() as s:
+        repos = Repos(s)
+        vpd = await repos.people.institution("VPD")
+        m = await repos.catalog.measure("3.1.5")
+        for year, value in ((2025, "61,5"), (2026, "70")):
+            await repos.reports.submit(measure_id=m.id, institution_id=vpd.id, year=year,
+                                       answers={"3.1.5.1": value.replace(",", ".")}, contact_id=None)
+        earlier = await repos.reports.earlier_values(m.id, vpd.id, 2027)
+    assert earlier == {"3.1.5.1": {2025: "61.5", 2026: "70"}}
+
+
+async def test_fsm_state_and_draft_survive_a_new_storage(db_url: str) -> None:
+    key = StorageKey(bot_id=1, chat_id=42, user_id=42)
+    first = Database(db_url)
+    storage = DatabaseStorage(first)
+    await storage.set_state(key, "Report:answer")
+    await storage.set_data(key, {"draft": {"measure_id": "1.1.1", "answers": {"1.1.1.2": 5}}})
+    await first.dispose()
+    second = Database(db_url)  # "restart"
+    storage = DatabaseStorage(second)
+    assert await storage.get_state(key) == "Report:answer"
+    assert (await storage.get_data(key))["draft"]["answers"] == {"1.1.1.2": 5}
+    await storage.update_data(key, {"x": 1})
+    assert (await storage.get_data(key))["x"] == 1
+    await storage.set_state(key, None)
+    assert await storage.get_state(key) is None
+    await second.dispose()
+
+
+async def test_duplicate_update_is_recognised(db: Database) -> None:
+    async with db.session() as s:
+        assert await Repos(s).mark_update(1001) is True
+    async with db.session() as s:
+        assert await Repos(s).mark_update(1001) is False
