@@ -1,0 +1,162 @@
+"""The ``resobot`` CLI, run in-process with typer's CliRunner against a temporary database."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from bot.cli import app
+from reporting_forms.catalog import PLANS_DIR, CatalogError, load_catalog
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    db = tmp_path / "cli.db"
+    monkeypatch.setenv("DATABASE_URL", f"sqlite+aiosqlite:///{db}")
+    monkeypatch.setenv("COLUMNS", "200")
+    monkeypatch.delenv("TELEGRAM_BOT_TOKEN", raising=False)
+    monkeypatch.chdir(tmp_path)  # no stray .env
+    return db
+
+
+def run(*args: str) -> str:
+    result = runner.invoke(app, list(args), catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+def test_init_twice_changes_nothing(env: Path) -> None:
+    first = run("init")
+    assert "2 plans, 8 directions, 25 tasks, 68 measures" in first
+    second = run("init")
+    assert "0 created, 0 updated, 0 deactivated" in second
+
+
+def test_plan_show_measure_lists_all_indicator_rows(env: Path) -> None:
+    output = run("plan", "show", "1.1.5")
+    for row in ("1.1.5.1", "1.1.5.2", "1.1.5.3", "1.1.5.4"):
+        assert row in output
+    assert "273" in output and "2027-12-31" in output
+    assert "1.1.5.5" not in output
+
+
+def test_plan_show_3_4_2(env: Path) -> None:
+    output = run("plan", "show", "3.4.2")
+    assert re.search(r"Atbildīgā institūcija\s+IeVP", output)
+    assert re.search(r"Līdzatbildīgās institūcijas\s+TM", output)
+    assert "2026-04-01" in output
+
+
+@pytest.mark.parametrize("item", ["1", "3.7", "1.2.1.2", "PR1", "PR3.RR4", "NH.2", "NH.4.2"])
+def test_plan_show_any_id(env: Path, item: str) -> None:
+    assert item in run("plan", "show", item)
+
+
+def test_plan_show_unknown_id_is_one_clear_line(env: Path) -> None:
+    result = runner.invoke(app, ["plan", "show", "9.9.9"])
+    assert result.exit_code == 1
+    assert "No plan, direction, task, measure or indicator with id '9.9.9'" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_plan_export_shape(env: Path) -> None:
+    data = json.loads(run("plan", "export"))
+    main, hierarchy = data["plans"]
+    assert main["id"] == "RPP-2025-2027" and hierarchy["id"] == "NH-2024"
+    measures = [m for d in main["directions"] for task in d["tasks"] for m in task["measures"]]
+    assert len(measures) == 53
+    m = next(m for m in measures if m["id"] == "1.1.1")
+    assert set(m) >= {"id", "name", "result", "responsible", "co_responsible", "indicators"}
+    ind = m["indicators"][1]
+    assert ind == {**ind, "id": "1.1.1.2", "text": "Apmācīti līdz 120 darbinieki", "target": 120,
+                   "kind": "people_trained", "deadline": "2027-12-31"}
+    assert [pr["id"] for pr in main["policy_results"]] == ["PR1", "PR2", "PR3"]
+    assert len(hierarchy["directions"]) == 4
+
+
+def test_plan_check(env: Path) -> None:
+    assert "53 measures" in run("plan", "check")
+
+
+def test_invite_contacts_and_deactivate(env: Path) -> None:
+    run("init")
+    output = run("invite", "--institution", "VPD", "--role", "contact", "--expires", "14d")
+    code = re.search(r"Code: (\S+)", output)[1]
+    assert f"https://t.me/resobot?start={code}" in output
+    bad = runner.invoke(app, ["invite", "--institution", "XYZ"])
+    assert bad.exit_code == 1 and "Unknown institution" in bad.output
+    bad_expiry = runner.invoke(app, ["invite", "--institution", "VPD", "--expires", "soon"])
+    assert bad_expiry.exit_code != 0
+
+
+def test_malformed_setting_is_one_line(env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TELEGRAM_BOT_TOKEN", "not-a-token")
+    result = runner.invoke(app, ["init"])
+    assert result.exit_code == 2
+    assert result.output.strip().startswith("Configuration error: TELEGRAM_BOT_TOKEN")
+    assert "Traceback" not in result.output
+
+
+# ------------------------------------------------------------------ malformed YAML
+
+
+@pytest.fixture
+def plans_copy(tmp_path: Path) -> Path:
+    target = tmp_path / "plans"
+    shutil.copytree(PLANS_DIR, target)
+    return target
+
+
+def _replace(path: Path, old: str, new: str, count: int = 1) -> None:
+    text = path.read_text(encoding="utf-8")
+    assert old in text, old
+    path.write_text(text.replace(old, new, count), encoding="utf-8")
+
+
+def test_missing_kind_names_the_entry(plans_copy: Path) -> None:
+    _replace(plans_copy / "resocialisation_2025_2027.yaml", "\n                kind: people_trained", "", 1)
+    with pytest.raises(CatalogError) as exc:
+        load_catalog(plans_copy)
+    assert exc.value.file == "resocialisation_2025_2027.yaml"
+    assert exc.value.entry == "1.1.1.2"
+    assert "kind" in exc.value.reason
+
+
+def test_unknown_institution_names_the_measure(plans_copy: Path) -> None:
+    _replace(plans_copy / "resocialisation_2025_2027.yaml", "\n            responsible: [IeVP]", "\n            responsible: [XYZ]")
+    with pytest.raises(CatalogError) as exc:
+        load_catalog(plans_copy)
+    assert exc.value.entry == "3.4.2" and "unknown institution 'XYZ'" in exc.value.reason
+
+
+def test_duplicate_id_is_rejected(plans_copy: Path) -> None:
+    _replace(plans_copy / "resocialisation_2025_2027.yaml", 'id: "1.1.2"', 'id: "1.1.1"')
+    with pytest.raises(CatalogError) as exc:
+        load_catalog(plans_copy)
+    assert exc.value.entry == "1.1.1" and "duplicate id" in exc.value.reason
+
+
+def test_bad_target_and_syntax_errors(plans_copy: Path) -> None:
+    _replace(plans_copy / "informal_hierarchy.yaml", "target: 4", "target: -4")
+    with pytest.raises(CatalogError) as exc:
+        load_catalog(plans_copy)
+    assert exc.value.entry == "NH.1.1.1" and "negative" in exc.value.reason
+    (plans_copy / "informal_hierarchy.yaml").write_text("id: [unclosed", encoding="utf-8")
+    with pytest.raises(CatalogError) as exc:
+        load_catalog(plans_copy)
+    assert exc.value.entry == "(syntax)"
+
+
+def test_plan_check_cli_reports_broken_file(env: Path, plans_copy: Path, monkeypatch) -> None:
+    _replace(plans_copy / "resocialisation_2025_2027.yaml", "\n            responsible: [IeVP]", "\n            responsible: [XYZ]")
+    monkeypatch.setattr("reporting_forms.catalog.PLANS_DIR", plans_copy)
+    result = runner.invoke(app, ["plan", "check"])
+    assert result.exit_code == 2
+    assert "resocialisation_2025_2027.yaml: 3.4.2: unknown institution 'XYZ'" in result.output
