@@ -10,6 +10,7 @@ import asyncio
 import datetime as dt
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +52,9 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
     return engine
 
 
+_bound: ContextVar[AsyncSession | None] = ContextVar("resobot_bound_session", default=None)
+
+
 class Database:
     """One engine and its session factory; ``async with db.session() as s`` commits on success."""
 
@@ -68,6 +72,28 @@ class Database:
             except BaseException:
                 await session.rollback()
                 raise
+
+    @asynccontextmanager
+    async def bound(self) -> AsyncIterator[AsyncSession]:
+        """Open a session and make it the ambient one for this task (one update = one
+        transaction: the bot's middleware uses this so the FSM draft and the domain writes
+        commit together — and SQLite never waits on a second writer of the same update)."""
+        async with self.session() as session:
+            token = _bound.set(session)
+            try:
+                yield session
+            finally:
+                _bound.reset(token)
+
+    @asynccontextmanager
+    async def current(self) -> AsyncIterator[AsyncSession]:
+        """The ambient session when one is bound, else a short session of its own."""
+        session = _bound.get()
+        if session is not None:
+            yield session
+            return
+        async with self.session() as session:
+            yield session
 
     async def dispose(self) -> None:
         await self.engine.dispose()

@@ -28,27 +28,28 @@ class DatabaseStorage(BaseStorage):
         if row is None:
             row = ConversationState(key=k, state=None, data={})
             session.add(row)
+            await session.flush()
         return row
 
     async def set_state(self, key: StorageKey, state: StateType = None) -> None:
-        async with self.db.session() as session:
+        async with self.db.current() as session:
             row = await self._row(session, key)
             row.state = _state_name(state)
             row.updated_at = utcnow()
 
     async def get_state(self, key: StorageKey) -> str | None:
-        async with self.db.session() as session:
+        async with self.db.current() as session:
             row = await session.get(ConversationState, self.key_builder.build(key))
             return row.state if row else None
 
     async def set_data(self, key: StorageKey, data: Mapping[str, Any]) -> None:
-        async with self.db.session() as session:
+        async with self.db.current() as session:
             row = await self._row(session, key)
             row.data = dict(data)
             row.updated_at = utcnow()
 
     async def get_data(self, key: StorageKey) -> dict[str, Any]:
-        async with self.db.session() as session:
+        async with self.db.current() as session:
             row = await session.get(ConversationState, self.key_builder.build(key))
             return dict(row.data) if row else {}
 

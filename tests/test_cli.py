@@ -75,8 +75,14 @@ def test_plan_export_shape(env: Path) -> None:
     m = next(m for m in measures if m["id"] == "1.1.1")
     assert set(m) >= {"id", "name", "result", "responsible", "co_responsible", "indicators"}
     ind = m["indicators"][1]
-    assert ind == {**ind, "id": "1.1.1.2", "text": "Apmācīti līdz 120 darbinieki", "target": 120,
-                   "kind": "people_trained", "deadline": "2027-12-31"}
+    assert ind == {
+        **ind,
+        "id": "1.1.1.2",
+        "text": "Apmācīti līdz 120 darbinieki",
+        "target": 120,
+        "kind": "people_trained",
+        "deadline": "2027-12-31",
+    }
     assert [pr["id"] for pr in main["policy_results"]] == ["PR1", "PR2", "PR3"]
     assert len(hierarchy["directions"]) == 4
 
@@ -130,7 +136,11 @@ def test_missing_kind_names_the_entry(plans_copy: Path) -> None:
 
 
 def test_unknown_institution_names_the_measure(plans_copy: Path) -> None:
-    _replace(plans_copy / "resocialisation_2025_2027.yaml", "\n            responsible: [IeVP]", "\n            responsible: [XYZ]")
+    _replace(
+        plans_copy / "resocialisation_2025_2027.yaml",
+        "\n            responsible: [IeVP]",
+        "\n            responsible: [XYZ]",
+    )
     with pytest.raises(CatalogError) as exc:
         load_catalog(plans_copy)
     assert exc.value.entry == "3.4.2" and "unknown institution 'XYZ'" in exc.value.reason
@@ -155,7 +165,11 @@ def test_bad_target_and_syntax_errors(plans_copy: Path) -> None:
 
 
 def test_plan_check_cli_reports_broken_file(env: Path, plans_copy: Path, monkeypatch) -> None:
-    _replace(plans_copy / "resocialisation_2025_2027.yaml", "\n            responsible: [IeVP]", "\n            responsible: [XYZ]")
+    _replace(
+        plans_copy / "resocialisation_2025_2027.yaml",
+        "\n            responsible: [IeVP]",
+        "\n            responsible: [XYZ]",
+    )
     monkeypatch.setattr("reporting_forms.catalog.PLANS_DIR", plans_copy)
     result = runner.invoke(app, ["plan", "check"])
     assert result.exit_code == 2

@@ -52,8 +52,9 @@ def _edited(catalog: Catalog, measure_id: str, **indicator_changes: object) -> C
                 for m in task.measures:
                     if m.id == measure_id:
                         first = m.indicators[0].model_copy(update=indicator_changes)
-                        m = m.model_copy(update={"name": m.name + " (labots)",
-                                                 "indicators": (first, *m.indicators[1:])})
+                        m = m.model_copy(
+                            update={"name": m.name + " (labots)", "indicators": (first, *m.indicators[1:])}
+                        )
                     measures.append(m)
                 tasks.append(task.model_copy(update={"measures": tuple(measures)}))
             directions.append(d.model_copy(update={"tasks": tuple(tasks)}))
@@ -67,8 +68,9 @@ async def _vpd_report(db: Database, answers: dict) -> int:
         vpd = await repos.people.institution("VPD")
         contact = await repos.people.add_contact(display_name="Anna", institution_id=vpd.id)
         measure = await repos.catalog.measure("1.1.1")
-        report = await repos.reports.submit(measure_id=measure.id, institution_id=vpd.id, year=2026,
-                                            answers=answers, contact_id=contact.id)
+        report = await repos.reports.submit(
+            measure_id=measure.id, institution_id=vpd.id, year=2026, answers=answers, contact_id=contact.id
+        )
         return report.id
 
 
@@ -92,11 +94,32 @@ async def test_changed_catalog_updates_in_place_and_keeps_reports(db: Database, 
 async def test_measure_removed_from_yaml_is_deactivated_not_deleted(db: Database, catalog: Catalog) -> None:
     await _sync(db, catalog)
     report_id = await _vpd_report(db, {"1.1.1.2": 12})
-    smaller = catalog.model_copy(update={"plans": tuple(
-        p.model_copy(update={"directions": tuple(
-            d.model_copy(update={"tasks": tuple(
-                task.model_copy(update={"measures": tuple(m for m in task.measures if m.id != "1.1.1")})
-                for task in d.tasks)}) for d in p.directions)}) for p in catalog.plans)})
+    smaller = catalog.model_copy(
+        update={
+            "plans": tuple(
+                p.model_copy(
+                    update={
+                        "directions": tuple(
+                            d.model_copy(
+                                update={
+                                    "tasks": tuple(
+                                        task.model_copy(
+                                            update={
+                                                "measures": tuple(m for m in task.measures if m.id != "1.1.1")
+                                            }
+                                        )
+                                        for task in d.tasks
+                                    )
+                                }
+                            )
+                            for d in p.directions
+                        )
+                    }
+                )
+                for p in catalog.plans
+            )
+        }
+    )
     result = await _sync(db, smaller)
     assert result.deactivated == 1 + 2  # the measure and its two indicator rows
     async with db.session() as s:
@@ -111,28 +134,36 @@ async def test_invite_stores_only_a_hash_and_is_single_use(db: Database, catalog
     async with db.session() as s:
         repos = Repos(s)
         vpd = await repos.people.institution("vpd")
-        code = await repos.people.create_invite(institution_id=vpd.id, role="contact",
-                                                expires_in=dt.timedelta(days=14), now=now)
-        expired = await repos.people.create_invite(institution_id=vpd.id, role="coordinator",
-                                                   expires_in=dt.timedelta(hours=1), now=now)
+        code = await repos.people.create_invite(
+            institution_id=vpd.id, role="contact", expires_in=dt.timedelta(days=14), now=now
+        )
+        expired = await repos.people.create_invite(
+            institution_id=vpd.id, role="coordinator", expires_in=dt.timedelta(hours=1), now=now
+        )
     async with db.session() as s:
         stored = (await s.exec(select(t.Invite.code_hash))).all()
         assert code not in stored and hash_code(code) in stored
     async with db.session() as s:
         repos = Repos(s)
         with pytest.raises(InviteError) as unknown:
-            await repos.people.redeem_invite("nope", telegram_user_id=5, display_name="X", language="lv", now=now)
+            await repos.people.redeem_invite(
+                "nope", telegram_user_id=5, display_name="X", language="lv", now=now
+            )
         assert unknown.value.reason == "unknown"
         with pytest.raises(InviteError) as late:
-            await repos.people.redeem_invite(expired, telegram_user_id=5, display_name="X", language="lv",
-                                             now=now + dt.timedelta(hours=2))
+            await repos.people.redeem_invite(
+                expired, telegram_user_id=5, display_name="X", language="lv", now=now + dt.timedelta(hours=2)
+            )
         assert late.value.reason == "expired"
-        contact = await repos.people.redeem_invite(code, telegram_user_id=5, display_name="Anna",
-                                                   language="lv", now=now)
+        contact = await repos.people.redeem_invite(
+            code, telegram_user_id=5, display_name="Anna", language="lv", now=now
+        )
         assert (contact.role, contact.institution_id, contact.telegram_user_id) == ("contact", vpd.id, 5)
     async with db.session() as s:
         with pytest.raises(InviteError) as used:
-            await Repos(s).people.redeem_invite(code, telegram_user_id=6, display_name="B", language="lv", now=now)
+            await Repos(s).people.redeem_invite(
+                code, telegram_user_id=6, display_name="B", language="lv", now=now
+            )
         assert used.value.reason == "used"
 
 
@@ -144,10 +175,13 @@ async def test_every_submit_is_a_new_revision_with_audit_trail(db: Database, cat
         vpd = await repos.people.institution("VPD")
         boss = await repos.people.add_contact(display_name="Jānis", institution_id=vpd.id)
         measure = await repos.catalog.measure("1.1.1")
-        again = await repos.reports.submit(measure_id=measure.id, institution_id=vpd.id, year=2026,
-                                           answers={"1.1.1.1": "done", "1.1.1.1.date": "2026-10-01",
-                                                    "1.1.1.2": 45},
-                                           contact_id=boss.id)
+        again = await repos.reports.submit(
+            measure_id=measure.id,
+            institution_id=vpd.id,
+            year=2026,
+            answers={"1.1.1.1": "done", "1.1.1.1.date": "2026-10-01", "1.1.1.2": 45},
+            contact_id=boss.id,
+        )
         assert again.id == report_id and again.revision == 2
     async with db.session() as s:
         repos = Repos(s)
@@ -172,8 +206,13 @@ async def test_earlier_years_are_returned_per_indicator(db: Database, catalog: C
         vpd = await repos.people.institution("VPD")
         m = await repos.catalog.measure("3.1.5")
         for year, value in ((2025, "61,5"), (2026, "70")):
-            await repos.reports.submit(measure_id=m.id, institution_id=vpd.id, year=year,
-                                       answers={"3.1.5.1": value.replace(",", ".")}, contact_id=None)
+            await repos.reports.submit(
+                measure_id=m.id,
+                institution_id=vpd.id,
+                year=year,
+                answers={"3.1.5.1": value.replace(",", ".")},
+                contact_id=None,
+            )
         earlier = await repos.reports.earlier_values(m.id, vpd.id, 2027)
     assert earlier == {"3.1.5.1": {2025: "61.5", 2026: "70"}}
 

@@ -1,0 +1,48 @@
+"""Who may do what: registered, active contacts only, by role. Unregistered users get only
+/start and /help and never any plan or report data."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiogram import BaseMiddleware
+from aiogram.types import CallbackQuery, Message, TelegramObject
+
+from reporting_forms.texts import text
+from storage.tables import Contact, Role
+
+Handler = Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]]
+
+
+async def reply(event: TelegramObject, message: str) -> None:
+    """Answer a message or a button press with a plain notice."""
+    if isinstance(event, CallbackQuery):
+        await event.answer(message, show_alert=True)
+    elif isinstance(event, Message):
+        await event.answer(message)
+
+
+class RequireContact(BaseMiddleware):
+    """Router middleware: the handlers behind it need a registered, active contact
+    (and, when ``roles`` is given, one of those roles)."""
+
+    def __init__(self, roles: frozenset[str] | None = None) -> None:
+        self.roles = roles
+
+    async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
+        contact: Contact | None = data.get("contact")
+        lang = data.get("lang", "lv")
+        if contact is None:
+            await reply(event, text(lang, "common.not_registered"))
+            return None
+        if not contact.active:
+            await reply(event, text(lang, "common.deactivated"))
+            return None
+        if self.roles is not None and contact.role not in self.roles:
+            await reply(event, text(lang, "common.forbidden"))
+            return None
+        return await handler(event, data)
+
+
+COORDINATORS = frozenset({Role.COORDINATOR, Role.ADMIN})

@@ -1,0 +1,141 @@
+"""Typed callback data and keyboard factories. Every flow button carries the flow's nonce
+(and a question's key), so a button pressed on an old message is recognised as stale."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Sequence
+
+from aiogram.filters.callback_data import CallbackData
+from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
+
+from bot.render import button
+from reporting_forms.forms import FormField
+
+
+def new_nonce() -> str:
+    return secrets.token_hex(3)
+
+
+class FormCb(CallbackData, prefix="f"):
+    """A button of the report form. a: b=back s=skip x=cancel c=confirm e=edit p=pick."""
+
+    n: str
+    a: str
+    k: str = ""
+    v: str = ""
+
+
+class MeasureCb(CallbackData, prefix="m"):
+    """Measure picker: a page turn (code empty) or a measure."""
+
+    n: str
+    page: int = 0
+    code: str = ""
+
+
+class YearCb(CallbackData, prefix="y"):
+    n: str
+    year: int
+
+
+class DraftCb(CallbackData, prefix="d"):
+    """An open draft: a=c continue, a=d discard and start again."""
+
+    n: str
+    a: str
+
+
+class MyReportCb(CallbackData, prefix="r"):
+    """A report in /myreports: a=c correct, a=h history."""
+
+    a: str
+    rid: int
+
+
+def _btn(label: str, data: CallbackData) -> InlineKeyboardButton:
+    return InlineKeyboardButton(text=label, callback_data=data.pack())
+
+
+def question_keyboard(lang: str, nonce: str, field: FormField, *, can_go_back: bool) -> InlineKeyboardMarkup:
+    rows: list[list[InlineKeyboardButton]] = []
+    choices = [
+        _btn(button(lang, f"answers.status_{code}"), FormCb(n=nonce, a="p", k=field.key, v=code))
+        for code in field.buttons
+    ]
+    rows.extend(choices[i : i + 2] for i in range(0, len(choices), 2))
+    nav = []
+    if can_go_back:
+        nav.append(_btn(button(lang, "report.btn_back"), FormCb(n=nonce, a="b", k=field.key)))
+    if field.optional:
+        nav.append(_btn(button(lang, "report.btn_skip"), FormCb(n=nonce, a="s", k=field.key)))
+    if nav:
+        rows.append(nav)
+    rows.append([_btn(button(lang, "report.btn_cancel"), FormCb(n=nonce, a="x", k=field.key))])
+    return InlineKeyboardMarkup(inline_keyboard=rows)
+
+
+def summary_keyboard(lang: str, nonce: str, keys: Sequence[str]) -> InlineKeyboardMarkup:
+    edits = [
+        _btn(button(lang, "report.btn_edit", number=i), FormCb(n=nonce, a="e", k="summary", v=key))
+        for i, key in enumerate(keys, start=1)
+    ]
+    rows = [edits[i : i + 5] for i in range(0, len(edits), 5)]
+    rows.append(
+        [
+            _btn(button(lang, "report.btn_back"), FormCb(n=nonce, a="b", k="summary")),
+            _btn(button(lang, "report.btn_confirm"), FormCb(n=nonce, a="c", k="summary")),
+        ]
+    )
+    rows.append([_btn(button(lang, "report.btn_cancel"), FormCb(n=nonce, a="x", k="summary"))])
+    return InlineKeyboardMarkup(inline_keyboard=rows)
+
+
+def measures_keyboard(
+    lang: str, nonce: str, measures: Sequence[tuple[str, str]], page: int, pages: int
+) -> InlineKeyboardMarkup:
+    rows = [
+        [_btn(button(lang, "report.btn_measure", code=code, name=name), MeasureCb(n=nonce, code=code))]
+        for code, name in measures
+    ]
+    nav = []
+    if page > 0:
+        nav.append(_btn(button(lang, "report.btn_prev"), MeasureCb(n=nonce, page=page - 1)))
+    if page < pages - 1:
+        nav.append(_btn(button(lang, "report.btn_next"), MeasureCb(n=nonce, page=page + 1)))
+    if nav:
+        rows.append(nav)
+    rows.append([_btn(button(lang, "report.btn_cancel"), FormCb(n=nonce, a="x", k="pick"))])
+    return InlineKeyboardMarkup(inline_keyboard=rows)
+
+
+def years_keyboard(lang: str, nonce: str, years: Sequence[int]) -> InlineKeyboardMarkup:
+    return InlineKeyboardMarkup(
+        inline_keyboard=[
+            [_btn(button(lang, "report.year_button", year=y), YearCb(n=nonce, year=y)) for y in years],
+            [_btn(button(lang, "report.btn_cancel"), FormCb(n=nonce, a="x", k="year"))],
+        ]
+    )
+
+
+def draft_keyboard(lang: str, nonce: str) -> InlineKeyboardMarkup:
+    return InlineKeyboardMarkup(
+        inline_keyboard=[
+            [
+                _btn(button(lang, "report.btn_continue"), DraftCb(n=nonce, a="c")),
+                _btn(button(lang, "report.btn_discard"), DraftCb(n=nonce, a="d")),
+            ]
+        ]
+    )
+
+
+def my_reports_keyboard(lang: str, report_ids: Sequence[int]) -> InlineKeyboardMarkup:
+    return InlineKeyboardMarkup(
+        inline_keyboard=[
+            [
+                _btn(button(lang, "report.btn_correct", report_id=rid), MyReportCb(a="c", rid=rid)),
+                _btn(button(lang, "report.btn_history", report_id=rid), MyReportCb(a="h", rid=rid)),
+            ]
+            for rid in report_ids
+        ]
+    )

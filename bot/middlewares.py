@@ -1,0 +1,47 @@
+"""Update middlewares: one database transaction per update, duplicate updates dropped,
+the current contact and language injected into handler data."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiogram import BaseMiddleware
+from aiogram.types import TelegramObject, Update, User
+
+from reporting_forms.registration import language_of
+from storage.db import Database
+from storage.repositories import Repos
+
+log = logging.getLogger(__name__)
+Handler = Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]]
+
+
+class UnitOfWork(BaseMiddleware):
+    """Outer update middleware (runs inside aiogram's per-user FSM lock).
+
+    Opens the update's session and binds it, so FSM draft writes and domain writes commit
+    together or not at all; an update id seen before (Telegram re-delivery) is dropped.
+    """
+
+    def __init__(self, db: Database, default_language: str = "lv") -> None:
+        self.db = db
+        self.default_language = default_language
+
+    async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
+        assert isinstance(event, Update)
+        async with self.db.bound() as session:
+            repos = Repos(session)
+            if not await repos.mark_update(event.update_id):
+                log.info("duplicate update %s dropped", event.update_id)
+                return None
+            user: User | None = data.get("event_from_user")
+            contact = await repos.people.contact_by_telegram(user.id) if user else None
+            data["repos"] = repos
+            data["contact"] = contact
+            if contact is not None:
+                data["lang"] = contact.language
+            else:
+                data["lang"] = language_of(user.language_code if user else None, self.default_language)
+            return await handler(event, data)

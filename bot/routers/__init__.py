@@ -1,0 +1,17 @@
+"""Feature routers in the order they see updates. Each module owns one feature and builds
+fresh routers on each call (a router can belong to one dispatcher only)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from aiogram import Router
+
+from bot.routers import fallback, report, start
+
+ROUTERS: list[Callable[[], Router]] = [
+    start.public_router,  # /start, /help, and the gate for unregistered users
+    report.router,  # /report, /myreports and the form (its own /cancel and /help while in a flow)
+    start.basics_router,  # /language, /cancel outside a flow
+    fallback.router,  # anything else from a registered contact
+]

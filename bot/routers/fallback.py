@@ -1,0 +1,26 @@
+"""Last router: a registered contact's message that no feature claimed."""
+
+from __future__ import annotations
+
+from aiogram import Router
+from aiogram.types import CallbackQuery, Message
+
+from reporting_forms.texts import text
+
+
+async def unknown_message(message: Message, lang: str) -> None:
+    if message.text is None:
+        await message.answer(text(lang, "common.only_text"))
+        return
+    await message.answer(text(lang, "common.unknown_input"))
+
+
+async def unknown_callback(query: CallbackQuery, lang: str) -> None:
+    await query.answer(text(lang, "common.stale_button"))
+
+
+def router() -> Router:
+    r = Router(name="fallback")
+    r.message.register(unknown_message)
+    r.callback_query.register(unknown_callback)
+    return r

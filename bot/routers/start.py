@@ -1,0 +1,130 @@
+"""/start with an invite code, /help, /language, /cancel."""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+
+from aiogram import Bot, Router
+from aiogram.filters import Command, CommandObject, CommandStart, Filter
+from aiogram.fsm.context import FSMContext
+from aiogram.types import CallbackQuery, Message, TelegramObject
+
+from bot.access import RequireContact
+from bot.commands import set_contact_commands
+from reporting_forms.registration import registration_wait
+from reporting_forms.texts import text
+from storage.repositories import InviteError, Repos
+from storage.tables import Contact, utcnow
+
+
+async def start(
+    message: Message, command: CommandObject, repos: Repos, contact: Contact | None, lang: str, bot: Bot
+) -> None:
+    code = (command.args or "").strip()
+    if contact is not None and contact.active and not code:
+        inst = await repos.people.institution_by_id(contact.institution_id)
+        await message.answer(
+            text(lang, "start.already_registered", name=contact.display_name, institution=inst.abbr)
+        )
+        return
+    if not code:
+        await message.answer(text(lang, "start.code_missing"))
+        return
+    user = message.from_user
+    now = utcnow()
+    wait = registration_wait(await repos.people.recent_failures(user.id, now - dt.timedelta(hours=6)), now)
+    if wait > dt.timedelta(0):
+        await message.answer(
+            text(lang, "start.slow_down", minutes=max(1, math.ceil(wait.total_seconds() / 60)))
+        )
+        return
+    try:
+        new = await repos.people.redeem_invite(
+            code[:128], telegram_user_id=user.id, display_name=user.full_name, language=lang, now=now
+        )
+    except InviteError as exc:
+        await repos.people.record_attempt(user.id, ok=False, now=now)
+        await message.answer(text(lang, f"start.code_{exc.reason}"))
+        return
+    await repos.people.record_attempt(user.id, ok=True, now=now)
+    inst = await repos.people.institution_by_id(new.institution_id)
+    await message.answer(
+        text(
+            new.language,
+            "start.welcome",
+            name=new.display_name,
+            institution=inst.abbr,
+            institution_name=inst.name if new.language == "lv" else inst.name_en,
+            role=new.role,
+        )
+    )
+    await set_contact_commands(bot, message.chat.id, new.role, new.language)
+
+
+async def help_(message: Message, repos: Repos, contact: Contact | None, lang: str) -> None:
+    if contact is None or not contact.active:
+        await message.answer(text(lang, "common.help_unregistered"))
+        return
+    inst = await repos.people.institution_by_id(contact.institution_id)
+    await message.answer(
+        text(
+            lang,
+            "common.help_registered",
+            name=contact.display_name,
+            institution=inst.abbr,
+            role=contact.role,
+        )
+    )
+
+
+async def language(message: Message, contact: Contact, bot: Bot) -> None:
+    contact.language = "en" if contact.language == "lv" else "lv"
+    await message.answer(text(contact.language, "common.language_switched"))
+    await set_contact_commands(bot, message.chat.id, contact.role, contact.language)
+
+
+async def cancel(message: Message, state: FSMContext, lang: str) -> None:
+    """Outside a report there is nothing to cancel (the report router handles its own /cancel)."""
+    await state.clear()
+    await message.answer(text(lang, "common.nothing_to_cancel"))
+
+
+class Unregistered(Filter):
+    """True for users without an active contact: they may use only /start and /help."""
+
+    async def __call__(self, event: TelegramObject, contact: Contact | None = None) -> bool:
+        return contact is None or not contact.active
+
+
+async def gate_message(message: Message, contact: Contact | None, lang: str) -> None:
+    await message.answer(text(lang, "common.not_registered" if contact is None else "common.deactivated"))
+
+
+async def gate_callback(query: CallbackQuery, contact: Contact | None, lang: str) -> None:
+    await query.answer(
+        text(lang, "common.not_registered" if contact is None else "common.deactivated"), show_alert=True
+    )
+
+
+async def gate_edited(message: Message) -> None:
+    """Edits from unregistered users are ignored silently."""
+
+
+def public_router() -> Router:
+    """Open to everyone; catches everything else an unregistered user sends."""
+    router = Router(name="public")
+    router.message.register(start, CommandStart())
+    router.message.register(help_, Command("help"))
+    router.message.register(gate_message, Unregistered())
+    router.callback_query.register(gate_callback, Unregistered())
+    router.edited_message.register(gate_edited, Unregistered())
+    return router
+
+
+def basics_router() -> Router:
+    router = Router(name="basics")
+    router.message.middleware(RequireContact())
+    router.message.register(language, Command("language"))
+    router.message.register(cancel, Command("cancel"))
+    return router

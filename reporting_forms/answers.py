@@ -1,0 +1,197 @@
+"""Answer parsers ("type factories"): raw chat text in, a valid value out, or ``InvalidAnswer``.
+
+Each parser is pure and total over ``str``: whatever a user types, it either returns a value
+or raises ``InvalidAnswer(code, **params)``. The code names the message macro ``error_<code>``
+of ``templates/<lang>/answers.j2``; the params are that macro's arguments.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import unicodedata
+from decimal import Decimal
+from enum import StrEnum
+from typing import Any
+
+MAX_COUNT_DIGITS = 7
+MAX_PERCENT_DECIMALS = 2
+PERCENT_MIN, PERCENT_MAX = 0, 100
+DEFAULT_MAX_LENGTH = 1000
+DATE_EXAMPLE = "31.12.2026"
+
+# Every code a parser here can raise; each has a macro ``error_<code>`` in both languages.
+PARSER_ERROR_CODES: tuple[str, ...] = (
+    "not_a_number",
+    "decimal_not_allowed",
+    "negative",
+    "too_many_digits",
+    "too_many_decimals",
+    "out_of_range",
+    "not_a_date",
+    "date_out_of_range",
+    "empty",
+    "too_long",
+    "choose_button",
+)
+
+
+class InvalidAnswer(ValueError):
+    """The answer cannot be accepted; ``code`` picks the message, ``params`` fill it in.
+
+    ``key`` is set when the error concerns a stored answer (``forms.validate_answers``).
+    """
+
+    def __init__(self, code: str, /, **params: Any) -> None:
+        self.code = code
+        self.params: dict[str, Any] = params
+        self.key: str | None = None
+        super().__init__(code, params)
+
+
+# ---------------------------------------------------------------- numbers
+
+# Thousands may be grouped with a space, a no-break space, a narrow no-break space or a thin space.
+_GROUP_SEP = "[ \u00a0\u202f\u2009]"
+_DIGITS = "[0-9]"  # ASCII only: \d would also match Arabic-Indic and other digits
+_INTEGER = re.compile(rf"{_DIGITS}+|{_DIGITS}{{1,3}}(?:{_GROUP_SEP}{_DIGITS}{{3}})+")
+_DECIMAL = re.compile(rf"(?:{_INTEGER.pattern})[.,]{_DIGITS}+")
+_MINUS = ("-", "\u2212", "\u2013")  # hyphen-minus, minus sign, en dash (phones "smarten" it)
+
+
+def _is_integer(s: str) -> bool:
+    return _INTEGER.fullmatch(s) is not None
+
+
+def _is_decimal(s: str) -> bool:
+    return _DECIMAL.fullmatch(s) is not None
+
+
+def _digits_only(s: str) -> str:
+    return re.sub(_GROUP_SEP, "", s)
+
+
+def parse_count(raw: str) -> int:
+    """A non-negative whole number of at most 7 digits; "1 200" style grouping allowed."""
+    s = raw.strip()
+    if s.startswith(_MINUS):
+        rest = s[1:].strip()
+        if _is_integer(rest) or _is_decimal(rest):
+            raise InvalidAnswer("negative")
+        raise InvalidAnswer("not_a_number", kind="count")
+    if _is_decimal(s):
+        raise InvalidAnswer("decimal_not_allowed")
+    if not _is_integer(s):
+        raise InvalidAnswer("not_a_number", kind="count")
+    digits = _digits_only(s)
+    if len(digits) > MAX_COUNT_DIGITS:
+        raise InvalidAnswer("too_many_digits", max_digits=MAX_COUNT_DIGITS)
+    return int(digits)
+
+
+_PERCENT = re.compile(rf"(?P<minus>[-\u2212\u2013]?)(?P<int>{_DIGITS}+)(?:[.,](?P<frac>{_DIGITS}+))?")
+_PERCENT_SIGN = re.compile(r"\s*%$")
+
+
+def _canonical_decimal(int_part: str, frac_part: str) -> Decimal:
+    """Decimal without exponent or trailing fractional zeros: "12,50" -> 12.5, "007" -> 7."""
+    frac = frac_part.rstrip("0")
+    return Decimal(f"{int(int_part)}.{frac}" if frac else str(int(int_part)))
+
+
+def parse_percent(raw: str) -> Decimal:
+    """A percentage 0–100 with at most 2 decimals, comma or dot, "%" sign optional."""
+    s = _PERCENT_SIGN.sub("", raw.strip())
+    m = _PERCENT.fullmatch(s)
+    if m is None:
+        raise InvalidAnswer("not_a_number", kind="percent")
+    frac = m["frac"] or ""
+    if len(frac) > MAX_PERCENT_DECIMALS:
+        raise InvalidAnswer("too_many_decimals", max_decimals=MAX_PERCENT_DECIMALS)
+    value = _canonical_decimal(m["int"], frac)
+    if m["minus"] or not PERCENT_MIN <= value <= PERCENT_MAX:
+        raise InvalidAnswer("out_of_range", min=PERCENT_MIN, max=PERCENT_MAX)
+    return value
+
+
+# ---------------------------------------------------------------- dates
+
+_DAY_FIRST = re.compile(r"(?P<d>[0-9]{1,2})\.\s?(?P<m>[0-9]{1,2})\.\s?(?P<y>[0-9]{4})\.?")
+_ISO = re.compile(r"(?P<y>[0-9]{4})-(?P<m>[0-9]{2})-(?P<d>[0-9]{2})")
+
+
+def parse_date(raw: str, *, earliest: dt.date, latest: dt.date) -> dt.date:
+    """A date as 31.12.2026, 31.12.2026. or 2026-12-31, within [earliest, latest]."""
+    s = raw.strip()
+    m = _DAY_FIRST.fullmatch(s) or _ISO.fullmatch(s)
+    if m is None:
+        raise InvalidAnswer("not_a_date", example=DATE_EXAMPLE)
+    try:
+        value = dt.date(int(m["y"]), int(m["m"]), int(m["d"]))
+    except ValueError:
+        raise InvalidAnswer("not_a_date", example=DATE_EXAMPLE) from None
+    if not earliest <= value <= latest:
+        raise InvalidAnswer("date_out_of_range", earliest=earliest, latest=latest)
+    return value
+
+
+# ---------------------------------------------------------------- text
+
+_KEPT_CONTROLS = frozenset("\n\t")
+# Cc: C0/C1 controls (NUL breaks PostgreSQL text); Cs: lone surrogates cannot be encoded as UTF-8.
+_DROPPED_CATEGORIES = frozenset({"Cc", "Cs"})
+
+
+def _drop_controls(s: str) -> str:
+    return "".join(
+        ch for ch in s if ch in _KEPT_CONTROLS or unicodedata.category(ch) not in _DROPPED_CATEGORIES
+    )
+
+
+def parse_comment(raw: str, max_length: int = DEFAULT_MAX_LENGTH) -> str:
+    """Free text: control characters (except newline and tab) removed, stripped, 1..max_length."""
+    s = _drop_controls(raw).strip()
+    if not s:
+        raise InvalidAnswer("empty")
+    if len(s) > max_length:
+        raise InvalidAnswer("too_long", max_length=max_length, length=len(s))
+    return s
+
+
+# ---------------------------------------------------------------- milestone status
+
+
+class MilestoneStatus(StrEnum):
+    DONE = "done"
+    IN_PROGRESS = "in_progress"
+    NOT_STARTED = "not_started"
+    RISK = "risk"
+
+
+# Labels a user may type instead of pressing a button (the buttons show templates' status_<code>).
+STATUS_LABELS: dict[MilestoneStatus, tuple[str, ...]] = {
+    MilestoneStatus.DONE: ("izpildīts", "done"),
+    MilestoneStatus.IN_PROGRESS: ("procesā", "in progress"),
+    MilestoneStatus.NOT_STARTED: ("nav uzsākts", "not started"),
+    MilestoneStatus.RISK: ("risks", "risk"),
+}
+
+
+def _fold(s: str) -> str:
+    """Case-, diacritic- and separator-insensitive form: "Nav  Uzsākts" == "nav_uzsakts"."""
+    decomposed = unicodedata.normalize("NFKD", s.casefold())
+    plain = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+    return " ".join(plain.replace("_", " ").replace("-", " ").split())
+
+
+_STATUS_BY_FOLDED: dict[str, MilestoneStatus] = {
+    _fold(word): status for status, labels in STATUS_LABELS.items() for word in (status.value, *labels)
+}
+
+
+def parse_milestone_status(raw: str) -> MilestoneStatus:
+    """A status code or its Latvian/English label, any case, diacritics optional."""
+    status = _STATUS_BY_FOLDED.get(_fold(raw))
+    if status is None:
+        raise InvalidAnswer("choose_button")
+    return status

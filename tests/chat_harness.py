@@ -1,0 +1,78 @@
+"""Runs the real bot (the production Dispatcher, long polling) against the fake Bot API."""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+from aiogram.client.default import DefaultBotProperties
+from aiogram.enums import ParseMode
+
+from bot.app import Services, build_dispatcher
+from bot.config import Settings
+from reporting_forms.catalog import Catalog
+from storage.db import Database
+from storage.repositories import Repos
+from tests.fakebotapi import FakeBotAPI
+
+
+@dataclass
+class Harness:
+    server: FakeBotAPI
+    db: Database
+    services: Services
+
+    async def invite(
+        self,
+        institution: str,
+        role: str = "contact",
+        *,
+        expires_in: dt.timedelta | None = None,
+        now: dt.datetime | None = None,
+    ) -> str:
+        async with self.db.session() as s:
+            repos = Repos(s)
+            inst = await repos.people.institution(institution)
+            return await repos.people.create_invite(
+                institution_id=inst.id, role=role, expires_in=expires_in or dt.timedelta(days=14), now=now
+            )
+
+    async def register(
+        self,
+        user_id: int,
+        institution: str,
+        role: str = "contact",
+        name: str = "Anna",
+        language_code: str = "lv",
+    ):
+        user = self.server.user(user_id, first_name=name, language_code=language_code)
+        user.send(f"/start {await self.invite(institution, role)}")
+        await user.replies(1)
+        return user
+
+
+async def prepare_database(url: str, catalog: Catalog) -> None:
+    db = Database(url)
+    async with db.session() as s:
+        await Repos(s).catalog.sync(catalog)
+    await db.dispose()
+
+
+@contextlib.asynccontextmanager
+async def running_bot(server: FakeBotAPI, url: str, catalog: Catalog) -> AsyncIterator[Harness]:
+    """One bot process lifetime: a Database, a Dispatcher, polling. Leaving the block = stopping."""
+    settings = Settings(
+        database_url=url, telegram_bot_token=server.token, telegram_api_base=server.base_url, _env_file=None
+    )
+    db = Database(url)
+    services = Services(db=db, catalog=catalog, settings=settings)
+    dp = build_dispatcher(services)
+    bot = server.make_bot(default=DefaultBotProperties(parse_mode=ParseMode.HTML))
+    try:
+        async with server.polling(dp, bot):
+            yield Harness(server, db, services)
+    finally:
+        await bot.session.close()
+        await db.dispose()
