@@ -3,8 +3,10 @@ tests and the benchmark — and runs it."""
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from dataclasses import dataclass
+from typing import Any
 
 from aiogram import Bot, Dispatcher
 from aiogram.client.default import DefaultBotProperties
@@ -87,4 +89,84 @@ async def run_polling(services: Services) -> None:
         await bot.delete_webhook(drop_pending_updates=False)
         await dp.start_polling(bot, allowed_updates=dp.resolve_used_update_types())
     finally:
+        await bot.session.close()
+
+
+# ------------------------------------------------------------------ offline console
+
+DEMO_TELEGRAM_ID_BASE = 9_000_000_000  # console users get ids no real Telegram user has here
+
+
+class ConsoleSetupError(RuntimeError):
+    """The console cannot start as asked (unknown contact or institution)."""
+
+
+async def console_identity(
+    services: Services, contact_id: int | None, institution: str
+) -> tuple[dict, list[str]]:
+    """Who the console user is, and lines to type for them first.
+
+    ``--as ID`` acts as that contact. Otherwise a demo contact of ``institution``: on the first
+    run it is not registered yet, so the console registers it with a fresh invite, visibly.
+    """
+    async with services.db.session() as session:
+        repos = Repos(session)
+        if contact_id is not None:
+            contact = await repos.people.contact(contact_id)
+            if contact is None:
+                raise ConsoleSetupError(f"No contact with id {contact_id}; see `resobot contacts`.")
+            if contact.telegram_user_id is None:
+                contact.telegram_user_id = DEMO_TELEGRAM_ID_BASE + contact.id
+            user = {
+                "id": contact.telegram_user_id,
+                "first_name": contact.display_name,
+                "language_code": contact.language,
+            }
+            return user, []
+        inst = await repos.people.institution(institution)
+        if inst is None:
+            raise ConsoleSetupError(f"Unknown institution {institution!r}; see `resobot institutions`.")
+        user = {
+            "id": DEMO_TELEGRAM_ID_BASE + inst.id,
+            "first_name": f"Demo {inst.abbr}",
+            "language_code": "lv",
+        }
+        contact = await repos.people.contact_by_telegram(user["id"])
+        if contact is not None and contact.active:
+            return user, ["/help"]
+        code = await repos.people.create_invite(
+            institution_id=inst.id,
+            role="contact",
+            expires_in=dt.timedelta(hours=1),
+            display_name=f"Demo kontaktpersona ({inst.abbr})",
+        )
+        return user, [f"/start {code}"]
+
+
+async def run_console(
+    services: Services,
+    *,
+    contact_id: int | None = None,
+    institution: str = "VPD",
+    input_fn: Any = None,
+    console: Any = None,
+) -> None:
+    """The same dispatcher and handlers, in a terminal: typed lines become updates."""
+    from rich.console import Console
+
+    from bot.console import ConsoleChat, build_console_bot
+
+    console = console or Console()
+    user, first_lines = await console_identity(services, contact_id, institution)
+    bot = build_console_bot(services.settings.console_files_dir, console=console)
+    dp = build_dispatcher(services)
+    chat = ConsoleChat(dp, bot, user=user, console=console, input_fn=input_fn)
+    try:
+        await dp.emit_startup(bot=bot)
+        for line in first_lines:
+            console.print(f"[bold]{user['first_name']} ›[/bold] {line}", highlight=False)
+            await chat.handle_line(line)
+        await chat.run()
+    finally:
+        await dp.emit_shutdown(bot=bot)
         await bot.session.close()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import json
 import re
@@ -445,6 +446,69 @@ def reports_list(as_json: bool = typer.Option(False, "--json", help="JSON instea
             values,
         )
     out.print(table)
+
+
+# ------------------------------------------------------------------ the bot
+
+
+def _services(settings: Settings) -> Any:
+    from bot.app import Services
+
+    return Services(db=Database(settings.database_url), catalog=get_catalog(), settings=settings)
+
+
+def _start_console(settings: Settings, contact_id: int | None, institution: str) -> None:
+    from bot.app import ConsoleSetupError, run_console
+
+    async def main() -> None:
+        await initialise(settings, get_catalog())
+        services = _services(settings)
+        try:
+            await run_console(services, contact_id=contact_id, institution=institution)
+        finally:
+            await services.db.dispose()
+
+    try:
+        asyncio.run(main())
+    except ConsoleSetupError as exc:
+        raise fail(str(exc)) from None
+    except KeyboardInterrupt:
+        pass
+
+
+@app.command()
+def run() -> None:
+    """Run the bot: polls Telegram when TELEGRAM_BOT_TOKEN is set, else the offline console."""
+    settings = get_settings()
+    if not settings.telegram_bot_token:
+        out.print(
+            "[dim]No TELEGRAM_BOT_TOKEN: starting the offline console chat as a demo VPD contact.[/dim]"
+        )
+        _start_console(settings, None, "VPD")
+        return
+    from bot.app import run_polling
+
+    async def main() -> None:
+        services = _services(settings)
+        try:
+            await run_polling(services)
+        finally:
+            await services.db.dispose()
+
+    import logging
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(main())
+
+
+@app.command()
+def console(
+    as_contact: int = typer.Option(None, "--as", help="act as this contact id"),
+    institution: str = typer.Option("VPD", "--institution", "-i", help="demo contact of this institution"),
+) -> None:
+    """The offline console chat: the same handlers, typed lines become updates."""
+    _start_console(get_settings(), as_contact, institution)
 
 
 def main() -> None:  # pragma: no cover - console entry point

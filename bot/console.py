@@ -789,6 +789,7 @@ class ConsoleChat:
         *,
         echo: bool | None = None,
         prompt: str = "› ",
+        first_update_id: int | None = None,
         **feed_kwargs: Any,
     ) -> None:
         """
@@ -796,6 +797,8 @@ class ConsoleChat:
         :param console: where to print (default: the ConsoleSession's console).
         :param input_fn: reads a line given a prompt (sync or async); EOFError ends the chat.
         :param echo: print the user's lines (default: only when input_fn is given).
+        :param first_update_id: update ids count up from here (default: the clock in ms, so ids
+            never repeat across console sessions — the bot drops update ids it has seen before).
         :param feed_kwargs: extra keyword data passed to ``dispatcher.feed_update``.
         """
         if not isinstance(bot.session, OfflineSession):
@@ -818,7 +821,7 @@ class ConsoleChat:
         self.prompt = prompt
         self.feed_kwargs = feed_kwargs
         self.errors: list[Exception] = []
-        self._update_ids = itertools.count(1)
+        self._update_ids = itertools.count(first_update_id or int(time.time() * 1000))
         self._callback_ids = itertools.count(1)
 
     # -- loop ---------------------------------------------------------------------------------------

@@ -9,12 +9,11 @@ from decimal import Decimal
 from typing import Any
 
 from reporting_forms.answers import InvalidAnswer, MilestoneStatus
-from reporting_forms.catalog import Measure, MetricKind
+from reporting_forms.catalog import Measure
 from reporting_forms.forms import (
     Ask,
     FieldKind,
     FormField,
-    FormSpec,
     Summary,
     load_answer,
 )
@@ -115,11 +114,3 @@ def summary_text(lang: str, measure: Measure, year: int, summary: Summary, warni
 
 def error_text(lang: str, code: str, params: Mapping[str, Any]) -> str:
     return text(lang, f"answers.error_{code}", **params)
-
-
-def metric_is_numeric(kind: MetricKind | None) -> bool:
-    return kind is not None and kind.is_numeric
-
-
-def spec_keys(spec: FormSpec, summary: Summary) -> list[str]:
-    return [row.field.key for row in summary.rows]

@@ -64,11 +64,17 @@ def normalise_language(lang: str | None) -> str:
     return lang if lang in LANGUAGES else DEFAULT_LANGUAGE
 
 
+@cache
+def _messages(lang: str, feature: str) -> Any:
+    """The macros of templates/<lang>/<feature>.j2 (evaluated once per process)."""
+    return environment().get_template(f"{lang}/{feature}.j2").make_module({"lang": lang})
+
+
 def text(lang: str | None, name: str, /, **params: Any) -> str:
     """Render message ``feature.macro`` in ``lang`` (falls back to Latvian)."""
     feature, _, macro = name.partition(".")
     lang = normalise_language(lang)
-    module = environment().get_template(f"{lang}/{feature}.j2").make_module({"lang": lang})
+    module = _messages(lang, feature)
     try:
         fn = getattr(module, macro)
     except AttributeError as exc:

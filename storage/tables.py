@@ -11,7 +11,7 @@ import datetime as dt
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, Column, DateTime, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Column, DateTime, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 
@@ -66,7 +66,8 @@ class Institution(SQLModel, table=True):
 
 class Contact(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
-    telegram_user_id: int | None = Field(default=None, unique=True, index=True)
+    # Telegram ids need 64 bits (user ids exceed 2^31).
+    telegram_user_id: int | None = Field(default=None, sa_column=Column(BigInteger, unique=True, index=True))
     display_name: str
     institution_id: int = Field(foreign_key="institution.id", index=True)
     role: str = Field(default=Role.CONTACT, max_length=16)
@@ -93,7 +94,7 @@ class RegistrationAttempt(SQLModel, table=True):
 
     __tablename__ = "registration_attempt"
     id: int | None = Field(default=None, primary_key=True)
-    telegram_user_id: int = Field(index=True)
+    telegram_user_id: int = Field(sa_column=Column(BigInteger, nullable=False, index=True))
     ok: bool
     at: dt.datetime = _stamp()
 
@@ -265,7 +266,7 @@ class ProcessedUpdate(SQLModel, table=True):
     """Telegram may deliver one update twice; handled update ids are remembered here."""
 
     __tablename__ = "processed_update"
-    update_id: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
+    update_id: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
     at: dt.datetime = _stamp()
 
 
@@ -275,7 +276,7 @@ class Outbox(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     dedup_key: str = Field(unique=True, index=True, max_length=128)
     contact_id: int | None = Field(default=None, foreign_key="contact.id", index=True)
-    chat_id: int
+    chat_id: int = Field(sa_column=Column(BigInteger, nullable=False))
     kind: str = Field(max_length=32)
     payload: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     send_at: dt.datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False, index=True))

@@ -300,3 +300,87 @@ async def test_language_switch(harness: Harness) -> None:
     user.send("/report 1.1.1")
     (q,) = await user.replies(1)
     assert "question 1 of" in q.text and "Skip ▶" in q.button_texts
+
+
+async def test_restart_mid_form_resumes_where_the_user_left_off(
+    server: FakeBotAPI, sqlite_url: str, catalog: Catalog, frozen_clock
+) -> None:
+    await prepare_database(sqlite_url, catalog)
+    async with running_bot(server, sqlite_url, catalog) as first:
+        user = await first.register(901, "VPD")
+        user.send("/report 1.1.1")
+        await user.replies(1)
+        user.click_text("procesā")
+        await user.replies(1)
+        user.send("01.10.2026")
+        (q3,) = await user.replies(1)
+        assert "jautājums 3 no 4" in q3.text
+    # the process is gone: new Database, new Dispatcher, nothing in memory
+    async with running_bot(server, sqlite_url, catalog) as second:
+        user.send("45")  # the answer to question 3, typed after the restart
+        (q4,) = await user.replies(1)
+        assert "jautājums 4 no 4" in q4.text
+        user.send("/report")  # /report offers to continue the open draft
+        (offer,) = await user.replies(1)
+        assert "nepabeigts atskaites melnraksts" in offer.text and "1.1.1" in offer.text
+        user.click_text("Turpināt melnrakstu")
+        (again,) = await user.replies(1)
+        assert "jautājums 4 no 4" in again.text
+        user.send("izlaist")  # typing a button's label works like pressing it
+        (summary,) = await user.replies(1)
+        assert "procesā" in summary.text and "01.10.2026" in summary.text and "45" in summary.text
+        user.click_text("✅ Apstiprināt")
+        await user.replies(1)
+        (view,) = await reports(second.db)
+        assert view.answers() == {"1.1.1.1": "in_progress", "1.1.1.1.date": "2026-10-01", "1.1.1.2": 45}
+
+
+async def test_correction_makes_a_new_revision_with_history(harness: Harness) -> None:
+    user = await harness.register(902, "VPD", name="Inese")
+    user.send("/report 1.3.3")
+    await user.replies(1)
+    for value in ("30", "10", "20", "40"):
+        user.send(value)
+        await user.replies(1)
+    user.click_text("Izlaist ▶")
+    await user.replies(1)
+    user.click_text("✅ Apstiprināt")
+    (receipt,) = await user.replies(1)
+    assert "redakcija 1" in receipt.text
+    user.send("/myreports")
+    (listing,) = await user.replies(1)
+    assert "1.3.3" in listing.text and "redakcija 1" in listing.text and "gaida pārskatīšanu" in listing.text
+    report_id = (await reports(harness.db))[0].id
+    user.click_text(f"Labot Nr. {report_id}")
+    notice, summary = await user.replies(2)
+    assert "labojat iesniegto atskaiti" in notice.text and "Atskaites kopsavilkums" in summary.text
+    user.click_text("✏️ 2")
+    await user.replies(1)
+    user.send("12")
+    await user.replies(1)
+    user.click_text("✅ Apstiprināt")
+    (receipt2,) = await user.replies(1)
+    assert "redakcija 2" in receipt2.text
+    user.send("/myreports")
+    await user.replies(1)
+    user.click_text(f"Vēsture Nr. {report_id}")
+    (history,) = await user.replies(1)
+    assert "Redakcija 1" in history.text and "Redakcija 2" in history.text
+    assert "1.3.3.2: 10 → 12" in history.text and "Inese" in history.text
+    (view,) = await reports(harness.db)
+    assert view.revision == 2 and view.answers()["1.3.3.2"] == 12
+
+
+async def test_report_with_the_same_period_again_opens_the_correction(harness: Harness) -> None:
+    user = await harness.register(903, "IeVP")
+    user.send("/report 1.3.9")
+    await user.replies(1)
+    user.send("100")
+    await user.replies(1)
+    user.click_text("Izlaist ▶")
+    await user.replies(1)
+    user.click_text("✅ Apstiprināt")
+    await user.replies(1)
+    user.send("/report 1.3.9")
+    notice, summary = await user.replies(2)
+    assert "redakcija 1" in notice.text and "100" in summary.text

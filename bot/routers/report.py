@@ -30,12 +30,12 @@ from bot.keyboards import (
     summary_keyboard,
     years_keyboard,
 )
-from bot.render import error_text, question_text, summary_text
+from bot.render import button, error_text, question_text, summary_text
 from bot.states import ReportFlow
 from reporting_forms import forms
 from reporting_forms.catalog import Catalog, Measure
 from reporting_forms.periods import open_years
-from reporting_forms.texts import text
+from reporting_forms.texts import LANGUAGES, text
 from storage.repositories import Repos
 from storage.tables import Contact
 
@@ -431,13 +431,11 @@ async def on_answer(
         await state.clear()
         await _begin_picking(ctx, message, None)
         return
-    measure, draft = current
-    draft, step = forms.answer(forms.form_for(measure), draft, message.text or "")
-    if isinstance(step, forms.Rejected):
-        notice = error_text(lang, step.code, step.params)
-        await _show_step(ctx, message, measure, draft, notice=notice)
+    typed = TYPED_ACTIONS.get(_letters(message.text or ""))
+    if typed is not None:
+        await _act(ctx, message, current, typed)
         return
-    await _show_step(ctx, message, measure, draft)
+    await _act(ctx, message, current, "p", message.text or "")
 
 
 async def on_not_text(
@@ -501,8 +499,7 @@ async def on_form_cb(
     if callback_data.a == "x":
         await query.answer()
         await message.edit_reply_markup(reply_markup=None)
-        await state.clear()
-        await message.answer(text(lang, "report.cancelled"))
+        await _act(ctx, message, None, "x")
         return
     current = await _current(ctx)
     if current is None or await state.get_state() != ReportFlow.answering.state:
@@ -518,25 +515,45 @@ async def on_form_cb(
         return
     await query.answer()
     await message.edit_reply_markup(reply_markup=None)
-    action = callback_data.a
+    await _act(ctx, message, (measure, draft), callback_data.a, callback_data.v)
+
+
+# A step of the form engine per button action: (spec, draft, button value) -> (draft, step).
+STEPS: dict[str, Any] = {
+    "b": lambda spec, draft, _v: forms.back(spec, draft),
+    "s": lambda spec, draft, _v: forms.skip(spec, draft),
+    "e": lambda spec, draft, key: forms.edit(spec, draft, key),
+    "p": lambda spec, draft, code: forms.answer(spec, draft, code),
+}
+
+
+async def _act(
+    ctx: Ctx, message: Message, current: tuple[Measure, forms.Draft] | None, action: str, value: str = ""
+) -> None:
+    """Carry out a button action (also when its label was typed instead of pressed)."""
+    if action == "x" or current is None:
+        await ctx.state.clear()
+        await message.answer(text(ctx.lang, "report.cancelled"))
+        return
+    measure, draft = current
     if action == "c":
         await _submit(ctx, message, measure, draft)
         return
-    if action == "b":
-        draft, _step = forms.back(spec, draft)
-    elif action == "s":
-        draft, step = forms.skip(spec, draft)
-        if isinstance(step, forms.Rejected):
-            await _show_step(ctx, message, measure, draft, notice=error_text(lang, step.code, step.params))
-            return
-    elif action == "e":
-        draft, _step = forms.edit(spec, draft, callback_data.v)
-    elif action == "p":
-        draft, step = forms.answer(spec, draft, callback_data.v)
-        if isinstance(step, forms.Rejected):
-            await _show_step(ctx, message, measure, draft, notice=error_text(lang, step.code, step.params))
-            return
-    await _show_step(ctx, message, measure, draft)
+    draft, step = STEPS[action](forms.form_for(measure), draft, value)
+    notice = error_text(ctx.lang, step.code, step.params) if isinstance(step, forms.Rejected) else None
+    await _show_step(ctx, message, measure, draft, notice=notice)
+
+
+def _letters(label: str) -> str:
+    return "".join(ch for ch in label.casefold() if ch.isalpha())
+
+
+# Typing a button's label ("Izlaist", "atpakaļ", "Skip") works like pressing it.
+TYPED_ACTIONS: dict[str, str] = {
+    _letters(button(lang, f"report.{macro}")): action
+    for lang in LANGUAGES
+    for action, macro in (("s", "btn_skip"), ("b", "btn_back"), ("x", "btn_cancel"), ("c", "btn_confirm"))
+}
 
 
 # ------------------------------------------------------------------ /myreports

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-22 07:39:36.716255
+Create Date: 2026-11-22 07:59:24.724016
 """
 from alembic import op
 import sqlalchemy as sa
@@ -43,13 +43,13 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id')
     )
     op.create_table('processed_update',
-    sa.Column('update_id', sa.Integer(), autoincrement=False, nullable=False),
+    sa.Column('update_id', sa.BigInteger(), autoincrement=False, nullable=False),
     sa.Column('at', sa.DateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('update_id')
     )
     op.create_table('registration_attempt',
     sa.Column('id', sa.Integer(), nullable=False),
-    sa.Column('telegram_user_id', sa.Integer(), nullable=False),
+    sa.Column('telegram_user_id', sa.BigInteger(), nullable=False),
     sa.Column('ok', sa.Boolean(), nullable=False),
     sa.Column('at', sa.DateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('id')
@@ -69,7 +69,7 @@ def upgrade() -> None:
 
     op.create_table('contact',
     sa.Column('id', sa.Integer(), nullable=False),
-    sa.Column('telegram_user_id', sa.Integer(), nullable=True),
+    sa.Column('telegram_user_id', sa.BigInteger(), nullable=True),
     sa.Column('display_name', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
     sa.Column('institution_id', sa.Integer(), nullable=False),
     sa.Column('role', sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
@@ -135,7 +135,7 @@ def upgrade() -> None:
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('dedup_key', sqlmodel.sql.sqltypes.AutoString(length=128), nullable=False),
     sa.Column('contact_id', sa.Integer(), nullable=True),
-    sa.Column('chat_id', sa.Integer(), nullable=False),
+    sa.Column('chat_id', sa.BigInteger(), nullable=False),
     sa.Column('kind', sqlmodel.sql.sqltypes.AutoString(length=32), nullable=False),
     sa.Column('payload', sa.JSON(), nullable=False),
     sa.Column('send_at', sa.DateTime(timezone=True), nullable=False),
