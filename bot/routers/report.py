@@ -9,10 +9,10 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from aiogram import F, Router
+from aiogram import BaseMiddleware, F, Router
 from aiogram.filters import Command, CommandObject, StateFilter
 from aiogram.fsm.context import FSMContext
-from aiogram.types import CallbackQuery, InaccessibleMessage, Message
+from aiogram.types import CallbackQuery, InaccessibleMessage, Message, TelegramObject
 
 from bot.access import RequireContact
 from bot.config import Settings
@@ -66,6 +66,18 @@ async def _ctx(
 ) -> Ctx:
     inst = await repos.people.institution_by_id(contact.institution_id)
     return Ctx(contact, inst.abbr, lang, repos, catalog, state, settings)
+
+
+class WithCtx(BaseMiddleware):
+    """Gathers what every step needs into ``ctx`` (after RequireContact let the user in)."""
+
+    async def __call__(self, handler: Any, event: TelegramObject, data: dict[str, Any]) -> Any:
+        contact = data.get("contact")
+        if contact is not None:
+            data["ctx"] = await _ctx(
+                contact, data["lang"], data["repos"], data["catalog"], data["state"], data["settings"]
+            )
+        return await handler(event, data)
 
 
 def _measures(ctx: Ctx) -> list[tuple[Any, Measure]]:
@@ -255,29 +267,19 @@ async def _submit(ctx: Ctx, message: Message, measure: Measure, draft: forms.Dra
 # ------------------------------------------------------------------ handlers: entry
 
 
-async def cmd_report(
-    message: Message,
-    command: CommandObject,
-    state: FSMContext,
-    contact: Contact,
-    lang: str,
-    repos: Repos,
-    catalog: Catalog,
-    settings: Settings,
-) -> None:
-    ctx = await _ctx(contact, lang, repos, catalog, state, settings)
+async def cmd_report(message: Message, command: CommandObject, ctx: Ctx) -> None:
     current = await _current(ctx)
-    if current is not None and await state.get_state() in (
+    if current is not None and await ctx.state.get_state() in (
         ReportFlow.answering.state,
         ReportFlow.open_draft.state,
     ):
         measure, draft = current
         nonce = new_nonce()
-        await state.set_state(ReportFlow.open_draft)
-        await state.update_data(nonce=nonce, wanted=(command.args or "").strip()[:40])
+        await ctx.state.set_state(ReportFlow.open_draft)
+        await ctx.state.update_data(nonce=nonce, wanted=(command.args or "").strip()[:40])
         await message.answer(
-            text(lang, "report.open_draft", measure_id=measure.id, year=draft.year),
-            reply_markup=draft_keyboard(lang, nonce),
+            text(ctx.lang, "report.open_draft", measure_id=measure.id, year=draft.year),
+            reply_markup=draft_keyboard(ctx.lang, nonce),
         )
         return
     await _begin_picking(ctx, message, (command.args or "").strip()[:40] or None)
@@ -288,78 +290,49 @@ async def cmd_cancel(message: Message, state: FSMContext, lang: str) -> None:
     await message.answer(text(lang, "report.cancelled"))
 
 
-async def cmd_help_in_flow(
-    message: Message,
-    state: FSMContext,
-    contact: Contact,
-    lang: str,
-    repos: Repos,
-    catalog: Catalog,
-    settings: Settings,
-) -> None:
-    ctx = await _ctx(contact, lang, repos, catalog, state, settings)
+async def cmd_help_in_flow(message: Message, ctx: Ctx) -> None:
     await message.answer(
         text(
-            lang,
+            ctx.lang,
             "common.help_registered",
-            name=contact.display_name,
+            name=ctx.contact.display_name,
             institution=ctx.institution,
-            role=contact.role,
+            role=ctx.contact.role,
         )
     )
     await _reask(ctx, message)
 
 
-async def on_draft_choice(
-    query: CallbackQuery,
-    callback_data: DraftCb,
-    state: FSMContext,
-    contact: Contact,
-    lang: str,
-    repos: Repos,
-    catalog: Catalog,
-    settings: Settings,
-) -> None:
-    ctx = await _ctx(contact, lang, repos, catalog, state, settings)
-    data = await state.get_data()
+async def on_draft_choice(query: CallbackQuery, callback_data: DraftCb, ctx: Ctx) -> None:
+    data = await ctx.state.get_data()
     message = query.message
     if isinstance(message, InaccessibleMessage) or message is None or data.get("nonce") != callback_data.n:
-        await query.answer(text(lang, "common.stale_button"))
+        await query.answer(text(ctx.lang, "common.stale_button"))
         return
     await query.answer()
     await message.edit_reply_markup(reply_markup=None)
     if callback_data.a == "c":
-        await state.set_state(ReportFlow.answering)
+        await ctx.state.set_state(ReportFlow.answering)
         await _reask(ctx, message)
         return
-    await state.clear()
-    await message.answer(text(lang, "report.draft_discarded"))
+    await ctx.state.clear()
+    await message.answer(text(ctx.lang, "report.draft_discarded"))
     await _begin_picking(ctx, message, data.get("wanted") or None)
 
 
 # ------------------------------------------------------------------ handlers: picking
 
 
-async def on_measure_cb(
-    query: CallbackQuery,
-    callback_data: MeasureCb,
-    state: FSMContext,
-    contact: Contact,
-    lang: str,
-    repos: Repos,
-    catalog: Catalog,
-    settings: Settings,
-) -> None:
-    ctx = await _ctx(contact, lang, repos, catalog, state, settings)
-    data = await state.get_data()
+async def on_measure_cb(query: CallbackQuery, callback_data: MeasureCb, ctx: Ctx) -> None:
+    data = await ctx.state.get_data()
     message = query.message
     if (
         isinstance(message, InaccessibleMessage)
         or message is None
         or data.get("nonce") != callback_data.n
-        or await state.get_state() != ReportFlow.choosing_measure.state
+        or await ctx.state.get_state() != ReportFlow.choosing_measure.state
     ):
-        await query.answer(text(lang, "common.stale_button"))
+        await query.answer(text(ctx.lang, "common.stale_button"))
         return
     await query.answer()
     if not callback_data.code:
@@ -369,40 +342,21 @@ async def on_measure_cb(
     await _choose_measure(ctx, message, callback_data.code)
 
 
-async def on_measure_typed(
-    message: Message,
-    state: FSMContext,
-    contact: Contact,
-    lang: str,
-    repos: Repos,
-    catalog: Catalog,
-    settings: Settings,
-) -> None:
-    ctx = await _ctx(contact, lang, repos, catalog, state, settings)
+async def on_measure_typed(message: Message, ctx: Ctx) -> None:
     await _choose_measure(ctx, message, message.text or "")
 
 
-async def on_year_cb(
-    query: CallbackQuery,
-    callback_data: YearCb,
-    state: FSMContext,
-    contact: Contact,
-    lang: str,
-    repos: Repos,
-    catalog: Catalog,
-    settings: Settings,
-) -> None:
-    ctx = await _ctx(contact, lang, repos, catalog, state, settings)
-    data = await state.get_data()
+async def on_year_cb(query: CallbackQuery, callback_data: YearCb, ctx: Ctx) -> None:
+    data = await ctx.state.get_data()
     message = query.message
     if (
         isinstance(message, InaccessibleMessage)
         or message is None
         or data.get("nonce") != callback_data.n
-        or await state.get_state() != ReportFlow.choosing_year.state
+        or await ctx.state.get_state() != ReportFlow.choosing_year.state
         or callback_data.year not in open_years(ctx.today())
     ):
-        await query.answer(text(lang, "common.stale_button"))
+        await query.answer(text(ctx.lang, "common.stale_button"))
         return
     await query.answer()
     await message.edit_reply_markup(reply_markup=None)
@@ -416,19 +370,10 @@ async def on_year_cb(
 # ------------------------------------------------------------------ handlers: answering
 
 
-async def on_answer(
-    message: Message,
-    state: FSMContext,
-    contact: Contact,
-    lang: str,
-    repos: Repos,
-    catalog: Catalog,
-    settings: Settings,
-) -> None:
-    ctx = await _ctx(contact, lang, repos, catalog, state, settings)
+async def on_answer(message: Message, ctx: Ctx) -> None:
     current = await _current(ctx)
     if current is None:
-        await state.clear()
+        await ctx.state.clear()
         await _begin_picking(ctx, message, None)
         return
     typed = TYPED_ACTIONS.get(_letters(message.text or ""))
@@ -438,63 +383,27 @@ async def on_answer(
     await _act(ctx, message, current, "p", message.text or "")
 
 
-async def on_not_text(
-    message: Message,
-    state: FSMContext,
-    contact: Contact,
-    lang: str,
-    repos: Repos,
-    catalog: Catalog,
-    settings: Settings,
-) -> None:
+async def on_not_text(message: Message, ctx: Ctx) -> None:
     """Stickers, photos, voice, documents...: say what is expected, ask the same again."""
-    ctx = await _ctx(contact, lang, repos, catalog, state, settings)
-    await _reask(ctx, message, notice=text(lang, "common.only_text"))
+    await _reask(ctx, message, notice=text(ctx.lang, "common.only_text"))
 
 
-async def on_other_command(
-    message: Message,
-    state: FSMContext,
-    contact: Contact,
-    lang: str,
-    repos: Repos,
-    catalog: Catalog,
-    settings: Settings,
-) -> None:
-    ctx = await _ctx(contact, lang, repos, catalog, state, settings)
+async def on_other_command(message: Message, ctx: Ctx) -> None:
     await _reask(ctx, message)
 
 
-async def on_edited(
-    message: Message,
-    state: FSMContext,
-    contact: Contact | None,
-    lang: str,
-    repos: Repos,
-    catalog: Catalog,
-    settings: Settings,
-) -> None:
-    if contact is None:
+async def on_edited(message: Message, ctx: Ctx | None = None) -> None:
+    """Edits are not answers: say so and show the current step again."""
+    if ctx is None:
         return
-    ctx = await _ctx(contact, lang, repos, catalog, state, settings)
-    await _reask(ctx, message, notice=text(lang, "common.edited_ignored"))
+    await _reask(ctx, message, notice=text(ctx.lang, "common.edited_ignored"))
 
 
-async def on_form_cb(
-    query: CallbackQuery,
-    callback_data: FormCb,
-    state: FSMContext,
-    contact: Contact,
-    lang: str,
-    repos: Repos,
-    catalog: Catalog,
-    settings: Settings,
-) -> None:
-    ctx = await _ctx(contact, lang, repos, catalog, state, settings)
-    data = await state.get_data()
+async def on_form_cb(query: CallbackQuery, callback_data: FormCb, ctx: Ctx) -> None:
+    data = await ctx.state.get_data()
     message = query.message
     if isinstance(message, InaccessibleMessage) or message is None or data.get("nonce") != callback_data.n:
-        await query.answer(text(lang, "common.stale_button"))
+        await query.answer(text(ctx.lang, "common.stale_button"))
         return
     if callback_data.a == "x":
         await query.answer()
@@ -502,15 +411,15 @@ async def on_form_cb(
         await _act(ctx, message, None, "x")
         return
     current = await _current(ctx)
-    if current is None or await state.get_state() != ReportFlow.answering.state:
-        await query.answer(text(lang, "common.stale_button"))
+    if current is None or await ctx.state.get_state() != ReportFlow.answering.state:
+        await query.answer(text(ctx.lang, "common.stale_button"))
         return
     measure, draft = current
     spec = forms.form_for(measure)
     draft, _ = forms.resume(spec, draft)
     on_key = forms.SUMMARY if draft.cursor == forms.SUMMARY else spec.fields[draft.cursor].key
     if callback_data.k != on_key:  # a button of an earlier question or card
-        await query.answer(text(lang, "common.stale_button"))
+        await query.answer(text(ctx.lang, "common.stale_button"))
         await _reask(ctx, message)
         return
     await query.answer()
@@ -587,18 +496,8 @@ async def cmd_myreports(message: Message, contact: Contact, lang: str, repos: Re
         )
 
 
-async def on_myreport_cb(
-    query: CallbackQuery,
-    callback_data: MyReportCb,
-    state: FSMContext,
-    contact: Contact,
-    lang: str,
-    repos: Repos,
-    catalog: Catalog,
-    settings: Settings,
-) -> None:
-    ctx = await _ctx(contact, lang, repos, catalog, state, settings)
-    view = await repos.reports.view(callback_data.rid)
+async def on_myreport_cb(query: CallbackQuery, callback_data: MyReportCb, ctx: Ctx) -> None:
+    view = await ctx.repos.reports.view(callback_data.rid)
     message = query.message
     if (
         view is None
@@ -606,25 +505,25 @@ async def on_myreport_cb(
         or message is None
         or isinstance(message, InaccessibleMessage)
     ):
-        await query.answer(text(lang, "common.stale_button"), show_alert=True)
+        await query.answer(text(ctx.lang, "common.stale_button"), show_alert=True)
         return
     await query.answer()
     if callback_data.a == "h":
-        contacts = {c.id: c.display_name for c in await repos.people.contacts()}
+        contacts = {c.id: c.display_name for c in await ctx.repos.people.contacts()}
         revisions = [
             {
                 "revision": r.revision,
                 "author": contacts.get(r.submitted_by_contact_id, "—"),
-                "when": r.submitted_at.astimezone(settings.tz).strftime("%d.%m.%Y %H:%M")
+                "when": r.submitted_at.astimezone(ctx.settings.tz).strftime("%d.%m.%Y %H:%M")
                 if r.submitted_at.tzinfo
                 else r.submitted_at.strftime("%d.%m.%Y %H:%M"),
                 "changes": r.changes,
             }
-            for r in await repos.reports.revisions(view.id)
+            for r in await ctx.repos.reports.revisions(view.id)
         ]
         await message.answer(
             text(
-                lang,
+                ctx.lang,
                 "report.history",
                 report_id=view.id,
                 measure_code=view.measure_code,
@@ -634,11 +533,11 @@ async def on_myreport_cb(
         )
         return
     if view.year not in open_years(ctx.today()):
-        await message.answer(text(lang, "report.no_open_period"))
+        await message.answer(text(ctx.lang, "report.no_open_period"))
         return
-    await state.set_state(ReportFlow.answering)
-    await state.set_data({"nonce": new_nonce()})
-    await _begin_form(ctx, message, catalog.measure(view.measure_code), view.year)
+    await ctx.state.set_state(ReportFlow.answering)
+    await ctx.state.set_data({"nonce": new_nonce()})
+    await _begin_form(ctx, message, ctx.catalog.measure(view.measure_code), view.year)
 
 
 # ------------------------------------------------------------------ router
@@ -648,6 +547,8 @@ def router() -> Router:
     r = Router(name="report")
     for observer in (r.message, r.callback_query):
         observer.middleware(RequireContact())
+    for observer in (r.message, r.callback_query, r.edited_message):
+        observer.middleware(WithCtx())
     r.message.register(cmd_cancel, Command("cancel"), IN_FLOW)
     r.message.register(cmd_help_in_flow, Command("help"), IN_FLOW)
     r.message.register(cmd_report, Command("report"))
