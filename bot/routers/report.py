@@ -12,6 +12,7 @@ from typing import Any
 from aiogram import BaseMiddleware, F, Router
 from aiogram.filters import Command, CommandObject, StateFilter
 from aiogram.fsm.context import FSMContext
+from aiogram.fsm.state import State
 from aiogram.types import CallbackQuery, InaccessibleMessage, Message, TelegramObject
 
 from bot.access import RequireContact
@@ -303,12 +304,30 @@ async def cmd_help_in_flow(message: Message, ctx: Ctx) -> None:
     await _reask(ctx, message)
 
 
-async def on_draft_choice(query: CallbackQuery, callback_data: DraftCb, ctx: Ctx) -> None:
-    data = await ctx.state.get_data()
+async def _live(
+    ctx: Ctx, query: CallbackQuery, nonce: str, *states: State, also: bool = True
+) -> Message | None:
+    """The message of a button that still belongs to the current flow (its nonce, one of
+    ``states`` when given, and ``also``); otherwise tell the user it is stale and return None."""
     message = query.message
-    if isinstance(message, InaccessibleMessage) or message is None or data.get("nonce") != callback_data.n:
+    data = await ctx.state.get_data()
+    if (
+        isinstance(message, InaccessibleMessage)
+        or message is None
+        or data.get("nonce") != nonce
+        or (states and await ctx.state.get_state() not in {st.state for st in states})
+        or not also
+    ):
         await query.answer(text(ctx.lang, "common.stale_button"))
+        return None
+    return message
+
+
+async def on_draft_choice(query: CallbackQuery, callback_data: DraftCb, ctx: Ctx) -> None:
+    message = await _live(ctx, query, callback_data.n)
+    if message is None:
         return
+    data = await ctx.state.get_data()
     await query.answer()
     await message.edit_reply_markup(reply_markup=None)
     if callback_data.a == "c":
@@ -324,15 +343,8 @@ async def on_draft_choice(query: CallbackQuery, callback_data: DraftCb, ctx: Ctx
 
 
 async def on_measure_cb(query: CallbackQuery, callback_data: MeasureCb, ctx: Ctx) -> None:
-    data = await ctx.state.get_data()
-    message = query.message
-    if (
-        isinstance(message, InaccessibleMessage)
-        or message is None
-        or data.get("nonce") != callback_data.n
-        or await ctx.state.get_state() != ReportFlow.choosing_measure.state
-    ):
-        await query.answer(text(ctx.lang, "common.stale_button"))
+    message = await _live(ctx, query, callback_data.n, ReportFlow.choosing_measure)
+    if message is None:
         return
     await query.answer()
     if not callback_data.code:
@@ -347,17 +359,16 @@ async def on_measure_typed(message: Message, ctx: Ctx) -> None:
 
 
 async def on_year_cb(query: CallbackQuery, callback_data: YearCb, ctx: Ctx) -> None:
-    data = await ctx.state.get_data()
-    message = query.message
-    if (
-        isinstance(message, InaccessibleMessage)
-        or message is None
-        or data.get("nonce") != callback_data.n
-        or await ctx.state.get_state() != ReportFlow.choosing_year.state
-        or callback_data.year not in open_years(ctx.today())
-    ):
-        await query.answer(text(ctx.lang, "common.stale_button"))
+    message = await _live(
+        ctx,
+        query,
+        callback_data.n,
+        ReportFlow.choosing_year,
+        also=callback_data.year in open_years(ctx.today()),
+    )
+    if message is None:
         return
+    data = await ctx.state.get_data()
     await query.answer()
     await message.edit_reply_markup(reply_markup=None)
     measure = _allowed(ctx, data.get("measure_id", ""))
@@ -400,10 +411,8 @@ async def on_edited(message: Message, ctx: Ctx | None = None) -> None:
 
 
 async def on_form_cb(query: CallbackQuery, callback_data: FormCb, ctx: Ctx) -> None:
-    data = await ctx.state.get_data()
-    message = query.message
-    if isinstance(message, InaccessibleMessage) or message is None or data.get("nonce") != callback_data.n:
-        await query.answer(text(ctx.lang, "common.stale_button"))
+    message = await _live(ctx, query, callback_data.n)
+    if message is None:
         return
     if callback_data.a == "x":
         await query.answer()
