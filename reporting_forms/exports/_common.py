@@ -1,0 +1,412 @@
+"""What every export shares: labels from ``templates/<lang>/reports.j2`` and the plan-layout lines.
+
+Labels come through ``texts.text(lang, "reports.<macro>")``; it escapes for Telegram HTML, so
+file formats other than HTML get the text unescaped here. No Latvian words live in Python.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import html
+import re
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from reporting_forms.compilation import (
+    CompiledPlan,
+    CompiledWarning,
+    Completeness,
+    CompletenessRow,
+    DirectionBlock,
+    IndicatorRow,
+    InstitutionShare,
+    MeasureRow,
+    PolicyRow,
+    PolicyTable,
+    Status,
+    TaskBlock,
+)
+from reporting_forms.texts import format_day, format_number, normalise_language, text
+
+# Cell fills (and font colours) per status: the usual traffic-light pastel pairs.
+STATUS_FILLS: dict[str, str] = {
+    Status.DONE: "C6EFCE",
+    Status.IN_PROGRESS: "FFEB9C",
+    Status.RISK: "FFC7CE",
+    Status.NOT_STARTED: "D9D9D9",
+    Status.NOT_REPORTED: "F2F2F2",
+}
+STATUS_FONTS: dict[str, str] = {
+    Status.DONE: "006100",
+    Status.IN_PROGRESS: "9C5700",
+    Status.RISK: "9C0006",
+    Status.NOT_STARTED: "3A3A3A",
+    Status.NOT_REPORTED: "595959",
+}
+STATUS_ORDER: tuple[Status, ...] = (
+    Status.DONE,
+    Status.IN_PROGRESS,
+    Status.RISK,
+    Status.NOT_STARTED,
+    Status.NOT_REPORTED,
+)
+PLAN_COLUMNS = 7  # Nr.p.k. … Izpildes termiņš
+
+
+# ---------------------------------------------------------------- labels
+
+
+@cache
+def label(lang: str, name: str, /) -> str:
+    """A parameterless label, e.g. ``label("lv", "col_total")`` → "Kopā"."""
+    return html.unescape(text(lang, f"reports.{name}"))
+
+
+def label_with(lang: str, name: str, /, **params: Any) -> str:
+    return html.unescape(text(lang, f"reports.{name}", **params))
+
+
+@cache
+def _cached_with(lang: str, name: str, params: tuple[tuple[str, Any], ...]) -> str:
+    return label_with(lang, name, **dict(params))
+
+
+def label_cached(lang: str, name: str, /, **params: Any) -> str:
+    """A label whose hashable parameters repeat (years, percents)."""
+    return _cached_with(lang, name, tuple(sorted(params.items())))
+
+
+def status_label(lang: str, status: str | None) -> str:
+    return label(lang, f"status_{status}") if status else ""
+
+
+def review_label(lang: str, state: str | None) -> str:
+    return label(lang, f"review_{state}") if state else ""
+
+
+def percent_text(lang: str, value: float | None, digits: int = 1) -> str:
+    if value is None:
+        return ""
+    return label_cached(lang, "percent", value=round(value, digits))
+
+
+def number_text(lang: str, value: float | None) -> str:
+    return "" if value is None else format_number(round(value, 2), lang)
+
+
+def local_date(moment: dt.datetime | None, timezone: str) -> dt.date | None:
+    if moment is None:
+        return None
+    return moment.astimezone(ZoneInfo(timezone)).date() if moment.tzinfo else moment.date()
+
+
+def day_text(lang: str, day: dt.date | None) -> str:
+    return "" if day is None else format_day(day, lang, style="short")
+
+
+def period_text(lang: str, compiled: CompiledPlan) -> str:
+    if compiled.year is not None:
+        return label_cached(lang, "period_year", year=compiled.year)
+    years = compiled.plan_years
+    return label_cached(lang, "period_all", first=years[0], last=years[-1])
+
+
+def subtitle(lang: str, compiled: CompiledPlan) -> str:
+    return label_with(lang, "report_subtitle", period=period_text(lang, compiled), as_of=compiled.as_of)
+
+
+def direction_heading(lang: str, block: DirectionBlock) -> str:
+    name = "section_heading" if block.is_section else "direction_heading"
+    return label_with(lang, name, number=block.number, title=block.direction.title)
+
+
+def task_heading(lang: str, block: TaskBlock) -> str:
+    return label_with(lang, "task_heading", number=block.number, title=block.task.title)
+
+
+def sheet_title(lang: str, block: DirectionBlock, taken: set[str]) -> str:
+    """Excel sheet names: at most 31 characters, none of []:*?/\\, unique."""
+    name = "sheet_section" if block.is_section else "sheet_direction"
+    title = re.sub(r"[\[\]:*?/\\]", "-", label_cached(lang, name, number=block.number))[:31]
+    candidate, n = title, 2
+    while candidate.casefold() in taken:
+        suffix = f" ({n})"
+        candidate, n = title[: 31 - len(suffix)] + suffix, n + 1
+    taken.add(candidate.casefold())
+    return candidate
+
+
+def plan_header(lang: str, plan_years: Sequence[int]) -> list[str]:
+    """The plan's own columns, then the progress columns."""
+    return [
+        label(lang, "col_number"),
+        label(lang, "col_measure"),
+        label(lang, "col_result"),
+        label(lang, "col_indicator"),
+        label(lang, "col_responsible"),
+        label(lang, "col_co_responsible"),
+        label(lang, "col_deadline"),
+        *(label_cached(lang, "col_year", year=y) for y in plan_years),
+        label(lang, "col_total"),
+        label(lang, "col_percent"),
+        label(lang, "col_status"),
+        label(lang, "col_last_report"),
+        label(lang, "col_review"),
+    ]
+
+
+def summary_header(lang: str) -> list[str]:
+    return [
+        label(lang, "col_block"),
+        label(lang, "col_rows"),
+        *(status_label(lang, s) for s in STATUS_ORDER),
+        label(lang, "col_mean_percent"),
+    ]
+
+
+def completeness_header(lang: str) -> list[str]:
+    return [
+        label(lang, "col_institution"),
+        label(lang, "col_year_single"),
+        label(lang, "col_expected"),
+        label(lang, "col_actual"),
+        label(lang, "col_on_time"),
+        label(lang, "col_completeness"),
+        label(lang, "col_timeliness"),
+        label(lang, "col_missing"),
+    ]
+
+
+def warning_text(lang: str, item: CompiledWarning) -> str:
+    """One compiled warning as a sentence (macro ``warning_<code>``, else ``warning_generic``)."""
+    warning = item.warning
+    try:
+        message = label_with(lang, f"warning_{warning.code}", **dict(warning.params))
+    except (KeyError, TypeError):
+        message = label_with(lang, "warning_generic", code=warning.code)
+    return label_with(lang, "warning_line", measure=item.measure_id, year=item.year, message=message)
+
+
+def language(lang: str | None) -> str:
+    return normalise_language(lang)
+
+
+def write_bytes(data: bytes, path: Path | str | None) -> bytes:
+    if path is not None:
+        Path(path).write_bytes(data)
+    return data
+
+
+# ---------------------------------------------------------------- lines of a task table
+
+
+@dataclass(frozen=True, slots=True)
+class Line:
+    """One line of a task table: an indicator row or, below a shared row, one institution's part."""
+
+    measure: MeasureRow
+    row: IndicatorRow
+    share: InstitutionShare | None  # None: the indicator line itself
+    first: bool  # the measure's first line carries the measure's own columns
+
+    @property
+    def numeric(self) -> bool:
+        return self.row.kind.is_numeric
+
+    @property
+    def status(self) -> Status | None:
+        return self.row.status if self.share is None else None
+
+    @property
+    def total(self) -> float | None:
+        return self.row.cumulative if self.share is None else self.share.cumulative
+
+    @property
+    def percent(self) -> float | None:
+        return self.row.percent if self.share is None else self.share.percent
+
+    @property
+    def last_submitted(self) -> dt.datetime | None:
+        return self.row.last_submitted if self.share is None else self.share.last_submitted
+
+    @property
+    def review_state(self) -> str | None:
+        return self.row.review_state if self.share is None else self.share.review_state
+
+    def value(self, year: int) -> float | None:
+        values = self.row.values if self.share is None else self.share.values
+        return values.get(year)
+
+    def year_status(self, year: int) -> str | None:
+        statuses = self.row.statuses if self.share is None else self.share.statuses
+        return statuses.get(year)
+
+    def year_text(self, year: int) -> str:
+        if self.share is not None:
+            return self.share.texts.get(year, "")
+        texts = self.row.texts(year)
+        if len(texts) == 1:
+            return texts[0][2]
+        return "; ".join(f"{inst}: {t}" for inst, _, t in texts)
+
+    def plan_cells(self, lang: str) -> list[str]:
+        """Nr.p.k., Pasākums, Darbības rezultāts, indicator, responsible, co-responsible, deadline."""
+        measure = self.measure.measure
+        first = self.first and self.share is None
+        if self.share is not None:
+            share = None if self.share.share is None else round(self.share.share * 100, 1)
+            indicator = label_with(lang, "institution_share", institution=self.share.institution, share=share)
+        else:
+            indicator = self.row.indicator.text
+        return [
+            label_cached(lang, "number_mark", number=self.measure.number) if first else "",
+            measure.name if first else "",
+            (measure.result or "") if first else "",
+            indicator,
+            ", ".join(measure.responsible) if first else "",
+            ", ".join(measure.co_responsible) if first else "",
+            self.deadline(lang) if self.share is None else "",
+        ]
+
+    def deadline(self, lang: str) -> str:
+        """The measure's deadline on its first line; a row's own deadline where it differs."""
+        measure, ind = self.measure.measure, self.row.indicator
+        own = ind.deadline_text or (format_day(ind.deadline, lang) if ind.deadline else None)
+        mine = measure.deadline_text or (format_day(measure.deadline, lang) if measure.deadline else None)
+        if self.first:
+            return own or mine or ""
+        return own if own and own != mine else ""
+
+    def year_text_cell(self, lang: str, year: int) -> str:
+        """A year cell as text: number, milestone status or the reported text."""
+        if self.numeric:
+            return number_text(lang, self.value(year))
+        parts = (status_label(lang, self.year_status(year)), self.year_text(year))
+        return "\n".join(p for p in parts if p)
+
+    def status_text(self, lang: str) -> str:
+        if self.share is None:
+            return status_label(lang, self.row.status)
+        return status_label(lang, self.share.status)
+
+    def text_cells(self, lang: str, plan_years: Sequence[int], timezone: str) -> list[str]:
+        """The whole line as text, for DOCX and HTML."""
+        return [
+            *self.plan_cells(lang),
+            *(self.year_text_cell(lang, y) for y in plan_years),
+            number_text(lang, self.total) if self.numeric else "",
+            percent_text(lang, self.percent),
+            self.status_text(lang),
+            day_text(lang, local_date(self.last_submitted, timezone)),
+            review_label(lang, self.review_state),
+        ]
+
+
+def task_lines(block: TaskBlock) -> Iterator[Line]:
+    for measure in block.measures:
+        for i, row in enumerate(measure.rows):
+            yield Line(measure, row, None, i == 0)
+            if len(row.institutions) > 1:
+                for share in row.institutions:
+                    yield Line(measure, row, share, False)
+
+
+def summary_blocks(compiled: CompiledPlan, lang: str) -> Iterator[tuple[int, str, Any]]:
+    """(level, title, summary) for the whole plan, each direction and each task."""
+    yield 0, label(lang, "plan_total"), compiled.summary
+    for direction in compiled.directions:
+        yield 1, direction_heading(lang, direction), direction.summary
+        if direction.is_section:
+            continue
+        for task in direction.tasks:
+            yield 2, task_heading(lang, task), task.summary
+
+
+# ---------------------------------------------------------------- completeness and policy tables
+
+
+@dataclass(frozen=True, slots=True)
+class CompletenessLine:
+    institution: str
+    year: str
+    row: CompletenessRow
+    total: bool  # a subtotal or the grand total
+
+    def text_cells(self, lang: str) -> list[str]:
+        row = self.row
+        return [
+            self.institution,
+            self.year,
+            number_text(lang, row.expected),
+            number_text(lang, row.actual),
+            number_text(lang, row.on_time),
+            percent_text(lang, row.completeness),
+            percent_text(lang, row.timeliness),
+            ", ".join(row.missing),
+        ]
+
+
+def completeness_lines(completeness: Completeness, lang: str) -> list[CompletenessLine]:
+    """Per institution its years (and all years), then all institutions per year, then the total."""
+    all_years, all_institutions = label(lang, "all_years"), label(lang, "all_institutions")
+    several_years = len(completeness.years) > 1
+    lines: list[CompletenessLine] = []
+    for total in completeness.by_institution:
+        inst = total.institution or ""
+        lines.extend(
+            CompletenessLine(inst, str(row.year), row, False)
+            for row in completeness.rows
+            if row.institution == total.institution
+        )
+        if several_years:
+            lines.append(CompletenessLine(inst, all_years, total, True))
+    lines.extend(CompletenessLine(all_institutions, str(row.year), row, True) for row in completeness.by_year)
+    if several_years:
+        lines.append(CompletenessLine(all_institutions, all_years, completeness.total, True))
+    return lines
+
+
+def policy_header(lang: str, table: PolicyTable) -> list[str]:
+    return [
+        label(lang, "col_policy_result"),
+        label(lang, "col_policy_indicator"),
+        *(label_cached(lang, "col_history", year=y) for y in table.history_years),
+        *(
+            cell
+            for y in table.years
+            for cell in (
+                label_cached(lang, "col_target", year=y),
+                label_cached(lang, "col_actual_year", year=y),
+                label_cached(lang, "col_met", year=y),
+            )
+        ),
+        label(lang, "col_source"),
+    ]
+
+
+def met_label(lang: str, met: bool | None) -> str:
+    if met is None:
+        return ""
+    return label(lang, "policy_met" if met else "policy_not_met")
+
+
+def policy_text_cells(lang: str, row: PolicyRow) -> list[str]:
+    return [
+        row.result_id,
+        f"{row.indicator_id} {row.text}",
+        *(number_text(lang, row.history[y]) for y in row.history),
+        *(
+            cell
+            for year in row.years
+            for cell in (
+                year.target.text if year.target else "",
+                number_text(lang, year.value),
+                met_label(lang, year.met),
+            )
+        ),
+        row.data_source or "",
+    ]
