@@ -384,3 +384,25 @@ async def test_report_with_the_same_period_again_opens_the_correction(harness: H
     user.send("/report 1.3.9")
     notice, summary = await user.replies(2)
     assert "redakcija 1" in notice.text and "100" in summary.text
+
+
+async def test_previous_year_stays_open_until_31_march(
+    server: FakeBotAPI, sqlite_url: str, catalog: Catalog
+) -> None:
+    await prepare_database(sqlite_url, catalog)
+    with time_machine.travel(dt.datetime(2027, 2, 10, 9, tzinfo=dt.UTC), tick=True):
+        async with running_bot(server, sqlite_url, catalog) as h:
+            user = await h.register(904, "VPD")
+            user.send("/report 1.1.1")
+            (choose,) = await user.replies(1)
+            assert "Par kuru gadu ziņojat?" in choose.text
+            assert choose.button_texts[:2] == ["2027. gads", "2026. gads"]
+            user.click_text("2026. gads")
+            (q1,) = await user.replies(1)
+            assert "2026. gads · jautājums 1 no 4" in q1.text
+    with time_machine.travel(dt.datetime(2027, 4, 1, 9, tzinfo=dt.UTC), tick=True):
+        async with running_bot(server, sqlite_url, catalog) as h:
+            user = await h.register(905, "VPD")
+            user.send("/report 1.1.1")
+            (q1,) = await user.replies(1)
+            assert "2027. gads · jautājums 1 no 4" in q1.text  # only one period open: no question

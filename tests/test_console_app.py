@@ -1,0 +1,122 @@
+"""The offline console runs the real dispatcher: a newcomer registers as the demo contact and
+files, reviews, corrects and sees a report — the acceptance path of `make run` without a token."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import time_machine
+from rich.console import Console
+from typer.testing import CliRunner
+
+from bot.app import Services, run_console
+from bot.cli import app
+from bot.config import Settings
+from bot.console import scripted_input
+from reporting_forms.catalog import Catalog
+from storage.db import Database
+from storage.repositories import Repos
+from tests.chat_harness import prepare_database
+
+LINES = [
+    "/report",  # the picker: measures of VPD, grouped by task
+    "1.1.1",  # typed id jumps to the measure
+    "2",  # [2] procesā
+    "30.06.2026",
+    "45",
+    "2",  # [2] Izlaist ▶ (no comment)
+    "6",  # [6] ✅ Apstiprināt on the summary card (3 edit buttons, back, confirm)
+    "/myreports",
+    "1",  # [1] Labot Nr. 1
+    "3",  # [3] ✏️ 3 — people trained
+    "50",
+    "6",  # confirm again: revision 2
+    "/myreports",
+    "2",  # [2] Vēsture Nr. 1
+    "/quit",
+]
+
+
+async def test_console_newcomer_files_and_corrects_a_report(
+    sqlite_url: str, catalog: Catalog, tmp_path
+) -> None:
+    await prepare_database(sqlite_url, catalog)
+    settings = Settings(database_url=sqlite_url, console_files_dir=tmp_path / "files", _env_file=None)
+    db = Database(sqlite_url)
+    out = io.StringIO()
+    console = Console(file=out, width=120, color_system=None)
+    with time_machine.travel("2026-11-20 10:00 +02:00", tick=True):
+        await run_console(
+            Services(db=db, catalog=catalog, settings=settings),
+            input_fn=scripted_input(LINES),
+            console=console,
+        )
+        async with db.session() as s:
+            (view,) = await Repos(s).reports.views()
+    await db.dispose()
+    screen = out.getvalue()
+    assert "Sveicināti, Demo kontaktpersona (VPD)!" in screen
+    assert "Izvēlieties pasākumu" in screen and "Atskaite iesniegta" in screen
+    assert "redakcija 2" in screen and "1.1.1.2: 45 → 50" in screen
+    assert (view.institution, view.revision, view.answers()["1.1.1.2"]) == ("VPD", 2, 50)
+
+
+async def test_second_console_run_is_already_registered(sqlite_url: str, catalog: Catalog, tmp_path) -> None:
+    await prepare_database(sqlite_url, catalog)
+    settings = Settings(database_url=sqlite_url, console_files_dir=tmp_path, _env_file=None)
+    for expected in ("Sveicināti", "Jūs esat reģistrēts kā Demo kontaktpersona (VPD)"):
+        db = Database(sqlite_url)
+        out = io.StringIO()
+        await run_console(
+            Services(db=db, catalog=catalog, settings=settings),
+            input_fn=scripted_input(["/quit"]),
+            console=Console(file=out, width=120, color_system=None),
+        )
+        await db.dispose()
+        assert expected in out.getvalue()
+
+
+def test_reports_list_json_shows_values_revision_and_author(tmp_path, monkeypatch, catalog: Catalog) -> None:
+    import asyncio
+
+    url = f"sqlite+aiosqlite:///{tmp_path / 'r.db'}"
+    monkeypatch.setenv("DATABASE_URL", url)
+    monkeypatch.chdir(tmp_path)
+    runner = CliRunner()
+    assert runner.invoke(app, ["init"]).exit_code == 0
+
+    async def file_report() -> None:
+        db = Database(url)
+        async with db.session() as s:
+            repos = Repos(s)
+            ievp = await repos.people.institution("IeVP")
+            who = await repos.people.add_contact(display_name="Pēteris", institution_id=ievp.id)
+            m = await repos.catalog.measure("1.3.9")
+            await repos.reports.submit(
+                measure_id=m.id,
+                institution_id=ievp.id,
+                year=2026,
+                answers={"1.3.9.1": 120},
+                contact_id=who.id,
+            )
+        await db.dispose()
+
+    asyncio.run(file_report())
+    result = runner.invoke(app, ["reports", "list", "--json"])
+    assert result.exit_code == 0, result.output
+    (row,) = json.loads(result.output)
+    assert row | {"submitted_at": None} == {
+        "id": 1,
+        "measure": "1.3.9",
+        "institution": "IeVP",
+        "year": 2026,
+        "status": "submitted",
+        "revision": 1,
+        "review_state": "pending",
+        "author": "Pēteris",
+        "submitted_at": None,
+        "values": {"1.3.9.1": 120},
+    }
+    table = runner.invoke(app, ["reports", "list"], env={"COLUMNS": "200"})
+    assert "1.3.9" in table.output and "Pēteris" in table.output
