@@ -12,7 +12,7 @@ import secrets
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import func
+from sqlalchemy import delete, func
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -660,10 +660,22 @@ class Repos:
         self.people = PeopleRepo(session)
         self.reports = ReportRepo(session)
 
-    async def mark_update(self, update_id: int) -> bool:
-        """Remember a Telegram update id; False when it was handled before (a duplicate)."""
+    async def mark_update(self, update_id: int, now: dt.datetime | None = None) -> bool:
+        """Remember a Telegram update id; False when it was handled before (a duplicate).
+
+        Telegram re-delivers within hours at most, so ids older than UPDATE_MEMORY are
+        forgotten, a batch at a time (every PRUNE_EVERY-th update)."""
         if await self.session.get(t.ProcessedUpdate, update_id) is not None:
             return False
-        self.session.add(t.ProcessedUpdate(update_id=update_id))
+        now = now or t.utcnow()
+        self.session.add(t.ProcessedUpdate(update_id=update_id, at=now))
+        if update_id % PRUNE_EVERY == 0:
+            await self.session.exec(
+                delete(t.ProcessedUpdate).where(col(t.ProcessedUpdate.at) < now - UPDATE_MEMORY)
+            )
         await self.session.flush()
         return True
+
+
+UPDATE_MEMORY = dt.timedelta(days=7)
+PRUNE_EVERY = 500

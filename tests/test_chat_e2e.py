@@ -406,3 +406,22 @@ async def test_previous_year_stays_open_until_31_march(
             user.send("/report 1.1.1")
             (q1,) = await user.replies(1)
             assert "2027. gads · jautājums 1 no 4" in q1.text  # only one period open: no question
+
+
+async def test_groups_get_no_report_data(harness: Harness) -> None:
+    member = await harness.register(906, "VPD")
+    harness.server.queue_raw(
+        {
+            "message": {
+                "message_id": 1,
+                "date": 1795000000,
+                "text": "/report 1.1.1",
+                "entities": [{"type": "bot_command", "offset": 0, "length": 7}],
+                "chat": {"id": -1001, "type": "supergroup", "title": "TM darba grupa"},
+                "from": member.as_dict,
+            }
+        }
+    )
+    await harness.server.idle()
+    (reply,) = [o for o in harness.server.outputs if o.chat_id == -1001]
+    assert "privātā sarakstē" in reply.text and "1.1.1" not in reply.text

@@ -240,3 +240,15 @@ async def test_duplicate_update_is_recognised(db: Database) -> None:
         assert await Repos(s).mark_update(1001) is True
     async with db.session() as s:
         assert await Repos(s).mark_update(1001) is False
+
+
+async def test_old_update_ids_are_forgotten(db: Database) -> None:
+    now = dt.datetime(2026, 11, 22, 12, tzinfo=dt.UTC)
+    async with db.session() as s:
+        assert await Repos(s).mark_update(7, now=now - dt.timedelta(days=8))
+        assert await Repos(s).mark_update(8, now=now - dt.timedelta(days=1))
+    async with db.session() as s:
+        assert await Repos(s).mark_update(1000, now=now)  # a multiple of PRUNE_EVERY prunes
+    async with db.session() as s:
+        ids = set((await s.exec(select(t.ProcessedUpdate.update_id))).all())
+    assert ids == {8, 1000}

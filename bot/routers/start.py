@@ -5,7 +5,8 @@ from __future__ import annotations
 import datetime as dt
 import math
 
-from aiogram import Bot, Router
+from aiogram import Bot, F, Router
+from aiogram.enums import ChatType
 from aiogram.filters import Command, CommandObject, CommandStart, Filter
 from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, Message, TelegramObject
@@ -111,9 +112,21 @@ async def gate_edited(message: Message) -> None:
     """Edits from unregistered users are ignored silently."""
 
 
+async def not_private(message: Message, lang: str) -> None:
+    await message.answer(text(lang, "common.private_only"))
+
+
+async def not_private_callback(query: CallbackQuery, lang: str) -> None:
+    await query.answer(text(lang, "common.private_only"), show_alert=True)
+
+
 def public_router() -> Router:
-    """Open to everyone; catches everything else an unregistered user sends."""
+    """Open to everyone; catches everything else an unregistered user sends. Groups get
+    nothing but a pointer to the private chat (report data must not reach a group)."""
     router = Router(name="public")
+    router.message.register(not_private, F.chat.type != ChatType.PRIVATE)
+    router.callback_query.register(not_private_callback, F.message.chat.type != ChatType.PRIVATE)
+    router.edited_message.register(gate_edited, F.chat.type != ChatType.PRIVATE)
     router.message.register(start, CommandStart())
     router.message.register(help_, Command("help"))
     router.message.register(gate_message, Unregistered())
