@@ -55,7 +55,7 @@ def progress_chart(compiled: CompiledPlan, *, lang: str = "lv", path: Path | str
     ax.set_xlim(0, max([112.0, *(m + 12 for m in means)]))
     ax.set_xlabel(label(lang, "chart_progress_axis"))
     ax.set_title(label(lang, "chart_progress_title"), fontsize=11)
-    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.1), ncol=2, fontsize=8, frameon=False)
+    ax.legend(loc="lower right", fontsize=8, framealpha=0.9)
     ax.grid(axis="x", alpha=0.3)
     return write_bytes(_png(fig), path)
 
