@@ -37,7 +37,8 @@ class UnitOfWork(BaseMiddleware):
                 log.info("duplicate update %s dropped", event.update_id)
                 return None
             user: User | None = data.get("event_from_user")
-            contact = await repos.people.contact_by_telegram(user.id) if user else None
+            found = await repos.people.contact_with_institution(user.id) if user else None
+            contact, data["institution"] = found or (None, None)
             data["repos"] = repos
             data["contact"] = contact
             if contact is not None:

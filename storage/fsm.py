@@ -22,13 +22,26 @@ class DatabaseStorage(BaseStorage):
         self.db = db
         self.key_builder = key_builder or DefaultKeyBuilder(with_destiny=True)
 
-    async def _row(self, session: Any, key: StorageKey) -> ConversationState:
+    async def _find(self, session: Any, key: StorageKey) -> ConversationState | None:
+        """The row, read once per session: SQLAlchemy's identity map holds rows weakly, so
+        the session keeps a strong reference (an update reads its state several times)."""
         k = self.key_builder.build(key)
-        row = await session.get(ConversationState, k)
+        rows: dict[str, ConversationState] = session.info.setdefault("fsm_rows", {})
+        if k not in rows:
+            row = await session.get(ConversationState, k)
+            if row is None:
+                return None
+            rows[k] = row
+        return rows[k]
+
+    async def _row(self, session: Any, key: StorageKey) -> ConversationState:
+        row = await self._find(session, key)
         if row is None:
+            k = self.key_builder.build(key)
             row = ConversationState(key=k, state=None, data={})
             session.add(row)
             await session.flush()
+            session.info["fsm_rows"][k] = row
         return row
 
     async def set_state(self, key: StorageKey, state: StateType = None) -> None:
@@ -39,7 +52,7 @@ class DatabaseStorage(BaseStorage):
 
     async def get_state(self, key: StorageKey) -> str | None:
         async with self.db.current() as session:
-            row = await session.get(ConversationState, self.key_builder.build(key))
+            row = await self._find(session, key)
             return row.state if row else None
 
     async def set_data(self, key: StorageKey, data: Mapping[str, Any]) -> None:
@@ -50,7 +63,7 @@ class DatabaseStorage(BaseStorage):
 
     async def get_data(self, key: StorageKey) -> dict[str, Any]:
         async with self.db.current() as session:
-            row = await session.get(ConversationState, self.key_builder.build(key))
+            row = await self._find(session, key)
             return dict(row.data) if row else {}
 
     async def close(self) -> None:

@@ -263,6 +263,16 @@ class PeopleRepo:
         stmt = select(t.Contact).where(t.Contact.telegram_user_id == telegram_user_id)
         return (await self.session.exec(stmt)).first()
 
+    async def contact_with_institution(self, telegram_user_id: int) -> tuple[t.Contact, t.Institution] | None:
+        """A Telegram user's contact and institution in one query (every update asks)."""
+        stmt = (
+            select(t.Contact, t.Institution)
+            .join(t.Institution, col(t.Contact.institution_id) == col(t.Institution.id))
+            .where(t.Contact.telegram_user_id == telegram_user_id)
+        )
+        row = (await self.session.exec(stmt)).first()
+        return (row[0], row[1]) if row else None
+
     async def contact(self, contact_id: int) -> t.Contact | None:
         return await self.session.get(t.Contact, contact_id)
 
@@ -663,18 +673,25 @@ class Repos:
     async def mark_update(self, update_id: int, now: dt.datetime | None = None) -> bool:
         """Remember a Telegram update id; False when it was handled before (a duplicate).
 
-        Telegram re-delivers within hours at most, so ids older than UPDATE_MEMORY are
-        forgotten, a batch at a time (every PRUNE_EVERY-th update)."""
-        if await self.session.get(t.ProcessedUpdate, update_id) is not None:
-            return False
+        One INSERT ... ON CONFLICT DO NOTHING (SQLite and PostgreSQL both speak it). Telegram
+        re-delivers within hours at most, so ids older than UPDATE_MEMORY are forgotten, a
+        batch at a time (every PRUNE_EVERY-th update)."""
         now = now or t.utcnow()
-        self.session.add(t.ProcessedUpdate(update_id=update_id, at=now))
+        insert = _dialect_insert(self.session)(t.ProcessedUpdate).values(update_id=update_id, at=now)
+        result = await self.session.exec(insert.on_conflict_do_nothing(index_elements=["update_id"]))
+        if not result.rowcount:
+            return False
         if update_id % PRUNE_EVERY == 0:
             await self.session.exec(
                 delete(t.ProcessedUpdate).where(col(t.ProcessedUpdate.at) < now - UPDATE_MEMORY)
             )
-        await self.session.flush()
         return True
+
+
+def _dialect_insert(session: AsyncSession) -> Any:
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    return postgresql.insert if session.bind.dialect.name == "postgresql" else sqlite.insert
 
 
 UPDATE_MEMORY = dt.timedelta(days=7)

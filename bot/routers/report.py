@@ -62,21 +62,20 @@ class Ctx:
         return dt.datetime.now(self.settings.tz).date()
 
 
-async def _ctx(
-    contact: Contact, lang: str, repos: Repos, catalog: Catalog, state: FSMContext, settings: Settings
-) -> Ctx:
-    inst = await repos.people.institution_by_id(contact.institution_id)
-    return Ctx(contact, inst.abbr, lang, repos, catalog, state, settings)
-
-
 class WithCtx(BaseMiddleware):
     """Gathers what every step needs into ``ctx`` (after RequireContact let the user in)."""
 
     async def __call__(self, handler: Any, event: TelegramObject, data: dict[str, Any]) -> Any:
         contact = data.get("contact")
         if contact is not None:
-            data["ctx"] = await _ctx(
-                contact, data["lang"], data["repos"], data["catalog"], data["state"], data["settings"]
+            data["ctx"] = Ctx(
+                contact,
+                data["institution"].abbr,
+                data["lang"],
+                data["repos"],
+                data["catalog"],
+                data["state"],
+                data["settings"],
             )
         return await handler(event, data)
 
@@ -176,9 +175,20 @@ async def _begin_form(
         draft, _ = forms.start(spec, year)
     data = await ctx.state.get_data()
     nonce = data.get("nonce") or new_nonce()
+    # what the institution reported in earlier years does not change while the form is open
+    earlier = await ctx.repos.reports.earlier_values(db_measure.id, ctx.contact.institution_id, year)
     await ctx.state.set_state(ReportFlow.answering)
-    await ctx.state.set_data({"nonce": nonce, "draft": draft.to_dict()})
+    await ctx.state.set_data({"nonce": nonce, "draft": draft.to_dict(), "earlier": _years_as_keys(earlier)})
     await _show_step(ctx, message, measure, draft)
+
+
+def _years_as_keys(earlier: dict[str, dict[int, Any]]) -> dict[str, dict[str, Any]]:
+    """JSON object keys are strings."""
+    return {code: {str(y): v for y, v in by_year.items()} for code, by_year in earlier.items()}
+
+
+def _years_from_keys(earlier: dict[str, dict[str, Any]]) -> dict[str, dict[int, Any]]:
+    return {code: {int(y): v for y, v in by_year.items()} for code, by_year in earlier.items()}
 
 
 async def _show_step(
@@ -198,8 +208,7 @@ async def _show_step(
             reply_markup=summary_keyboard(ctx.lang, nonce, [r.field.key for r in step.rows]),
         )
         return
-    db_measure = await ctx.repos.catalog.measure(measure.id)
-    earlier = await ctx.repos.reports.earlier_values(db_measure.id, ctx.contact.institution_id, draft.year)
+    earlier = _years_from_keys(data.get("earlier") or {})
     first = step.field.key == spec.fields[0].key
     await message.answer(
         question_text(ctx.lang, measure, draft.year, step, earlier),
