@@ -6,12 +6,17 @@ the CLI prints it and exits, no traceback.
 
 from __future__ import annotations
 
+import json
 import zoneinfo
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+if TYPE_CHECKING:
+    from reporting_forms.reminders import ReminderPolicy
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_SQLITE = PROJECT_ROOT / "var" / "resobot.db"
@@ -31,6 +36,20 @@ class Settings(BaseSettings):
     timezone: str = "Europe/Riga"
     default_language: str = "lv"
     console_files_dir: Path = PROJECT_ROOT / "var" / "console-files"
+    # Reminders and the outbox (bot/scheduler.py, bot/sender.py).
+    reminders_enabled: bool = Field(default=True, description="Plan reminders and digests")
+    reminder_policy_overrides: str | None = Field(
+        default=None, description='JSON merged into reminder_policy.yaml, e.g. {"cycle.last_year": 2028}'
+    )
+    reminder_plan_lead_minutes: int = Field(default=5, ge=1, le=120, description="Plan before send_time")
+    scheduler_misfire_grace_seconds: int = Field(default=6 * 3600, ge=1)
+    outbox_global_rate: float = Field(default=25.0, gt=0, description="Messages/s, all chats")
+    outbox_per_chat_rate: float = Field(default=1.0, gt=0, description="Messages per second to one chat")
+    outbox_max_attempts: int = Field(default=5, ge=1)
+    outbox_backoff_seconds: float = Field(default=2.0, gt=0, description="First retry delay, doubling")
+    outbox_backoff_max_seconds: float = Field(default=300.0, gt=0)
+    outbox_poll_seconds: float = Field(default=5.0, gt=0)
+    outbox_request_timeout: float = Field(default=20.0, gt=0)
 
     @field_validator("telegram_bot_token")
     @classmethod
@@ -78,9 +97,40 @@ class Settings(BaseSettings):
             raise ValueError("must be lv or en")
         return v
 
+    @field_validator("reminder_policy_overrides")
+    @classmethod
+    def _policy_overrides(cls, v: str | None) -> str | None:
+        if v is None or not v.strip():
+            return None
+        _policy(v)  # raises ValueError with one readable line
+        return v
+
     @property
     def tz(self) -> zoneinfo.ZoneInfo:
         return zoneinfo.ZoneInfo(self.timezone)
+
+    @property
+    def reminder_policy(self) -> ReminderPolicy:
+        """reporting_forms/reminder_policy.yaml with REMINDER_POLICY_OVERRIDES applied."""
+        return _policy(self.reminder_policy_overrides)
+
+
+@lru_cache(maxsize=16)
+def _policy(overrides: str | None) -> ReminderPolicy:
+    from reporting_forms.reminders import PolicyError, load_policy
+
+    data: Any = {}
+    if overrides:
+        try:
+            data = json.loads(overrides)
+        except ValueError as exc:
+            raise ValueError(f"not valid JSON ({exc})") from None
+        if not isinstance(data, dict):
+            raise ValueError("expected a JSON object of policy fields")
+    try:
+        return load_policy(overrides=data)
+    except PolicyError as exc:
+        raise ValueError(str(exc)) from None
 
 
 def load_settings() -> Settings:

@@ -48,9 +48,11 @@ class ReviewState(StrEnum):
 
 class OutboxStatus(StrEnum):
     PENDING = "pending"
+    SENDING = "sending"  # claimed by the sender, request in flight (see bot/sender.py)
     SENT = "sent"
     FAILED = "failed"
     BLOCKED = "blocked"
+    CANCELLED = "cancelled"  # never sent: superseded, expired or the contact left
 
 
 # ------------------------------------------------------------------ people

@@ -1,0 +1,609 @@
+"""Reminder planning and the scheduler that triggers it, inside the bot process.
+
+The scheduler only *triggers* work; what is due is always computed from the database with
+``reporting_forms.reminders`` (catalog deadlines, contacts, mutes, submitted values, the sent
+log), so it is right after any restart. Jobs (APScheduler 3 ``AsyncIOScheduler``, jobs kept
+in the project database by ``SQLAlchemyJobStore``, time zone of the policy — Europe/Riga):
+
+``reminders.plan``    every day at send_time − REMINDER_PLAN_LEAD_MINUTES (08:55): today's
+                      planned messages → outbox (idempotent: unique dedup_key, and at most one
+                      reminder row per contact per day — a re-plan refreshes a row not sent yet)
+``reminders.digest``  a minute later: the coordinators' escalation digest, one per working day
+                      while anything is overdue
+``outbox.drain``      every minute: wakes the sender (which also polls on its own)
+
+Stable job ids + ``replace_existing=True`` keep one copy of each job however often the bot
+starts; ``coalesce=True`` + ``misfire_grace_time`` run a job missed during downtime once, not
+once per missed occasion. Planning also runs at start-up. A working day that passes entirely
+while the bot is down is not replayed later: the next occasion (offsets 90/30/14/7/1 days,
+the yearly cycle, the digest) covers it, and rows of a past day expire instead of arriving late.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import hashlib
+import json
+import logging
+from collections import defaultdict
+from collections.abc import AsyncIterator, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from apscheduler.jobstores.base import JobLookupError
+from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.interval import IntervalTrigger
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import IntegrityError
+
+from bot.config import Settings
+from bot.reminders import digest_payloads
+from reporting_forms.catalog import Catalog
+from reporting_forms.reminders import (
+    MeasureDue,
+    MissingMap,
+    ReminderPolicy,
+    due_items,
+    escalation_digest,
+    measures_due,
+    natural_key,
+    plan_messages,
+)
+from reporting_forms.workdays import is_working_day
+from storage.db import Database, as_utc
+from storage.outbox import (
+    KIND_DIGEST,
+    KIND_REMINDER,
+    KIND_SNOOZE,
+    NewMessage,
+    OutboxRepo,
+    Recipient,
+    ReminderRepo,
+    missing_from_reported,
+)
+from storage.tables import OutboxStatus, Role, utcnow
+
+if TYPE_CHECKING:
+    from aiogram import Bot
+
+    from bot.app import Services
+    from bot.sender import Sender
+
+log = logging.getLogger("resobot.scheduler")
+
+JOB_PLAN = "reminders.plan"
+JOB_DIGEST = "reminders.digest"
+JOB_DRAIN = "outbox.drain"
+JOBS_TABLE = "apscheduler_jobs"
+DRAIN_EVERY = dt.timedelta(minutes=1)
+COORDINATOR_ROLES = frozenset({Role.COORDINATOR, Role.ADMIN})
+# Rows in these states were (or are being) delivered: a re-plan leaves the day alone.
+HANDLED = frozenset({OutboxStatus.SENDING, OutboxStatus.SENT, OutboxStatus.FAILED, OutboxStatus.BLOCKED})
+
+
+# ------------------------------------------------------------------ planning
+
+
+@dataclass
+class PlanResult:
+    messages: int = 0  # what the policy wants sent
+    added: int = 0
+    refreshed: int = 0  # an unsent row of the day got new content
+    cancelled: int = 0  # an unsent row of the day is no longer needed
+    unchanged: int = 0
+
+    def __str__(self) -> str:
+        return (
+            f"{self.messages} planned: {self.added} added, {self.refreshed} refreshed, "
+            f"{self.cancelled} cancelled, {self.unchanged} unchanged"
+        )
+
+
+@dataclass(frozen=True)
+class PreviewMessage:
+    send_at: dt.datetime
+    contact_id: int
+    recipient: str
+    chat_id: int
+    institution: str
+    kind: str  # outbox kind: reminder | digest
+    kinds: tuple[str, ...]  # policy kinds (deadline, request, reminder, overdue) or ("digest",)
+    measures: tuple[str, ...]
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "send_at": self.send_at.isoformat(),
+            "recipient": self.recipient,
+            "contact_id": self.contact_id,
+            "chat_id": self.chat_id,
+            "institution": self.institution,
+            "kind": self.kind,
+            "kinds": list(self.kinds),
+            "measures": list(self.measures),
+        }
+
+
+@dataclass
+class _Inputs:
+    recipients: list[Recipient]
+    missing: MissingMap
+    mutes: list[Any] = field(default_factory=list)  # MuteView
+
+    @property
+    def refs(self) -> list[Any]:
+        return [r.ref for r in self.recipients]
+
+
+def _hash(value: Any) -> str:
+    blob = json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(blob.encode("utf-8")).hexdigest()
+
+
+class ReminderPlanner:
+    """Turns the policy over storage data into outbox rows (and previews them)."""
+
+    def __init__(
+        self,
+        db: Database,
+        policy: ReminderPolicy,
+        measures: Sequence[MeasureDue],
+        *,
+        digest_institutions: Iterable[str] | None = None,
+    ) -> None:
+        self.db, self.policy, self.measures = db, policy, tuple(measures)
+        self.digest_institutions = frozenset(digest_institutions) if digest_institutions is not None else None
+
+    @classmethod
+    def from_catalog(cls, db: Database, catalog: Catalog, policy: ReminderPolicy) -> ReminderPlanner:
+        """Measures from the catalog; the digest covers institutions that report in chat."""
+        reporting = [i.abbr for i in catalog.institutions if i.reports]
+        return cls(db, policy, measures_due(catalog), digest_institutions=reporting)
+
+    def today(self, now: dt.datetime | None = None) -> dt.date:
+        return (now or utcnow()).astimezone(self.policy.tz).date()
+
+    def day_bounds(self, day: dt.date) -> tuple[dt.datetime, dt.datetime]:
+        start = dt.datetime.combine(day, dt.time(0), tzinfo=self.policy.tz)
+        end = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(0), tzinfo=self.policy.tz)
+        return start, end
+
+    async def _inputs(self, mutes_on: dt.date | None) -> _Inputs:
+        async with self.db.session() as s:
+            repo = ReminderRepo(s)
+            recipients = await repo.recipients()
+            reported = await repo.reported()
+            mutes = await repo.mutes(active_on=mutes_on)
+        return _Inputs(recipients, missing_from_reported(self.measures, reported), mutes)
+
+    # -------------------------------------------------------------- reminders
+
+    async def plan_reminders(self, day: dt.date) -> PlanResult:
+        """Today's reminders into the outbox; pending snoozes for today lose what was reported since."""
+        inputs = await self._inputs(day)
+        items = due_items(self.policy, self.measures, day, day)
+        messages = plan_messages(
+            self.policy, items, inputs.refs, [m.as_mute() for m in inputs.mutes], inputs.missing
+        )
+        wanted = [
+            NewMessage(m.dedup_key, m.contact_id, m.chat_id, KIND_REMINDER, m.payload(), m.send_at)
+            for m in messages
+        ]
+        result = await self._store_daily(day, KIND_REMINDER, {m.contact_id: [m] for m in wanted})
+        result.messages = len(wanted)
+        snoozes = await self._refresh_snoozes(day, inputs)
+        result.refreshed += snoozes.refreshed
+        result.cancelled += snoozes.cancelled
+        return result
+
+    async def _store_daily(
+        self, day: dt.date, kind: str, wanted: dict[int | None, list[NewMessage]]
+    ) -> PlanResult:
+        """Make the day's rows of ``kind`` match ``wanted`` (per contact, one or more parts) without
+        ever touching a contact whose rows of the day are already being or were delivered."""
+        start, end = self.day_bounds(day)
+        for attempt in (1, 2):
+            result = PlanResult()
+            try:
+                async with self.db.session() as s:
+                    repo = OutboxRepo(s)
+                    existing: dict[int | None, list[Any]] = defaultdict(list)
+                    for row in await repo.for_period([kind], start, end):
+                        existing[row.contact_id].append(row)
+                    new: list[NewMessage] = []
+                    for contact_id in set(existing) | set(wanted):
+                        rows, parts = existing.get(contact_id, []), wanted.get(contact_id, [])
+                        if any(r.status in HANDLED for r in rows):
+                            result.unchanged += len(parts)
+                            continue
+                        if sorted(r.dedup_key for r in rows if r.status == OutboxStatus.PENDING) == sorted(
+                            p.dedup_key for p in parts
+                        ):
+                            result.unchanged += len(parts)
+                            continue
+                        if len(rows) == 1 and len(parts) == 1:
+                            await repo.replace_pending(rows[0].id, parts[0])
+                            result.refreshed += 1
+                            continue
+                        result.cancelled += sum(
+                            1 for r in rows if r.status == OutboxStatus.PENDING and not parts
+                        )
+                        await repo.delete_unsent(r.id for r in rows)
+                        new.extend(parts)
+                    result.added = await repo.add_many(new)
+                return result
+            except IntegrityError:  # another planner inserted the same key meanwhile: once more
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")
+
+    async def _refresh_snoozes(self, day: dt.date, inputs: _Inputs) -> PlanResult:
+        result = PlanResult()
+        start, end = self.day_bounds(day)
+        muted = {(m.contact_id, m.measure_id) for m in inputs.mutes}
+        async with self.db.session() as s:
+            repo = OutboxRepo(s)
+            for row in await repo.for_period([KIND_SNOOZE], start, end):
+                if row.status != OutboxStatus.PENDING:
+                    continue
+                payload = _without_reported(row.payload, inputs.missing, row.contact_id, muted)
+                if payload == row.payload:
+                    continue
+                if not payload["tasks"]:
+                    await repo.cancel(row.id, "everything in it was reported or muted")
+                    result.cancelled += 1
+                    continue
+                message = NewMessage(
+                    row.dedup_key, row.contact_id, row.chat_id, row.kind, payload, as_utc(row.send_at)
+                )
+                await repo.replace_pending(row.id, message)
+                result.refreshed += 1
+        return result
+
+    # -------------------------------------------------------------- digest
+
+    async def build_digest(self, day: dt.date, inputs: _Inputs | None = None) -> Any:
+        inputs = inputs or await self._inputs(day)
+        async with self.db.session() as s:
+            sent_log = await OutboxRepo(s).sent_log()
+        return escalation_digest(
+            self.policy,
+            self.measures,
+            inputs.refs,
+            inputs.missing,
+            sent_log,
+            day,
+            institutions=self.digest_institutions,
+        )
+
+    async def plan_digest(self, day: dt.date) -> PlanResult:
+        """The escalation digest for every reachable coordinator, on working days with anything overdue."""
+        if not is_working_day(day, self.policy.country):
+            return PlanResult()
+        inputs = await self._inputs(day)
+        digest = await self.build_digest(day, inputs)
+        names = {r.ref.contact_id: r.name for r in inputs.recipients}
+        wanted: dict[int | None, list[NewMessage]] = {}
+        for r in inputs.recipients:
+            if r.role not in COORDINATOR_ROLES or not r.ref.reachable or not digest.entries:
+                continue
+            payloads = digest_payloads(digest, inputs.mutes, names, r.ref.language, self.policy.tz)
+            wanted[r.ref.contact_id] = [
+                NewMessage(
+                    _hash([r.ref.contact_id, KIND_DIGEST, day.isoformat(), p["part"], p["parts"], _hash(p)]),
+                    r.ref.contact_id,
+                    r.ref.chat_id,
+                    KIND_DIGEST,
+                    p,
+                    self.policy.send_at(day),
+                )
+                for p in payloads
+            ]
+        result = await self._store_daily(day, KIND_DIGEST, wanted)
+        result.messages = sum(len(v) for v in wanted.values())
+        return result
+
+    # -------------------------------------------------------------- preview
+
+    async def preview(self, start: dt.date, end: dt.date, *, digests: bool = True) -> list[PreviewMessage]:
+        """What would be sent in [start, end] if nothing changed from now on (nothing is written)."""
+        inputs = await self._inputs(None)
+        by_id = {r.ref.contact_id: r for r in inputs.recipients}
+        items = due_items(self.policy, self.measures, start, end)
+        messages = plan_messages(
+            self.policy, items, inputs.refs, [m.as_mute() for m in inputs.mutes], inputs.missing
+        )
+        out = [
+            PreviewMessage(
+                send_at=m.send_at,
+                contact_id=m.contact_id,
+                recipient=by_id[m.contact_id].name,
+                chat_id=m.chat_id,
+                institution=m.institution,
+                kind=KIND_REMINDER,
+                kinds=tuple(sorted(k.value for k in m.kinds)),
+                measures=tuple(dict.fromkeys(i.measure_id for i in m.items)),
+            )
+            for m in messages
+        ]
+        coordinators = [r for r in inputs.recipients if r.role in COORDINATOR_ROLES and r.ref.reachable]
+        if digests and coordinators:
+            day = start
+            while day <= end:
+                if is_working_day(day, self.policy.country):
+                    digest = await self.build_digest(day, inputs)
+                    overdue = tuple(sorted({e.measure_id for e in digest.entries}, key=natural_key))
+                    if digest.entries:
+                        out += [
+                            PreviewMessage(
+                                send_at=self.policy.send_at(day),
+                                contact_id=c.ref.contact_id,
+                                recipient=c.name,
+                                chat_id=c.ref.chat_id,
+                                institution=c.ref.institution,
+                                kind=KIND_DIGEST,
+                                kinds=(KIND_DIGEST,),
+                                measures=overdue,
+                            )
+                            for c in coordinators
+                        ]
+                day += dt.timedelta(days=1)
+        out.sort(key=lambda p: (p.send_at, p.kind != KIND_REMINDER, p.contact_id))
+        return out
+
+
+def _without_reported(
+    payload: dict[str, Any], missing: MissingMap, contact_id: int | None, muted: set[tuple[int, str]]
+) -> dict[str, Any]:
+    """A snooze payload minus the values reported (and measures muted) since it was made."""
+    institution = payload.get("institution", "")
+    tasks = []
+    for group in payload.get("tasks", ()):
+        items = []
+        for item in group["items"]:
+            if (contact_id, item["measure_id"]) in muted:
+                continue
+            found = missing.get((item["measure_id"], institution, item["period_year"]))
+            still = item["missing"] if found is None else [r for r in item["missing"] if r in set(found)]
+            if still:
+                items.append({**item, "missing": still})
+        if items:
+            tasks.append({**group, "items": items})
+    return {**payload, "tasks": tasks}
+
+
+# ------------------------------------------------------------------ the scheduler
+
+
+def sync_database_url(url: str) -> str:
+    """The job store is synchronous: sqlite+aiosqlite → sqlite, postgresql+asyncpg → psycopg 3."""
+    parsed = make_url(url)
+    driver = parsed.drivername
+    if driver.startswith("sqlite"):
+        return parsed.set(drivername="sqlite").render_as_string(hide_password=False)
+    if driver.startswith("postgresql"):
+        query = dict(parsed.query)
+        if "ssl" in query:  # asyncpg's ?ssl=require is libpq's ?sslmode=require
+            query["sslmode"] = query.pop("ssl")
+        return parsed.set(drivername="postgresql+psycopg", query=query).render_as_string(hide_password=False)
+    raise ValueError(f"no synchronous driver known for {driver!r}")
+
+
+def _sqlite_busy_timeout(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA busy_timeout=10000")  # share the file with the bot's async engine
+    cursor.close()
+
+
+def jobstore_engine(database_url: str) -> Engine:
+    engine = create_engine(sync_database_url(database_url), pool_pre_ping=True)
+    if engine.dialect.name == "sqlite":
+        event.listen(engine, "connect", _sqlite_busy_timeout)
+    return engine
+
+
+def build_scheduler(settings: Settings, engine: Engine) -> AsyncIOScheduler:
+    policy = settings.reminder_policy
+    return AsyncIOScheduler(
+        jobstores={"default": SQLAlchemyJobStore(engine=engine, tablename=JOBS_TABLE)},
+        timezone=policy.tz,
+        job_defaults={
+            "coalesce": True,
+            "misfire_grace_time": settings.scheduler_misfire_grace_seconds,
+            "max_instances": 1,
+        },
+    )
+
+
+def _install(
+    scheduler: AsyncIOScheduler, func: str, trigger: Any, job_id: str, name: str, **options: Any
+) -> None:
+    """``add_job(replace_existing=True)`` under a stable id — but a stored job with the same
+    trigger keeps its ``next_run_time``: replacing would reschedule from now and silently drop
+    a run that was missed while the bot was down (coalesce/misfire then handle it)."""
+    old = scheduler.get_job(job_id)
+    if (
+        old is not None
+        and old.next_run_time is not None
+        and str(old.trigger) == str(trigger)
+        and str(getattr(old.trigger, "timezone", "")) == str(getattr(trigger, "timezone", ""))
+    ):
+        options["next_run_time"] = old.next_run_time
+    scheduler.add_job(func, trigger, id=job_id, name=name, replace_existing=True, **options)
+
+
+def install_jobs(scheduler: AsyncIOScheduler, settings: Settings) -> None:
+    """Add (or replace) the jobs under their stable ids. Idempotent across restarts.
+
+    Call it on a scheduler started with ``paused=True`` (so the stored jobs are visible), then
+    ``resume()``: a run missed during downtime is then run once (coalesced) if within the grace."""
+    policy = settings.reminder_policy
+    plan_at = dt.datetime.combine(dt.date(2000, 1, 3), policy.send_time) - dt.timedelta(
+        minutes=settings.reminder_plan_lead_minutes
+    )
+    digest_at = plan_at + dt.timedelta(minutes=1)
+    if settings.reminders_enabled:
+        _install(
+            scheduler,
+            f"{__name__}:plan_job",
+            CronTrigger(hour=plan_at.hour, minute=plan_at.minute, timezone=policy.tz),
+            JOB_PLAN,
+            "plan today's reminders",
+        )
+        _install(
+            scheduler,
+            f"{__name__}:digest_job",
+            CronTrigger(hour=digest_at.hour, minute=digest_at.minute, timezone=policy.tz),
+            JOB_DIGEST,
+            "coordinators' escalation digest",
+        )
+    else:
+        for job_id in (JOB_PLAN, JOB_DIGEST):
+            with contextlib.suppress(JobLookupError):
+                scheduler.remove_job(job_id)
+    _install(
+        scheduler,
+        f"{__name__}:drain_job",
+        IntervalTrigger(seconds=int(DRAIN_EVERY.total_seconds()), timezone=policy.tz),
+        JOB_DRAIN,
+        "wake the outbox sender",
+        misfire_grace_time=int(DRAIN_EVERY.total_seconds()),
+    )
+
+
+# Jobs are stored by reference ("bot.scheduler:plan_job"), so they reach the running
+# process's runtime through this module-level slot instead of pickled arguments.
+_current: ReminderRuntime | None = None
+
+
+async def plan_job() -> None:
+    if _current is not None:
+        await _current.plan_reminders()
+
+
+async def digest_job() -> None:
+    if _current is not None:
+        await _current.plan_digest()
+
+
+async def drain_job() -> None:
+    if _current is not None:
+        _current.ensure_sender()
+
+
+class ReminderRuntime:
+    """The scheduler and the sender of one bot process."""
+
+    def __init__(self, services: Services, bot: Bot, *, plan_on_start: bool = True) -> None:
+        from bot.sender import Sender
+
+        self.services, self.bot = services, bot
+        self.settings = services.settings
+        self.policy = self.settings.reminder_policy
+        self.planner = ReminderPlanner.from_catalog(services.db, services.catalog, self.policy)
+        self.sender: Sender = Sender(services.db, bot, self.settings, policy=self.policy)
+        self.plan_on_start = plan_on_start
+        self.scheduler: AsyncIOScheduler | None = None
+        self._engine: Engine | None = None
+        self._sender_task: asyncio.Task[None] | None = None
+        self._planning = asyncio.Lock()  # start-up planning and a coalesced missed run may overlap
+
+    async def start(self) -> None:
+        global _current
+        _current = self
+        logging.getLogger("apscheduler").setLevel(logging.WARNING)  # no line per minute-job run
+        self._engine = jobstore_engine(self.settings.database_url)
+        self.scheduler = build_scheduler(self.settings, self._engine)
+        engine = self._engine
+        await asyncio.to_thread(lambda: engine.connect().close())  # fail early on a wrong URL
+        self.scheduler.start(paused=True)
+        install_jobs(self.scheduler, self.settings)
+        self.scheduler.resume()
+        self.ensure_sender()
+        if self.settings.reminders_enabled and self.plan_on_start:
+            await self.plan_reminders()
+            await self.plan_digest()
+
+    def ensure_sender(self) -> None:
+        """Start the sender loop (again, if it ever died) and wake it."""
+        if self._sender_task is None or self._sender_task.done():
+            if (
+                self._sender_task is not None
+                and not self._sender_task.cancelled()
+                and self._sender_task.exception()
+            ):
+                log.error("the outbox sender stopped; restarting it", exc_info=self._sender_task.exception())
+            self._sender_task = asyncio.create_task(self.sender.run(), name="outbox-sender")
+        self.sender.wake()
+
+    async def plan_reminders(self, day: dt.date | None = None) -> PlanResult | None:
+        day = day or self.planner.today()
+        try:
+            async with self._planning:
+                result = await self.planner.plan_reminders(day)
+        except Exception:  # a failed run is retried by the next trigger; never kill the bot
+            log.exception("planning reminders for %s failed", day)
+            return None
+        log.info("reminders for %s: %s", day, result)
+        self.sender.wake()
+        return result
+
+    async def plan_digest(self, day: dt.date | None = None) -> PlanResult | None:
+        day = day or self.planner.today()
+        try:
+            async with self._planning:
+                result = await self.planner.plan_digest(day)
+        except Exception:
+            log.exception("planning the digest for %s failed", day)
+            return None
+        if result.messages:
+            log.info("digest for %s: %s", day, result)
+        self.sender.wake()
+        return result
+
+    async def stop(self) -> None:
+        global _current
+        if self.scheduler is not None and self.scheduler.running:
+            self.scheduler.shutdown(wait=False)
+            await asyncio.sleep(0)  # AsyncIOScheduler shuts down in a loop callback
+        self.sender.stop()
+        if self._sender_task is not None:
+            with contextlib.suppress(Exception):
+                await self._sender_task
+        if _current is self:
+            _current = None
+        if self._engine is not None:
+            self._engine.dispose()
+
+
+@contextlib.asynccontextmanager
+async def running_reminders(
+    services: Services, bot: Bot, *, plan_on_start: bool = True
+) -> AsyncIterator[ReminderRuntime]:
+    """Scheduler + sender for the duration of the block (the bot's polling, the console)."""
+    runtime = ReminderRuntime(services, bot, plan_on_start=plan_on_start)
+    await runtime.start()
+    try:
+        yield runtime
+    finally:
+        await runtime.stop()
+
+
+__all__ = [
+    "JOB_DIGEST",
+    "JOB_DRAIN",
+    "JOB_PLAN",
+    "PlanResult",
+    "PreviewMessage",
+    "ReminderPlanner",
+    "ReminderRuntime",
+    "build_scheduler",
+    "install_jobs",
+    "jobstore_engine",
+    "running_reminders",
+    "sync_database_url",
+]

@@ -1,0 +1,155 @@
+"""``resobot reminders preview | log | send-now`` run in-process with typer's CliRunner."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+import time_machine
+from typer.testing import CliRunner
+
+from bot.cli import app
+from storage.db import Database
+from storage.outbox import OutboxRepo
+from storage.repositories import Repos
+from tests.fakebotapi import FakeBotAPI
+
+runner = CliRunner()
+RIGA = ZoneInfo("Europe/Riga")
+
+
+@pytest.fixture
+def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'cli.db'}"
+    monkeypatch.setenv("DATABASE_URL", url)
+    monkeypatch.setenv("COLUMNS", "200")
+    for name in ("TELEGRAM_BOT_TOKEN", "TELEGRAM_API_BASE", "REMINDER_POLICY_OVERRIDES"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.chdir(tmp_path)  # no stray .env
+    run("init")
+    asyncio.run(_people(url))
+    return url
+
+
+async def _people(url: str) -> None:
+    db = Database(url)
+    async with db.session() as s:
+        repos = Repos(s)
+        for name, inst, role, tg in (
+            ("Līga Ozola", "LM", "contact", 3001),
+            ("Koordinatore", "TM", "coordinator", 4001),
+        ):
+            institution = await repos.people.institution(inst)
+            await repos.people.add_contact(
+                display_name=name, institution_id=institution.id, role=role, telegram_user_id=tg
+            )
+    await db.dispose()
+
+
+def run(*args: str) -> str:
+    result = runner.invoke(app, list(args), catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+async def _outbox(url: str) -> list:
+    db = Database(url)
+    async with db.session() as s:
+        rows = await OutboxRepo(s).log()
+    await db.dispose()
+    return rows
+
+
+def test_preview_json(env: str) -> None:
+    out = run("reminders", "preview", "--from", "2026-11-01", "--to", "2027-01-31", "--json")
+    rows = [json.loads(line) for line in out.splitlines()]
+    lm = [r for r in rows if r["recipient"] == "Līga Ozola"]
+    assert [r["send_at"] for r in lm] == [
+        "2026-12-01T09:00:00+02:00",
+        "2026-12-15T09:00:00+02:00",
+        "2026-12-17T09:00:00+02:00",
+        "2026-12-23T09:00:00+02:00",
+        "2026-12-29T09:00:00+02:00",
+        "2026-12-30T09:00:00+02:00",
+        "2027-01-15T09:00:00+02:00",
+    ]
+    first = lm[0]
+    assert first["institution"] == "LM" and first["kind"] == "reminder" and first["chat_id"] == 3001
+    assert set(first["kinds"]) == {"deadline", "request"} and first["measures"] == [
+        "2.5.1",
+        "2.6.1",
+        "4.5.1",
+        "4.5.2",
+    ]
+    digests = [r for r in rows if r["kind"] == "digest"]
+    assert digests and {r["recipient"] for r in digests} == {"Koordinatore"}
+    assert not any(
+        r["send_at"].startswith(("2026-11-18", "2026-12-24", "2026-12-31", "2027-01-01")) for r in rows
+    )
+    assert asyncio.run(_outbox(env)) == [], "a preview sends and stores nothing"
+
+
+def test_preview_table_and_bad_dates(env: str) -> None:
+    out = run("reminders", "preview", "--from", "2026-12-20", "--to", "2026-12-31", "--no-digests")
+    assert "2026-12-23 09:00" in out and "Līga Ozola" in out and "2.5.1" in out
+    assert "Ziņu skaits: 6." in out  # LM and TM (the coordinator reports too) on the 23rd, 29th, 30th
+    bad = runner.invoke(app, ["reminders", "preview", "--from", "1.12.2026", "--to", "2026-12-31"])
+    assert bad.exit_code != 0 and "YYYY-MM-DD" in bad.output
+    backwards = runner.invoke(app, ["reminders", "preview", "--from", "2026-12-31", "--to", "2026-12-01"])
+    assert backwards.exit_code != 0
+
+
+def test_send_now_needs_a_token(env: str) -> None:
+    result = runner.invoke(app, ["reminders", "send-now"])
+    assert result.exit_code == 2 and "TELEGRAM_BOT_TOKEN" in result.output
+
+
+@pytest.fixture
+def fake_server() -> Iterator[FakeBotAPI]:
+    """The fake Bot API in a thread of its own (the CLI runs its own event loop)."""
+    loop = asyncio.new_event_loop()
+    server = FakeBotAPI()
+    started = threading.Event()
+
+    def serve() -> None:
+        asyncio.set_event_loop(loop)
+        loop.run_until_complete(server.start())
+        started.set()
+        loop.run_forever()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    assert started.wait(5)
+    yield server
+    asyncio.run_coroutine_threadsafe(server.stop(), loop).result(5)
+    loop.call_soon_threadsafe(loop.stop)
+    thread.join(5)
+
+
+def test_send_now_then_log(env: str, fake_server: FakeBotAPI, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TELEGRAM_BOT_TOKEN", fake_server.token)
+    monkeypatch.setenv("TELEGRAM_API_BASE", fake_server.base_url)
+    fake_server.block(4001)  # the coordinator blocked the bot
+    with time_machine.travel(dt.datetime(2026, 12, 1, 8, 30, tzinfo=RIGA), tick=True):
+        out = run("reminders", "send-now")  # before 09:00: today's reminders go out now anyway
+    assert "Reminders: 2 planned: 2 added" in out and "Sent 1," in out and "blocked" in out
+    (message,) = fake_server.sent_to(3001)
+    assert "Lūdzam iesniegt atskaiti" in message.text
+    with time_machine.travel(dt.datetime(2026, 12, 1, 8, 40, tzinfo=RIGA), tick=True):
+        again = run("reminders", "send-now")
+    assert "0 added" in again and "Sent 0," in again and len(fake_server.sent_to(3001)) == 1
+
+    table = run("reminders", "log")
+    assert "Līga Ozola" in table and "sent" in table and "blocked" in table and "2.5.1" in table
+    only = run("reminders", "log", "--recipient", "līga", "--json")
+    records = [json.loads(line) for line in only.splitlines()]
+    assert {r["recipient"] for r in records} == {"Līga Ozola"}
+    (record,) = records
+    assert record["status"] == "sent" and record["telegram_message_id"] == message.message_id
+    assert record["send_at"] == "2026-12-01T09:00:00+02:00"
