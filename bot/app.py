@@ -3,8 +3,10 @@ tests and the benchmark — and runs it."""
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,6 +21,7 @@ from aiogram.types import ErrorEvent
 from bot.commands import set_default_commands
 from bot.config import Settings
 from bot.middlewares import UnitOfWork
+from bot.reminders import UnblockOnContact
 from bot.routers import ROUTERS
 from reporting_forms.catalog import Catalog
 from reporting_forms.texts import text
@@ -47,6 +50,7 @@ def build_dispatcher(services: Services) -> Dispatcher:
         settings=services.settings,
     )
     dp.update.outer_middleware(UnitOfWork(services.db, services.settings.default_language))
+    dp.update.outer_middleware(UnblockOnContact())  # inside UnitOfWork: sees the contact
     dp.include_routers(*(factory() for factory in ROUTERS))
     dp.errors.register(_on_error)
     dp.startup.register(set_default_commands)
@@ -82,14 +86,29 @@ def telegram_bot(settings: Settings) -> Bot:
     )
 
 
-async def run_polling(services: Services) -> None:
+async def run_polling(services: Services, *, reminders: bool = True) -> None:
+    """Long polling plus, unless ``reminders=False``, the reminder scheduler and outbox sender."""
     bot = telegram_bot(services.settings)
     dp = build_dispatcher(services)
     try:
         await bot.delete_webhook(drop_pending_updates=False)
-        await dp.start_polling(bot, allowed_updates=dp.resolve_used_update_types())
+        async with background(services, bot, enabled=reminders):
+            await dp.start_polling(bot, allowed_updates=dp.resolve_used_update_types())
     finally:
         await bot.session.close()
+
+
+@contextlib.asynccontextmanager
+async def background(services: Services, bot: Bot, *, enabled: bool = True) -> AsyncIterator[Any]:
+    """The hook that runs the reminder scheduler and the outbox sender next to a Dispatcher
+    (Telegram polling, or the console with ``run_console(..., reminders=True)``)."""
+    if not enabled:
+        yield None
+        return
+    from bot.scheduler import running_reminders
+
+    async with running_reminders(services, bot) as runtime:
+        yield runtime
 
 
 # ------------------------------------------------------------------ offline console
@@ -150,6 +169,7 @@ async def run_console(
     institution: str = "VPD",
     input_fn: Any = None,
     console: Any = None,
+    reminders: bool = False,
 ) -> None:
     """The same dispatcher and handlers, in a terminal: typed lines become updates."""
     from rich.console import Console
@@ -163,10 +183,11 @@ async def run_console(
     chat = ConsoleChat(dp, bot, user=user, console=console, input_fn=input_fn)
     try:
         await dp.emit_startup(bot=bot)
-        for line in first_lines:
-            console.print(f"[bold]{user['first_name']} ›[/bold] {line}", highlight=False)
-            await chat.handle_line(line)
-        await chat.run()
+        async with background(services, bot, enabled=reminders):
+            for line in first_lines:
+                console.print(f"[bold]{user['first_name']} ›[/bold] {line}", highlight=False)
+                await chat.handle_line(line)
+            await chat.run()
     finally:
         await dp.emit_shutdown(bot=bot)
         await bot.session.close()

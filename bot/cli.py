@@ -15,6 +15,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from bot.cli_compile import compile_command, indicator_app
+from bot.cli_reminders import reminders_app
 from bot.config import Settings, SettingsError, load_settings
 from reporting_forms.catalog import Catalog, CatalogError, load_catalog
 from reporting_forms.export import catalog_to_dict
@@ -32,6 +34,9 @@ reports_app = typer.Typer(help="Submitted reports", no_args_is_help=True)
 app.add_typer(plan_app, name="plan")
 app.add_typer(contacts_app, name="contacts")
 app.add_typer(reports_app, name="reports")
+app.add_typer(reminders_app, name="reminders")
+app.add_typer(indicator_app, name="indicator")
+app.command("compile")(compile_command)
 
 out = Console()
 err = Console(stderr=True)

@@ -8,10 +8,11 @@ from aiogram.types import BotCommand, BotCommandScopeChat, BotCommandScopeDefaul
 from reporting_forms.texts import LANGUAGES, text
 
 PUBLIC = ("start", "help")
+COORDINATOR_COMMANDS = ("summary", "overdue", "review", "export", "indicator")
 BY_ROLE: dict[str, tuple[str, ...]] = {
-    "contact": ("report", "myreports", "language", "cancel", "help"),
-    "coordinator": ("report", "myreports", "language", "cancel", "help"),
-    "admin": ("report", "myreports", "language", "cancel", "help"),
+    "contact": ("report", "myreports", "mystatus", "language", "cancel", "help"),
+    "coordinator": ("report", "myreports", *COORDINATOR_COMMANDS, "mystatus", "language", "cancel", "help"),
+    "admin": ("report", "myreports", *COORDINATOR_COMMANDS, "mystatus", "language", "cancel", "help"),
 }
 
 

@@ -7,11 +7,15 @@ from collections.abc import Callable
 
 from aiogram import Router
 
-from bot.routers import fallback, report, start
+from bot import reminders
+from bot.routers import coordinator, fallback, report, start, status
 
 ROUTERS: list[Callable[[], Router]] = [
     start.public_router,  # /start, /help, and the gate for unregistered users
     report.router,  # /report, /myreports and the form (its own /cancel and /help while in a flow)
+    reminders.router,  # reminder buttons (report now, snooze, mute) and the mute flow
+    coordinator.router,  # /summary, /overdue, /review, /export, /indicator (coordinators, admins)
+    status.router,  # /mystatus: a contact's own institution
     start.basics_router,  # /language, /cancel outside a flow
     fallback.router,  # anything else from a registered contact
 ]

@@ -16,6 +16,7 @@ from aiogram.fsm.state import State
 from aiogram.types import CallbackQuery, InaccessibleMessage, Message, TelegramObject
 
 from bot.access import RequireContact
+from bot.compile_jobs import draft_warnings
 from bot.config import Settings
 from bot.keyboards import (
     DraftCb,
@@ -204,7 +205,7 @@ async def _show_step(
         await message.answer(notice)
     if isinstance(step, forms.Summary):
         await message.answer(
-            summary_text(ctx.lang, measure, draft.year, step, []),
+            summary_text(ctx.lang, measure, draft.year, step, await _warnings(ctx, measure, draft)),
             reply_markup=summary_keyboard(ctx.lang, nonce, [r.field.key for r in step.rows]),
         )
         return
@@ -214,6 +215,14 @@ async def _show_step(
         question_text(ctx.lang, measure, draft.year, step, earlier),
         reply_markup=question_keyboard(ctx.lang, nonce, step.field, can_go_back=not first),
     )
+
+
+async def _warnings(ctx: Ctx, measure: Measure, draft: forms.Draft) -> list[str]:
+    """Validation rules (validation_rules.yaml) on the draft and the institution's earlier years:
+    shown on the summary card before confirming, never blocking."""
+    db_measure = await ctx.repos.catalog.measure(measure.id)
+    earlier = await ctx.repos.reports.earlier_values(db_measure.id, ctx.contact.institution_id, draft.year)
+    return draft_warnings(ctx.lang, ctx.catalog, measure, draft.year, draft.answers, earlier)
 
 
 async def _current(ctx: Ctx) -> tuple[Measure, forms.Draft] | None:

@@ -1,0 +1,760 @@
+"""TM coordinators (roles coordinator and admin): /summary, /overdue, /review, /export and
+/indicator. Contacts get "not available"; unregistered users never reach this router.
+
+/review lists submitted reports waiting for review; "Pieņemt" accepts the revision shown,
+"Atgriezt" asks for a comment as the next message. The institution's contacts are told either
+way; a correction (/myreports) makes a new revision that waits for review again.
+/indicator enters an actual value of a policy-result indicator: indicator → year → value → source.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+import math
+from collections.abc import Sequence
+from typing import Any
+
+from aiogram import Bot, F, Router
+from aiogram.exceptions import TelegramAPIError, TelegramBadRequest
+from aiogram.filters import Command, CommandObject, StateFilter
+from aiogram.filters.callback_data import CallbackData
+from aiogram.fsm.context import FSMContext
+from aiogram.fsm.state import State, StatesGroup
+from aiogram.types import (
+    BufferedInputFile,
+    CallbackQuery,
+    InaccessibleMessage,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    Message,
+)
+
+from bot.access import COORDINATORS, RequireContact
+from bot.compile_jobs import (
+    ACTUAL_YEARS,
+    MAIN_PLAN,
+    Compiled,
+    InputError,
+    chunks,
+    compile_inputs,
+    file_stem,
+    find_policy_indicator,
+    load_inputs,
+    missing_reports,
+    parse_actual_value,
+    parse_actual_year,
+    parse_source,
+    parse_summary_args,
+    policy_card,
+    policy_indicators,
+    revisions_csv,
+    revisions_xlsx,
+    summary_message,
+)
+from bot.config import Settings
+from bot.keyboards import new_nonce
+from bot.render import button
+from reporting_forms.answers import InvalidAnswer, parse_comment
+from reporting_forms.catalog import Catalog, MetricKind
+from reporting_forms.compilation import compile_policy_results
+from reporting_forms.exports import export_docx, export_xlsx, progress_chart
+from reporting_forms.texts import format_day, format_number, text
+from storage.compiled import CompiledRepo
+from storage.repositories import ReportView, Repos, StoredValue
+from storage.tables import Contact, ReviewState
+
+log = logging.getLogger(__name__)
+PAGE_SIZE = 5
+VALUE_WIDTH = 120
+
+
+class ReviewFlow(StatesGroup):
+    comment = State()  # "Atgriezt" was pressed: the next text message is the comment
+
+
+class IndicatorFlow(StatesGroup):
+    indicator = State()
+    year = State()
+    value = State()
+    source = State()
+
+
+MY_FLOWS = StateFilter(ReviewFlow.comment, *IndicatorFlow.__states__)
+
+
+class ReviewCb(CallbackData, prefix="rv"):
+    """Accept (a=a) or return (a=r) revision ``rev`` of report ``rid``; p: the list page."""
+
+    a: str
+    rid: int
+    rev: int
+    p: int = 0
+
+
+class ReviewPageCb(CallbackData, prefix="rvp"):
+    page: int
+
+
+class CoordCb(CallbackData, prefix="co"):
+    """A button of a coordinator flow: a=i indicator, y year, s skip source, x cancel."""
+
+    n: str
+    a: str
+    v: str = ""
+
+
+def _btn(label: str, data: CallbackData) -> InlineKeyboardButton:
+    return InlineKeyboardButton(text=label, callback_data=data.pack())
+
+
+def _cancel_row(lang: str, nonce: str) -> list[InlineKeyboardButton]:
+    return [_btn(button(lang, "coordinator.btn_cancel"), CoordCb(n=nonce, a="x"))]
+
+
+def _today(settings: Settings) -> dt.date:
+    return dt.datetime.now(settings.tz).date()
+
+
+async def _leave_flow(state: FSMContext) -> None:
+    """Entering a coordinator command ends a coordinator flow (never a report draft)."""
+    current = await state.get_state()
+    if current in {s.state for s in (ReviewFlow.comment, *IndicatorFlow.__states__)}:
+        await state.clear()
+
+
+async def _send_long(message: Message, body: str) -> None:
+    for part in chunks(body):
+        await message.answer(part)
+
+
+async def _send_files(
+    bot: Bot, chat_id: int, files: Sequence[tuple[str, bytes]], caption: str | None = None
+) -> None:
+    for i, (name, data) in enumerate(files):
+        await bot.send_document(
+            chat_id, BufferedInputFile(data, filename=name), caption=caption if i == len(files) - 1 else None
+        )
+
+
+# ------------------------------------------------------------------ /summary
+
+
+def _summary_files(compiled: Compiled, lang: str, stem: str) -> list[tuple[str, bytes]]:
+    """Blocking (run in a thread): the compiled plan as XLSX, DOCX and the progress chart."""
+    plan, policy = compiled.plan, compiled.policy
+    return [
+        (f"{stem}.xlsx", export_xlsx(plan, policy=policy, lang=lang)),
+        (f"{stem}.docx", export_docx(plan, policy=policy, lang=lang)),
+        (f"{stem}_progress.png", progress_chart(plan, lang=lang)),
+    ]
+
+
+async def cmd_summary(
+    message: Message,
+    command: CommandObject,
+    bot: Bot,
+    state: FSMContext,
+    lang: str,
+    repos: Repos,
+    catalog: Catalog,
+    settings: Settings,
+) -> None:
+    await _leave_flow(state)
+    try:
+        request = parse_summary_args(catalog, command.args)
+    except InputError as exc:
+        await message.answer(f"{exc.message(lang)}\n{text(lang, 'coordinator.summary_usage')}")
+        return
+    inputs = await load_inputs(repos.session, request.plan_id)
+    compiled = compile_inputs(
+        catalog,
+        inputs,
+        plan_id=request.plan_id,
+        year=request.year,
+        as_of=_today(settings),
+        scope=request.scope,
+    )
+    await _send_long(message, summary_message(lang, compiled))
+    files = await asyncio.to_thread(_summary_files, compiled, lang, file_stem(compiled))
+    await _send_files(bot, message.chat.id, files, text(lang, "coordinator.summary_files"))
+
+
+# ------------------------------------------------------------------ /overdue
+
+
+async def cmd_overdue(
+    message: Message, state: FSMContext, lang: str, repos: Repos, catalog: Catalog, settings: Settings
+) -> None:
+    await _leave_flow(state)
+    today = _today(settings)
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for plan in sorted(catalog.plans, key=lambda p: p.id != MAIN_PLAN):
+        inputs = await load_inputs(repos.session, plan.id)
+        for item in missing_reports(catalog, plan.id, inputs, today=today):
+            groups.setdefault(item.institution, []).append(
+                {
+                    "year": item.year,
+                    "plan_id": item.plan_id,
+                    "deadline": item.deadline,
+                    "days_overdue": item.days_overdue,
+                    "measures": item.measures,
+                }
+            )
+    if not groups:
+        await message.answer(text(lang, "coordinator.overdue_none", today=today))
+        return
+    order = [i.abbr for i in catalog.institutions if i.abbr in groups]
+    body = text(
+        lang,
+        "coordinator.overdue",
+        today=today,
+        groups=[{"institution": inst, "entries": groups[inst]} for inst in order],
+    )
+    await _send_long(message, body)
+
+
+# ------------------------------------------------------------------ /review
+
+
+def _value_text(lang: str, value: StoredValue) -> str:
+    if value.status is not None:
+        shown = button(lang, f"answers.status_{value.status}")
+    elif value.value_text is not None:
+        shown = value.value_text
+    elif value.value_num is not None:
+        shown = format_number(value.value_num, lang) + (" %" if value.kind == MetricKind.PERCENT else "")
+    else:
+        shown = "—"
+    if value.value_date is not None:
+        shown = f"{shown} ({format_day(value.value_date, lang, 'short')})"
+    return shown if len(shown) <= VALUE_WIDTH else shown[: VALUE_WIDTH - 1] + "…"
+
+
+def _review_item(lang: str, view: ReportView, settings: Settings) -> dict[str, Any]:
+    comment = view.comment or ""
+    return {
+        "id": view.id,
+        "measure_code": view.measure_code,
+        "measure_name": view.measure_name,
+        "institution": view.institution,
+        "year": view.year,
+        "revision": view.revision,
+        "author": view.author,
+        "submitted_at": view.submitted_at.astimezone(settings.tz).strftime("%d.%m.%Y %H:%M")
+        if view.submitted_at
+        else None,
+        "risk_flag": view.risk_flag,
+        "answers": [{"code": v.indicator_code, "value": _value_text(lang, v)} for v in view.values],
+        "comment": comment if len(comment) <= 300 else comment[:299] + "…",
+    }
+
+
+async def _review_page(
+    lang: str, repos: Repos, settings: Settings, page: int
+) -> tuple[str, InlineKeyboardMarkup | None]:
+    repo = CompiledRepo(repos.session)
+    total, _ = await repo.pending_reviews(limit=0)
+    if total == 0:
+        return text(lang, "coordinator.review_none"), None
+    pages = max(1, math.ceil(total / PAGE_SIZE))
+    page = min(max(page, 0), pages - 1)
+    _, ids = await repo.pending_reviews(offset=page * PAGE_SIZE, limit=PAGE_SIZE)
+    views = [v for v in [await repos.reports.view(rid) for rid in ids] if v is not None]
+    rows = [
+        [
+            _btn(
+                button(lang, "coordinator.btn_accept", report_id=v.id),
+                ReviewCb(a="a", rid=v.id, rev=v.revision, p=page),
+            ),
+            _btn(
+                button(lang, "coordinator.btn_return", report_id=v.id),
+                ReviewCb(a="r", rid=v.id, rev=v.revision, p=page),
+            ),
+        ]
+        for v in views
+    ]
+    nav = []
+    if page > 0:
+        nav.append(_btn(button(lang, "coordinator.btn_prev"), ReviewPageCb(page=page - 1)))
+    if page < pages - 1:
+        nav.append(_btn(button(lang, "coordinator.btn_next"), ReviewPageCb(page=page + 1)))
+    if nav:
+        rows.append(nav)
+    body = text(
+        lang,
+        "coordinator.review_list",
+        total=total,
+        page=page + 1,
+        pages=pages,
+        items=[_review_item(lang, v, settings) for v in views],
+    )
+    return body, InlineKeyboardMarkup(inline_keyboard=rows)
+
+
+async def cmd_review(
+    message: Message, state: FSMContext, lang: str, repos: Repos, settings: Settings
+) -> None:
+    await _leave_flow(state)
+    body, keyboard = await _review_page(lang, repos, settings, 0)
+    await message.answer(body, reply_markup=keyboard)
+
+
+async def _show_page(query: CallbackQuery, lang: str, repos: Repos, settings: Settings, page: int) -> None:
+    message = query.message
+    if message is None or isinstance(message, InaccessibleMessage):
+        return
+    body, keyboard = await _review_page(lang, repos, settings, page)
+    try:
+        await message.edit_text(body, reply_markup=keyboard)
+    except TelegramBadRequest as exc:
+        if "not modified" not in str(exc):  # e.g. too old to edit: show the page anew
+            await message.answer(body, reply_markup=keyboard)
+
+
+async def on_review_page(
+    query: CallbackQuery, callback_data: ReviewPageCb, lang: str, repos: Repos, settings: Settings
+) -> None:
+    await query.answer()
+    await _show_page(query, lang, repos, settings, callback_data.page)
+
+
+async def _notify_institution(
+    bot: Bot, repos: Repos, report_id: int, reviewer: Contact, state: str, comment: str | None
+) -> int:
+    """Tell the institution's active contacts (not the reviewer) about the decision."""
+    view = await repos.reports.view(report_id)
+    institution = await repos.people.institution(view.institution) if view else None
+    if view is None or institution is None:
+        return 0
+    macro = "coordinator.notify_accepted" if state == ReviewState.ACCEPTED else "coordinator.notify_returned"
+    notified = 0
+    for contact in await repos.people.contacts(institution.id, active_only=True):
+        if contact.id == reviewer.id or contact.telegram_user_id is None or contact.blocked:
+            continue
+        params: dict[str, Any] = {
+            "report_id": view.id,
+            "measure_code": view.measure_code,
+            "measure_name": view.measure_name,
+            "year": view.year,
+            "revision": view.revision,
+        }
+        if state == ReviewState.RETURNED:
+            params["comment"] = comment
+        try:
+            await bot.send_message(contact.telegram_user_id, text(contact.language, macro, **params))
+            notified += 1
+        except TelegramAPIError:
+            log.warning("could not notify contact %s of the review of report %s", contact.id, report_id)
+    return notified
+
+
+async def _decide(
+    bot: Bot,
+    repos: Repos,
+    contact: Contact,
+    lang: str,
+    report_id: int,
+    revision: int,
+    state: str,
+    comment: str | None = None,
+) -> str:
+    """Record the decision and notify; returns the text for the coordinator."""
+    result = await CompiledRepo(repos.session).review(
+        report_id, state=state, comment=comment, revision=revision
+    )
+    if result.error is not None:
+        return text(lang, f"coordinator.review_error_{result.error.value}")
+    notified = await _notify_institution(bot, repos, report_id, contact, state, comment)
+    return text(lang, "coordinator.review_done", report_id=report_id, state=state, notified=notified)
+
+
+async def _still_pending(repos: Repos, rid: int, rev: int) -> str | None:
+    """None when revision ``rev`` of report ``rid`` still waits for review, else the error code."""
+    report = await repos.reports.view(rid)
+    if report is None:
+        return "not_found"
+    if report.revision != rev:
+        return "changed"
+    if report.review_state != ReviewState.PENDING:
+        return "already"
+    return None
+
+
+async def on_review(
+    query: CallbackQuery,
+    callback_data: ReviewCb,
+    bot: Bot,
+    state: FSMContext,
+    contact: Contact,
+    lang: str,
+    repos: Repos,
+    settings: Settings,
+) -> None:
+    message = query.message
+    if message is None or isinstance(message, InaccessibleMessage):
+        await query.answer(text(lang, "common.stale_button"))
+        return
+    error = await _still_pending(repos, callback_data.rid, callback_data.rev)
+    if error is not None:
+        await query.answer(text(lang, f"coordinator.review_error_{error}"), show_alert=True)
+        return
+    await query.answer()
+    if callback_data.a == "a":
+        done = await _decide(
+            bot, repos, contact, lang, callback_data.rid, callback_data.rev, ReviewState.ACCEPTED
+        )
+        await message.answer(done)
+        await _show_page(query, lang, repos, settings, callback_data.p)
+        return
+    view = await repos.reports.view(callback_data.rid)
+    await state.set_state(ReviewFlow.comment)
+    await state.set_data(
+        {"nonce": new_nonce(), "rid": callback_data.rid, "rev": callback_data.rev, "page": callback_data.p}
+    )
+    await message.answer(_ask_comment(lang, view))
+
+
+def _ask_comment(lang: str, view: ReportView | None) -> str:
+    if view is None:
+        return text(lang, "coordinator.review_error_not_found")
+    return text(
+        lang,
+        "coordinator.review_ask_comment",
+        report_id=view.id,
+        measure_code=view.measure_code,
+        institution=view.institution,
+        year=view.year,
+    )
+
+
+async def on_review_comment(
+    message: Message, bot: Bot, state: FSMContext, contact: Contact, lang: str, repos: Repos
+) -> None:
+    data = await state.get_data()
+    try:
+        comment = parse_comment(message.text or "")
+    except InvalidAnswer as exc:
+        notice = (
+            text(lang, "coordinator.review_comment_too_long", **exc.params)
+            if exc.code == "too_long"
+            else text(lang, "coordinator.review_comment_empty")
+        )
+        await message.answer(notice)
+        await message.answer(_ask_comment(lang, await repos.reports.view(data["rid"])))
+        return
+    await state.clear()
+    done = await _decide(bot, repos, contact, lang, data["rid"], data["rev"], ReviewState.RETURNED, comment)
+    await message.answer(done)
+
+
+async def on_review_not_text(message: Message, state: FSMContext, lang: str, repos: Repos) -> None:
+    data = await state.get_data()
+    await message.answer(text(lang, "coordinator.review_comment_not_text"))
+    await message.answer(_ask_comment(lang, await repos.reports.view(data["rid"])))
+
+
+# ------------------------------------------------------------------ /export
+
+
+def _export_files(rows: list[Any], lang: str, settings: Settings, stamp: str) -> list[tuple[str, bytes]]:
+    return [
+        (f"resobot_revisions_{stamp}.xlsx", revisions_xlsx(rows, lang=lang, tz=settings.tz)),
+        (f"resobot_revisions_{stamp}.csv", revisions_csv(rows, lang=lang, tz=settings.tz)),
+    ]
+
+
+async def cmd_export(
+    message: Message, bot: Bot, state: FSMContext, lang: str, repos: Repos, settings: Settings
+) -> None:
+    await _leave_flow(state)
+    rows = await CompiledRepo(repos.session).revision_rows()
+    if not rows:
+        await message.answer(text(lang, "coordinator.export_none"))
+        return
+    stamp = dt.datetime.now(settings.tz).strftime("%Y%m%d-%H%M")
+    files = await asyncio.to_thread(_export_files, rows, lang, settings, stamp)
+    revisions = len({(r.report_id, r.revision) for r in rows})
+    caption = text(lang, "coordinator.export_caption", revisions=revisions, rows=len(rows))
+    await _send_files(bot, message.chat.id, files, caption)
+
+
+# ------------------------------------------------------------------ /indicator
+
+
+async def _card(lang: str, repos: Repos, catalog: Catalog, plan_id: str, indicator_id: str) -> str:
+    actuals = await CompiledRepo(repos.session).policy_actuals(plan_id=plan_id)
+    return policy_card(lang, compile_policy_results(catalog, plan_id, actuals), indicator_id)
+
+
+async def _ask_indicator(message: Message, state: FSMContext, lang: str, catalog: Catalog) -> None:
+    nonce = (await state.get_data()).get("nonce") or new_nonce()
+    await state.set_state(IndicatorFlow.indicator)
+    await state.set_data({"nonce": nonce})
+    found = policy_indicators(catalog)
+    buttons = [_btn(ind.id, CoordCb(n=nonce, a="i", v=ind.id)) for _, ind in found]
+    rows = [buttons[i : i + 3] for i in range(0, len(buttons), 3)]
+    rows.append(_cancel_row(lang, nonce))
+    items = [
+        {"id": ind.id, "text": ind.text if len(ind.text) <= 90 else ind.text[:89] + "…"} for _, ind in found
+    ]
+    await message.answer(
+        text(lang, "coordinator.indicator_choose", indicators=items),
+        reply_markup=InlineKeyboardMarkup(inline_keyboard=rows),
+    )
+
+
+async def _choose_indicator(
+    message: Message, state: FSMContext, lang: str, repos: Repos, catalog: Catalog, raw: str
+) -> None:
+    try:
+        plan_id, indicator = find_policy_indicator(catalog, raw)
+    except InputError as exc:
+        await message.answer(exc.message(lang))
+        await _ask_indicator(message, state, lang, catalog)
+        return
+    await state.set_state(IndicatorFlow.year)
+    await state.update_data(plan_id=plan_id, indicator=indicator.id)
+    await _ask_year(message, state, lang, repos, catalog)
+
+
+async def _ask_year(message: Message, state: FSMContext, lang: str, repos: Repos, catalog: Catalog) -> None:
+    data = await state.get_data()
+    nonce = data["nonce"]
+    first, last = ACTUAL_YEARS
+    years = [
+        _btn(button(lang, "coordinator.year_button", year=y), CoordCb(n=nonce, a="y", v=str(y)))
+        for y in range(first, last + 1)
+    ]
+    keyboard = InlineKeyboardMarkup(inline_keyboard=[years[:3], years[3:], _cancel_row(lang, nonce)])
+    card = await _card(lang, repos, catalog, data["plan_id"], data["indicator"])
+    await message.answer(
+        f"{card}\n\n{text(lang, 'coordinator.indicator_ask_year', first=first, last=last)}",
+        reply_markup=keyboard,
+    )
+
+
+async def _choose_year(
+    message: Message, state: FSMContext, lang: str, repos: Repos, catalog: Catalog, raw: str
+) -> None:
+    try:
+        year = parse_actual_year(raw)
+    except InputError as exc:
+        await message.answer(exc.message(lang))
+        await _ask_year(message, state, lang, repos, catalog)
+        return
+    await state.set_state(IndicatorFlow.value)
+    await state.update_data(year=year)
+    await _ask_value(message, state, lang, catalog)
+
+
+def _indicator(catalog: Catalog, data: dict[str, Any]) -> Any:
+    return find_policy_indicator(catalog, data["indicator"])[1]
+
+
+async def _ask_value(message: Message, state: FSMContext, lang: str, catalog: Catalog) -> None:
+    data = await state.get_data()
+    indicator = _indicator(catalog, data)
+    await message.answer(
+        text(
+            lang,
+            "coordinator.indicator_ask_value",
+            indicator_id=indicator.id,
+            year=data["year"],
+            unit=indicator.unit,
+            percent=indicator.kind is MetricKind.PERCENT,
+        ),
+        reply_markup=InlineKeyboardMarkup(inline_keyboard=[_cancel_row(lang, data["nonce"])]),
+    )
+
+
+async def _ask_source(message: Message, state: FSMContext, lang: str) -> None:
+    data = await state.get_data()
+    nonce = data["nonce"]
+    keyboard = InlineKeyboardMarkup(
+        inline_keyboard=[
+            [_btn(button(lang, "coordinator.btn_skip"), CoordCb(n=nonce, a="s"))],
+            _cancel_row(lang, nonce),
+        ]
+    )
+    await message.answer(
+        text(lang, "coordinator.indicator_ask_source", indicator_id=data["indicator"], year=data["year"]),
+        reply_markup=keyboard,
+    )
+
+
+async def _save_actual(
+    message: Message,
+    state: FSMContext,
+    contact: Contact,
+    lang: str,
+    repos: Repos,
+    catalog: Catalog,
+    source: str | None,
+) -> None:
+    data = await state.get_data()
+    await state.clear()
+    try:
+        await CompiledRepo(repos.session).set_policy_actual(
+            data["indicator"], data["year"], data["value"], source=source, contact_id=contact.id
+        )
+    except KeyError:
+        await message.answer(
+            text(lang, "coordinator.indicator_not_in_database", indicator_id=data["indicator"])
+        )
+        return
+    saved = text(
+        lang,
+        "coordinator.indicator_saved",
+        indicator_id=data["indicator"],
+        year=data["year"],
+        value=data["value"],
+        source=source,
+    )
+    card = await _card(lang, repos, catalog, data["plan_id"], data["indicator"])
+    await message.answer(f"{saved}\n\n{card}")
+
+
+async def cmd_indicator(
+    message: Message, command: CommandObject, state: FSMContext, lang: str, repos: Repos, catalog: Catalog
+) -> None:
+    await _leave_flow(state)
+    await state.set_data({"nonce": new_nonce()})
+    if command.args and command.args.strip():
+        await state.set_state(IndicatorFlow.indicator)
+        await _choose_indicator(message, state, lang, repos, catalog, command.args.strip())
+        return
+    await _ask_indicator(message, state, lang, catalog)
+
+
+async def on_indicator_text(
+    message: Message, state: FSMContext, contact: Contact, lang: str, repos: Repos, catalog: Catalog
+) -> None:
+    raw = message.text or ""
+    current = await state.get_state()
+    if current == IndicatorFlow.indicator.state:
+        await _choose_indicator(message, state, lang, repos, catalog, raw)
+    elif current == IndicatorFlow.year.state:
+        await _choose_year(message, state, lang, repos, catalog, raw)
+    elif current == IndicatorFlow.value.state:
+        data = await state.get_data()
+        try:
+            value = parse_actual_value(raw, _indicator(catalog, data).kind)
+        except InputError as exc:
+            await message.answer(exc.message(lang))
+            await _ask_value(message, state, lang, catalog)
+            return
+        await state.set_state(IndicatorFlow.source)
+        await state.update_data(value=value)
+        await _ask_source(message, state, lang)
+    else:
+        try:
+            source = parse_source(raw)
+        except InputError as exc:
+            await message.answer(exc.message(lang))
+            await _ask_source(message, state, lang)
+            return
+        await _save_actual(message, state, contact, lang, repos, catalog, source)
+
+
+async def _reask_indicator_flow(
+    message: Message, state: FSMContext, lang: str, repos: Repos, catalog: Catalog
+) -> None:
+    current = await state.get_state()
+    if current == IndicatorFlow.indicator.state:
+        await _ask_indicator(message, state, lang, catalog)
+    elif current == IndicatorFlow.year.state:
+        await _ask_year(message, state, lang, repos, catalog)
+    elif current == IndicatorFlow.value.state:
+        await _ask_value(message, state, lang, catalog)
+    else:
+        await _ask_source(message, state, lang)
+
+
+async def on_indicator_not_text(
+    message: Message, state: FSMContext, lang: str, repos: Repos, catalog: Catalog
+) -> None:
+    await message.answer(text(lang, "common.only_text"))
+    await _reask_indicator_flow(message, state, lang, repos, catalog)
+
+
+async def on_coord_cb(
+    query: CallbackQuery,
+    callback_data: CoordCb,
+    state: FSMContext,
+    contact: Contact,
+    lang: str,
+    repos: Repos,
+    catalog: Catalog,
+) -> None:
+    message = query.message
+    data = await state.get_data()
+    expected = {"i": IndicatorFlow.indicator, "y": IndicatorFlow.year, "s": IndicatorFlow.source}
+    wanted = expected.get(callback_data.a)
+    if (
+        message is None
+        or isinstance(message, InaccessibleMessage)
+        or data.get("nonce") != callback_data.n
+        or (wanted is not None and await state.get_state() != wanted.state)
+    ):
+        await query.answer(text(lang, "common.stale_button"))
+        return
+    await query.answer()
+    await message.edit_reply_markup(reply_markup=None)
+    if callback_data.a == "x":
+        await state.clear()
+        await message.answer(text(lang, "coordinator.flow_cancelled"))
+    elif callback_data.a == "i":
+        await _choose_indicator(message, state, lang, repos, catalog, callback_data.v)
+    elif callback_data.a == "y":
+        await _choose_year(message, state, lang, repos, catalog, callback_data.v)
+    elif callback_data.a == "s":
+        await _save_actual(message, state, contact, lang, repos, catalog, None)
+
+
+# ------------------------------------------------------------------ flows: cancel, other commands
+
+
+async def cmd_cancel_flow(message: Message, state: FSMContext, lang: str) -> None:
+    await state.clear()
+    await message.answer(text(lang, "coordinator.flow_cancelled"))
+
+
+async def on_flow_command(
+    message: Message, state: FSMContext, lang: str, repos: Repos, catalog: Catalog
+) -> None:
+    """Another command in the middle of a flow: say what is expected, ask again."""
+    await message.answer(text(lang, "coordinator.flow_reask"))
+    if await state.get_state() == ReviewFlow.comment.state:
+        data = await state.get_data()
+        await message.answer(_ask_comment(lang, await repos.reports.view(data["rid"])))
+        return
+    await _reask_indicator_flow(message, state, lang, repos, catalog)
+
+
+# ------------------------------------------------------------------ router
+
+
+COMMANDS = ("summary", "overdue", "review", "export", "indicator")
+
+
+def router() -> Router:
+    r = Router(name="coordinator")
+    for observer in (r.message, r.callback_query):
+        observer.middleware(RequireContact(roles=COORDINATORS))
+    r.message.register(cmd_cancel_flow, Command("cancel"), MY_FLOWS)
+    r.message.register(cmd_summary, Command("summary"))
+    r.message.register(cmd_overdue, Command("overdue"))
+    r.message.register(cmd_review, Command("review"))
+    r.message.register(cmd_export, Command("export"))
+    r.message.register(cmd_indicator, Command("indicator"))
+    r.callback_query.register(on_review, ReviewCb.filter())
+    r.callback_query.register(on_review_page, ReviewPageCb.filter())
+    r.callback_query.register(on_coord_cb, CoordCb.filter())
+    r.message.register(on_flow_command, MY_FLOWS, F.text.startswith("/"))
+    r.message.register(on_review_comment, ReviewFlow.comment, F.text)
+    r.message.register(on_review_not_text, ReviewFlow.comment)
+    r.message.register(on_indicator_text, StateFilter(*IndicatorFlow.__states__), F.text)
+    r.message.register(on_indicator_not_text, StateFilter(*IndicatorFlow.__states__))
+    return r

@@ -1,0 +1,298 @@
+"""Reads that feed the compilation, and the coordinators' writes (review, policy actuals).
+
+``Report`` / ``ReportValue`` always hold the latest submitted revision of a (measure,
+institution, year) report, so the compilation reads them directly; ``ReportRevision`` keeps
+every revision for the audit export. Portable SQL (SQLite and PostgreSQL).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import func
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from reporting_forms import compilation as comp
+from storage import tables as t
+from storage.db import as_utc
+
+SUPERSEDED = "superseded"  # the review state shown for revisions a later one replaced
+
+
+@dataclass(frozen=True)
+class RevisionRow:
+    """One answer of one submitted revision (the /export audit table)."""
+
+    report_id: int
+    measure: str
+    institution: str
+    year: int
+    revision: int
+    author: str | None
+    submitted_at: dt.datetime
+    field: str
+    value: Any
+    review_state: str
+
+
+class ReviewError(StrEnum):
+    """Why a review could not be recorded (message macro ``coordinator.review_error_<value>``)."""
+
+    NOT_FOUND = "not_found"
+    NOT_SUBMITTED = "not_submitted"
+    CHANGED = "changed"  # a newer revision arrived since the coordinator saw the report
+    ALREADY = "already"  # someone reviewed this revision already
+
+
+@dataclass(frozen=True)
+class ReviewResult:
+    report: t.Report | None
+    error: ReviewError | None = None
+
+
+_NUMBER_PARTS = re.compile(r"\d+|\D+")
+
+
+def field_order(field: str) -> tuple[Any, ...]:
+    """Answer keys in plan order: 1.1.10.2 after 1.1.2.1, ``x.date`` after ``x``, the comment last."""
+    parts = tuple((0, int(p), "") if p.isdigit() else (1, 0, p) for p in _NUMBER_PARTS.findall(field))
+    return (field == "comment", parts)
+
+
+class CompiledRepo:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    # ---------------------------------------------------------------- compilation inputs
+
+    def _reports(self, plan_id: str | None, institution: str | None, years: Iterable[int] | None) -> Any:
+        """Submitted reports joined with measure, institution and period (filters optional)."""
+        stmt = (
+            select(t.Report, t.Measure.code, t.Institution.abbr, t.ReportingPeriod.year)
+            .join(t.Measure, col(t.Report.measure_id) == col(t.Measure.id))
+            .join(t.Institution, col(t.Report.institution_id) == col(t.Institution.id))
+            .join(t.ReportingPeriod, col(t.Report.period_id) == col(t.ReportingPeriod.id))
+            .where(t.Report.status == t.ReportStatus.SUBMITTED)
+        )
+        if plan_id is not None:
+            stmt = stmt.where(t.Measure.plan_id == plan_id)
+        if institution is not None:
+            stmt = stmt.where(func.lower(t.Institution.abbr) == institution.casefold())
+        if years is not None:
+            stmt = stmt.where(col(t.ReportingPeriod.year).in_(list(years)))
+        return stmt
+
+    async def reported_values(
+        self,
+        *,
+        plan_id: str | None = None,
+        institution: str | None = None,
+        years: Iterable[int] | None = None,
+    ) -> list[comp.ReportedValue]:
+        """The latest submitted revision of every (measure, institution, year) report, one
+        ``ReportedValue`` per answered indicator row."""
+        reports = {
+            report.id: (report, code, abbr, year)
+            for report, code, abbr, year in (
+                await self.session.exec(self._reports(plan_id, institution, years))
+            ).all()
+        }
+        if not reports:
+            return []
+        stmt = (
+            select(t.ReportValue, t.Indicator.code)
+            .join(t.Indicator, col(t.ReportValue.indicator_id) == col(t.Indicator.id))
+            .where(col(t.ReportValue.report_id).in_(list(reports)))
+            .order_by(t.ReportValue.report_id, t.Indicator.position)
+        )
+        out: list[comp.ReportedValue] = []
+        for value, indicator_code in (await self.session.exec(stmt)).all():
+            report, measure_code, abbr, year = reports[value.report_id]
+            out.append(
+                comp.ReportedValue(
+                    report_id=report.id,
+                    measure_id=measure_code,
+                    indicator_id=indicator_code,
+                    institution=abbr,
+                    year=year,
+                    value=value.value_num,
+                    status=value.status,
+                    text=value.value_text,
+                    revision=report.revision,
+                    submitted_at=as_utc(report.submitted_at),
+                    review_state=report.review_state,
+                    risk_flag=report.risk_flag,
+                )
+            )
+        return out
+
+    async def first_submitted(
+        self, *, plan_id: str | None = None, institution: str | None = None
+    ) -> dict[tuple[str, str, int], dt.datetime]:
+        """When each submitted report was first submitted (its revision 1), for timeliness:
+        a correction in February does not make a December report late."""
+        stmt = (
+            select(
+                t.Measure.code,
+                t.Institution.abbr,
+                t.ReportingPeriod.year,
+                func.min(t.ReportRevision.submitted_at),
+            )
+            .join(t.Report, col(t.ReportRevision.report_id) == col(t.Report.id))
+            .join(t.Measure, col(t.Report.measure_id) == col(t.Measure.id))
+            .join(t.Institution, col(t.Report.institution_id) == col(t.Institution.id))
+            .join(t.ReportingPeriod, col(t.Report.period_id) == col(t.ReportingPeriod.id))
+            .where(t.Report.status == t.ReportStatus.SUBMITTED)
+            .group_by(t.Measure.code, t.Institution.abbr, t.ReportingPeriod.year)
+        )
+        if plan_id is not None:
+            stmt = stmt.where(t.Measure.plan_id == plan_id)
+        if institution is not None:
+            stmt = stmt.where(func.lower(t.Institution.abbr) == institution.casefold())
+        return {
+            (code, abbr, year): as_utc(first)
+            for code, abbr, year, first in (await self.session.exec(stmt)).all()
+        }
+
+    # ---------------------------------------------------------------- review
+
+    async def pending_reviews(self, *, offset: int = 0, limit: int = 5) -> tuple[int, list[int]]:
+        """(how many submitted reports wait for review, the ids of one page, oldest first)."""
+        where = (t.Report.status == t.ReportStatus.SUBMITTED, t.Report.review_state == t.ReviewState.PENDING)
+        total = (await self.session.exec(select(func.count()).select_from(t.Report).where(*where))).one()
+        stmt = (
+            select(t.Report.id)
+            .where(*where)
+            .order_by(col(t.Report.submitted_at), col(t.Report.id))
+            .offset(offset)
+            .limit(limit)
+        )
+        return total, [rid for rid in (await self.session.exec(stmt)).all() if rid is not None]
+
+    async def review(
+        self, report_id: int, *, state: str, comment: str | None = None, revision: int | None = None
+    ) -> ReviewResult:
+        """Accept or return the revision the coordinator saw (``revision``); a newer one or an
+        earlier review makes the request stale. A correction later resets the state to pending
+        (``ReportRepo.submit``)."""
+        if state not in (t.ReviewState.ACCEPTED, t.ReviewState.RETURNED):
+            raise ValueError(f"not a review decision: {state!r}")
+        report = await self.session.get(t.Report, report_id)
+        if report is None:
+            return ReviewResult(None, ReviewError.NOT_FOUND)
+        if report.status != t.ReportStatus.SUBMITTED:
+            return ReviewResult(report, ReviewError.NOT_SUBMITTED)
+        if revision is not None and report.revision != revision:
+            return ReviewResult(report, ReviewError.CHANGED)
+        if report.review_state != t.ReviewState.PENDING:
+            return ReviewResult(report, ReviewError.ALREADY)
+        report.review_state = state
+        report.review_comment = comment if state == t.ReviewState.RETURNED else None
+        await self.session.flush()
+        return ReviewResult(report)
+
+    async def review_counts(self) -> dict[str, int]:
+        """Submitted reports per review state."""
+        stmt = (
+            select(t.Report.review_state, func.count())
+            .where(t.Report.status == t.ReportStatus.SUBMITTED)
+            .group_by(t.Report.review_state)
+        )
+        return {state: n for state, n in (await self.session.exec(stmt)).all()}
+
+    # ---------------------------------------------------------------- policy results
+
+    async def policy_actuals(self, *, plan_id: str | None = None) -> list[comp.PolicyActual]:
+        stmt = (
+            select(t.PolicyActual, t.PolicyIndicator.code, t.Contact.display_name)
+            .join(t.PolicyIndicator, col(t.PolicyActual.policy_indicator_id) == col(t.PolicyIndicator.id))
+            .join(t.Contact, col(t.PolicyActual.entered_by_contact_id) == col(t.Contact.id), isouter=True)
+            .order_by(t.PolicyIndicator.code, t.PolicyActual.year)
+        )
+        if plan_id is not None:
+            stmt = stmt.where(t.PolicyIndicator.plan_id == plan_id)
+        return [
+            comp.PolicyActual(
+                indicator_id=code,
+                year=actual.year,
+                value=actual.value,
+                source=actual.source,
+                entered_by=name,
+                entered_at=as_utc(actual.entered_at),
+            )
+            for actual, code, name in (await self.session.exec(stmt)).all()
+        ]
+
+    async def set_policy_actual(
+        self,
+        code: str,
+        year: int,
+        value: float,
+        *,
+        source: str | None,
+        contact_id: int | None,
+        now: dt.datetime | None = None,
+    ) -> t.PolicyActual:
+        """Insert or replace the actual of a policy-result indicator for a year. KeyError when
+        the indicator is not in the database (run ``resobot init``)."""
+        indicator = (
+            await self.session.exec(
+                select(t.PolicyIndicator).where(
+                    t.PolicyIndicator.code == code, col(t.PolicyIndicator.active).is_(True)
+                )
+            )
+        ).first()
+        if indicator is None:
+            raise KeyError(code)
+        row = (
+            await self.session.exec(
+                select(t.PolicyActual).where(
+                    t.PolicyActual.policy_indicator_id == indicator.id, t.PolicyActual.year == year
+                )
+            )
+        ).first()
+        now = now or t.utcnow()
+        if row is None:
+            row = t.PolicyActual(policy_indicator_id=indicator.id, year=year, value=value)
+            self.session.add(row)
+        row.value, row.source, row.entered_by_contact_id, row.entered_at = value, source, contact_id, now
+        await self.session.flush()
+        return row
+
+    # ---------------------------------------------------------------- audit export
+
+    async def revision_rows(self) -> list[RevisionRow]:
+        """Every answer of every submitted revision, reports in id order, fields in plan order."""
+        stmt = (
+            select(
+                t.ReportRevision,
+                t.Report,
+                t.Measure.code,
+                t.Institution.abbr,
+                t.ReportingPeriod.year,
+                t.Contact.display_name,
+            )
+            .join(t.Report, col(t.ReportRevision.report_id) == col(t.Report.id))
+            .join(t.Measure, col(t.Report.measure_id) == col(t.Measure.id))
+            .join(t.Institution, col(t.Report.institution_id) == col(t.Institution.id))
+            .join(t.ReportingPeriod, col(t.Report.period_id) == col(t.ReportingPeriod.id))
+            .join(t.Contact, col(t.ReportRevision.submitted_by_contact_id) == col(t.Contact.id), isouter=True)
+            .order_by(t.ReportRevision.report_id, t.ReportRevision.revision)
+        )
+        rows: list[RevisionRow] = []
+        for rev, report, code, abbr, year, author in (await self.session.exec(stmt)).all():
+            state = report.review_state if rev.revision == report.revision else SUPERSEDED
+            when = as_utc(rev.submitted_at)
+            rows.extend(
+                RevisionRow(
+                    report.id, code, abbr, year, rev.revision, author, when, key, rev.answers[key], state
+                )
+                for key in sorted(rev.answers, key=field_order)
+            )
+        return rows
