@@ -299,3 +299,14 @@ class ReminderMute(SQLModel, table=True):
     until: dt.date
     reason: str
     created_at: dt.datetime = _stamp()
+
+
+class JobRun(SQLModel, table=True):
+    """One day of a scheduled job that is done (reminder planning, a compilation). A restart
+    reads these to see which days it covered and which it must catch up."""
+
+    __tablename__ = "job_run"
+    job: str = Field(primary_key=True, max_length=64)
+    day: dt.date = Field(primary_key=True)
+    at: dt.datetime = _stamp()
+    detail: str | None = Field(default=None, max_length=500)
