@@ -10,7 +10,7 @@ import pytest
 
 from reporting_forms.catalog import MetricKind, Plan, load_catalog
 
-SEED = Path(__file__).resolve().parents[2] / "shared" / "seeds" / "004_8175189d886d75ae.txt"
+SEED = Path(__file__).resolve().parent / "seeds" / "004_8175189d886d75ae.txt"
 
 
 def _norm(text: str) -> str:
@@ -26,8 +26,7 @@ def plan() -> Plan:
 
 @pytest.fixture(scope="module")
 def seed_text() -> str:
-    if not SEED.exists():
-        pytest.skip(f"seed file not available: {SEED}")
+    assert SEED.exists(), f"seed file missing: {SEED} (tests/seeds/ holds the source documents)"
     return _norm(SEED.read_text(encoding="utf-8"))
 
 

@@ -12,7 +12,8 @@ import pytest
 
 from reporting_forms.catalog import Indicator, Measure, MetricKind, Plan, PolicyIndicator, load_catalog
 
-SEEDS = Path(__file__).resolve().parents[2] / "shared" / "seeds"
+# Verbatim copies of /work/shared/seeds, committed so a fresh clone checks the texts too.
+SEEDS = Path(__file__).resolve().parent / "seeds"
 PLAN_SEED = SEEDS / "000_f98ddf4d58baf9dd.txt"
 PASSPORT_SEED = SEEDS / "001_5d6c69a2de455881.txt"
 
@@ -56,8 +57,7 @@ def _norm(text: str) -> str:
 
 def _clean_seed(path: Path) -> tuple[str, list[str]]:
     """Seed text without Word artefacts, whitespace-collapsed; plus the footnote texts."""
-    if not path.exists():
-        pytest.skip(f"seed file not available: {path}")
+    assert path.exists(), f"seed file missing: {path} (tests/seeds/ holds the source documents)"
     raw = _ARTEFACTS.sub("", path.read_text(encoding="utf-8"))
     footnotes = [_norm(m) for m in _FOOTNOTE.findall(raw)]
     return _norm(_FOOTNOTE.sub(" ", raw)), footnotes
@@ -79,6 +79,18 @@ def _indicators(plan: Plan) -> dict[str, Indicator]:
 
 def _policy_indicators(plan: Plan) -> dict[str, PolicyIndicator]:
     return {pi.id: pi for pr in plan.policy_results for pi in pr.indicators}
+
+
+# ---------------------------------------------------------------- the seed copies
+
+
+def test_seed_copies_are_in_the_repository() -> None:
+    """The five source documents and their README travel with the tests (a fresh clone too)."""
+    listed = re.findall(r"^\| (\d{3}_[0-9a-f]{16}\.txt) \|", (SEEDS / "README.md").read_text("utf-8"), re.M)
+    assert sorted(listed) == sorted(p.name for p in SEEDS.glob("*.txt"))
+    assert len(listed) == 5 and PLAN_SEED.name in listed and PASSPORT_SEED.name in listed
+    for name in listed:
+        assert (SEEDS / name).stat().st_size > 1000, name
 
 
 # ---------------------------------------------------------------- structure
