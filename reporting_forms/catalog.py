@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from enum import StrEnum
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -263,9 +263,22 @@ def _normalise_plan(raw: dict[str, Any]) -> dict[str, Any]:
     return raw
 
 
+_TIMESTAMP_TAG = "tag:yaml.org,2002:timestamp"
+
+
+class _CatalogLoader(yaml.SafeLoader):
+    """SafeLoader that leaves ``2027-12-31`` a string: pydantic parses the dates, so an impossible
+    one (``2027-02-30``) is a CatalogError naming the file and the entry, not a bare ValueError."""
+
+    yaml_implicit_resolvers: ClassVar[dict[Any, list[tuple[str, Any]]]] = {
+        first: [(tag, regexp) for tag, regexp in resolvers if tag != _TIMESTAMP_TAG]
+        for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+    }
+
+
 def _read_yaml(path: Path) -> Any:
     try:
-        return yaml.safe_load(path.read_text(encoding="utf-8"))
+        return yaml.load(path.read_text(encoding="utf-8"), Loader=_CatalogLoader)
     except yaml.YAMLError as exc:
         raise CatalogError(path.name, "(syntax)", str(exc).replace("\n", " ")) from exc
 

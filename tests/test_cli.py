@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import re
 import shutil
@@ -126,6 +127,14 @@ def _replace(path: Path, old: str, new: str, count: int = 1) -> None:
     path.write_text(text.replace(old, new, count), encoding="utf-8")
 
 
+def _replace_after(path: Path, anchor: str, old: str, new: str) -> None:
+    """Replace the first ``old`` after ``anchor`` (e.g. one indicator row's deadline)."""
+    text = path.read_text(encoding="utf-8")
+    start = text.index(anchor)
+    at = text.index(old, start)
+    path.write_text(text[:at] + new + text[at + len(old) :], encoding="utf-8")
+
+
 def test_missing_kind_names_the_entry(plans_copy: Path) -> None:
     _replace(plans_copy / "resocialisation_2025_2027.yaml", "\n                kind: people_trained", "", 1)
     with pytest.raises(CatalogError) as exc:
@@ -174,3 +183,36 @@ def test_plan_check_cli_reports_broken_file(env: Path, plans_copy: Path, monkeyp
     result = runner.invoke(app, ["plan", "check"])
     assert result.exit_code == 2
     assert "resocialisation_2025_2027.yaml: 3.4.2: unknown institution 'XYZ'" in result.output
+
+
+@pytest.mark.parametrize(
+    ("bad", "reason"),
+    [("2027-13-31", "month value is outside expected range"), ("2027-02-30", "day value is outside")],
+)
+def test_impossible_date_names_the_entry(plans_copy: Path, bad: str, reason: str) -> None:
+    _replace_after(
+        plans_copy / "resocialisation_2025_2027.yaml",
+        'id: "1.1.1.2"',
+        "deadline: 2027-12-31",
+        f"deadline: {bad}",
+    )
+    with pytest.raises(CatalogError) as exc:
+        load_catalog(plans_copy)
+    assert (exc.value.file, exc.value.entry) == ("resocialisation_2025_2027.yaml", "1.1.1.2")
+    assert "deadline" in exc.value.reason and reason in exc.value.reason
+
+
+def test_impossible_measure_date_in_the_hierarchy_plan(plans_copy: Path) -> None:
+    _replace(plans_copy / "informal_hierarchy.yaml", "deadline: 2025-01-15", "deadline: 2025-02-30")
+    with pytest.raises(CatalogError) as exc:
+        load_catalog(plans_copy)
+    assert (exc.value.file, exc.value.entry) == ("informal_hierarchy.yaml", "NH.2.2")
+
+
+def test_every_date_still_loads_as_a_date() -> None:
+    catalog = load_catalog()
+    for *_, measure in catalog.measures():
+        for value in (measure.deadline, *(i.deadline for i in measure.indicators)):
+            assert value is None or type(value) is dt.date, (measure.id, value)
+    assert catalog.measure("3.4.2").deadline == dt.date(2026, 4, 1)
+    assert catalog.measure("NH.1.3").indicators[0].deadline == dt.date(2025, 7, 1)
