@@ -72,6 +72,11 @@ class Indicator(_Strict):
     deadline: dt.date | None = None
     deadline_text: str | None = None
     note: str | None = None
+    untargeted: bool = Field(
+        default=False,
+        description="A numeric row the document gives no number for (e.g. a yearly count); "
+        "without this flag a numeric row must have a target (checked when the catalog loads).",
+    )
 
     @field_validator("target")
     @classmethod
@@ -88,6 +93,8 @@ class Indicator(_Strict):
             raise ValueError(f"a {self.kind.value} row has no numeric target")
         if self.kind.is_integer and self.target is not None and self.target != int(self.target):
             raise ValueError(f"a {self.kind.value} target must be a whole number")
+        if self.untargeted and (self.target is not None or not self.kind.is_numeric):
+            raise ValueError("untargeted: true is only for a numeric row without a target")
         return self
 
 
@@ -326,6 +333,18 @@ def _check_references(catalog: Catalog, files: dict[str, str]) -> None:
                         unique(ind.id, file)
                         if not ind.id.startswith(measure.id + "."):
                             raise CatalogError(file, ind.id, f"indicator id must start with {measure.id}.")
+                        _check_target(ind, file)
+
+
+def _check_target(ind: Indicator, file: str) -> None:
+    """A numeric row without a number would pass every report silently: it needs a target, or
+    ``untargeted: true`` where the document really gives none."""
+    if ind.kind.is_numeric and ind.target is None and not ind.untargeted:
+        raise CatalogError(
+            file,
+            ind.id,
+            f"a {ind.kind.value} row needs a target (or untargeted: true if the plan gives none)",
+        )
 
 
 def load_catalog(plans_dir: Path | None = None) -> Catalog:

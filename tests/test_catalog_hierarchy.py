@@ -166,6 +166,10 @@ def test_indicators(plan: Plan) -> None:
             target,
         ), measure_id
     assert ind["NH.1.1"].unit == "programmas"
+    untargeted = {i.id for i in ind.values() if i.untargeted}
+    assert untargeted == {"NH.1.2.1", "NH.4.3.1"}  # yearly counts the plan gives no number for
+    for row in ind.values():
+        assert row.target is not None or not row.kind.is_numeric or row.untargeted, row.id
     assert ind["NH.4.2"].unit == "rīki"
 
 

@@ -216,3 +216,25 @@ def test_every_date_still_loads_as_a_date() -> None:
             assert value is None or type(value) is dt.date, (measure.id, value)
     assert catalog.measure("3.4.2").deadline == dt.date(2026, 4, 1)
     assert catalog.measure("NH.1.3").indicators[0].deadline == dt.date(2025, 7, 1)
+
+
+def test_numeric_row_without_target_names_the_entry(plans_copy: Path) -> None:
+    _replace(plans_copy / "resocialisation_2025_2027.yaml", "\n                target: 120", "", 1)
+    with pytest.raises(CatalogError) as exc:
+        load_catalog(plans_copy)
+    assert (exc.value.file, exc.value.entry) == ("resocialisation_2025_2027.yaml", "1.1.1.2")
+    assert "people_trained row needs a target" in exc.value.reason and "untargeted" in exc.value.reason
+
+
+def test_untargeted_marks_a_row_without_a_number(plans_copy: Path) -> None:
+    path = plans_copy / "informal_hierarchy.yaml"
+    _replace(path, "            untargeted: true\n", "", 1)  # NH.1.2.1 loses its mark
+    with pytest.raises(CatalogError) as exc:
+        load_catalog(plans_copy)
+    assert exc.value.entry == "NH.1.2.1" and "needs a target" in exc.value.reason
+    mark = "            untargeted: true\n"
+    _replace(path, "            target: null\n" + mark, "            target: 5\n" + mark, 1)  # NH.4.3.1
+    # NH.1.2.1 is still unmarked, but a model error (NH.4.3.1) is reported before the target check
+    with pytest.raises(CatalogError) as exc:
+        load_catalog(plans_copy)
+    assert exc.value.entry == "NH.4.3.1" and "untargeted: true is only for" in exc.value.reason
