@@ -28,7 +28,8 @@ MEASURES_PER_TASK = {
 }  # fmt: skip
 
 # Rows of "Rezultatīvā rādītāja vērtība 2027.gadā" per measure (1.2.1: the first cell holds two
-# separately quantified statements and is split into two rows, so 4 table rows -> 5 indicators).
+# separately quantified statements and is split into two rows, so 4 table rows -> 5 indicators;
+# 4.5.1: its one cell holds 3 events and 90 participants, so 1 table row -> 2 indicators).
 ROWS_PER_MEASURE = {
     "1.1.1": 2, "1.1.2": 2, "1.1.3": 2, "1.1.4": 2, "1.1.5": 4, "1.1.6": 3, "1.1.7": 1,
     "1.1.8": 2, "1.1.9": 2, "1.1.10": 2,
@@ -42,10 +43,10 @@ ROWS_PER_MEASURE = {
     "3.1.1": 2, "3.1.2": 4, "3.1.3": 1, "3.1.4": 3, "3.1.5": 2,
     "3.2.1": 1, "3.3.1": 1, "3.4.1": 1, "3.4.2": 1, "3.7.1": 1,
     "4.1.1": 1, "4.2.1": 1, "4.2.2": 1, "4.2.3": 1, "4.3.1": 3, "4.4.1": 2,
-    "4.5.1": 1, "4.5.2": 1,
+    "4.5.1": 2, "4.5.2": 1,
 }  # fmt: skip
 
-TOTAL_INDICATOR_ROWS = 108
+TOTAL_INDICATOR_ROWS = 109
 
 _ARTEFACTS = re.compile(r"\[bookmark: [^\]]*\]|\[footnoteRef:\d+\]")
 _FOOTNOTE = re.compile(r"\[\d+:\s+([^\]]*)\]")
@@ -383,10 +384,23 @@ def test_direction_4_rows(plan: Plan) -> None:
     assert ms["4.3.1"].indicators[2].text == (
         "Viena sociālā kampaņa par taisnīguma atjaunošanu kriminālajā justīcijā"
     )
-    m451 = ms["4.5.1"].indicators[0]
-    assert m451.text == "3 pasākumi, kuros kopā piedalījušies 90 dalībnieki (dažādu iestāžu pārstāvji)"
-    assert (m451.kind, m451.target) == (MetricKind.EVENTS_HELD, 3)
-    assert m451.note and "90" in m451.note
+    events, participants = ms["4.5.1"].indicators  # one cell, two quantified targets (as 1.2.1)
+    cell = "3 pasākumi, kuros kopā piedalījušies 90 dalībnieki (dažādu iestāžu pārstāvji)"
+    assert f"{events.text}, {participants.text}" == cell
+    assert (events.id, events.kind, events.target, events.unit) == (
+        "4.5.1.1",
+        MetricKind.EVENTS_HELD,
+        3,
+        "pasākumi",
+    )
+    assert (participants.id, participants.kind, participants.target, participants.unit) == (
+        "4.5.1.2",
+        MetricKind.PARTICIPANTS,
+        90,
+        "dalībnieki",
+    )
+    assert events.note == participants.note == "Viena plāna tabulas rinda ar diviem mērķiem."
+    assert events.deadline == participants.deadline == END_2027
     m452 = ms["4.5.2"]
     assert m452.co_responsible == (
         "VPD",
@@ -467,6 +481,7 @@ def test_passports(plan: Plan) -> None:
     assert p11.history == {}
     p12 = pis["PR1.RR2"].passport
     assert p12 is not None
+    assert p12.data_source == "VID informācijas sistēma\nprobācijas klientu uzskaites sistēma"
     assert p12.frequency == "1 x kalendārajā gadā"
     assert p12.history == {2022: 12, 2023: 13, 2024: 14}
     assert p12.forecast.startswith("Faktiskā izpilde 2021. gadā ir 10,66 %.")
@@ -483,7 +498,30 @@ def test_passports(plan: Plan) -> None:
     assert histories["PR3.RR4"] == {2022: 20, 2023: 173, 2024: 173}
     for pi in pis.values():
         assert pi.passport is not None and pi.passport.other == "Nav."
+        assert pi.passport.data_source, pi.id
         assert "[bookmark" not in pi.passport.methodology and "footnote" not in pi.passport.methodology
+
+
+def test_passport_data_sources(plan: Plan) -> None:
+    """Every passport names its data source, in the words of its methodology (seed 001)."""
+    sources = {pid: pi.passport.data_source for pid, pi in _policy_indicators(plan).items() if pi.passport}
+    assert sources == {
+        "PR1.RR1": "Valsts ieņēmumu dienests",
+        "PR1.RR2": "VID informācijas sistēma\nprobācijas klientu uzskaites sistēma",
+        "PR2.RR1": "IeVP",
+        "PR2.RR2": "Valsts reģionālās attīstības ministrija",
+        "PR2.RR3": "IeVP",
+        "PR3.RR1": "IeVP",
+        "PR3.RR2": "IeVP",
+        "PR3.RR3": "VPD",
+        "PR3.RR4": "VPD",
+    }
+
+
+def test_numeric_rows_have_targets(plan: Plan) -> None:
+    for ind in _indicators(plan).values():
+        if ind.kind.is_numeric:
+            assert ind.target is not None and not ind.untargeted, ind.id
 
 
 # ---------------------------------------------------------------- verbatim

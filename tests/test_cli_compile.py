@@ -133,7 +133,7 @@ def test_compile_writes_files_with_the_stored_values(env: str, tmp_path: Path) -
 
     ws = wb["Kopsavilkums"]
     r = _find_row(ws, 1, "Plāns kopā")
-    assert [ws.cell(r, c).value for c in range(2, 8)] == [108, 0, 2, 1, 0, 105]
+    assert [ws.cell(r, c).value for c in range(2, 8)] == [109, 0, 2, 1, 0, 106]
     r = _find_row(ws, 1, "Institūcija")
     vpd_2026 = next(
         row
