@@ -59,7 +59,7 @@ def test_sections_and_counts(plan: Plan) -> None:
 
 
 DEADLINES = {
-    "NH.1.1": ("2025. gada jūlijs", None),
+    "NH.1.1": ("2025. gada jūlijs", dt.date(2025, 7, 31)),  # a month: its last day (judgement call)
     "NH.1.2": ("No 2025. gada jūlija – patstāvīgi", None),
     "NH.1.3": ("2025. gada 1. jūlijs", dt.date(2025, 7, 1)),
     "NH.1.4": ("2025. gada 1. jūlijs", dt.date(2025, 7, 1)),
