@@ -7,19 +7,24 @@ from typing import Any
 from reporting_forms.catalog import Catalog, Indicator, Measure, Plan, PolicyIndicator
 
 
+def plain_number(value: float | None) -> int | float | None:
+    """``75.0`` → ``75``, ``1804.0`` → ``1804``; real decimals (``37.25``) and None unchanged."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
 def _indicator(ind: Indicator) -> dict[str, Any]:
-    target = ind.target
-    if target is not None and float(target).is_integer() and ind.kind.is_integer:
-        target = int(target)
     return {
         "id": ind.id,
         "text": ind.text,
-        "target": target,
+        "target": plain_number(ind.target),
         "kind": ind.kind.value,
         "unit": ind.unit,
         "deadline": ind.deadline.isoformat() if ind.deadline else None,
         "deadline_text": ind.deadline_text,
         "note": ind.note,
+        "untargeted": ind.untargeted,
     }
 
 
@@ -40,12 +45,16 @@ def _measure(m: Measure) -> dict[str, Any]:
 
 def _policy_indicator(pi: PolicyIndicator) -> dict[str, Any]:
     passport = pi.passport.model_dump(mode="json") if pi.passport else None
+    if passport is not None:
+        passport["history"] = {year: plain_number(v) for year, v in passport["history"].items()}
     return {
         "id": pi.id,
         "text": pi.text,
         "kind": pi.kind.value,
         "unit": pi.unit,
-        "targets": {str(y): {"text": v.text, "value": v.value} for y, v in sorted(pi.targets.items())},
+        "targets": {
+            str(y): {"text": v.text, "value": plain_number(v.value)} for y, v in sorted(pi.targets.items())
+        },
         "passport": passport,
     }
 

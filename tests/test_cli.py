@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 
 from bot.cli import app
 from reporting_forms.catalog import PLANS_DIR, CatalogError, load_catalog
+from reporting_forms.export import catalog_to_dict, plain_number
 
 runner = CliRunner()
 
@@ -238,3 +239,50 @@ def test_untargeted_marks_a_row_without_a_number(plans_copy: Path) -> None:
     with pytest.raises(CatalogError) as exc:
         load_catalog(plans_copy)
     assert exc.value.entry == "NH.4.3.1" and "untargeted: true is only for" in exc.value.reason
+
+
+# ------------------------------------------------------------------ plan export numbers
+
+
+def test_plan_export_prints_whole_numbers_as_ints(env: Path) -> None:
+    raw = run("plan", "export")
+    assert not re.search(r"\d\.0\b", raw), "no 75.0 / 1804.0 in the export"
+    data = json.loads(raw)
+    main = data["plans"][0]
+    inds = {
+        i["id"]: i
+        for d in main["directions"]
+        for t in d["tasks"]
+        for m in t["measures"]
+        for i in m["indicators"]
+    }
+    assert inds["3.1.5.1"]["kind"] == "percent" and type(inds["3.1.5.1"]["target"]) is int
+    assert inds["3.1.5.1"]["target"] == 75
+    pis = {pi["id"]: pi for pr in main["policy_results"] for pi in pr["indicators"]}
+    assert type(pis["PR2.RR3"]["targets"]["2025"]["value"]) is int
+    assert pis["PR2.RR3"]["targets"]["2025"]["value"] == 1804
+    assert pis["PR1.RR2"]["passport"]["history"] == {"2022": 12, "2023": 13, "2024": 14}
+    assert all(type(v) is int for v in pis["PR1.RR2"]["passport"]["history"].values())
+
+
+def test_plan_export_keeps_real_decimals(plans_copy: Path) -> None:
+    _replace_after(
+        plans_copy / "resocialisation_2025_2027.yaml", 'id: "3.1.5.1"', "target: 75", "target: 37.25"
+    )
+    data = catalog_to_dict(load_catalog(plans_copy))
+    inds = {
+        i["id"]: i
+        for d in data["plans"][0]["directions"]
+        for t in d["tasks"]
+        for m in t["measures"]
+        for i in m["indicators"]
+    }
+    assert inds["3.1.5.1"]["target"] == 37.25
+    assert '"target": 37.25' in json.dumps(inds["3.1.5.1"])
+
+
+@pytest.mark.parametrize(
+    ("value", "plain"), [(75.0, 75), (1804.0, 1804), (0.0, 0), (37.25, 37.25), (None, None)]
+)
+def test_plain_number(value: float | None, plain: float | None) -> None:
+    assert plain_number(value) == plain and type(plain_number(value)) is type(plain)
