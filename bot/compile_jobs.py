@@ -350,8 +350,8 @@ def review_counts(plan: CompiledPlan) -> dict[str, int]:
     """Reports in the compiled tables per review state (each report once)."""
     states: dict[Any, str] = {}
     for *_, row in plan.rows():
-        for value in row.raw:
-            if value.year in plan.years:
+        for share in row.institutions:
+            for value in share.reports.values():
                 states[value.report_id] = value.review_state
     counts = dict.fromkeys(("pending", "returned", "accepted"), 0)
     for state in states.values():

@@ -160,13 +160,23 @@ class StatusRules(_Model):
         return ZoneInfo(self.timezone)
 
 
+RuleScope = Literal["report", "row"]
+"""What a validation rule looks at: ``report`` — one institution's answers (its own report), as at
+submit time; ``row`` — the indicator row's totals across all institutions."""
+
+
 class PairRule(_Model):
-    """Sum of ``left`` rows must not exceed the sum of ``right`` rows (e.g. trained ≤ participants)."""
+    """Sum of ``left`` rows must not exceed the sum of ``right`` rows (e.g. trained ≤ participants).
+
+    Only rows that count the same people are compared: rows whose ``same`` attributes (e.g. the
+    catalog's ``unit``) are equal; rows without the attribute are compared with each other."""
 
     type: Literal["not_greater_than"]
     code: str
     left: MetricKind
     right: MetricKind
+    same: tuple[Literal["unit"], ...] = ()
+    scope: RuleScope = "report"
 
 
 class CumulativeRule(_Model):
@@ -176,6 +186,7 @@ class CumulativeRule(_Model):
     code: str
     multiple: float = Field(default=3.0, gt=0)
     kinds: tuple[MetricKind, ...]
+    scope: RuleScope = "row"
 
 
 class RangeRule(_Model):
@@ -186,6 +197,7 @@ class RangeRule(_Model):
     kinds: tuple[MetricKind, ...]
     min: float | None = None
     max: float | None = None
+    scope: RuleScope = "report"
 
 
 ValidationRule = Annotated[PairRule | CumulativeRule | RangeRule, Field(discriminator="type")]
@@ -369,6 +381,7 @@ class _Check:
     type: int  # _PAIR | _CUMULATIVE | _RANGE
     code: str
     ids: tuple[str, ...]  # left rows (pair), rows with a target (cumulative), rows (range)
+    row: bool = False  # scope "row": the row's totals; else one institution's answers
     limits: tuple[float, ...] = ()  # cumulative: multiple × target, per id
     targets: tuple[float, ...] = ()
     right_ids: tuple[str, ...] = ()
@@ -377,15 +390,27 @@ class _Check:
     multiple: float = 0.0
 
 
+def _same_groups(
+    indicators: Sequence[Indicator], same: Sequence[str]
+) -> dict[tuple[Any, ...], list[Indicator]]:
+    """Indicator rows grouped by the attributes a pair rule compares on (one group without any)."""
+    groups: dict[tuple[Any, ...], list[Indicator]] = {}
+    for ind in indicators:
+        groups.setdefault(tuple(getattr(ind, name) for name in same), []).append(ind)
+    return groups
+
+
 def _applicable_checks(rules: ValidationRules, measure: Measure) -> tuple[_Check, ...]:
     checks: list[_Check] = []
     indicators = measure.indicators
     for rule in rules.rules:
+        row = rule.scope == "row"
         if isinstance(rule, PairRule):
-            left = tuple(i.id for i in indicators if i.kind is rule.left)
-            right = tuple(i.id for i in indicators if i.kind is rule.right)
-            if left and right:
-                checks.append(_Check(_PAIR, rule.code, left, right_ids=right))
+            for group in _same_groups(indicators, rule.same).values():
+                left = tuple(i.id for i in group if i.kind is rule.left)
+                right = tuple(i.id for i in group if i.kind is rule.right)
+                if left and right:
+                    checks.append(_Check(_PAIR, rule.code, left, row, right_ids=right))
             continue
         kinds = tuple(rule.kinds)
         if isinstance(rule, CumulativeRule):
@@ -396,6 +421,7 @@ def _applicable_checks(rules: ValidationRules, measure: Measure) -> tuple[_Check
                         _CUMULATIVE,
                         rule.code,
                         tuple(i for i, _ in rows),
+                        row,
                         limits=tuple(rule.multiple * t for _, t in rows if t),
                         targets=tuple(t for _, t in rows if t),
                         multiple=rule.multiple,
@@ -404,8 +430,16 @@ def _applicable_checks(rules: ValidationRules, measure: Measure) -> tuple[_Check
         else:
             ids = tuple(i.id for i in indicators if i.kind in kinds)
             if ids:
-                checks.append(_Check(_RANGE, rule.code, ids, low=rule.min, high=rule.max))
+                checks.append(_Check(_RANGE, rule.code, ids, row, low=rule.min, high=rule.max))
     return tuple(checks)
+
+
+def _measure_checks(
+    rules: ValidationRules, measure: Measure
+) -> tuple[tuple[_Check, ...], tuple[_Check, ...]]:
+    """(report-scope checks, row-scope checks) of a measure."""
+    checks = _applicable_checks(rules, measure)
+    return tuple(c for c in checks if not c.row), tuple(c for c in checks if c.row)
 
 
 def _run_checks(
@@ -453,24 +487,32 @@ def check_rules(
     answers_by_indicator: Mapping[str, float | None],
     cumulative_before: Mapping[str, float],
     *,
+    row_answers: Mapping[str, float | None] | None = None,
     rules: ValidationRules | None = None,
 ) -> list[ValidationWarning]:
-    """Cross-field plausibility checks of one measure's answers. Warns, never blocks.
+    """Cross-field plausibility checks of one institution's answers to a measure. Warns, never blocks.
 
-    ``cumulative_before``: per indicator id, the row's value accumulated before these answers
-    (all institutions, earlier years).
+    Rules of scope ``report`` look at ``answers_by_indicator`` alone. Rules of scope ``row`` look
+    at the whole indicator row: ``row_answers`` (the year's value of the row with these answers in
+    it, all institutions; default: the answers themselves) on top of ``cumulative_before`` — per
+    indicator id, the row's value accumulated before that year (all institutions, earlier years).
     """
     found = catalog.measure(measure) if isinstance(measure, str) else measure
-    checks = _applicable_checks(rules or default_validation_rules(), found)
-    return _run_checks(checks, answers_by_indicator, cumulative_before)
+    report_checks, row_checks = _measure_checks(rules or default_validation_rules(), found)
+    return [
+        *_run_checks(report_checks, answers_by_indicator, {}),
+        *_run_checks(
+            row_checks, answers_by_indicator if row_answers is None else row_answers, cumulative_before
+        ),
+    ]
 
 
 # ---------------------------------------------------------------- compiled tables
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class InstitutionShare:
-    """One institution's part of an indicator row."""
+    """One institution's part of an indicator row (built by the compilation; read-only after)."""
 
     institution: str
     values: Mapping[int, float | None]
@@ -483,18 +525,19 @@ class InstitutionShare:
     submitted: Mapping[int, dt.datetime]  # per year: when its report was submitted
     last_submitted: dt.datetime | None
     review_state: str | None
-    risk_flag: bool
+    risk_flag: bool  # its latest report (year ≤ the compiled year) flagged a risk
     reports: Mapping[int, ReportedValue]  # per year: the value as reported (revision, review, …)
+
+    @property
+    def last_year(self) -> int | None:
+        """The latest compiled year it reported on the row."""
+        return max(self.reports) if self.reports else None
 
 
 @dataclass(slots=True)
 class IndicatorRow:
-    """One "Rezultatīvā rādītāja vērtība 2027.gadā" row, filled with what was reported.
-
-    The per-institution breakdown (``institutions``) and per-year statuses are derived from
-    ``reports`` on first access: the million-value compilation does not pay for objects that only
-    the exports read.
-    """
+    """One "Rezultatīvā rādītāja vērtība 2027.gadā" row, filled with what was reported, with each
+    reporting institution's part (``institutions``)."""
 
     indicator: Indicator
     deadline: dt.date
@@ -506,19 +549,15 @@ class IndicatorRow:
     reported_status: str | None  # institutions' combined milestone status (latest year)
     last_submitted: dt.datetime | None
     review_state: str | None
-    risk_flag: bool
-    raw: Sequence[ReportedValue] = ()  # the values passed in for this row (any years, any revisions)
-    order: tuple[str, ...] = ()  # the measure's institutions: responsible first
+    risk_flag: bool  # an institution's latest report (year ≤ the compiled year) flagged a risk
+    institutions: tuple[InstitutionShare, ...] = ()  # in the measure's order: responsible first
+    reported: bool = False  # someone reported on the row for the compiled period (the year, or ever)
     level: bool = False  # a level (percent): no shares, the latest value counts
-    _reports: dict[str, dict[int, ReportedValue]] | None = field(default=None, repr=False, compare=False)
-    _shares: tuple[InstitutionShare, ...] | None = field(default=None, repr=False, compare=False)
 
     @property
-    def reports(self) -> Mapping[str, Mapping[int, ReportedValue]]:
+    def reports(self) -> dict[str, Mapping[int, ReportedValue]]:
         """institution → year → the value as reported (the highest revision, compiled years only)."""
-        if self._reports is None:
-            self._reports = _latest_per_institution(self.raw, frozenset(self.values))
-        return self._reports
+        return {share.institution: share.reports for share in self.institutions}
 
     @property
     def id(self) -> str:
@@ -537,25 +576,12 @@ class IndicatorRow:
         return tuple(self.values)
 
     @property
-    def institutions(self) -> tuple[InstitutionShare, ...]:
-        """Each reporting institution's part, in the measure's order (responsible first)."""
-        if self._shares is None:
-            known = [i for i in self.order if i in self.reports]
-            names = known + sorted(i for i in self.reports if i not in self.order)
-            years, total = self.years, self.cumulative
-            self._shares = tuple(
-                _share(i, self.reports[i], years, total, self.target, self.level) for i in names
-            )
-        return self._shares
-
-    @property
     def statuses(self) -> dict[int, str | None]:
         """The institutions' combined milestone status per year (years with a status only)."""
         found: dict[int, list[str]] = {}
-        for by_year in self.reports.values():
-            for year, v in by_year.items():
-                if v.status:
-                    found.setdefault(year, []).append(v.status)
+        for share in self.institutions:
+            for year, status in share.statuses.items():
+                found.setdefault(year, []).append(status)
         return {y: combine_statuses(found[y]) for y in self.years if y in found}
 
     def texts(self, year: int | None = None) -> list[tuple[str, int, str]]:
@@ -587,6 +613,7 @@ class CompiledWarning:
     measure_id: str
     year: int
     warning: ValidationWarning
+    institution: str | None = None  # whose report; None: a check of the row's totals
 
 
 @dataclass(frozen=True, slots=True)
@@ -697,6 +724,7 @@ Submissions = dict[tuple[str, str, int], dt.datetime]  # (measure, institution, 
 
 @dataclass(slots=True)
 class _Context:
+    year: int | None  # the compiled year; None: the whole plan period
     years: tuple[int, ...]
     year_set: frozenset[int]
     on: dt.date
@@ -752,82 +780,96 @@ def evaluation_day(rules: StatusRules, year: int | None, as_of: dt.date) -> dt.d
     return min(as_of, last)
 
 
-def group_by_indicator(values: Iterable[ReportedValue]) -> dict[str, list[ReportedValue]]:
-    """The single pass over all values: bucket them by indicator id."""
-    groups: dict[str, list[ReportedValue]] = {}
+Reports = dict[str, dict[int, ReportedValue]]  # institution → year → the value as reported
+
+
+def group_reports(values: Iterable[ReportedValue], year_set: frozenset[int]) -> dict[str, Reports]:
+    """The single pass over all values: indicator id → institution → year → the highest revision
+    passed in (compiled years only)."""
+    groups: dict[str, Reports] = {}
     get = groups.get
-    for value in values:
-        bucket = get(value.indicator_id)
-        if bucket is None:
-            groups[value.indicator_id] = [value]
-        else:
-            bucket.append(value)
-    return groups
-
-
-def _latest_per_institution(
-    found: Iterable[ReportedValue], year_set: frozenset[int]
-) -> dict[str, dict[int, ReportedValue]]:
-    per_inst: dict[str, dict[int, ReportedValue]] = {}
-    for v in found:
-        if v.year not in year_set:
-            continue
-        by_year = per_inst.setdefault(v.institution, {})
-        old = by_year.get(v.year)
-        if old is None or v.revision > old.revision:
-            by_year[v.year] = v
-    return per_inst
-
-
-def _aggregate(
-    found: Iterable[ReportedValue], year_set: frozenset[int], sums: dict[int, float | None], level: bool
-) -> tuple[
-    dict[str, dict[int, ReportedValue]], dt.datetime | None, bool, set[str], dict[str, tuple[int, str]], bool
-]:
-    """The hot loop: one pass over an indicator's values, adding up as it goes.
-
-    Returns (per institution per year, last submitted, risk flag, review states, latest status per
-    institution, duplicates seen). ``sums`` is filled in place (levels: per-year counts are taken
-    by the caller). A (institution, year) seen twice means several revisions were passed in: the
-    caller keeps the highest and adds up again.
-    """
-    per_inst: dict[str, dict[int, ReportedValue]] = {}
-    last: dt.datetime | None = None
-    risk = False
-    reviews: set[str] = set()
-    latest_status: dict[str, tuple[int, str]] = {}
-    duplicates = False
-    for v in found:
+    for v in values:
         year = v.year
         if year not in year_set:
             continue
-        inst = v.institution
-        by_year = per_inst.get(inst)
-        if by_year is None:
-            per_inst[inst] = {year: v}
-        elif year in by_year:
-            duplicates = True
-            if v.revision > by_year[year].revision:
-                by_year[year] = v
+        by_inst = get(v.indicator_id)
+        if by_inst is None:
+            groups[v.indicator_id] = {v.institution: {year: v}}
             continue
-        else:
+        by_year = by_inst.get(v.institution)
+        if by_year is None:
+            by_inst[v.institution] = {year: v}
+            continue
+        old = by_year.get(year)
+        if old is None or v.revision > old.revision:
             by_year[year] = v
-        value = v.value
+    return groups
+
+
+def _share(
+    inst: str,
+    by_year: dict[int, ReportedValue],
+    years: Sequence[int],
+    target: float | None,
+    level: bool,
+    sums: dict[int, float | None],
+    counts: dict[int, int],
+) -> InstitutionShare:
+    """One institution's part, in one pass over its years; adds its values to the row's ``sums``
+    (and, for levels, ``counts``). ``share`` is filled in by the caller, who knows the row total."""
+    values: dict[int, float | None] = {}
+    statuses: dict[int, str] = {}
+    texts: dict[int, str] = {}
+    submitted: dict[int, dt.datetime] = {}
+    reviews: set[str] = set()
+    get = by_year.get
+    total = 0.0
+    last_value: float | None = None
+    status: str | None = None
+    latest: ReportedValue | None = None
+    for year in years:
+        v = get(year)
+        if v is None:
+            continue
+        latest = v
+        value = values[year] = v.value
         if value is not None:
+            total += value
+            last_value = value
             old = sums[year]
             sums[year] = value if old is None else old + value
-        moment = v.submitted_at
-        if last is None or moment > last:
-            last = moment
+            if level:
+                counts[year] = counts.get(year, 0) + 1
+        if v.status:
+            status = statuses[year] = v.status
+        if v.text:
+            texts[year] = v.text
+        submitted[year] = v.submitted_at
         reviews.add(v.review_state)
-        if v.risk_flag:
-            risk = True
-        status = v.status
-        if status is not None:
-            seen = latest_status.get(inst)
-            if seen is None or year > seen[0]:
-                latest_status[inst] = (year, status)
-    return per_inst, last, risk, reviews, latest_status, duplicates
+    cumulative = None if last_value is None else last_value if level else total
+    return InstitutionShare(
+        institution=inst,
+        values=values,
+        cumulative=cumulative,
+        share=None,
+        percent=cumulative / target * 100.0 if target and cumulative is not None else None,
+        status=status,
+        statuses=statuses,
+        texts=texts,
+        submitted=submitted,
+        last_submitted=max(submitted.values()) if submitted else None,
+        review_state=_review_of(reviews) if reviews else None,
+        risk_flag=latest.risk_flag if latest is not None else False,
+        reports=by_year,
+    )
+
+
+def _in_order(found: Mapping[str, Any], order: Sequence[str]) -> list[str]:
+    """Institutions in the measure's order (responsible first), others after it alphabetically."""
+    names = [i for i in order if i in found]
+    if len(names) < len(found):
+        names.extend(sorted(i for i in found if i not in order))
+    return names
 
 
 def _compile_indicator(
@@ -835,45 +877,41 @@ def _compile_indicator(
     ind: Indicator,
     deadline: dt.date,
     order: tuple[str, ...],
-    found: list[ReportedValue] | None,
-    reports: dict[str, dict[int, ReportedValue]],
+    by_inst: Reports | None,
 ) -> IndicatorRow:
-    """One row. ``reports`` collects the measure's reports (institution → year → a value of it)
-    for completeness; the row keeps only ``found`` and rebuilds its breakdown when asked, so the
-    compilation leaves few objects behind."""
+    """One row from its institutions' reports: per-year values, cumulative, shares, status."""
     kind = ind.kind
     level = kind in ctx.latest_kinds
     target = ind.target
-    sums: dict[int, float | None] = dict.fromkeys(ctx.years)
-    if found:
-        aggregated = _aggregate(found, ctx.year_set, sums, level)
-        per_inst, last, risk, reviews, latest_status, duplicates = aggregated
-        if duplicates:  # several revisions passed in: keep the highest of each and add up again
-            sums = dict.fromkeys(ctx.years)
-            kept = [v for by_year in per_inst.values() for v in by_year.values()]
-            per_inst, last, risk, reviews, latest_status, _ = _aggregate(kept, ctx.year_set, sums, level)
-    else:
-        per_inst, last, risk, reviews, latest_status = {}, None, False, set(), {}
-
+    years = ctx.years
+    sums: dict[int, float | None] = dict.fromkeys(years)
+    counts: dict[int, int] = {}
+    shares: tuple[InstitutionShare, ...] = ()
+    if by_inst:
+        shares = tuple(
+            _share(i, by_inst[i], years, target, level, sums, counts) for i in _in_order(by_inst, order)
+        )
     if level:
-        for year in ctx.years:
-            n = sum(1 for by_year in per_inst.values() if year in by_year and by_year[year].value is not None)
+        for year, n in counts.items():
             if n > 1:
                 sums[year] = sums[year] / n  # type: ignore[operator]
-        cumulative = next((sums[y] for y in reversed(ctx.years) if sums[y] is not None), None)
+        cumulative = next((sums[y] for y in reversed(years) if sums[y] is not None), None)
     else:
         present = [v for v in sums.values() if v is not None]
         cumulative = sum(present) if present else None
+        if cumulative:
+            for share in shares:
+                if share.cumulative is not None:
+                    share.share = share.cumulative / cumulative
 
-    for inst, by_year in per_inst.items():
-        known = reports.get(inst)
-        if known is None:
-            reports[inst] = by_year  # per_inst is not kept: its dicts can serve as accumulators
-        else:
-            known.update(by_year)
     numeric = kind in NUMERIC_KINDS
-    reported = bool(per_inst)
-    combined = combine_statuses(s for _, s in latest_status.values()) if latest_status else None
+    if ctx.year is None:
+        reported = bool(shares)
+    else:
+        year = ctx.year
+        reported = any(year in share.reports for share in shares)
+    combined = combine_statuses([share.status for share in shares]) if shares else None
+    risk = any(share.risk_flag for share in shares)
     share_due = ctx.share(deadline) if numeric and target else None
     facts = RowFacts(
         kind=kind,
@@ -885,6 +923,7 @@ def _compile_indicator(
         overdue=ctx.on > deadline,
         nothing_achieved=numeric and not cumulative,
     )
+    last = max((s.last_submitted for s in shares if s.last_submitted is not None), default=None)
     return IndicatorRow(
         indicator=ind,
         deadline=deadline,
@@ -895,69 +934,45 @@ def _compile_indicator(
         status=decide_status(ctx.rules, facts),
         reported_status=combined,
         last_submitted=last,
-        review_state=_review_of(reviews),
+        review_state=_review_of({s.review_state for s in shares if s.review_state}) if shares else None,
         risk_flag=risk,
-        raw=found or (),
-        order=order,
+        institutions=shares,
+        reported=reported,
         level=level,
-    )
-
-
-def _share(
-    inst: str,
-    by_year: Mapping[int, ReportedValue],
-    years: Sequence[int],
-    row_cumulative: float | None,
-    target: float | None,
-    level: bool,
-) -> InstitutionShare:
-    values = {y: by_year[y].value for y in years if y in by_year}
-    present = [v for v in values.values() if v is not None]
-    if not present:
-        cumulative = None
-    elif level:
-        cumulative = present[-1]
-    else:
-        cumulative = sum(present)
-    statuses = {y: v.status for y, v in sorted(by_year.items()) if v.status}
-    submitted = {y: v.submitted_at for y, v in by_year.items()}
-    reviews = {v.review_state for v in by_year.values()}
-    return InstitutionShare(
-        institution=inst,
-        values=values,
-        cumulative=cumulative,
-        share=(
-            cumulative / row_cumulative if not level and cumulative is not None and row_cumulative else None
-        ),
-        percent=cumulative / target * 100.0 if target and cumulative is not None else None,
-        status=statuses[max(statuses)] if statuses else None,
-        statuses=statuses,
-        texts={y: v.text for y, v in sorted(by_year.items()) if v.text},
-        submitted=submitted,
-        last_submitted=max(submitted.values()) if submitted else None,
-        review_state=combine_review_states(reviews),
-        risk_flag=any(v.risk_flag for v in by_year.values()),
-        reports=by_year,
     )
 
 
 def _measure_warnings(
     ctx: _Context, measure: Measure, rows: Sequence[IndicatorRow]
 ) -> tuple[CompiledWarning, ...]:
-    """Run the validation rules on each year's answers (all institutions added up); the
-    cumulative value before a year is the sum of the earlier years."""
-    if not any(row.last_submitted for row in rows):
+    """Per compiled year: the report-scope rules on each institution's own answers (as when it
+    submitted them), then the row-scope rules on the rows' totals across institutions, with the
+    earlier years' totals as the cumulative value before them."""
+    if not any(row.institutions for row in rows):
         return ()
-    checks = _applicable_checks(ctx.validation, measure)
-    if not checks:
+    report_checks, row_checks = _measure_checks(ctx.validation, measure)
+    if not report_checks and not row_checks:
         return ()
     found: list[CompiledWarning] = []
     before: dict[str, float] = {}
     for year in ctx.years:
+        if report_checks:
+            by_inst: dict[str, dict[str, float]] = {}
+            for row in rows:
+                for share in row.institutions:
+                    value = share.values.get(year)
+                    if value is not None:
+                        by_inst.setdefault(share.institution, {})[row.indicator.id] = value
+            for inst in _in_order(by_inst, measure.institutions):
+                found.extend(
+                    CompiledWarning(measure.id, year, w, inst)
+                    for w in _run_checks(report_checks, by_inst[inst], {})
+                )
         answers = {row.indicator.id: row.values[year] for row in rows if row.values[year] is not None}
-        if not answers:
-            continue
-        found.extend(CompiledWarning(measure.id, year, w) for w in _run_checks(checks, answers, before))
+        if row_checks and answers:
+            found.extend(
+                CompiledWarning(measure.id, year, w) for w in _run_checks(row_checks, answers, before)
+            )
         for row in rows:
             value = answers.get(row.indicator.id)
             if value is not None and not row.level:
@@ -978,15 +993,18 @@ def _measure_number(measure_id: str, position: int) -> str:
 
 
 def _compile_measure(
-    ctx: _Context, measure: Measure, position: int, groups: Mapping[str, list[ReportedValue]]
+    ctx: _Context, measure: Measure, position: int, groups: Mapping[str, Reports]
 ) -> MeasureRow:
     order = measure.institutions
     measure_deadline = measure.deadline or ctx.end
-    reports: dict[str, dict[int, ReportedValue]] = {}
     rows = tuple(
-        _compile_indicator(ctx, ind, ind.deadline or measure_deadline, order, groups.get(ind.id), reports)
+        _compile_indicator(ctx, ind, ind.deadline or measure_deadline, order, groups.get(ind.id))
         for ind in measure.indicators
     )
+    reports: dict[str, dict[int, ReportedValue]] = {}
+    for row in rows:
+        for share in row.institutions:
+            reports.setdefault(share.institution, {}).update(share.reports)
     mid = measure.id
     submissions = ctx.submissions
     for inst, by_year in reports.items():
@@ -1030,16 +1048,14 @@ def merge_summaries(parts: Iterable[Summary]) -> Summary:
     return Summary(total, counts, numeric, percent_total)
 
 
-def _compile_task(
-    ctx: _Context, task: Task, position: int, groups: Mapping[str, list[ReportedValue]]
-) -> TaskBlock:
+def _compile_task(ctx: _Context, task: Task, position: int, groups: Mapping[str, Reports]) -> TaskBlock:
     measures = tuple(_compile_measure(ctx, m, i, groups) for i, m in enumerate(task.measures, start=1))
     summary = summarise((row for m in measures for row in m.rows), ctx.percent_cap)
     return TaskBlock(task, _number(task.id, position), measures, summary)
 
 
 def _compile_direction(
-    ctx: _Context, direction: Direction, position: int, groups: Mapping[str, list[ReportedValue]]
+    ctx: _Context, direction: Direction, position: int, groups: Mapping[str, Reports]
 ) -> DirectionBlock:
     tasks = tuple(_compile_task(ctx, t, i, groups) for i, t in enumerate(direction.tasks, start=1))
     summary = merge_summaries(t.summary for t in tasks)
@@ -1068,6 +1084,7 @@ def compile_plan(
     plan = find_plan(catalog, plan_id)
     years = compiled_years(rules, year)
     ctx = _Context(
+        year=year,
         years=years,
         year_set=frozenset(years),
         on=evaluation_day(rules, year, as_of),
@@ -1079,7 +1096,7 @@ def compile_plan(
         validation=validation_rules or default_validation_rules(),
     )
     with _gc_paused():
-        groups = group_by_indicator(values)
+        groups = group_reports(values, ctx.year_set)
         directions = tuple(
             _compile_direction(ctx, d, i, groups) for i, d in enumerate(plan.directions, start=1)
         )

@@ -418,6 +418,61 @@ def test_pace_threshold_is_configurable(
     assert compile_2025(catalog, values, status_rules=rules).row("1.1.1.2").status is Status.IN_PROGRESS
 
 
+def test_a_risk_flag_clears_with_a_later_report(catalog: Catalog) -> None:
+    """VPD flags a risk in 2025, then reports in progress and on pace in 2026: 2026 shows no risk."""
+    d = dt.datetime
+    vals = [
+        *report("1.1.1", "VPD", 2025, d(2025, 12, 1), {"1.1.1.1": "risk", "1.1.1.2": 20}, risk=True),
+        *report("1.1.1", "VPD", 2026, d(2026, 12, 1), {"1.1.1.1": "in_progress", "1.1.1.2": 60}),
+    ]
+    y2026 = compile_plan(catalog, PLAN, vals, year=2026, as_of=dt.date(2027, 1, 15))
+    row = y2026.row("1.1.1.2")  # 80 of 120 at 729/1094 of the period: on the linear pace
+    assert row.percent is not None and row.expected_share is not None
+    assert row.percent / 100 >= row.expected_share
+    assert (row.status, row.risk_flag) == (Status.IN_PROGRESS, False)
+    assert [s.risk_flag for s in row.institutions] == [False]
+    assert y2026.row("1.1.1.1").status is Status.IN_PROGRESS
+    # 2025 alone still shows the risk it flagged
+    y2025 = compile_plan(catalog, PLAN, vals, year=2025, as_of=dt.date(2027, 1, 15))
+    assert y2025.row("1.1.1.2").status is Status.RISK and y2025.row("1.1.1.2").risk_flag
+    # the risk of one institution's latest report is not cleared by another's
+    tm = report("1.1.1", "TM", 2025, d(2025, 12, 2), {"1.1.1.2": 30}, risk=True)
+    both = compile_plan(catalog, PLAN, vals + tm, year=2026, as_of=dt.date(2027, 1, 15))
+    assert both.row("1.1.1.2").status is Status.RISK
+    assert {s.institution: s.risk_flag for s in both.row("1.1.1.2").institutions} == {
+        "TM": True,
+        "VPD": False,
+    }
+
+
+def test_not_reported_means_no_report_for_the_period(catalog: Catalog) -> None:
+    """Reports for 2025 only: compiled for 2026, rows without a 2026 report are "nav ziņots",
+    except rows the earlier years already finished; over the whole period they are reported."""
+    d = dt.datetime
+    vals = [
+        *report("1.1.1", "VPD", 2025, d(2025, 12, 1), {"1.1.1.1": "done", "1.1.1.2": 20, "1.1.1.3": 100}),
+        *report("2.1.2", "VPD", 2025, d(2025, 12, 1), {"2.1.2.1": "in_progress", "2.1.2.2": "done"}),
+        *report("1.1.2", "VPD", 2026, d(2026, 12, 1), {"1.1.2.1": 7}),
+    ]
+    y2026 = compile_plan(catalog, PLAN, vals, year=2026, as_of=dt.date(2027, 1, 15))
+    status = {row.id: row.status for *_, row in y2026.rows()}
+    assert status["1.1.1.2"] is Status.NOT_REPORTED  # 20 of 120 in 2025, nothing for 2026
+    assert y2026.row("1.1.1.2").cumulative == 20  # the earlier value still counts in the total
+    assert status["2.1.2.1"] is Status.NOT_REPORTED  # in progress in 2025, nothing for 2026
+    assert status["1.1.1.3"] is Status.DONE  # 100 of 100 reached in 2025 stays izpildīts
+    assert status["1.1.1.1"] is Status.DONE  # a one-off milestone done in 2025 stays izpildīts
+    assert status["2.1.2.2"] is Status.DONE
+    assert status["1.1.2.1"] is Status.IN_PROGRESS  # reported for 2026, 7 of 10: on pace
+    assert y2026.summary.counts[Status.NOT_REPORTED] == 13 - 4
+
+    whole = compile_plan(catalog, PLAN, vals, year=None, as_of=dt.date(2027, 1, 15))
+    status = {row.id: row.status for *_, row in whole.rows()}
+    assert status["1.1.1.2"] is Status.RISK  # reported (in 2025), far behind the pace
+    assert status["2.1.2.1"] is Status.IN_PROGRESS
+    assert status["2.1.1.1"] is Status.NOT_REPORTED  # never reported
+    assert whole.summary.counts[Status.NOT_REPORTED] == 13 - 6
+
+
 def test_row_status_rules_table() -> None:
     cases = [
         (RowFacts(MetricKind.COUNT, reported=False), Status.NOT_REPORTED),
@@ -642,13 +697,46 @@ def test_validation_multiple_is_configurable(catalog: Catalog) -> None:
 
 
 def test_warnings_in_compilation(whole: CompiledPlan, y2025: CompiledPlan) -> None:
-    found = [(w.measure_id, w.year, w.warning.code) for w in whole.warnings]
+    found = [(w.measure_id, w.year, w.institution, w.warning.code) for w in whole.warnings]
     assert found == [
-        ("1.1.1", 2026, "trained_above_participants"),  # 80 trained, 10 participants in 2026
-        ("1.1.2", 2026, "cumulative_above_target"),  # 5 + 36 = 41 > 3 × 10
+        ("1.1.1", 2026, "VPD", "trained_above_participants"),  # VPD: 80 trained, 10 participants
+        ("1.1.2", 2026, None, "cumulative_above_target"),  # the row: 5 + 36 = 41 > 3 × 10
     ]
     assert whole.warnings[1].warning.params["cumulative"] == 41
     assert y2025.warnings == ()
+
+
+def test_compiled_warnings_check_each_institutions_own_answers(catalog: Catalog) -> None:
+    """TM reports 50 trained of 10 participants, VPD 0 of 100: added up (50 of 110) the
+    violation would hide; each institution's report is checked as when it was submitted."""
+    d = dt.datetime
+    vals = [
+        *report("1.1.1", "TM", 2025, d(2025, 12, 1), {"1.1.1.2": 50, "1.1.1.3": 10}),
+        *report("1.1.1", "VPD", 2025, d(2025, 12, 1), {"1.1.1.2": 0, "1.1.1.3": 100}),
+        *report("1.1.2", "IeVP", 2025, d(2025, 12, 1), {"1.1.2.2": 120}),
+        *report("1.1.2", "VPD", 2025, d(2025, 12, 1), {"1.1.2.2": 40}),
+    ]
+    compiled = compile_2025(catalog, vals)
+    found = [
+        (w.measure_id, w.year, w.institution, w.warning.code, dict(w.warning.params))
+        for w in compiled.warnings
+    ]
+    assert found == [
+        ("1.1.1", 2025, "TM", "trained_above_participants", {"left": 50, "right": 10}),
+        # IeVP's 120 % is out of range although the row's mean (80 %) is not
+        ("1.1.2", 2025, "IeVP", "percent_out_of_range", {"value": 120, "min": 0, "max": 100}),
+    ]
+    # the cumulative check stays on the row's totals across institutions
+    many = [
+        *report("1.1.1", "TM", 2025, d(2025, 12, 1), {"1.1.1.2": 200}),
+        *report("1.1.1", "VPD", 2025, d(2025, 12, 1), {"1.1.1.2": 200}),
+    ]
+    (w,) = compile_2025(catalog, many).warnings
+    assert (w.institution, w.warning.code, w.warning.params["cumulative"]) == (
+        None,
+        "cumulative_above_target",
+        400,
+    )
 
 
 # ---------------------------------------------------------------- policy results

@@ -168,7 +168,7 @@ def test_xlsx_summary_and_policy(compiled: CompiledPlan, policy: PolicyTable) ->
     assert ws.cell(r + 1, 6).value == pytest.approx(0.5)
     r = _find_row(ws, 1, "Datu pārbaudes brīdinājumi")
     assert ws.cell(r + 1, 1).value == (
-        "1.1.1. pasākums, 2026. gads: apmācīto skaits (80) pārsniedz dalībnieku skaitu (10)"
+        "1.1.1. pasākums, 2026. gads, VPD: apmācīto skaits (80) pārsniedz dalībnieku skaitu (10)"
     )
     assert (
         ws.cell(r + 2, 1).value
@@ -258,7 +258,7 @@ def test_docx_landscape_headings_and_tables(
     assert "t. sk. VPD (92,7 % no kopsummas)" in [r[3] for r in rows]
 
     texts = "\n".join(p.text for p in doc.paragraphs)
-    assert "1.1.1. pasākums, 2026. gads: apmācīto skaits (80) pārsniedz dalībnieku skaitu (10)" in texts
+    assert "1.1.1. pasākums, 2026. gads, VPD: apmācīto skaits (80) pārsniedz dalībnieku skaitu (10)" in texts
     policy_table = next(t for t in doc.tables if t.rows[0].cells[0].text == "Politikas rezultāts")
     assert _cells(policy_table)[2][2:8] == ["12", "13", "14", "15%", "15,2", "sasniegts"]
 

@@ -182,13 +182,21 @@ def completeness_header(lang: str) -> list[str]:
 
 
 def warning_text(lang: str, item: CompiledWarning) -> str:
-    """One compiled warning as a sentence (macro ``warning_<code>``, else ``warning_generic``)."""
+    """One compiled warning as a sentence (macro ``warning_<code>``, else ``warning_generic``),
+    naming the institution whose report it is about (none for checks of the row's totals)."""
     warning = item.warning
     try:
         message = label_with(lang, f"warning_{warning.code}", **dict(warning.params))
     except (KeyError, TypeError):
         message = label_with(lang, "warning_generic", code=warning.code)
-    return label_with(lang, "warning_line", measure=item.measure_id, year=item.year, message=message)
+    return label_with(
+        lang,
+        "warning_line",
+        measure=item.measure_id,
+        year=item.year,
+        message=message,
+        institution=item.institution,
+    )
 
 
 def language(lang: str | None) -> str:
