@@ -775,6 +775,68 @@ def test_default_rules_load() -> None:
 # ---------------------------------------------------------------- the real catalog
 
 
+def _real_catalog() -> Catalog:
+    try:
+        return load_catalog()
+    except (CatalogError, OSError) as exc:
+        pytest.skip(f"the real catalog does not load yet: {exc}")
+
+
+def _on_pace(catalog: Catalog) -> dict[str, dict[int, float]]:
+    """Per numeric indicator row with a target: the yearly values that keep it exactly on the
+    linear pace to its own deadline (cumulative at 31 December = target × expected share)."""
+    rules = default_status_rules()
+    out: dict[str, dict[int, float]] = {}
+    for _, _, _, measure in catalog.measures():
+        for ind in measure.indicators:
+            if not ind.kind.is_numeric or not ind.target:
+                continue
+            deadline = ind.deadline or measure.deadline or rules.period.end
+            done_before = 0.0
+            for year in rules.period.years:
+                share = expected_share(dt.date(year, 12, 31), deadline, rules.period.start)
+                level = ind.kind is MetricKind.PERCENT
+                cumulative = ind.target * share
+                out.setdefault(ind.id, {})[year] = cumulative if level else cumulative - done_before
+                done_before = cumulative
+    return out
+
+
+def test_answers_on_the_plans_pace_give_no_warning_on_the_real_plan() -> None:
+    real = _real_catalog()
+    pace = _on_pace(real)
+    for _, _, _, measure in real.measures():
+        before: dict[str, float] = {}
+        for year in default_status_rules().period.years:
+            answers = {i.id: pace[i.id][year] for i in measure.indicators if i.id in pace}
+            assert check_rules(real, measure, answers, before) == [], (measure.id, year)
+            for ind_id, value in answers.items():
+                before[ind_id] = before.get(ind_id, 0.0) + value
+    # compiled: the responsible institution reports on pace every year
+    for plan in real.plans:
+        vals = [
+            ReportedValue(f"{m.id}/{year}", m.id, ind.id, m.responsible[0], year, pace[ind.id][year],
+                          None, None, 1, dt.datetime(year, 12, 1, tzinfo=UTC), "accepted")
+            for m in plan.measures()
+            for ind in m.indicators
+            if ind.id in pace
+            for year in (2025, 2026, 2027)
+        ]  # fmt: skip
+        compiled = compile_plan(real, plan.id, vals, year=None, as_of=dt.date(2028, 1, 10))
+        assert compiled.warnings == (), plan.id
+
+
+def test_pair_rule_compares_only_rows_counting_the_same_people() -> None:
+    real = _real_catalog()
+    units = {i.id: i.unit for i in real.measure("2.1.2").indicators}
+    assert units["2.1.2.1"] == "probācijas klienti" and units["2.1.2.3"] == "darbinieki"
+    # 350 staff trained, 200 probation clients worked with: different people, no warning
+    assert check_rules(real, "2.1.2", {"2.1.2.1": 200, "2.1.2.3": 350}, {}) == []
+    # rows of the same unit are still compared (the seeded catalog's rows have none)
+    (w,) = check_rules(build_catalog(), "1.1.1", {"1.1.1.2": 50, "1.1.1.3": 40}, {})
+    assert w.code == "trained_above_participants"
+
+
 def test_real_catalog_compiles() -> None:
     try:
         real = load_catalog()
