@@ -10,13 +10,18 @@ in the project database by ``SQLAlchemyJobStore``, time zone of the policy — E
                       reminder row per contact per day — a re-plan refreshes a row not sent yet)
 ``reminders.digest``  a minute later: the coordinators' escalation digest, one per working day
                       while anything is overdue
+``compile.run``       every day at 08:00: a monthly compilation on the first working day of
+                      the month, the annual one on 15 January, queued for coordinators (the
+                      text and the files through the outbox; done once per run, see job_run)
 ``outbox.drain``      every minute: wakes the sender (which also polls on its own)
 
 Stable job ids + ``replace_existing=True`` keep one copy of each job however often the bot
 starts; ``coalesce=True`` + ``misfire_grace_time`` run a job missed during downtime once, not
-once per missed occasion. Planning also runs at start-up. A working day that passes entirely
-while the bot is down is not replayed later: the next occasion (offsets 90/30/14/7/1 days,
-the yearly cycle, the digest) covers it, and rows of a past day expire instead of arriving late.
+once per missed occasion. Planning and due compilations also run at start-up, before the
+sender starts. Days the bot was down for entirely are caught up on the next planning day (up
+to ``catch_up_days``, see ``job_run``): their reminders are listed in that day's message, once.
+Reminders that were planned but never delivered (a snooze, a day that ended in an outage) are
+folded into the next day's message too, so a contact still gets one message a day.
 """
 
 from __future__ import annotations
@@ -48,18 +53,23 @@ from reporting_forms.reminders import (
     MeasureDue,
     MissingMap,
     ReminderPolicy,
+    carried_items,
     due_items,
+    due_items_caught_up,
     escalation_digest,
     measures_due,
+    merge_carried,
     natural_key,
     plan_messages,
 )
 from reporting_forms.workdays import is_working_day
 from storage.db import Database, as_utc
+from storage.jobs import JobRunRepo
 from storage.outbox import (
     KIND_DIGEST,
     KIND_REMINDER,
     KIND_SNOOZE,
+    REMINDER_KINDS,
     NewMessage,
     OutboxRepo,
     Recipient,
@@ -79,6 +89,8 @@ log = logging.getLogger("resobot.scheduler")
 JOB_PLAN = "reminders.plan"
 JOB_DIGEST = "reminders.digest"
 JOB_DRAIN = "outbox.drain"
+JOB_COMPILE = "compile.run"
+COMPILE_AT = dt.time(8, 0)
 JOBS_TABLE = "apscheduler_jobs"
 DRAIN_EVERY = dt.timedelta(minutes=1)
 COORDINATOR_ROLES = frozenset({Role.COORDINATOR, Role.ADMIN})
@@ -183,28 +195,72 @@ class ReminderPlanner:
     # -------------------------------------------------------------- reminders
 
     async def plan_reminders(self, day: dt.date) -> PlanResult:
-        """Today's reminders into the outbox; pending snoozes for today lose what was reported since."""
+        """The day's reminders into the outbox: one row per contact, listing what is due today,
+        what was due on days nobody planned (the bot was down: caught up, once), and the lines of
+        the contact's undelivered rows (a snooze for today, a reminder whose day passed unsent),
+        which are cancelled as carried. Records the day in ``job_run``."""
         inputs = await self._inputs(day)
-        items = due_items(self.policy, self.measures, day, day)
-        messages = plan_messages(
-            self.policy, items, inputs.refs, [m.as_mute() for m in inputs.mutes], inputs.missing
-        )
-        wanted = [
-            NewMessage(m.dedup_key, m.contact_id, m.chat_id, KIND_REMINDER, m.payload(), m.send_at)
+        since = await self._first_unplanned_day(day)
+        items = due_items_caught_up(self.policy, self.measures, day, since)
+        mutes = [m.as_mute() for m in inputs.mutes]
+        messages = plan_messages(self.policy, items, inputs.refs, mutes, inputs.missing)
+        undelivered = await self._undelivered(day)
+        carried = {
+            contact_id: [line for row in rows for line in carried_items(row.payload)]
+            for contact_id, rows in undelivered.items()
+        }
+        messages = merge_carried(self.policy, messages, carried, inputs.refs, mutes, inputs.missing, day)
+        wanted = {
+            m.contact_id: [
+                NewMessage(m.dedup_key, m.contact_id, m.chat_id, KIND_REMINDER, m.payload(), m.send_at)
+            ]
             for m in messages
-        ]
-        result = await self._store_daily(day, KIND_REMINDER, {m.contact_id: [m] for m in wanted})
-        result.messages = len(wanted)
-        snoozes = await self._refresh_snoozes(day, inputs)
-        result.refreshed += snoozes.refreshed
-        result.cancelled += snoozes.cancelled
+        }
+        start = self.day_bounds(day)[0]
+        carried_ids = {  # the day's own reminder row is reconciled, the others are folded in
+            cid: [r.id for r in rows if r.kind == KIND_SNOOZE or as_utc(r.send_at) < start]
+            for cid, rows in undelivered.items()
+        }
+        result = await self._store_daily(day, KIND_REMINDER, wanted, carried=carried_ids, job=JOB_PLAN)
+        result.messages = len(messages)
         return result
 
+    async def _first_unplanned_day(self, day: dt.date) -> dt.date | None:
+        """The first day after the last planned one, when days before ``day`` were missed
+        (at most ``catch_up_days`` back); None when nothing was missed or nothing was ever planned."""
+        async with self.db.session() as s:
+            last = await JobRunRepo(s).last_day(JOB_PLAN, before=day)
+        if last is None or last >= day - dt.timedelta(days=1):
+            return None
+        return max(last + dt.timedelta(days=1), day - dt.timedelta(days=self.policy.catch_up_days))
+
+    async def _undelivered(self, day: dt.date) -> dict[int | None, list[Any]]:
+        """Pending reminder rows whose lines belong in ``day``'s message: snoozes due that day, any
+        reminder or snooze of an earlier day (within the catch-up window) that was never sent,
+        and the day's own unsent row (a re-plan keeps what an earlier run folded into it)."""
+        start, end = self.day_bounds(day)
+        since = start - dt.timedelta(days=self.policy.catch_up_days)
+        out: dict[int | None, list[Any]] = defaultdict(list)
+        async with self.db.session() as s:
+            for row in await OutboxRepo(s).for_period(list(REMINDER_KINDS), since, end):
+                if row.status == OutboxStatus.PENDING:
+                    out[row.contact_id].append(row)
+        return dict(out)
+
     async def _store_daily(
-        self, day: dt.date, kind: str, wanted: dict[int | None, list[NewMessage]]
+        self,
+        day: dt.date,
+        kind: str,
+        wanted: dict[int | None, list[NewMessage]],
+        *,
+        carried: dict[int | None, list[int]] | None = None,
+        job: str | None = None,
     ) -> PlanResult:
         """Make the day's rows of ``kind`` match ``wanted`` (per contact, one or more parts) without
-        ever touching a contact whose rows of the day are already being or were delivered."""
+        ever touching a contact whose rows of the day are already being or were delivered.
+        ``carried`` rows (folded into the contact's new row) are cancelled in the same transaction;
+        ``job`` records the day as planned in it too."""
+        carried = carried or {}
         start, end = self.day_bounds(day)
         for attempt in (1, 2):
             result = PlanResult()
@@ -215,11 +271,14 @@ class ReminderPlanner:
                     for row in await repo.for_period([kind], start, end):
                         existing[row.contact_id].append(row)
                     new: list[NewMessage] = []
-                    for contact_id in set(existing) | set(wanted):
+                    for contact_id in set(existing) | set(wanted) | set(carried):
                         rows, parts = existing.get(contact_id, []), wanted.get(contact_id, [])
                         if any(r.status in HANDLED for r in rows):
+                            # today's message is out: what was carried waits for the next day
                             result.unchanged += len(parts)
                             continue
+                        for row_id in carried.get(contact_id, ()):
+                            await repo.cancel(row_id, f"carried into the reminder of {day.isoformat()}")
                         if sorted(r.dedup_key for r in rows if r.status == OutboxStatus.PENDING) == sorted(
                             p.dedup_key for p in parts
                         ):
@@ -235,34 +294,13 @@ class ReminderPlanner:
                         await repo.delete_unsent(r.id for r in rows)
                         new.extend(parts)
                     result.added = await repo.add_many(new)
+                    if job is not None:
+                        await JobRunRepo(s).mark(job, day, str(result))
                 return result
             except IntegrityError:  # another planner inserted the same key meanwhile: once more
                 if attempt == 2:
                     raise
         raise AssertionError("unreachable")
-
-    async def _refresh_snoozes(self, day: dt.date, inputs: _Inputs) -> PlanResult:
-        result = PlanResult()
-        start, end = self.day_bounds(day)
-        muted = {(m.contact_id, m.measure_id) for m in inputs.mutes}
-        async with self.db.session() as s:
-            repo = OutboxRepo(s)
-            for row in await repo.for_period([KIND_SNOOZE], start, end):
-                if row.status != OutboxStatus.PENDING:
-                    continue
-                payload = _without_reported(row.payload, inputs.missing, row.contact_id, muted)
-                if payload == row.payload:
-                    continue
-                if not payload["tasks"]:
-                    await repo.cancel(row.id, "everything in it was reported or muted")
-                    result.cancelled += 1
-                    continue
-                message = NewMessage(
-                    row.dedup_key, row.contact_id, row.chat_id, row.kind, payload, as_utc(row.send_at)
-                )
-                await repo.replace_pending(row.id, message)
-                result.refreshed += 1
-        return result
 
     # -------------------------------------------------------------- digest
 
@@ -356,26 +394,6 @@ class ReminderPlanner:
         return out
 
 
-def _without_reported(
-    payload: dict[str, Any], missing: MissingMap, contact_id: int | None, muted: set[tuple[int, str]]
-) -> dict[str, Any]:
-    """A snooze payload minus the values reported (and measures muted) since it was made."""
-    institution = payload.get("institution", "")
-    tasks = []
-    for group in payload.get("tasks", ()):
-        items = []
-        for item in group["items"]:
-            if (contact_id, item["measure_id"]) in muted:
-                continue
-            found = missing.get((item["measure_id"], institution, item["period_year"]))
-            still = item["missing"] if found is None else [r for r in item["missing"] if r in set(found)]
-            if still:
-                items.append({**item, "missing": still})
-        if items:
-            tasks.append({**group, "items": items})
-    return {**payload, "tasks": tasks}
-
-
 # ------------------------------------------------------------------ the scheduler
 
 
@@ -465,6 +483,17 @@ def install_jobs(scheduler: AsyncIOScheduler, settings: Settings) -> None:
         for job_id in (JOB_PLAN, JOB_DIGEST):
             with contextlib.suppress(JobLookupError):
                 scheduler.remove_job(job_id)
+    if settings.compile_enabled:
+        _install(
+            scheduler,
+            f"{__name__}:compile_job",
+            CronTrigger(hour=COMPILE_AT.hour, minute=COMPILE_AT.minute, timezone=policy.tz),
+            JOB_COMPILE,
+            "scheduled compilations for coordinators",
+        )
+    else:
+        with contextlib.suppress(JobLookupError):
+            scheduler.remove_job(JOB_COMPILE)
     _install(
         scheduler,
         f"{__name__}:drain_job",
@@ -495,6 +524,11 @@ async def drain_job() -> None:
         _current.ensure_sender()
 
 
+async def compile_job() -> None:
+    if _current is not None:
+        await _current.run_compilations()
+
+
 class ReminderRuntime:
     """The scheduler and the sender of one bot process."""
 
@@ -511,6 +545,7 @@ class ReminderRuntime:
         self._engine: Engine | None = None
         self._sender_task: asyncio.Task[None] | None = None
         self._planning = asyncio.Lock()  # start-up planning and a coalesced missed run may overlap
+        self._ready = False  # start-up planning done: the sender may run
 
     async def start(self) -> None:
         global _current
@@ -522,14 +557,21 @@ class ReminderRuntime:
         await asyncio.to_thread(lambda: engine.connect().close())  # fail early on a wrong URL
         self.scheduler.start(paused=True)
         install_jobs(self.scheduler, self.settings)
-        self.scheduler.resume()
-        self.ensure_sender()
+        # Plan first, then send: the sender must not see a snooze or yesterday's unsent row
+        # before the planner has folded it into today's reminder.
         if self.settings.reminders_enabled and self.plan_on_start:
             await self.plan_reminders()
             await self.plan_digest()
+        if self.settings.compile_enabled and self.plan_on_start:
+            await self.run_compilations()
+        self._ready = True
+        self.scheduler.resume()
+        self.ensure_sender()
 
     def ensure_sender(self) -> None:
         """Start the sender loop (again, if it ever died) and wake it."""
+        if not self._ready:
+            return
         if self._sender_task is None or self._sender_task.done():
             if (
                 self._sender_task is not None
@@ -565,6 +607,24 @@ class ReminderRuntime:
         self.sender.wake()
         return result
 
+    async def run_compilations(self, now: dt.datetime | None = None) -> int:
+        """Queue every scheduled compilation whose time has come and that is not done yet
+        (within the catch-up window). Returns the outbox rows added."""
+        from bot.compile_jobs import due_compile_runs, enqueue_compilation
+
+        now = now or utcnow()
+        added = 0
+        for run in due_compile_runs(now, self.policy.catch_up_days, self.policy.tz):
+            try:
+                async with self._planning:
+                    added += await enqueue_compilation(self.services, run, now=now)
+            except Exception:  # the next trigger retries; never kill the bot
+                log.exception("the %s compilation of %s failed", run.kind, run.at.date())
+        if added:
+            log.info("compilations: %s outbox row(s) queued", added)
+            self.sender.wake()
+        return added
+
     async def stop(self) -> None:
         global _current
         if self.scheduler is not None and self.scheduler.running:
@@ -594,6 +654,7 @@ async def running_reminders(
 
 
 __all__ = [
+    "JOB_COMPILE",
     "JOB_DIGEST",
     "JOB_DRAIN",
     "JOB_PLAN",

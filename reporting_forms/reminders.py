@@ -22,7 +22,7 @@ import json
 import re
 from collections import defaultdict
 from collections.abc import Callable, Collection, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from functools import cache, cached_property, lru_cache
 from itertools import groupby
@@ -133,6 +133,8 @@ class ReminderPolicy(_Frozen):
     quiet_hours: QuietHours
     deadline_offsets_days: tuple[int, ...]
     cycle: YearlyCycle
+    # A day the bot missed entirely is caught up on the next planning day, up to this many days back.
+    catch_up_days: int = Field(default=14, ge=0, le=60)
 
     _bare_int = field_validator("send_time", mode="before")(_no_bare_int_time)
 
@@ -604,13 +606,7 @@ def plan_messages(
             still = _still_missing(item.indicator_ids, lookup(item.measure_id, institution, item.period_year))
             if not still:
                 continue
-            entry = _entry(item, still)
-            slot = slots[(institution, item.send_date)]
-            identity = (item.measure_id, item.kind, item.deadline, item.period_year)
-            previous = slot.get(identity)
-            # The same identity twice (a measure listed twice): keep the most urgent offset.
-            if previous is None or entry.sort_key < previous.sort_key:
-                slot[identity] = entry
+            _keep_most_urgent(slots[(institution, item.send_date)], _entry(item, still))
 
     messages: list[PlannedMessage] = []
     for (institution, day), slot in slots.items():
@@ -637,6 +633,40 @@ class _Entry:
     item: PlannedItem
     line: str  # canonical JSON of (task, item) for the dedup hash
 
+    @property
+    def identity(self) -> tuple[Any, ...]:
+        """What one line of a message is about: a measure's rows with one deadline of one report
+        year. The yearly cycle's kinds (request, reminder, overdue) are one obligation."""
+        item = self.item
+        family = "cycle" if item.kind in CYCLE_KINDS else item.kind.value
+        return (item.measure_id, family, item.deadline, item.period_year)
+
+    @property
+    def urgency(self) -> tuple[int, int]:
+        """Smaller is more urgent: overdue over reminder over request, then the nearer offset."""
+        return (-KIND_ORDER[self.item.kind], self.item.offset_days or 0)
+
+
+CYCLE_KINDS = frozenset({ReminderKind.REQUEST, ReminderKind.REMINDER, ReminderKind.OVERDUE})
+
+
+def _keep_most_urgent(slot: dict[tuple[Any, ...], _Entry], entry: _Entry) -> None:
+    """One line per obligation: when two items name the same one (a measure listed twice, a
+    caught-up day, a snooze), the more urgent wording stays."""
+    previous = slot.get(entry.identity)
+    if previous is None or entry.urgency < previous.urgency:
+        slot[entry.identity] = entry
+
+
+def _entry_of(task_id: str, task_title: str, planned: PlannedItem) -> _Entry:
+    return _Entry(
+        sort_key=_item_sort_key(task_id, planned),
+        task_id=task_id,
+        task_title=task_title,
+        item=planned,
+        line=_content_line(task_id, task_title, planned),
+    )
+
 
 def _entry(item: DueItem, missing: tuple[str, ...]) -> _Entry:
     planned = PlannedItem(
@@ -648,13 +678,7 @@ def _entry(item: DueItem, missing: tuple[str, ...]) -> _Entry:
         missing=missing,
         offset_days=item.offset_days,
     )
-    return _Entry(
-        sort_key=_item_sort_key(item.task_id, planned),
-        task_id=item.task_id,
-        task_title=item.task_title,
-        item=planned,
-        line=_content_line(item.task_id, item.task_title, planned),
-    )
+    return _entry_of(item.task_id, item.task_title, planned)
 
 
 @dataclass(frozen=True, slots=True)
@@ -685,6 +709,92 @@ class _Content:
             tasks=self.tasks,
             dedup_key=_dedup_key_of(contact.contact_id, day, self.digest),
         )
+
+
+# ---------------------------------------------------------------- catch-up and carried items
+
+
+def due_items_caught_up(
+    policy: ReminderPolicy, measures: Iterable[MeasureDue], day: dt.date, since: dt.date | None = None
+) -> list[DueItem]:
+    """The items due on ``day``, plus those of the days ``since`` .. ``day − 1`` that nobody
+    planned (the bot was down), re-dated to ``day``: a missed occasion is sent late, once,
+    instead of never. ``since`` is the first unplanned day (None: nothing was missed)."""
+    start = day if since is None else min(since, day)
+    return [
+        item if item.send_date == day else replace(item, send_date=day)
+        for item in due_items(policy, measures, start, day)
+    ]
+
+
+@dataclass(frozen=True, slots=True)
+class CarriedItem:
+    """A line of an undelivered message (a snooze for this day, a reminder whose day passed
+    before it could be sent): it is listed again in the contact's message of the day."""
+
+    task_id: str
+    task_title: str
+    item: PlannedItem
+
+
+def carried_items(payload: Mapping[str, Any]) -> list[CarriedItem]:
+    """The lines of a reminder or snooze payload (``PlannedMessage.payload()``)."""
+    out = []
+    for group in payload.get("tasks", ()):
+        for raw in group.get("items", ()):
+            planned = PlannedItem(
+                measure_id=raw["measure_id"],
+                measure_name=raw["measure_name"],
+                kind=ReminderKind(raw["kind"]),
+                deadline=dt.date.fromisoformat(raw["deadline"]),
+                period_year=int(raw["period_year"]),
+                missing=tuple(raw.get("missing", ())),
+                offset_days=raw.get("offset_days"),
+            )
+            out.append(CarriedItem(group["task_id"], group["task_title"], planned))
+    return out
+
+
+def merge_carried(
+    policy: ReminderPolicy,
+    messages: Iterable[PlannedMessage],
+    carried: Mapping[int, Iterable[CarriedItem]],
+    contacts: Iterable[ContactRef],
+    mutes: Iterable[Mute],
+    missing: MissingFn | MissingMap,
+    day: dt.date,
+) -> list[PlannedMessage]:
+    """Fold each contact's carried lines into their message of ``day``, so a contact still gets
+    one message a day. A carried line is kept only while its rows still miss values and the
+    measure is not muted; it gives way to a more urgent line about the same obligation."""
+    by_contact = {m.contact_id: m for m in messages}
+    refs = {c.contact_id: c for c in contacts if c.reachable}
+    mute_index = _MuteIndex(mutes)
+    lookup = _missing_lookup(missing)
+    for contact_id, lines in carried.items():
+        contact = refs.get(contact_id)
+        if contact is None:
+            continue
+        slot: dict[tuple[Any, ...], _Entry] = {}
+        planned = by_contact.get(contact_id)
+        for group in planned.tasks if planned else ():
+            for item in group.items:
+                _keep_most_urgent(slot, _entry_of(group.task_id, group.task_title, item))
+        added = False
+        for line in lines:
+            item = line.item
+            if mute_index.muted(contact_id, item.measure_id, day):
+                continue
+            found = lookup(item.measure_id, contact.institution, item.period_year)
+            still = item.missing if found is None else tuple(r for r in item.missing if r in found)
+            if still:
+                entry = _entry_of(line.task_id, line.task_title, replace(item, missing=still))
+                _keep_most_urgent(slot, entry)
+                added = True
+        if added:
+            entries = sorted(slot.values(), key=lambda e: e.sort_key)
+            by_contact[contact_id] = _Content.of(entries).message(policy, contact, day)
+    return sorted(by_contact.values(), key=lambda m: (m.send_at, m.contact_id))
 
 
 # ---------------------------------------------------------------- step 3: escalation

@@ -21,6 +21,7 @@ from bot.app import Services
 from bot.config import Settings
 from bot.console import RecordingSession
 from bot.scheduler import (
+    JOB_COMPILE,
     JOB_DIGEST,
     JOB_DRAIN,
     JOB_PLAN,
@@ -43,6 +44,7 @@ from reporting_forms.reminders import (
 )
 from reporting_forms.workdays import is_working_day
 from storage.db import Database
+from storage.jobs import JobRunRepo
 from storage.outbox import KIND_DIGEST, KIND_REMINDER, KIND_SNOOZE, NewMessage, OutboxRepo, ReminderRepo
 from storage.repositories import Repos
 from storage.tables import OutboxStatus
@@ -155,18 +157,118 @@ async def test_mutes_and_blocked_contacts_are_respected(db: Database, planner: R
     assert (await planner.plan_reminders(D("2026-12-30"))).messages == 1  # the mute ended on the 24th
 
 
-async def test_snoozes_lose_what_was_reported_since(db: Database, planner: ReminderPlanner) -> None:
+async def mark_sent(db: Database, row_id: int) -> None:
+    async with db.session() as s:
+        repo = OutboxRepo(s)
+        assert await repo.claim(row_id)
+        assert await repo.mark_sent(row_id, 1, riga(D("2026-12-01")))
+
+
+async def test_a_snooze_is_folded_into_the_days_message_minus_what_was_reported(
+    db: Database, planner: ReminderPlanner
+) -> None:
     anna = await add_contact(db, "Anna", "LM", 3001)
     await planner.plan_reminders(D("2026-12-01"))
     (row,) = await outbox(db)
+    await mark_sent(db, row.id)
     snooze = dict(row.payload, send_date="2026-12-02", snoozed_from="2026-12-01")
     async with db.session() as s:
         await OutboxRepo(s).add(NewMessage("snooze", anna, 3001, KIND_SNOOZE, snooze, riga(D("2026-12-02"))))
     await submit(db, "2.6.1", "LM", 2026, {"2.6.1.1": "done"})
     result = await planner.plan_reminders(D("2026-12-02"))
-    assert result.refreshed == 1
-    snoozed = next(r for r in await outbox(db) if r.kind == KIND_SNOOZE)
-    assert "2.6.1" not in str(snoozed.payload["tasks"]) and "2.5.1" in str(snoozed.payload["tasks"])
+    assert (result.messages, result.added) == (1, 1)
+    rows = [r for r in await outbox(db) if r.send_at.replace(tzinfo=dt.UTC) >= riga(D("2026-12-02"), 0)]
+    by_kind = {r.kind: r for r in rows}
+    assert by_kind[KIND_SNOOZE].status == S.CANCELLED and "carried" in by_kind[KIND_SNOOZE].last_error
+    assert by_kind[KIND_REMINDER].status == S.PENDING
+    listed = str(by_kind[KIND_REMINDER].payload["tasks"])
+    assert "2.6.1" not in listed and "2.5.1" in listed
+    again = await planner.plan_reminders(D("2026-12-02"))  # a re-plan keeps the folded lines
+    assert (again.added, again.unchanged) == (0, 1)
+    (still,) = [r for r in await outbox(db) if r.status == S.PENDING]
+    assert "2.5.1" in str(still.payload["tasks"])
+
+
+async def test_a_snooze_on_a_reminder_day_gives_one_message_not_two(
+    db: Database, planner: ReminderPlanner
+) -> None:
+    anna = await add_contact(db, "Anna", "LM", 3001)
+    await planner.plan_reminders(D("2026-12-14"))
+    snooze_day = D("2026-12-15")  # the yearly reminder day: LM gets a reminder anyway
+    payload = {
+        "institution": "LM",
+        "language": "lv",
+        "send_date": "2026-12-15",
+        "snoozed_from": "2026-12-14",
+        "kinds": ["deadline"],
+        "tasks": [
+            {
+                "task_id": "2.5",
+                "task_title": "t",
+                "items": [
+                    {
+                        "measure_id": "2.5.1",
+                        "measure_name": "m",
+                        "kind": "deadline",
+                        "deadline": "2026-12-31",
+                        "period_year": 2026,
+                        "missing": ["2.5.1.1"],
+                        "offset_days": 30,
+                    }
+                ],
+            }
+        ],
+    }
+    async with db.session() as s:
+        await OutboxRepo(s).add(NewMessage("snooze", anna, 3001, KIND_SNOOZE, payload, riga(snooze_day)))
+    await planner.plan_reminders(snooze_day)
+    day_rows = [
+        r
+        for r in await outbox(db)
+        if r.send_at.replace(tzinfo=dt.UTC) >= riga(snooze_day, 0) and r.status == S.PENDING
+    ]
+    assert [r.kind for r in day_rows] == [KIND_REMINDER], "one message for the contact that day"
+    items = [i for g in day_rows[0].payload["tasks"] for i in g["items"]]
+    assert {i["kind"] for i in items} == {"reminder", "deadline"}
+    assert sum(1 for i in items if i["measure_id"] == "2.5.1" and i["kind"] == "deadline") == 1
+
+
+async def test_days_the_bot_missed_are_caught_up_once(db: Database, planner: ReminderPlanner) -> None:
+    await add_contact(db, "Anna", "LM", 3001)
+    await planner.plan_reminders(D("2026-12-01"))
+    (first,) = await outbox(db)
+    await mark_sent(db, first.id)
+    # the bot is down from 2 to 15 December: the yearly reminder of the 15th was never planned
+    result = await planner.plan_reminders(D("2026-12-16"))
+    assert (result.messages, result.added) == (1, 1)
+    late = (await outbox(db))[-1]
+    assert late.send_at.replace(tzinfo=dt.UTC) == riga(D("2026-12-16"))
+    assert "reminder" in late.payload["kinds"]
+    assert (await planner.plan_reminders(D("2026-12-16"))).added == 0
+    await mark_sent(db, late.id)
+    await planner.plan_reminders(D("2026-12-17"))  # 2.5.1's 14-day reminder only
+    (next_day,) = [r for r in await outbox(db) if r.status == S.PENDING]
+    assert next_day.payload["kinds"] == ["deadline"], "the 15th was caught up once, not again"
+
+
+async def test_a_fresh_install_does_not_replay_the_past(db: Database, planner: ReminderPlanner) -> None:
+    await add_contact(db, "Anna", "LM", 3001)
+    assert (await planner.plan_reminders(D("2026-12-16"))).messages == 0  # 15th is history here
+
+
+async def test_an_unsent_reminder_of_a_past_day_is_folded_into_the_next(
+    db: Database, planner: ReminderPlanner
+) -> None:
+    await add_contact(db, "Anna", "LM", 3001)
+    await planner.plan_reminders(D("2026-12-15"))
+    (stuck,) = await outbox(db)  # never delivered (network down all day, say)
+    result = await planner.plan_reminders(D("2026-12-16"))
+    assert result.messages == 1
+    rows = {r.id: r for r in await outbox(db)}
+    assert rows[stuck.id].status == S.CANCELLED and "carried" in rows[stuck.id].last_error
+    (today,) = [r for r in rows.values() if r.status == S.PENDING]
+    assert today.send_at.replace(tzinfo=dt.UTC) == riga(D("2026-12-16"))
+    assert "reminder" in today.payload["kinds"]
 
 
 async def test_digest_once_per_working_day_for_coordinators(db: Database, planner: ReminderPlanner) -> None:
@@ -238,14 +340,15 @@ async def test_jobs_live_in_the_database_with_stable_ids(db_url: str) -> None:
             scheduler.shutdown(wait=False)
             await asyncio.sleep(0.05)
             engine.dispose()
-    assert set(_jobs_in_table(db_url)) == {JOB_PLAN, JOB_DIGEST, JOB_DRAIN}
+    assert set(_jobs_in_table(db_url)) == {JOB_PLAN, JOB_DIGEST, JOB_DRAIN, JOB_COMPILE}
     plan, digest = jobs[JOB_PLAN], jobs[JOB_DIGEST]
+    assert jobs[JOB_COMPILE].next_run_time == riga(D("2026-12-01"), 8, 0)
     assert plan.coalesce and plan.misfire_grace_time == settings.scheduler_misfire_grace_seconds
     assert plan.next_run_time == riga(D("2026-12-01"), 8, 55)
     assert digest.next_run_time == riga(D("2026-12-01"), 8, 56)
     assert str(plan.trigger.timezone) == "Europe/Riga"
 
-    quiet = Settings(_env_file=None, database_url=db_url, reminders_enabled=False)
+    quiet = Settings(_env_file=None, database_url=db_url, reminders_enabled=False, compile_enabled=False)
     engine = jobstore_engine(db_url)
     scheduler = build_scheduler(quiet, engine)
     scheduler.start(paused=True)
@@ -449,9 +552,10 @@ async def test_simulate_2026_and_january_2027(sqlite_url: str, catalog: Catalog)
     await db.dispose()
 
 
-async def test_runtime_plans_at_start_up_and_delivers(sqlite_url: str, catalog: Catalog) -> None:
-    """What ``resobot run`` starts next to polling: jobs in the database, start-up planning, the sender."""
-    from aiogram.methods import SendMessage
+async def test_runtime_plans_at_start_up_and_delivers(sqlite_url: str, catalog: Catalog, tmp_path) -> None:
+    """What ``resobot run`` starts next to polling: jobs in the database, start-up planning, the
+    due compilation, the sender (messages and documents)."""
+    from aiogram.methods import SendDocument, SendMessage
 
     from bot.scheduler import running_reminders
 
@@ -459,21 +563,33 @@ async def test_runtime_plans_at_start_up_and_delivers(sqlite_url: str, catalog: 
     db = Database(sqlite_url)
     await add_contact(db, "LM kontakts", "LM", 6001)
     await add_contact(db, "Koordinators", "TM", 6002, role="coordinator")
-    settings = Settings(_env_file=None, database_url=sqlite_url, telegram_bot_token="42:offline")
+    settings = Settings(
+        _env_file=None, database_url=sqlite_url, telegram_bot_token="42:offline", compiled_dir=tmp_path
+    )
     session = RecordingSession()
     bot = Bot("42:offline", session=session, default=DefaultBotProperties(parse_mode="HTML"))
     services = Services(db=db, catalog=catalog, settings=settings)
+    # 1 December 2026 is the first working day of the month: 08:00 was the monthly compilation
     with time_machine.travel(riga(D("2026-12-01"), 9, 30), tick=True):
         async with running_reminders(services, bot) as runtime:
             assert scheduler_module._current is runtime
-            for _ in range(100):
-                if len(session.of_type(SendMessage)) >= 3:
+            for _ in range(200):
+                if len(session.of_type(SendMessage)) >= 4 and len(session.of_type(SendDocument)) >= 3:
                     break
                 await asyncio.sleep(0.05)
         assert scheduler_module._current is None
-    chats = sorted(m.chat_id for m in session.of_type(SendMessage))
-    assert chats == [6001, 6002, 6002]  # LM's reminder; TM's own reminder and the digest
-    assert set(_jobs_in_table(sqlite_url)) == {JOB_PLAN, JOB_DIGEST, JOB_DRAIN}
+    messages = session.of_type(SendMessage)
+    chats = sorted(m.chat_id for m in messages)
+    # LM's reminder; TM's own reminder, the digest and the monthly summary
+    assert chats == [6001, 6002, 6002, 6002]
+    assert any("Mēneša kopsavilkums" in m.text and "2026" in m.text for m in messages if m.chat_id == 6002)
+    documents = session.of_type(SendDocument)
+    assert {d.chat_id for d in documents} == {6002}
+    names = sorted(d.document.filename for d in documents)
+    assert any(n.endswith(".xlsx") for n in names) and any(n.endswith(".png") for n in names), names
+    assert set(_jobs_in_table(sqlite_url)) == {JOB_PLAN, JOB_DIGEST, JOB_DRAIN, JOB_COMPILE}
     assert {r.status for r in await outbox(db)} == {S.SENT}
+    async with db.session() as s:
+        assert await JobRunRepo(s).done("compile.monthly", D("2026-12-01"))
     await bot.session.close()
     await db.dispose()
