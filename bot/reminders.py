@@ -46,7 +46,9 @@ from reporting_forms.texts import text
 from reporting_forms.workdays import next_working_day
 from storage.outbox import (
     KIND_DIGEST,
+    KIND_DOCUMENT,
     KIND_SNOOZE,
+    KIND_SUMMARY,
     REMINDER_KINDS,
     MuteView,
     NewMessage,
@@ -374,6 +376,10 @@ def render_outbox(
         return reminder_text(payload, lang), reminder_keyboard(row_id, payload, lang)
     if kind == KIND_DIGEST:
         return digest_text(payload, lang), None
+    if kind == KIND_SUMMARY:  # rendered in the recipient's language when it was compiled
+        return payload["text"], None
+    if kind == KIND_DOCUMENT:  # the file is the message; a caption is optional
+        return payload.get("caption", ""), None
     raise ValueError(f"no renderer for outbox kind {kind!r}")
 
 

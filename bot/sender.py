@@ -1,12 +1,16 @@
-"""The outbox sender: the one path by which reminders and digests reach Telegram.
+"""The outbox sender: the one path by which reminders, digests and scheduled compilations
+reach Telegram.
 
 Drains due ``outbox`` rows at no more than ``OUTBOX_GLOBAL_RATE`` messages/s overall and
-``OUTBOX_PER_CHAT_RATE`` per chat, never in the policy's quiet hours.
+``OUTBOX_PER_CHAT_RATE`` per chat, one request per chat at a time, never in the policy's quiet
+hours (checked again right before each request, so a long batch or a 429 pause that runs into
+20:00 holds the rest until morning). ``document`` rows go out with sendDocument.
 
 Send path of one row (each step its own short transaction)::
 
     claim  (pending → sending, attempts + 1, COMMIT)
-    sendMessage
+    wait for the global rate limit (so the limit governs when requests leave)
+    sendMessage / sendDocument
     mark   (sending → sent + telegram_message_id, COMMIT — right after the response)
 
 Failures: 429 → back to pending after ``retry_after`` (the whole sender pauses that long; a 429
@@ -20,12 +24,12 @@ Exactly once, and its honest limit
 A crash (``kill -9``, power loss) can stop the process anywhere. Rows are never lost: a row is
 ``pending`` until claimed and ``sent`` only after Telegram answered. Rows are not repeated
 either — with one exception: a row found in ``sending`` at start-up was claimed, and its
-request *may* have reached Telegram before the crash. The Bot API has no idempotency key, so
-nobody can tell. Policy: such rows are **sent again** (``recover_in_flight``): at-least-once
-inside the in-flight window of a single request, exactly-once everywhere else. The window is
-kept tiny — the rate-limit wait happens *before* the claim, and ``sent`` is committed
-immediately after the response — so only a crash during one HTTP round trip (milliseconds)
-can duplicate one message. A timeout is the same ambiguity without a crash: it is retried.
+request *may* have reached Telegram before the crash. The Bot API has no idempotency key and
+no way to read a chat's history, so nobody can tell. Policy: such rows are **sent again**
+(``recover_in_flight``): a crash while a row waited for the rate limit is thereby repaired
+exactly, and only a crash inside the HTTP round trip itself (the request reached Telegram,
+the answer had not been committed: milliseconds) can repeat that one message. A timeout is the
+same ambiguity without a crash: it is retried.
 Run one bot process per database: its sender recovers in-flight rows at start-up, which is only
 right when no other sender is mid-request. (``resobot reminders send-now`` may run next to the bot:
 claims are atomic so nothing is sent twice, it skips recovery, but the rate limits are per process.)
@@ -43,6 +47,7 @@ import time
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from aiogram import Bot
@@ -54,13 +59,14 @@ from aiogram.exceptions import (
     TelegramServerError,
     TelegramUnauthorizedError,
 )
+from aiogram.types import FSInputFile
 from sqlalchemy.exc import OperationalError
 
 from bot.config import Settings
 from bot.reminders import render_outbox
-from reporting_forms.reminders import ReminderPolicy
+from reporting_forms.reminders import ReminderPolicy, clamp_to_send_window
 from storage.db import Database
-from storage.outbox import QUIET_KINDS, DueRow, OutboxRepo
+from storage.outbox import KIND_DIGEST, KIND_DOCUMENT, QUIET_KINDS, REMINDER_KINDS, DueRow, OutboxRepo
 from storage.tables import utcnow
 
 log = logging.getLogger("resobot.sender")
@@ -155,6 +161,7 @@ class Sender:
         self.limiter = RateLimiter(settings.outbox_global_rate)
         self.chat_interval = 1.0 / settings.outbox_per_chat_rate
         self._chat_next: dict[int, float] = {}
+        self._chat_locks: dict[int, asyncio.Lock] = {}
         self._slots = asyncio.Semaphore(concurrency)
         self._wake = asyncio.Event()
         self._stopping = False
@@ -227,10 +234,13 @@ class Sender:
         await self.recover()
         stats = SendStats()
         now = self.clock()
+        today = self._today_start(now)
         async with self.db.session() as s:
             repo = OutboxRepo(s)
-            stats.cancelled += await repo.expire(QUIET_KINDS, self._today_start(now))
-            rows = await repo.due(now, limit=self.batch, until=until)
+            stats.cancelled += await repo.expire([KIND_DIGEST], today)
+            window = dt.timedelta(days=self.policy.catch_up_days)
+            stats.cancelled += await repo.expire(REMINDER_KINDS, today - window)
+            rows = await repo.due(now, limit=self.batch, until=until, day_start=today)
         quiet = self.is_quiet(now)
         queues: dict[int, deque[DueRow]] = {}
         for row in rows:
@@ -254,7 +264,6 @@ class Sender:
             ready, _, chat = heapq.heappop(heap)
             if (delay := ready - time.monotonic()) > 0:
                 await asyncio.sleep(delay)
-            await self.limiter.acquire()
             row = queues[chat].popleft()
             self._chat_next[chat] = time.monotonic() + self.chat_interval
             if queues[chat]:
@@ -274,8 +283,12 @@ class Sender:
         now = time.monotonic()
         if len(self._chat_next) > 10_000:
             self._chat_next = {c: t for c, t in self._chat_next.items() if t > now}
+            self._chat_locks = {c: lock for c, lock in self._chat_locks.items() if lock.locked()}
 
     async def _deliver(self, row: DueRow, stats: SendStats) -> None:
+        """One row: render, then — one request per chat at a time, so a 403 or a 429 is known
+        before the chat's next row goes — claim, wait for the global rate limit (so it governs
+        when requests leave), check quiet hours, send, mark."""
         try:
             body, markup = self.renderer(row.kind, row.payload, row.language, row.id)
         except Exception as exc:  # a payload the templates cannot render: never retry it
@@ -284,18 +297,51 @@ class Sender:
             await self._write(lambda r: r.mark_failed(row.id, error))
             stats.failed += 1
             return
-        async with self.db.session() as s:
-            if not await OutboxRepo(s).claim(row.id):
-                return  # someone else has it (or a re-plan cancelled it meanwhile)
-        attempt = row.attempts + 1
-        try:
-            message = await self.bot.send_message(
+        async with self._chat_lock(row.chat_id):
+            async with self.db.session() as s:
+                if not await OutboxRepo(s).claim(row.id):
+                    return  # someone else has it, a re-plan cancelled it, or the chat was blocked
+            await self.limiter.acquire()
+            now = self.clock()
+            if row.kind in QUIET_KINDS and self.is_quiet(now):
+                # quiet hours began while the row waited (a long batch, a 429 pause): morning
+                morning = clamp_to_send_window(now, self.policy)
+                await self._write(
+                    lambda r: r.retry_later(row.id, morning, "quiet hours", count_attempt=False)
+                )
+                return
+            await self._send(row, body, markup, stats)
+
+    def _chat_lock(self, chat_id: int) -> asyncio.Lock:
+        lock = self._chat_locks.get(chat_id)
+        if lock is None:
+            lock = self._chat_locks[chat_id] = asyncio.Lock()
+        return lock
+
+    async def _request(self, row: DueRow, body: str, markup: Any) -> Any:
+        timeout = math.ceil(self.settings.outbox_request_timeout)
+        if row.kind == KIND_DOCUMENT:
+            path = Path(row.payload["path"])
+            return await self.bot.send_document(
                 chat_id=row.chat_id,
-                text=body,
+                document=FSInputFile(path, filename=row.payload.get("filename") or path.name),
+                caption=body or None,
                 parse_mode="HTML",
-                reply_markup=markup,
-                request_timeout=math.ceil(self.settings.outbox_request_timeout),
+                request_timeout=max(timeout, 60),  # an upload takes longer than a message
             )
+        return await self.bot.send_message(
+            chat_id=row.chat_id, text=body, parse_mode="HTML", reply_markup=markup, request_timeout=timeout
+        )
+
+    async def _send(self, row: DueRow, body: str, markup: Any, stats: SendStats) -> None:
+        attempt = row.attempts + 1
+        if row.kind == KIND_DOCUMENT and not Path(row.payload.get("path", "")).is_file():
+            error = f"file not found: {row.payload.get('path')}"
+            await self._write(lambda r: r.mark_failed(row.id, error))
+            stats.failed += 1
+            return
+        try:
+            message = await self._request(row, body, markup)
         except TelegramRetryAfter as exc:
             self.limiter.pause(exc.retry_after)
             stats.rate_limited += 1

@@ -34,8 +34,14 @@ from storage.db import as_utc
 KIND_REMINDER = "reminder"  # a planned reminder (one per contact per working day)
 KIND_SNOOZE = "snooze"  # "Atgādināt rīt": the same content again on the next working day
 KIND_DIGEST = "digest"  # the coordinators' escalation digest (one or more parts per day)
+KIND_SUMMARY = "summary"  # a scheduled compilation's text summary (one or more parts)
+KIND_DOCUMENT = "document"  # a file of a scheduled compilation (sendDocument)
 REMINDER_KINDS = frozenset({KIND_REMINDER, KIND_SNOOZE})
-QUIET_KINDS = frozenset({KIND_REMINDER, KIND_SNOOZE, KIND_DIGEST})  # never sent in quiet hours
+# Messages of one day: an unsent reminder/snooze is folded into the next day's reminder by the
+# planner, an unsent digest is superseded by the next day's. The sender never sends them late.
+DAILY_KINDS = frozenset({KIND_REMINDER, KIND_SNOOZE, KIND_DIGEST})
+# Never sent in quiet hours (every scheduled kind; they wait for the morning).
+QUIET_KINDS = frozenset({*DAILY_KINDS, KIND_SUMMARY, KIND_DOCUMENT})
 
 S = t.OutboxStatus
 
@@ -237,8 +243,17 @@ class OutboxRepo:
 
     # -------------------------------------------------------------- the sender's side
 
-    async def due(self, now: dt.datetime, limit: int = 500, until: dt.datetime | None = None) -> list[DueRow]:
-        """Pending rows with send_at ≤ ``until`` (default ``now``) whose retry time has come."""
+    async def due(
+        self,
+        now: dt.datetime,
+        limit: int = 500,
+        until: dt.datetime | None = None,
+        *,
+        day_start: dt.datetime | None = None,
+    ) -> list[DueRow]:
+        """Pending rows with send_at ≤ ``until`` (default ``now``) whose retry time has come.
+        With ``day_start``, rows of ``DAILY_KINDS`` from before it are left out: they belong to
+        a day that has passed (the planner folds them into today's reminder)."""
         now, until = _utc(now), _utc(until or now)
         stmt = (
             select(t.Outbox, t.Contact)
@@ -251,6 +266,10 @@ class OutboxRepo:
             .order_by(t.Outbox.send_at, t.Outbox.id)
             .limit(limit)
         )
+        if day_start is not None:
+            stmt = stmt.where(
+                or_(col(t.Outbox.kind).not_in(list(DAILY_KINDS)), t.Outbox.send_at >= _utc(day_start))
+            )
         out = []
         for row, contact in (await self.session.exec(stmt)).all():
             out.append(
@@ -362,8 +381,8 @@ class OutboxRepo:
         return requeued, failed
 
     async def expire(self, kinds: Iterable[str], before: dt.datetime) -> int:
-        """Cancel pending rows of these kinds due before ``before`` (a reminder of a past day is
-        not sent late: the next planned occasion replaces it)."""
+        """Cancel pending rows of these kinds due before ``before``: a digest of a past day
+        (today's replaces it), a reminder older than the planner's catch-up window."""
         stmt = (
             update(t.Outbox)
             .where(

@@ -263,11 +263,27 @@ async def test_quiet_hours_hold_reminders(server, db, make_sender) -> None:
         await enqueue(db, people, at=dt.datetime(2026, 12, 1, 21, 0, tzinfo=RIGA))
         sender = make_sender()
         assert (await sender.drain_once()).sent == 0
-    with time_machine.travel(dt.datetime(2026, 12, 2, 7, 59, tzinfo=RIGA), tick=True):
-        # the next morning the evening's row is of a past day: it expires instead of going out late
+    with time_machine.travel(dt.datetime(2026, 12, 2, 9, 30, tzinfo=RIGA), tick=True):
+        # the next morning the evening's row is of a past day: the sender never sends it late;
+        # it stays pending for the planner, which folds it into the day's reminder
         stats = await sender.drain_once()
-        assert (stats.sent, stats.cancelled) == (0, 1)
+        assert (stats.sent, stats.cancelled) == (0, 0)
+        assert [r.status for r in await rows(db)] == [S.PENDING]
     assert server.sent_to(people[0][1]) == []
+
+
+async def test_a_batch_running_into_quiet_hours_stops_at_20_00(server, db, make_sender) -> None:
+    people = await contacts(db, 12)
+    evening = dt.datetime(2026, 12, 1, 19, 59, 59, 400_000, tzinfo=RIGA)
+    with time_machine.travel(evening, tick=True):
+        await enqueue(db, people, at=dt.datetime(2026, 12, 1, 9, 0, tzinfo=RIGA))
+        stats = await make_sender(outbox_global_rate=4.0).drain_once()  # 12 rows take ~3 s
+        assert 1 <= stats.sent < 12
+        sent_times = [dt.datetime.fromtimestamp(o.message["date"], RIGA).time() for o in server.outputs]
+        assert all(t < dt.time(20) for t in sent_times), sent_times
+        held = [r for r in await rows(db) if r.status == S.PENDING]
+        assert len(held) == 12 - stats.sent
+        assert all(r.next_attempt_at is not None for r in held if r.last_error == "quiet hours")
 
 
 async def test_inactive_contact_is_cancelled_and_render_failure_fails(clock, server, db, make_sender) -> None:
