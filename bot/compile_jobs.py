@@ -11,8 +11,10 @@ from __future__ import annotations
 import asyncio
 import csv
 import datetime as dt
+import hashlib
 import html
 import io
+import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -48,6 +50,8 @@ from reporting_forms.exports.csv import DELIMITER, ENCODING
 from reporting_forms.texts import normalise_language, text
 from reporting_forms.workdays import nth_working_day
 from storage.compiled import SUPERSEDED, CompiledRepo, RevisionRow
+from storage.jobs import JobRunRepo
+from storage.outbox import KIND_DOCUMENT, KIND_SUMMARY, NewMessage, OutboxRepo
 from storage.repositories import Repos
 from storage.tables import Role
 
@@ -571,21 +575,31 @@ def draft_warnings(
     measure: Measure,
     year: int,
     answers: Mapping[str, Any],
-    earlier: Mapping[str, Mapping[int, Any]],
+    others: Mapping[str, Mapping[int, Any]],
 ) -> list[str]:
-    """The validation rules on a draft's numeric answers, with the institution's earlier years
-    as the cumulative value before them. Warnings only: they never block a report."""
+    """The validation rules on a draft's numeric answers, as the compilation runs them.
+    Report-scope rules see the draft alone. Row-scope rules see the whole indicator row:
+    ``others`` holds the row's other submitted values (all institutions, not this report:
+    ``CompiledRepo.row_values_besides``) per indicator and year — earlier years make the
+    cumulative value before the draft, other institutions' values of ``year`` add to the draft's.
+    Warnings only: they never block a report."""
+    levels = default_status_rules().latest_value_kinds
     numeric: dict[str, float | None] = {}
+    row: dict[str, float | None] = {}
     before: dict[str, float] = {}
     for indicator in measure.indicators:
         if not indicator.kind.is_numeric:
             continue
         value = _as_number(answers.get(indicator.id))
+        past = others.get(indicator.id, {})
+        if indicator.kind not in levels:  # a level's latest value counts, it does not add up
+            earlier = (_as_number(v) for y, v in past.items() if y < year)
+            before[indicator.id] = sum(v for v in earlier if v is not None)
         if value is not None:
             numeric[indicator.id] = value
-        past = [_as_number(v) for y, v in earlier.get(indicator.id, {}).items() if y < year]
-        before[indicator.id] = sum(v for v in past if v is not None)
-    return [warning_message(lang, w) for w in check_rules(catalog, measure, numeric, before)]
+            row[indicator.id] = value + (_as_number(past.get(year)) or 0.0)
+    warnings = check_rules(catalog, measure, numeric, before, row_answers=row)
+    return [warning_message(lang, w) for w in warnings]
 
 
 # ---------------------------------------------------------------- policy-result actuals
@@ -796,3 +810,65 @@ def chunks(message: str, limit: int = 4000) -> list[str]:
     if current:
         parts.append(current)
     return parts
+
+
+# ---------------------------------------------------------------- scheduled runs → the outbox
+
+
+def compile_job_name(kind: str) -> str:
+    return f"compile.{kind}"
+
+
+def _delivery_key(contact_id: int, job: str, day: dt.date, part: str) -> str:
+    blob = json.dumps([contact_id, job, day.isoformat(), part], separators=(",", ":"))
+    return hashlib.sha256(blob.encode("utf-8")).hexdigest()
+
+
+def delivery_messages(
+    job: str,
+    day: dt.date,
+    send_at: dt.datetime,
+    deliveries: Sequence[tuple[int, int, str, list[Path]]],
+) -> list[NewMessage]:
+    """Outbox rows for a compilation: per coordinator, the summary text (in parts that fit a
+    message), then each file as a document. Keys are (recipient, job, day, part): a run that is
+    repeated after a crash adds nothing."""
+    out: list[NewMessage] = []
+    for contact_id, chat_id, body, files in deliveries:
+        parts = chunks(body)
+        for i, part in enumerate(parts, start=1):
+            payload = {"text": part, "part": i, "parts": len(parts)}
+            key = _delivery_key(contact_id, job, day, f"text:{i}")
+            out.append(NewMessage(key, contact_id, chat_id, KIND_SUMMARY, payload, send_at))
+        for path in files:
+            payload = {"path": str(path), "filename": path.name}
+            key = _delivery_key(contact_id, job, day, f"file:{path.name}")
+            out.append(NewMessage(key, contact_id, chat_id, KIND_DOCUMENT, payload, send_at))
+    return out
+
+
+async def enqueue_compilation(services: Services, run: CompileRun, *, now: dt.datetime | None = None) -> int:
+    """Do one scheduled run once: compile, render the files, queue them for every coordinator
+    and record the run — the rows and the record in one transaction. Returns rows added
+    (0 when the run was already done)."""
+    job, day = compile_job_name(run.kind), run.at.date()
+    async with services.db.session() as s:
+        if await JobRunRepo(s).done(job, day):
+            return 0
+    now = now or dt.datetime.now(services.settings.tz)
+    deliveries = await compile_for_coordinators(
+        services, year=run.year, kind=run.kind, now=now, out_root=services.settings.compiled_dir
+    )
+    messages = delivery_messages(job, day, now, deliveries)
+    async with services.db.session() as s:
+        added = await OutboxRepo(s).add_many(messages)
+        await JobRunRepo(s).mark(job, day, f"{run.year}: {len(deliveries)} recipient(s), {added} row(s)")
+    return added
+
+
+def due_compile_runs(now: dt.datetime, lookback_days: int, tz: ZoneInfo = RIGA) -> list[CompileRun]:
+    """Runs whose time has come within the last ``lookback_days`` days (a run missed while the
+    bot was down is done late rather than never), oldest first."""
+    local = now.astimezone(tz)
+    start = local.date() - dt.timedelta(days=lookback_days)
+    return [r for r in compile_runs(start, local.date(), tz) if r.at <= local]

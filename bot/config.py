@@ -36,8 +36,14 @@ class Settings(BaseSettings):
     timezone: str = "Europe/Riga"
     default_language: str = "lv"
     console_files_dir: Path = PROJECT_ROOT / "var" / "console-files"
+    compiled_dir: Path = Field(
+        default=PROJECT_ROOT / "var" / "compiled", description="Files of the scheduled compilations"
+    )
     # Reminders and the outbox (bot/scheduler.py, bot/sender.py).
     reminders_enabled: bool = Field(default=True, description="Plan reminders and digests")
+    compile_enabled: bool = Field(
+        default=True, description="Monthly and annual compilations sent to coordinators"
+    )
     reminder_policy_overrides: str | None = Field(
         default=None, description='JSON merged into reminder_policy.yaml, e.g. {"cycle.last_year": 2028}'
     )
@@ -75,10 +81,15 @@ class Settings(BaseSettings):
         v = v.strip()
         if v.startswith("postgresql://") or v.startswith("postgres://"):
             v = "postgresql+asyncpg://" + v.split("://", 1)[1]
-        if v.startswith("sqlite:///"):
-            v = "sqlite+aiosqlite:///" + v.removeprefix("sqlite:///")
+        if v.startswith("sqlite://"):
+            v = "sqlite+aiosqlite://" + v.removeprefix("sqlite://")
         if not v.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
             raise ValueError("use sqlite+aiosqlite:///path.db or postgresql+asyncpg://user@host/db")
+        if v.startswith("sqlite+aiosqlite://") and _sqlite_in_memory(v):
+            raise ValueError(
+                "an in-memory SQLite database is lost when the bot stops, and drafts, reports and "
+                "invites must survive restarts: use a file, e.g. sqlite+aiosqlite:///var/resobot.db"
+            )
         return v
 
     @field_validator("timezone")
@@ -113,6 +124,14 @@ class Settings(BaseSettings):
     def reminder_policy(self) -> ReminderPolicy:
         """reporting_forms/reminder_policy.yaml with REMINDER_POLICY_OVERRIDES applied."""
         return _policy(self.reminder_policy_overrides)
+
+
+def _sqlite_in_memory(url: str) -> bool:
+    """``sqlite+aiosqlite://``, ``…///:memory:``, ``…///file::memory:?cache=shared``, ``?mode=memory``."""
+    rest = url.removeprefix("sqlite+aiosqlite://")
+    path, _, query = rest.partition("?")
+    path = path.removeprefix("/")
+    return path in ("", ":memory:") or path.startswith("file::memory:") or "mode=memory" in query
 
 
 @lru_cache(maxsize=16)
