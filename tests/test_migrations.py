@@ -11,6 +11,7 @@ from sqlmodel import SQLModel
 
 import storage.tables  # noqa: F401  (registers the tables)
 from storage.db import Database, alembic_config
+
 JOBS_TABLE = "apscheduler_jobs"  # bot.scheduler.JOBS_TABLE (storage must not import bot)
 
 
