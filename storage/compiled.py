@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import func
+from sqlalchemy import func, or_
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -159,6 +159,31 @@ class CompiledRepo:
             (code, abbr, year): as_utc(first)
             for code, abbr, year, first in (await self.session.exec(stmt)).all()
         }
+
+    async def row_values_besides(
+        self, measure_id: int, institution_id: int, year: int
+    ) -> dict[str, dict[int, float]]:
+        """The rest of a measure's indicator rows as far as ``year``: every submitted report's
+        numeric values (all institutions) except the (institution, ``year``) report itself,
+        summed per indicator code and year — what the row-scope validation rules add a draft to."""
+        stmt = (
+            select(t.Indicator.code, t.ReportingPeriod.year, func.sum(t.ReportValue.value_num))
+            .join(t.Report, col(t.ReportValue.report_id) == col(t.Report.id))
+            .join(t.Indicator, col(t.ReportValue.indicator_id) == col(t.Indicator.id))
+            .join(t.ReportingPeriod, col(t.Report.period_id) == col(t.ReportingPeriod.id))
+            .where(
+                t.Report.measure_id == measure_id,
+                t.Report.status == t.ReportStatus.SUBMITTED,
+                col(t.ReportingPeriod.year) <= year,
+                col(t.ReportValue.value_num).is_not(None),
+                or_(t.Report.institution_id != institution_id, t.ReportingPeriod.year != year),
+            )
+            .group_by(t.Indicator.code, t.ReportingPeriod.year)
+        )
+        out: dict[str, dict[int, float]] = {}
+        for code, period_year, total in (await self.session.exec(stmt)).all():
+            out.setdefault(code, {})[period_year] = float(total)
+        return out
 
     # ---------------------------------------------------------------- review
 

@@ -174,7 +174,7 @@ def test_scoped_plan_keeps_only_the_institutions_measures(catalog: Catalog) -> N
 # ---------------------------------------------------------------- warnings, message parts, templates
 
 
-def test_draft_warnings_use_the_institutions_earlier_years(catalog: Catalog) -> None:
+def test_draft_warnings_use_the_rows_other_reports(catalog: Catalog) -> None:
     measure = catalog.measure("1.1.1")  # 1.1.1.2 people trained, target 120
     assert draft_warnings("lv", catalog, measure, 2026, {"1.1.1.2": 100}, {}) == []
     found = draft_warnings(
@@ -182,6 +182,11 @@ def test_draft_warnings_use_the_institutions_earlier_years(catalog: Catalog) -> 
     )
     assert found == ["kopējā vērtība 400 pārsniedz 3 reizes mērķi (120)"]
     assert draft_warnings("en", catalog, measure, 2026, {"1.1.1.1": "risk"}, {}) == []
+    # another institution's report of the same year is part of the row, as when compiling
+    found = draft_warnings("lv", catalog, measure, 2026, {"1.1.1.2": 100}, {"1.1.1.2": {2026: 270}})
+    assert found == ["kopējā vērtība 370 pārsniedz 3 reizes mērķi (120)"]
+    # ... but others' rows the draft leaves empty are not this contact's warning
+    assert draft_warnings("lv", catalog, measure, 2026, {}, {"1.1.1.2": {2025: 999}}) == []
 
 
 def test_chunks_split_at_line_ends() -> None:

@@ -120,6 +120,20 @@ async def test_first_submission_time_survives_corrections(db: Database, catalog:
     }
 
 
+async def test_row_values_besides_a_report(db: Database, catalog: Catalog) -> None:
+    """What the row-scope checks of a draft add it to: all institutions, all years up to the
+    draft's, everything but the draft's own (institution, year) report."""
+    ids = await _seed(db, catalog)  # 1.1.1 for 2025: VPD 45 (revision 2), TM 15
+    await _submit(db, "1.1.1", "TM", 2026, {"1.1.1.2": 7}, ids["Koordinators"], T0 + dt.timedelta(days=400))
+    await _submit(db, "1.1.1", "TM", 2027, {"1.1.1.2": 99}, ids["Koordinators"], T0 + dt.timedelta(days=700))
+    async with db.session() as s:
+        repo = CompiledRepo(s)
+        m = await Repos(s).catalog.measure("1.1.1")
+        assert await repo.row_values_besides(m.id, ids["VPD"], 2026) == {"1.1.1.2": {2025: 60.0, 2026: 7.0}}
+        assert await repo.row_values_besides(m.id, ids["VPD"], 2025) == {"1.1.1.2": {2025: 15.0}}
+        assert await repo.row_values_besides(m.id, ids["TM"], 2026) == {"1.1.1.2": {2025: 60.0}}
+
+
 async def test_review_accept_return_and_stale_requests(db: Database, catalog: Catalog) -> None:
     ids = await _seed(db, catalog)
     async with db.session() as s:

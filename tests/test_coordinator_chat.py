@@ -362,3 +362,27 @@ async def test_validation_warning_on_the_summary_card_does_not_block(harness: Ha
     anna.click_text("✅ Apstiprināt")
     (receipt,) = await anna.replies(1)
     assert "Atskaite iesniegta" in receipt.text
+
+
+async def test_summary_card_warning_counts_the_other_institutions_reports(harness: Harness) -> None:
+    """TM reported 300 trained on 1.1.1 for 2025; VPD's 100 for 2026 takes the row (target 120)
+    to 400 > 3 × 120 — the card says so, as the compiled summary would."""
+    async with harness.db.session() as s:
+        repos = Repos(s)
+        m = await repos.catalog.measure("1.1.1")
+        tm = await repos.people.institution("TM")
+        await repos.reports.submit(
+            measure_id=m.id, institution_id=tm.id, year=2025, answers={"1.1.1.2": 300}, contact_id=None
+        )
+    anna = await harness.register(1901, "VPD")
+    anna.send("/report 1.1.1")
+    await anna.replies(1)
+    anna.click_text("procesā")
+    await anna.replies(1)
+    anna.send("01.10.2026")
+    await anna.replies(1)
+    anna.send("100")
+    await anna.replies(1)
+    anna.click_text("Izlaist ▶")
+    (card,) = await anna.replies(1)
+    assert "kopējā vērtība 400 pārsniedz 3 reizes mērķi (120)" in card.text

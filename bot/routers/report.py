@@ -218,11 +218,16 @@ async def _show_step(
 
 
 async def _warnings(ctx: Ctx, measure: Measure, draft: forms.Draft) -> list[str]:
-    """Validation rules (validation_rules.yaml) on the draft and the institution's earlier years:
-    shown on the summary card before confirming, never blocking."""
+    """Validation rules (validation_rules.yaml) on the draft — the whole-row checks with every
+    institution's other reports of the row, as the compilation runs them: shown on the summary
+    card before confirming, never blocking."""
+    from storage.compiled import CompiledRepo  # the compilation's reads (this function only)
+
     db_measure = await ctx.repos.catalog.measure(measure.id)
-    earlier = await ctx.repos.reports.earlier_values(db_measure.id, ctx.contact.institution_id, draft.year)
-    return draft_warnings(ctx.lang, ctx.catalog, measure, draft.year, draft.answers, earlier)
+    others = await CompiledRepo(ctx.repos.session).row_values_besides(
+        db_measure.id, ctx.contact.institution_id, draft.year
+    )
+    return draft_warnings(ctx.lang, ctx.catalog, measure, draft.year, draft.answers, others)
 
 
 async def _current(ctx: Ctx) -> tuple[Measure, forms.Draft] | None:
