@@ -9,24 +9,76 @@ import json
 import re
 import sys
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
 import typer
 from rich.console import Console
 from rich.table import Table
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from typer.core import TyperGroup
 
 from bot.cli_compile import compile_command, indicator_app
 from bot.cli_reminders import reminders_app
 from bot.config import Settings, SettingsError, load_settings
-from reporting_forms.catalog import Catalog, CatalogError, load_catalog
+from reporting_forms.catalog import (
+    Catalog,
+    CatalogError,
+    catalog_files,
+    load_catalog,
+    load_catalog_at,
+    lv_count,
+)
 from reporting_forms.export import catalog_to_dict
 from reporting_forms.texts import format_number
 from storage.db import Database, upgrade_async
 from storage.repositories import Repos
 from storage.tables import Role
 
+
+def _database_error_types() -> tuple[type[BaseException], ...]:
+    """SQLAlchemy's wrapped DBAPI errors, and asyncpg's own in case one escapes unwrapped."""
+    types: tuple[type[BaseException], ...] = (DBAPIError, OperationalError, InterfaceError)
+    try:
+        import asyncpg
+    except ImportError:  # pragma: no cover - asyncpg is a dependency
+        return types
+    return (*types, asyncpg.PostgresError, asyncpg.InterfaceError)
+
+
+DATABASE_ERRORS = _database_error_types()
+
+
+def database_error_message(exc: BaseException) -> str:
+    """The driver's own words, one line: ``database "x" does not exist``, ``no such table: y``."""
+    root: BaseException = exc
+    while True:
+        inner = getattr(root, "orig", None) or root.__cause__
+        if inner is None or inner is root:
+            break
+        root = inner
+    text = str(root).strip() or type(root).__name__
+    text = re.sub(r"^<class '[\w.]+'>:\s*", "", text.splitlines()[0])
+    if "no such table" in text or ("relation" in text and "does not exist" in text):
+        text += " (run `resobot init` first)"
+    return text
+
+
+class _ResobotGroup(TyperGroup):
+    """The one place every command's database work passes through: a database that refuses
+    (no such database or role, a file it cannot open) is one line and exit code 3."""
+
+    def invoke(self, ctx: typer.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except DATABASE_ERRORS as exc:
+            raise fail(f"Database error: {database_error_message(exc)}", 3) from None
+
+
 app = typer.Typer(
-    help="resobot — reporting assistant for the resocialisation policy plan", no_args_is_help=True
+    help="resobot — reporting assistant for the resocialisation policy plan",
+    no_args_is_help=True,
+    cls=_ResobotGroup,
 )
 plan_app = typer.Typer(help="The plan catalog (YAML in reporting_forms/plans/)", no_args_is_help=True)
 contacts_app = typer.Typer(help="Institution contacts", invoke_without_command=True)
@@ -55,9 +107,10 @@ def get_settings() -> Settings:
         raise fail(str(exc), 2) from None
 
 
-def get_catalog() -> Catalog:
+def get_catalog(path: Path | None = None) -> Catalog:
+    """The installed catalog, or the one at ``path`` (a plans folder or one plan file)."""
     try:
-        return load_catalog()
+        return load_catalog() if path is None else load_catalog_at(path)
     except CatalogError as exc:
         raise fail(f"Catalog error: {exc}", 2) from None
 
@@ -122,19 +175,40 @@ def init() -> None:
 # ------------------------------------------------------------------ plan
 
 
+def _en(n: int, word: str) -> str:
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+
+
 @plan_app.command("check")
-def plan_check() -> None:
+def plan_check(
+    path: Path = typer.Argument(
+        None,
+        help="a plans folder or one plan YAML file to check before installing it "
+        "(institutions.yaml from the same folder, else the installed one); default: the installed catalog",
+    ),
+) -> None:
     """Validate the YAML catalog; prints the counts or the broken entry."""
-    catalog = get_catalog()
+    catalog = get_catalog(path)
+    if path is not None:
+        institutions, plan_files = catalog_files(path)
+        out.print(
+            f"Checked {', '.join(str(p) for p in plan_files)} with {institutions}",
+            highlight=False,
+            soft_wrap=True,
+        )
     for plan in catalog.plans:
         measures = list(plan.measures())
         rows = sum(len(m.indicators) for m in measures)
         tasks = sum(len(d.tasks) for d in plan.directions)
-        out.print(
-            f"[green]OK[/green] {plan.id}: {len(plan.directions)} directions, {tasks} tasks, "
-            f"{len(measures)} measures, {rows} indicator rows, "
-            f"{sum(len(p.indicators) for p in plan.policy_results)} policy indicators"
+        policy = sum(len(p.indicators) for p in plan.policy_results)
+        counts = (
+            _en(len(plan.directions), "direction"),
+            _en(tasks, "task"),
+            _en(len(measures), "measure"),
+            _en(rows, "indicator row"),
+            _en(policy, "policy indicator"),
         )
+        out.print(f"[green]OK[/green] {plan.id}: {', '.join(counts)}")
 
 
 @plan_app.command("export")
@@ -256,7 +330,9 @@ def _show_measure(m: Any) -> None:
     if m.achieved_note:
         head.add_row("Rezultatīvais rādītājs sasniegts", m.achieved_note)
     out.print(head)
-    out.print(_indicator_table(f"{m.id}: {len(m.indicators)} rādītāji", m.indicators))
+    out.print(
+        _indicator_table(f"{m.id}: {lv_count(len(m.indicators), 'rādītājs', 'rādītāji')}", m.indicators)
+    )
 
 
 def _show_indicator(ind: Any) -> None:
@@ -282,7 +358,18 @@ def _show_policy_indicator(pi: Any) -> None:
         table.add_row(str(year), target.text)
     out.print(table)
     if pi.passport:
-        out.print(f"Biežums: {pi.passport.frequency}. Datu avots: {pi.passport.data_source or '—'}")
+        out.print(_passport_grid(pi.passport))
+
+
+def _passport_grid(passport: Any) -> Table:
+    """The passport's headings as in Annex 5 (seed 001)."""
+    grid = Table.grid(padding=(0, 2))
+    grid.add_column(style="bold", no_wrap=True)
+    grid.add_column()
+    grid.add_row("Rādītāja iegūšanas metodoloģija", passport.methodology)
+    grid.add_row("Datu avots", passport.data_source or "—")
+    grid.add_row("Mērīšanas biežums", passport.frequency)
+    return grid
 
 
 def _show_plan(plan: Any) -> None:
@@ -348,11 +435,48 @@ def invite(
         return code, inst.abbr
 
     code, abbr = with_repos(work, settings)
-    username = settings.telegram_bot_username or "resobot"
+    username = invite_username(settings)
     expires_at = (dt.datetime.now(settings.tz) + delta).strftime("%Y-%m-%d %H:%M %Z")
     out.print(f"Invite for {abbr} ({role.value}), valid until {expires_at}")
     out.print(f"Code: {code}", highlight=False)
     out.print(f"Link: https://t.me/{username}?start={code}", highlight=False, soft_wrap=True)
+
+
+FALLBACK_BOT_USERNAME = "resobot"
+
+
+async def _ask_bot_username(settings: Settings) -> str:
+    """getMe on the configured Bot API server (TELEGRAM_API_BASE)."""
+    from bot.app import telegram_bot
+
+    bot = telegram_bot(settings)
+    try:
+        me = await bot.get_me(request_timeout=10)
+    finally:
+        await bot.session.close()
+    if not me.username:
+        raise ValueError("getMe returned no username")
+    return me.username
+
+
+def invite_username(settings: Settings) -> str:
+    """TELEGRAM_BOT_USERNAME; else, with a token, the bot's own username from the Bot API; else
+    the fallback, with one line of warning when the Bot API could not be asked."""
+    if settings.telegram_bot_username:
+        return settings.telegram_bot_username
+    if not settings.telegram_bot_token:
+        return FALLBACK_BOT_USERNAME
+    try:
+        return asyncio.run(_ask_bot_username(settings))
+    except Exception as exc:  # any failure: warn and fall back, the invite itself is made
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        err.print(
+            f"[yellow]Warning: could not get the bot's username from {settings.telegram_api_base} "
+            f"({reason}); the link uses @{FALLBACK_BOT_USERNAME}. Set TELEGRAM_BOT_USERNAME.[/yellow]",
+            highlight=False,
+            soft_wrap=True,
+        )
+        return FALLBACK_BOT_USERNAME
 
 
 @contacts_app.callback()

@@ -42,6 +42,13 @@ class MetricKind(StrEnum):
         return self.is_numeric and self is not MetricKind.PERCENT
 
 
+def lv_count(n: int, singular: str, plural: str) -> str:
+    """``1 rādītājs``, ``21 rādītājs``, ``11 rādītāji``, ``4 rādītāji``: Latvian number agreement
+    (the singular after numbers ending in 1, except those ending in 11)."""
+    word = singular if n % 10 == 1 and n % 100 != 11 else plural
+    return f"{n} {word}"
+
+
 class CatalogError(ValueError):
     """A catalog file is malformed. The message names the file, the entry and the reason."""
 
@@ -311,7 +318,7 @@ def _check_references(catalog: Catalog, files: dict[str, str]) -> None:
 
     for abbr in (i.abbr for i in catalog.institutions):
         if list(i.abbr for i in catalog.institutions).count(abbr) > 1:
-            raise CatalogError("institutions.yaml", abbr, "duplicate institution")
+            raise CatalogError(INSTITUTIONS_FILE, abbr, "duplicate institution")
     for plan in catalog.plans:
         file = files[plan.id]
         unique(plan.id, file)
@@ -347,17 +354,49 @@ def _check_target(ind: Indicator, file: str) -> None:
         )
 
 
+INSTITUTIONS_FILE = "institutions.yaml"
+
+
+def _plan_files(directory: Path) -> list[Path]:
+    return [p for p in sorted(directory.glob("*.yaml")) if p.name != INSTITUTIONS_FILE]
+
+
 def load_catalog(plans_dir: Path | None = None) -> Catalog:
     """Load and validate every YAML file of the catalog. Raises CatalogError."""
     directory = plans_dir or PLANS_DIR
-    inst_path = directory / "institutions.yaml"
+    return _load(directory / INSTITUTIONS_FILE, _plan_files(directory))
+
+
+def catalog_files(path: Path) -> tuple[Path, list[Path]]:
+    """(institutions file, plan files) for a plans folder or one plan YAML file: the institutions
+    file next to it, else the packaged one. Raises CatalogError for a path with nothing to check."""
+    if path.is_dir():
+        directory, plan_files = path, _plan_files(path)
+        if not plan_files:
+            raise CatalogError(str(path), "(folder)", "no plan YAML files (*.yaml) in this folder")
+    elif path.is_file():
+        directory = path.parent
+        plan_files = _plan_files(directory) if path.name == INSTITUTIONS_FILE else [path]
+    else:
+        raise CatalogError(str(path), "(path)", "no such file or folder")
+    institutions = directory / INSTITUTIONS_FILE
+    return (institutions if institutions.is_file() else PLANS_DIR / INSTITUTIONS_FILE), plan_files
+
+
+def load_catalog_at(path: Path) -> Catalog:
+    """Validate an edited copy before installing it: ``path`` is a plans folder or one plan YAML
+    file (see ``catalog_files``). Raises CatalogError."""
+    return _load(*catalog_files(path))
+
+
+def _load(inst_path: Path, plan_files: list[Path]) -> Catalog:
     raw_inst = _read_yaml(inst_path) or {}
+    if not isinstance(raw_inst, dict):
+        raise CatalogError(inst_path.name, "(top level)", "expected a mapping with institutions")
     institutions = [_validate(Institution, item, inst_path.name) for item in raw_inst.get("institutions", [])]
     plans: list[Plan] = []
     files: dict[str, str] = {}
-    for path in sorted(directory.glob("*.yaml")):
-        if path.name == "institutions.yaml":
-            continue
+    for path in plan_files:
         raw = _read_yaml(path)
         if not isinstance(raw, dict):
             raise CatalogError(path.name, "(top level)", "expected a mapping with id, title, directions")

@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import json
 import re
 import shutil
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
+from typer.testing import CliRunner, Result
 
-from bot.cli import app
-from reporting_forms.catalog import PLANS_DIR, CatalogError, load_catalog
+from bot.cli import DATABASE_ERRORS, app, database_error_message
+from reporting_forms.catalog import PLANS_DIR, CatalogError, load_catalog, lv_count
 from reporting_forms.export import catalog_to_dict, plain_number
+from tests.conftest import PG_ADMIN_DSN, _pg_reason
+from tests.fakebotapi import FakeBotAPI
 
 runner = CliRunner()
 
@@ -286,3 +291,233 @@ def test_plan_export_keeps_real_decimals(plans_copy: Path) -> None:
 )
 def test_plain_number(value: float | None, plain: float | None) -> None:
     assert plain_number(value) == plain and type(plain_number(value)) is type(plain)
+
+
+# ------------------------------------------------------------------ plan check PATH
+
+
+def _check(*args: str) -> Result:
+    return runner.invoke(app, ["plan", "check", *args])
+
+
+def test_plan_check_path_accepts_a_folder_and_a_file(env: Path, plans_copy: Path) -> None:
+    folder = _check(str(plans_copy))
+    assert folder.exit_code == 0, folder.output
+    assert "OK RPP-2025-2027" in folder.output and "OK NH-2024" in folder.output
+    one = _check(str(plans_copy / "informal_hierarchy.yaml"))
+    assert one.exit_code == 0, one.output
+    assert "OK NH-2024: 4 directions, 4 tasks, 15 measures" in one.output and "RPP" not in one.output
+
+
+def test_plan_check_path_without_institutions_uses_the_installed_ones(env: Path, tmp_path: Path) -> None:
+    edited = tmp_path / "edited"
+    edited.mkdir()
+    shutil.copy(PLANS_DIR / "informal_hierarchy.yaml", edited / "nh.yaml")
+    result = _check(str(edited / "nh.yaml"))
+    assert result.exit_code == 0, result.output
+    assert str(PLANS_DIR / "institutions.yaml") in result.output.replace("\n", "")
+
+
+def test_plan_check_path_that_does_not_exist(env: Path, tmp_path: Path) -> None:
+    result = _check(str(tmp_path / "nowhere"))
+    assert result.exit_code == 2 and "no such file or folder" in result.output
+    assert "Traceback" not in result.output
+
+
+MAIN_YAML = "resocialisation_2025_2027.yaml"
+
+
+@pytest.mark.parametrize(
+    ("edit", "entry", "reason"),
+    [
+        (("\n                kind: people_trained", ""), "1.1.1.2", "kind: Field required"),
+        (
+            ("\n            responsible: [IeVP]", "\n            responsible: [XYZ]"),
+            "3.4.2",
+            "unknown institution 'XYZ'",
+        ),
+        (('id: "1.1.2"', 'id: "1.1.1"'), "1.1.1", "duplicate id"),
+        (("deadline: 2026-04-01", "deadline: 2026-02-30"), "3.4.2", "day value is outside expected range"),
+        (("deadline: 2026-04-01", "deadline: 2027-13-31"), "3.4.2", "month value is outside expected range"),
+    ],
+    ids=["missing-kind", "unknown-institution", "duplicate-id", "day-30-february", "month-13"],
+)
+@pytest.mark.parametrize("target", ["folder", "file"])
+def test_plan_check_path_names_the_broken_entry(
+    env: Path, plans_copy: Path, edit: tuple[str, str], entry: str, reason: str, target: str
+) -> None:
+    _replace(plans_copy / MAIN_YAML, *edit)
+    result = _check(str(plans_copy if target == "folder" else plans_copy / MAIN_YAML))
+    assert result.exit_code == 2, result.output
+    line = " ".join(result.output.split())
+    assert line.startswith(f"Catalog error: {MAIN_YAML}: {entry}: "), line
+    assert reason in line and "Traceback" not in result.output
+
+
+def test_plan_check_without_path_still_checks_the_installed_catalog(env: Path, plans_copy: Path) -> None:
+    _replace(plans_copy / MAIN_YAML, "deadline: 2026-04-01", "deadline: 2026-02-30")
+    assert _check().exit_code == 0  # the edited copy is not the installed catalog
+
+
+# ------------------------------------------------------------------ plan show
+
+
+def test_plan_show_policy_indicator_has_the_passport(env: Path) -> None:
+    output = " ".join(run("plan", "show", "PR1.RR2").split())
+    assert "Rādītāja iegūšanas metodoloģija Rādītājā tiek uzskaitīti šādi uzraudzības funkcijas" in output
+    assert "S2 / S1 * 100" in output
+    assert "Datu avots VID informācijas sistēma probācijas klientu uzskaites sistēma" in output
+    assert "Mērīšanas biežums 1 x kalendārajā gadā" in output
+
+
+@pytest.mark.parametrize(
+    ("n", "text"),
+    [
+        (0, "0 rādītāji"),
+        (1, "1 rādītājs"),
+        (2, "2 rādītāji"),
+        (9, "9 rādītāji"),
+        (10, "10 rādītāji"),
+        (11, "11 rādītāji"),
+        (12, "12 rādītāji"),
+        (21, "21 rādītājs"),
+        (31, "31 rādītājs"),
+        (101, "101 rādītājs"),
+        (111, "111 rādītāji"),
+        (1011, "1011 rādītāji"),
+        (1021, "1021 rādītājs"),
+    ],
+)
+def test_lv_count(n: int, text: str) -> None:
+    assert lv_count(n, "rādītājs", "rādītāji") == text
+
+
+def test_plan_show_counts_agree_in_number(env: Path) -> None:
+    assert "3.7.1: 1 rādītājs" in run("plan", "show", "3.7.1")
+    assert "4.5.1: 2 rādītāji" in run("plan", "show", "4.5.1")
+    assert "1 rādītāji" not in run("plan", "show", "3.4.2")
+
+
+# ------------------------------------------------------------------ database errors
+
+
+def _pg_url(user: str, database: str) -> str:
+    reason = _pg_reason()
+    if reason:
+        pytest.skip(reason)
+    host = PG_ADMIN_DSN.split("@", 1)[1].rsplit("/", 1)[0]
+    return f"postgresql://{user}@{host}/{database}"
+
+
+@pytest.mark.parametrize(
+    "command",
+    [["init"], ["contacts"], ["invite", "--institution", "VPD"], ["reports", "list"], ["reminders", "log"]],
+    ids=lambda c: " ".join(c),
+)
+def test_missing_postgres_database_is_one_line(env: Path, monkeypatch, command: list[str]) -> None:
+    monkeypatch.setenv("DATABASE_URL", _pg_url("postgres", "nonexistent"))
+    result = runner.invoke(app, command)
+    assert result.exit_code == 3, result.output
+    assert result.output.strip() == 'Database error: database "nonexistent" does not exist'
+
+
+def test_missing_postgres_role_is_one_line(env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DATABASE_URL", _pg_url("nobody_here", "test"))
+    result = runner.invoke(app, ["contacts"])
+    assert result.exit_code == 3, result.output
+    assert result.output.strip() == 'Database error: role "nobody_here" does not exist'
+
+
+def test_uninitialised_sqlite_is_one_line(env: Path) -> None:
+    result = runner.invoke(app, ["contacts"])
+    assert result.exit_code == 3, result.output
+    assert result.output.strip() == "Database error: no such table: institution (run `resobot init` first)"
+
+
+def test_unwrapped_driver_error_message() -> None:
+    import asyncpg
+
+    class Wrapped(Exception):
+        pass
+
+    inner = asyncpg.InvalidCatalogNameError('database "x" does not exist')
+    try:
+        raise Wrapped("<class 'asyncpg.exceptions.InvalidCatalogNameError'>: noise") from inner
+    except Wrapped as exc:
+        assert database_error_message(exc) == 'database "x" does not exist'
+    assert asyncpg.PostgresError in DATABASE_ERRORS
+
+
+@pytest.mark.parametrize(
+    "url", ["sqlite+aiosqlite://", "sqlite://", "sqlite+aiosqlite:///:memory:", "sqlite:///file::memory:"]
+)
+def test_in_memory_sqlite_is_rejected(env: Path, monkeypatch: pytest.MonkeyPatch, url: str) -> None:
+    monkeypatch.setenv("DATABASE_URL", url)
+    result = runner.invoke(app, ["contacts"])
+    assert result.exit_code == 2, result.output
+    line = " ".join(result.output.split())
+    assert line.startswith("Configuration error: DATABASE_URL: an in-memory SQLite database is lost")
+    assert "use a file" in line
+
+
+# ------------------------------------------------------------------ invite links
+
+
+@pytest.fixture
+def fake_server() -> Iterator[FakeBotAPI]:
+    """The fake Bot API in a thread of its own (the CLI runs its own event loop)."""
+    loop = asyncio.new_event_loop()
+    server = FakeBotAPI(bot_username="tm_resobot")
+    started = threading.Event()
+
+    def serve() -> None:
+        asyncio.set_event_loop(loop)
+        loop.run_until_complete(server.start())
+        started.set()
+        loop.run_forever()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    assert started.wait(5)
+    yield server
+    asyncio.run_coroutine_threadsafe(server.stop(), loop).result(5)
+    loop.call_soon_threadsafe(loop.stop)
+    thread.join(5)
+    loop.close()
+
+
+def _code(output: str) -> str:
+    return re.search(r"Code: (\S+)", output)[1]
+
+
+def test_invite_asks_the_bot_api_for_the_username(env: Path, fake_server: FakeBotAPI, monkeypatch) -> None:
+    run("init")
+    monkeypatch.setenv("TELEGRAM_BOT_TOKEN", fake_server.token)
+    monkeypatch.setenv("TELEGRAM_API_BASE", fake_server.base_url)
+    monkeypatch.delenv("TELEGRAM_BOT_USERNAME", raising=False)
+    output = run("invite", "--institution", "VPD")
+    assert f"https://t.me/tm_resobot?start={_code(output)}" in output
+    assert len(fake_server.calls_of("getMe")) == 1 and "Warning" not in output
+
+
+def test_configured_username_wins_without_a_call(env: Path, fake_server: FakeBotAPI, monkeypatch) -> None:
+    run("init")
+    monkeypatch.setenv("TELEGRAM_BOT_TOKEN", fake_server.token)
+    monkeypatch.setenv("TELEGRAM_API_BASE", fake_server.base_url)
+    monkeypatch.setenv("TELEGRAM_BOT_USERNAME", "configured_bot")
+    output = run("invite", "--institution", "VPD")
+    assert f"https://t.me/configured_bot?start={_code(output)}" in output
+    assert fake_server.calls_of("getMe") == []
+
+
+def test_invite_falls_back_with_one_warning(env: Path, fake_server: FakeBotAPI, monkeypatch) -> None:
+    run("init")
+    monkeypatch.setenv("TELEGRAM_BOT_TOKEN", "987654321:WRONG-token")  # the fake answers 401
+    monkeypatch.setenv("TELEGRAM_API_BASE", fake_server.base_url)
+    monkeypatch.delenv("TELEGRAM_BOT_USERNAME", raising=False)
+    result = runner.invoke(app, ["invite", "--institution", "VPD"])
+    assert result.exit_code == 0, result.output
+    assert f"https://t.me/resobot?start={_code(result.output)}" in result.output
+    warnings = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(warnings) == 1 and warnings[0].startswith("Warning: could not get the bot's username from")
+    assert "Set TELEGRAM_BOT_USERNAME" in warnings[0] and "Traceback" not in result.output
