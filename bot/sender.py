@@ -8,8 +8,8 @@ hours (checked again right before each request, so a long batch or a 429 pause t
 
 Send path of one row (each step its own short transaction)::
 
+    wait for the global rate limit, check quiet hours
     claim  (pending → sending, attempts + 1, COMMIT)
-    wait for the global rate limit (so the limit governs when requests leave)
     sendMessage / sendDocument
     mark   (sending → sent + telegram_message_id, COMMIT — right after the response)
 
@@ -26,9 +26,10 @@ A crash (``kill -9``, power loss) can stop the process anywhere. Rows are never 
 either — with one exception: a row found in ``sending`` at start-up was claimed, and its
 request *may* have reached Telegram before the crash. The Bot API has no idempotency key and
 no way to read a chat's history, so nobody can tell. Policy: such rows are **sent again**
-(``recover_in_flight``): a crash while a row waited for the rate limit is thereby repaired
-exactly, and only a crash inside the HTTP round trip itself (the request reached Telegram,
-the answer had not been committed: milliseconds) can repeat that one message. A timeout is the
+(``recover_in_flight``). The window is kept tiny — the rate-limit wait happens *before* the
+claim, and ``sent`` is committed right after the response — so only a crash inside the HTTP
+round trip itself (the request reached Telegram, the answer was not yet committed:
+milliseconds) can repeat that one message. A timeout is the
 same ambiguity without a crash: it is retried.
 Run one bot process per database: its sender recovers in-flight rows at start-up, which is only
 right when no other sender is mid-request. (``resobot reminders send-now`` may run next to the bot:
@@ -64,7 +65,7 @@ from sqlalchemy.exc import OperationalError
 
 from bot.config import Settings
 from bot.reminders import render_outbox
-from reporting_forms.reminders import ReminderPolicy, clamp_to_send_window
+from reporting_forms.reminders import ReminderPolicy
 from storage.db import Database
 from storage.outbox import KIND_DIGEST, KIND_DOCUMENT, QUIET_KINDS, REMINDER_KINDS, DueRow, OutboxRepo
 from storage.tables import utcnow
@@ -287,8 +288,9 @@ class Sender:
 
     async def _deliver(self, row: DueRow, stats: SendStats) -> None:
         """One row: render, then — one request per chat at a time, so a 403 or a 429 is known
-        before the chat's next row goes — claim, wait for the global rate limit (so it governs
-        when requests leave), check quiet hours, send, mark."""
+        before the chat's next row goes — wait for the global rate limit, check quiet hours,
+        claim, send, mark. The wait comes before the claim: a crash while waiting leaves the
+        row pending, and only a crash inside the request itself leaves it in flight."""
         try:
             body, markup = self.renderer(row.kind, row.payload, row.language, row.id)
         except Exception as exc:  # a payload the templates cannot render: never retry it
@@ -298,18 +300,12 @@ class Sender:
             stats.failed += 1
             return
         async with self._chat_lock(row.chat_id):
+            await self.limiter.acquire()
+            if row.kind in QUIET_KINDS and self.is_quiet(self.clock()):
+                return  # quiet hours began while the row waited (a long batch, a 429 pause): morning
             async with self.db.session() as s:
                 if not await OutboxRepo(s).claim(row.id):
                     return  # someone else has it, a re-plan cancelled it, or the chat was blocked
-            await self.limiter.acquire()
-            now = self.clock()
-            if row.kind in QUIET_KINDS and self.is_quiet(now):
-                # quiet hours began while the row waited (a long batch, a 429 pause): morning
-                morning = clamp_to_send_window(now, self.policy)
-                await self._write(
-                    lambda r: r.retry_later(row.id, morning, "quiet hours", count_attempt=False)
-                )
-                return
             await self._send(row, body, markup, stats)
 
     def _chat_lock(self, chat_id: int) -> asyncio.Lock:

@@ -283,7 +283,7 @@ async def test_a_batch_running_into_quiet_hours_stops_at_20_00(server, db, make_
         assert all(t < dt.time(20) for t in sent_times), sent_times
         held = [r for r in await rows(db) if r.status == S.PENDING]
         assert len(held) == 12 - stats.sent
-        assert all(r.next_attempt_at is not None for r in held if r.last_error == "quiet hours")
+        assert {r.attempts for r in held} == {0}, "held back before the claim: no attempt used"
 
 
 async def test_inactive_contact_is_cancelled_and_render_failure_fails(clock, server, db, make_sender) -> None:
