@@ -342,3 +342,13 @@ def test_a_reminder_of_many_measures_fits_one_message() -> None:
     assert labels[-3:] == ["Citi pasākumi…", "Atgādināt rīt", "Apturēt atgādinājumus"]
     assert len(labels) == 6 + 3
     assert all(len(b.callback_data.encode()) <= 64 for row in rows for b in row)
+
+
+def test_the_digest_says_who_was_reminded_when_with_the_year() -> None:
+    from bot.reminders import digest_payloads, digest_text
+
+    digest = _big_digest(institutions=1, measures=2)
+    (part,) = digest_payloads(digest, [], {0: "Līga"}, "lv", RIGA)
+    assert "Atgādināts: Līga (15.12.2026)" in digest_text(part, "lv")
+    (part_en,) = digest_payloads(digest, [], {0: "Līga"}, "en", RIGA)
+    assert "Reminded: Līga (15.12.2026)" in digest_text(part_en, "en")
