@@ -409,7 +409,10 @@ class OutboxRepo:
         )
         if recipient:
             who = recipient.strip()
-            conds = [func.lower(t.Contact.display_name).contains(who.casefold())]
+            # Names are matched in Python: SQLite's lower() folds ASCII only ("Ē" ≠ "ē").
+            names = (await self.session.exec(select(t.Contact.id, t.Contact.display_name))).all()
+            ids = [cid for cid, name in names if who.casefold() in name.casefold()]
+            conds = [col(t.Outbox.contact_id).in_(ids)]
             if who.lstrip("-").isdigit():
                 conds += [col(t.Outbox.contact_id) == int(who), col(t.Outbox.chat_id) == int(who)]
             stmt = stmt.where(or_(*conds))

@@ -236,6 +236,8 @@ async def test_log_and_sent_log(db: Database) -> None:
     async with db.session() as s:
         repo = OutboxRepo(s)
         assert [r.recipient for r in await repo.log("bērz")] == ["Anna Bērziņa"]
+        assert [r.recipient for r in await repo.log("BĒRZ")] == ["Anna Bērziņa"], "Latvian capitals fold"
+        assert await repo.log("nobody") == []
         rows = await repo.log(str(bob))
         assert {r.kind for r in rows} == {KIND_REMINDER, KIND_DIGEST} and rows[0].institution == "IeVP"
         assert [r.measures for r in await repo.log("1001")] == [("1.1.1", "1.1.2")]
