@@ -224,10 +224,16 @@ async def test_expire_cancel_replace_and_delete_only_touch_unsent_rows(db: Datab
 async def test_log_and_sent_log(db: Database) -> None:
     anna = await add_contact(db, "Anna Bērziņa")
     bob = await add_contact(db, "Bob", inst="IeVP", tg=1002)
+    eriks = await add_contact(db, "Ēriks", tg=1003)
     async with db.session() as s:
         repo = OutboxRepo(s)
         await repo.add_many(
-            [msg("a", anna), msg("b", bob, chat_id=1002), msg("d", bob, chat_id=1002, kind=KIND_DIGEST)]
+            [
+                msg("a", anna),
+                msg("b", bob, chat_id=1002),
+                msg("d", bob, chat_id=1002, kind=KIND_DIGEST),
+                msg("e", eriks, chat_id=1003),
+            ]
         )
         for key in ("a", "d"):
             row = await repo.by_key(key)
@@ -236,7 +242,8 @@ async def test_log_and_sent_log(db: Database) -> None:
     async with db.session() as s:
         repo = OutboxRepo(s)
         assert [r.recipient for r in await repo.log("bērz")] == ["Anna Bērziņa"]
-        assert [r.recipient for r in await repo.log("BĒRZ")] == ["Anna Bērziņa"], "Latvian capitals fold"
+        assert [r.recipient for r in await repo.log("BĒRZ")] == ["Anna Bērziņa"]
+        assert [r.recipient for r in await repo.log("ēriks")] == ["Ēriks"], "Latvian capitals fold"
         assert await repo.log("nobody") == []
         rows = await repo.log(str(bob))
         assert {r.kind for r in rows} == {KIND_REMINDER, KIND_DIGEST} and rows[0].institution == "IeVP"
