@@ -161,6 +161,59 @@ def log(
     cli.out.print(", ".join(f"{k}: {v}" for k, v in sorted(counts.items())) or "The outbox is empty.")
 
 
+@reminders_app.command("mutes")
+def mutes(
+    all_mutes: bool = typer.Option(False, "--all", help="also mutes that have ended"),
+    as_json: bool = typer.Option(False, "--json", help="JSON lines instead of a table"),
+) -> None:
+    """Measures whose reminders contacts have muted, until when and why (what coordinators see)."""
+    from storage.db import Database
+    from storage.outbox import ReminderRepo
+
+    cli = _base()
+    settings = cli.get_settings()
+    today = dt.datetime.now(settings.reminder_policy.tz).date()
+
+    async def work() -> list[Any]:
+        db = Database(settings.database_url)
+        try:
+            async with db.session() as s:
+                return await ReminderRepo(s).mutes(active_on=None if all_mutes else today)
+        finally:
+            await db.dispose()
+
+    rows = _run(work, settings)
+    if as_json:
+        for m in rows:
+            record = {
+                "contact_id": m.contact_id,
+                "contact": m.contact_name,
+                "institution": m.institution,
+                "measure": m.measure_id,
+                "until": m.until.isoformat(),
+                "reason": m.reason,
+                "created_at": m.created_at.isoformat(),
+            }
+            sys.stdout.write(json.dumps(record, ensure_ascii=False) + "\n")
+        return
+    if not rows:
+        cli.out.print("No reminders are muted." if not all_mutes else "No reminders were ever muted.")
+        return
+    table = Table(title="Apturētie atgādinājumi", show_lines=True)
+    for name in ("Institūcija", "Kontaktpersona", "Pasākums", "Līdz", "Iemesls", "Apturēts"):
+        table.add_column(name)
+    for m in rows:
+        table.add_row(
+            m.institution,
+            m.contact_name,
+            m.measure_id,
+            f"{m.until:%d.%m.%Y}",
+            m.reason,
+            _local(m.created_at, settings.reminder_policy.tz),
+        )
+    cli.out.print(table)
+
+
 @reminders_app.command("send-now")
 def send_now() -> None:
     """Admin: plan today's reminders and digest into the outbox and send what is due today, once."""

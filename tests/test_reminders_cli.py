@@ -153,3 +153,32 @@ def test_send_now_then_log(env: str, fake_server: FakeBotAPI, monkeypatch: pytes
     (record,) = records
     assert record["status"] == "sent" and record["telegram_message_id"] == message.message_id
     assert record["send_at"] == "2026-12-01T09:00:00+02:00"
+
+
+def test_mutes_lists_what_contacts_silenced_and_why(env: str) -> None:
+    from storage.outbox import ReminderRepo
+
+    assert "No reminders are muted." in run("reminders", "mutes")
+
+    async def mute() -> None:
+        db = Database(env)
+        async with db.session() as s:
+            liga = next(c for c in await Repos(s).people.contacts() if c.display_name == "Līga Ozola")
+            repo = ReminderRepo(s)
+            await repo.add_mute(
+                contact_id=liga.id, measure_code="2.5.1", until=dt.date(2099, 1, 1), reason="Dati būs janvārī"
+            )
+            await repo.add_mute(
+                contact_id=liga.id, measure_code="2.6.1", until=dt.date(2020, 1, 1), reason="Sen beidzies"
+            )
+        await db.dispose()
+
+    asyncio.run(mute())
+    table = run("reminders", "mutes")
+    assert "2.5.1" in table and "Dati būs janvārī" in table and "01.01.2099" in table
+    assert "Sen beidzies" not in table, "only mutes still in force by default"
+    lines = [json.loads(x) for x in run("reminders", "mutes", "--all", "--json").splitlines()]
+    assert {(r["measure"], r["institution"], r["contact"]) for r in lines} == {
+        ("2.5.1", "LM", "Līga Ozola"),
+        ("2.6.1", "LM", "Līga Ozola"),
+    }
