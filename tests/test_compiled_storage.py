@@ -8,10 +8,13 @@ import datetime as dt
 from typing import Any
 
 import pytest
+from sqlalchemy import update
+from sqlmodel import col, select
 
 from bot.compile_jobs import MAIN_PLAN, CompileInputs, Scope, compile_inputs, load_inputs, missing_reports
 from reporting_forms.catalog import Catalog
 from reporting_forms.compilation import Status
+from storage import tables as t
 from storage.compiled import SUPERSEDED, CompiledRepo, ReviewError, field_order
 from storage.db import Database
 from storage.repositories import Repos
@@ -156,6 +159,67 @@ async def test_review_accept_return_and_stale_requests(db: Database, catalog: Ca
         values = await CompiledRepo(s).reported_values(institution="VPD")
         assert {(v.revision, v.review_state) for v in values} == {(3, "pending")}
         assert (await CompiledRepo(s).pending_reviews())[0] == 2
+
+
+async def test_review_is_one_conditional_update(db: Database, catalog: Catalog) -> None:
+    """A coordinator's session still holds the report as pending (read earlier) while another
+    coordinator's decision commits: the late decision must not overwrite it."""
+    ids = await _seed(db, catalog)
+    async with db.session() as s:
+        repo = CompiledRepo(s)
+        seen = await s.get(t.Report, ids["r2"])  # the first coordinator's view: pending
+        assert seen is not None and seen.review_state == "pending"
+        await s.commit()  # its read transaction ends; the object stays in the session
+        async with db.engine.begin() as other:  # the second coordinator accepts meanwhile
+            await other.execute(
+                update(t.Report).where(col(t.Report.id) == ids["r2"]).values(review_state="accepted")
+            )
+        late = await repo.review(ids["r2"], state="returned", comment="Precizējiet", revision=1)
+        assert late.error is ReviewError.ALREADY
+        assert late.report is not None and late.report.review_state == "accepted"
+    async with db.session() as s:
+        report = await s.get(t.Report, ids["r2"])
+        assert report is not None and (report.review_state, report.review_comment) == ("accepted", None)
+
+
+async def test_review_is_recorded_in_the_audit_trail(db: Database, catalog: Catalog) -> None:
+    ids = await _seed(db, catalog)
+    at = dt.datetime(2026, 1, 20, 10, 0, tzinfo=UTC)
+    async with db.session() as s:
+        done = await CompiledRepo(s).review(
+            ids["r1"],
+            state="accepted",
+            revision=2,
+            reviewer_id=ids["Koordinators"],
+            reviewer="Koordinators",
+            now=at,
+        )
+        assert done.error is None
+    async with db.session() as s:
+        repo = CompiledRepo(s)
+        second = await repo.review(ids["r1"], state="returned", comment="x", revision=2, reviewer="Otrs")
+        assert (second.error, second.reviewed_by, second.reviewed_at) == (
+            ReviewError.ALREADY,
+            "Koordinators",
+            at,
+        )
+        assert (await repo.check_pending(ids["r1"], 2)).reviewed_by == "Koordinators"
+        assert (await repo.check_pending(ids["r1"], 1)).error is ReviewError.CHANGED
+        assert (await repo.check_pending(ids["r2"], 1)).error is None
+        revisions = (
+            await s.exec(select(t.ReportRevision).where(t.ReportRevision.report_id == ids["r1"]))
+        ).all()
+    changes = {rev.revision: rev.changes for rev in revisions}
+    assert changes[2][-1] == {
+        "field": "review",
+        "old": "pending",
+        "new": "accepted",
+        "by": ids["Koordinators"],
+        "by_name": "Koordinators",
+        "at": "2026-01-20T10:00:00+00:00",
+        "comment": None,
+    }
+    assert all(c.get("field") != "review" for c in changes[1])  # the superseded revision untouched
 
 
 async def test_policy_actuals_upsert_and_unknown_indicator(db: Database, catalog: Catalog) -> None:

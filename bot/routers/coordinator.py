@@ -2,8 +2,9 @@
 /indicator. Contacts get "not available"; unregistered users never reach this router.
 
 /review lists submitted reports waiting for review; "Pieņemt" accepts the revision shown,
-"Atgriezt" asks for a comment as the next message. The institution's contacts are told either
-way; a correction (/myreports) makes a new revision that waits for review again.
+"Atgriezt" asks for a comment as the next message. The decision is one conditional UPDATE (two
+coordinators cannot both decide; the second hears who did); the institution's contacts are told
+once it is committed. A correction (/myreports) makes a new revision that waits for review again.
 /indicator enters an actual value of a policy-result indicator: indicator → year → value → source.
 """
 
@@ -14,7 +15,7 @@ import datetime as dt
 import logging
 import math
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiogram import Bot, F, Router
 from aiogram.exceptions import TelegramAPIError, TelegramBadRequest
@@ -61,9 +62,13 @@ from reporting_forms.catalog import Catalog, MetricKind
 from reporting_forms.compilation import compile_policy_results
 from reporting_forms.exports import export_docx, export_xlsx, progress_chart
 from reporting_forms.texts import format_day, format_number, text
-from storage.compiled import CompiledRepo
+from storage.compiled import CompiledRepo, ReviewError, ReviewResult
+from storage.db import Database
 from storage.repositories import ReportView, Repos, StoredValue
 from storage.tables import Contact, ReviewState
+
+if TYPE_CHECKING:
+    from bot.app import Services
 
 log = logging.getLogger(__name__)
 PAGE_SIZE = 5
@@ -320,38 +325,80 @@ async def on_review_page(
     await _show_page(query, lang, repos, settings, callback_data.page)
 
 
-async def _notify_institution(
-    bot: Bot, repos: Repos, report_id: int, reviewer: Contact, state: str, comment: str | None
-) -> int:
-    """Tell the institution's active contacts (not the reviewer) about the decision."""
+def _review_error(lang: str, result: ReviewResult) -> str:
+    """Why a decision was not recorded, e.g. "already reviewed by Koordinators"."""
+    assert result.error is not None
+    params = {"by": result.reviewed_by} if result.error is ReviewError.ALREADY else {}
+    return text(lang, f"coordinator.review_error_{result.error.value}", **params)
+
+
+async def _notices(
+    repos: Repos, report_id: int, reviewer: Contact, state: str, comment: str | None
+) -> list[tuple[int, str]]:
+    """(chat id, text) for the institution's active contacts (not the reviewer), each in their
+    language, telling them of the decision."""
     view = await repos.reports.view(report_id)
     institution = await repos.people.institution(view.institution) if view else None
     if view is None or institution is None:
-        return 0
+        return []
     macro = "coordinator.notify_accepted" if state == ReviewState.ACCEPTED else "coordinator.notify_returned"
-    notified = 0
-    for contact in await repos.people.contacts(institution.id, active_only=True):
-        if contact.id == reviewer.id or contact.telegram_user_id is None or contact.blocked:
-            continue
-        params: dict[str, Any] = {
-            "report_id": view.id,
-            "measure_code": view.measure_code,
-            "measure_name": view.measure_name,
-            "year": view.year,
-            "revision": view.revision,
-        }
-        if state == ReviewState.RETURNED:
-            params["comment"] = comment
+    params: dict[str, Any] = {
+        "report_id": view.id,
+        "measure_code": view.measure_code,
+        "measure_name": view.measure_name,
+        "year": view.year,
+        "revision": view.revision,
+    }
+    if state == ReviewState.RETURNED:
+        params["comment"] = comment
+    return [
+        (contact.telegram_user_id, text(contact.language, macro, **params))
+        for contact in await repos.people.contacts(institution.id, active_only=True)
+        if contact.id != reviewer.id and contact.telegram_user_id is not None and not contact.blocked
+    ]
+
+
+_NOTIFIERS: set[asyncio.Task[None]] = set()  # running notifications (a task needs a reference)
+COMMIT_WAITS = (0.0, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 4.0)  # seconds between looks at the database
+
+
+async def _notify_when_committed(
+    bot: Bot, db: Database, report_id: int, revision: int, state: str, notices: list[tuple[int, str]]
+) -> None:
+    """Send the notices once the decision is committed, never before: the update's unit of work
+    commits after the handler returns, so this task looks in a session of its own (on SQLite it
+    gets the database only after that unit has committed or rolled back; on PostgreSQL it looks
+    again until the decision is visible). A decision that was rolled back tells no one; a failed
+    send (a contact who blocked the bot) changes nothing."""
+    for wait in COMMIT_WAITS:
+        await asyncio.sleep(wait)
+        async with db.session() as session:
+            found = await CompiledRepo(session).decision(report_id)
+        if found is None or found[0] != revision:
+            return
+        if found[1] == state:
+            break
+        if found[1] != ReviewState.PENDING:
+            return
+    else:
+        log.warning("review of report %s not committed: nobody notified", report_id)
+        return
+    for chat_id, body in notices:
         try:
-            await bot.send_message(contact.telegram_user_id, text(contact.language, macro, **params))
-            notified += 1
+            await bot.send_message(chat_id, body)
         except TelegramAPIError:
-            log.warning("could not notify contact %s of the review of report %s", contact.id, report_id)
-    return notified
+            log.warning("could not notify chat %s of the review of report %s", chat_id, report_id)
+
+
+def _after_commit(bot: Bot, db: Database, report_id: int, revision: int, state: str, notices: Any) -> None:
+    task = asyncio.create_task(_notify_when_committed(bot, db, report_id, revision, state, notices))
+    _NOTIFIERS.add(task)
+    task.add_done_callback(_NOTIFIERS.discard)
 
 
 async def _decide(
     bot: Bot,
+    db: Database,
     repos: Repos,
     contact: Contact,
     lang: str,
@@ -360,26 +407,21 @@ async def _decide(
     state: str,
     comment: str | None = None,
 ) -> str:
-    """Record the decision and notify; returns the text for the coordinator."""
+    """Record the decision (one conditional UPDATE); the institution's contacts are told once it
+    is committed. Returns the text for the coordinator."""
     result = await CompiledRepo(repos.session).review(
-        report_id, state=state, comment=comment, revision=revision
+        report_id,
+        state=state,
+        comment=comment,
+        revision=revision,
+        reviewer_id=contact.id,
+        reviewer=contact.display_name,
     )
     if result.error is not None:
-        return text(lang, f"coordinator.review_error_{result.error.value}")
-    notified = await _notify_institution(bot, repos, report_id, contact, state, comment)
-    return text(lang, "coordinator.review_done", report_id=report_id, state=state, notified=notified)
-
-
-async def _still_pending(repos: Repos, rid: int, rev: int) -> str | None:
-    """None when revision ``rev`` of report ``rid`` still waits for review, else the error code."""
-    report = await repos.reports.view(rid)
-    if report is None:
-        return "not_found"
-    if report.revision != rev:
-        return "changed"
-    if report.review_state != ReviewState.PENDING:
-        return "already"
-    return None
+        return _review_error(lang, result)
+    notices = await _notices(repos, report_id, contact, state, comment)
+    _after_commit(bot, db, report_id, revision, state, notices)
+    return text(lang, "coordinator.review_done", report_id=report_id, state=state, notified=len(notices))
 
 
 async def on_review(
@@ -391,19 +433,20 @@ async def on_review(
     lang: str,
     repos: Repos,
     settings: Settings,
+    services: Services,
 ) -> None:
     message = query.message
     if message is None or isinstance(message, InaccessibleMessage):
         await query.answer(text(lang, "common.stale_button"))
         return
-    error = await _still_pending(repos, callback_data.rid, callback_data.rev)
-    if error is not None:
-        await query.answer(text(lang, f"coordinator.review_error_{error}"), show_alert=True)
+    pending = await CompiledRepo(repos.session).check_pending(callback_data.rid, callback_data.rev)
+    if pending.error is not None:
+        await query.answer(_review_error(lang, pending), show_alert=True)
         return
     await query.answer()
     if callback_data.a == "a":
         done = await _decide(
-            bot, repos, contact, lang, callback_data.rid, callback_data.rev, ReviewState.ACCEPTED
+            bot, services.db, repos, contact, lang, callback_data.rid, callback_data.rev, ReviewState.ACCEPTED
         )
         await message.answer(done)
         await _show_page(query, lang, repos, settings, callback_data.p)
@@ -430,7 +473,13 @@ def _ask_comment(lang: str, view: ReportView | None) -> str:
 
 
 async def on_review_comment(
-    message: Message, bot: Bot, state: FSMContext, contact: Contact, lang: str, repos: Repos
+    message: Message,
+    bot: Bot,
+    state: FSMContext,
+    contact: Contact,
+    lang: str,
+    repos: Repos,
+    services: Services,
 ) -> None:
     data = await state.get_data()
     try:
@@ -445,7 +494,9 @@ async def on_review_comment(
         await message.answer(_ask_comment(lang, await repos.reports.view(data["rid"])))
         return
     await state.clear()
-    done = await _decide(bot, repos, contact, lang, data["rid"], data["rev"], ReviewState.RETURNED, comment)
+    done = await _decide(
+        bot, services.db, repos, contact, lang, data["rid"], data["rev"], ReviewState.RETURNED, comment
+    )
     await message.answer(done)
 
 
