@@ -26,6 +26,7 @@ from aiogram.types import TelegramObject, Update, User
 
 from reporting_forms.registration import language_of
 from storage.db import Database
+from storage.fsm import DatabaseStorage
 from storage.repositories import Repos
 
 log = logging.getLogger(__name__)
@@ -59,8 +60,11 @@ _PINNED_RESPONSES = tuple(
 class UnitOfWork(BaseMiddleware):
     """Outer update middleware (runs inside aiogram's per-user FSM lock).
 
-    Opens the update's session and binds it, so FSM draft writes and domain writes commit
-    together or not at all; an update id seen before (Telegram re-delivery) is dropped.
+    Opens the update's unit of work and binds it, so FSM draft writes and domain writes commit
+    together or not at all, before the update counts as handled; an update id seen before
+    (Telegram re-delivery) is dropped. The duplicate check, then the sender's contact and
+    institution with their conversation row (one SELECT), open the transaction; the FSM row is
+    written once, at the commit (storage/fsm.py).
     """
 
     def __init__(self, db: Database, default_language: str = "lv") -> None:
@@ -69,16 +73,22 @@ class UnitOfWork(BaseMiddleware):
 
     async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
         assert isinstance(event, Update)
-        async with self.db.bound() as session:
-            repos = Repos(session)
-            if not await repos.mark_update(event.update_id):
+        user: User | None = data.get("event_from_user")
+        storage, context = data.get("fsm_storage"), data.get("state")
+        key = storage.key(context.key) if isinstance(storage, DatabaseStorage) and context else None
+        async with self.db.unit() as unit:
+            repos = Repos(unit)
+            start = await repos.start_update(event.update_id, user.id if user else None, key)
+            if start is None:
                 log.info("duplicate update %s dropped", event.update_id)
                 return None
-            user: User | None = data.get("event_from_user")
-            found = await repos.people.contact_with_institution(user.id) if user else None
-            contact, data["institution"] = found or (None, None)
+            if key is not None:
+                storage.prime(unit, key, start.state, start.data)
+                data["raw_state"] = start.state  # as read in this transaction
+            contact = start.contact
             data["repos"] = repos
             data["contact"] = contact
+            data["institution"] = start.institution
             if contact is not None:
                 data["lang"] = contact.language
             else:

@@ -1,20 +1,49 @@
 """aiogram FSM storage on the project's own database: the conversation step and the draft
-survive a restart. Keys come from aiogram's DefaultKeyBuilder."""
+survive a restart. Keys come from aiogram's DefaultKeyBuilder.
+
+Inside a unit of work (one per update, see bot/middlewares.py) a key's row is read once —
+usually by the unit's first SELECT, which :meth:`DatabaseStorage.prime` hands over — and
+written once, just before the unit commits, however often a handler reads or changes its
+state and data. A call outside a unit is a unit of its own (read, or read-change-write-commit).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from aiogram.fsm.state import State
 from aiogram.fsm.storage.base import BaseStorage, DefaultKeyBuilder, KeyBuilder, StateType, StorageKey
+from sqlalchemy import JSON, DateTime, String
 
-from storage.db import Database
-from storage.tables import ConversationState, utcnow
+from storage.db import Database, Sql, Unit
+from storage.tables import utcnow
+
+_READ = Sql(
+    "SELECT state, data FROM conversation_state WHERE key = :key",
+    params={"key": String()},
+    columns={"state": String(), "data": JSON()},
+)
+_WRITE = Sql(
+    """INSERT INTO conversation_state (key, state, data, updated_at)
+       VALUES (:key, :state, :data, :updated_at)
+       ON CONFLICT (key) DO UPDATE
+       SET state = excluded.state, data = excluded.data, updated_at = excluded.updated_at""",
+    params={"key": String(), "state": String(), "data": JSON(), "updated_at": DateTime(timezone=True)},
+)
+_ROWS = "fsm_rows"
 
 
 def _state_name(state: StateType) -> str | None:
     return state.state if isinstance(state, State) else state
+
+
+@dataclass
+class _Row:
+    state: str | None
+    data: dict[str, Any] = field(default_factory=dict)
+    dirty: bool = False
 
 
 class DatabaseStorage(BaseStorage):
@@ -22,49 +51,52 @@ class DatabaseStorage(BaseStorage):
         self.db = db
         self.key_builder = key_builder or DefaultKeyBuilder(with_destiny=True)
 
-    async def _find(self, session: Any, key: StorageKey) -> ConversationState | None:
-        """The row, read once per session: SQLAlchemy's identity map holds rows weakly, so
-        the session keeps a strong reference (an update reads its state several times)."""
-        k = self.key_builder.build(key)
-        rows: dict[str, ConversationState] = session.info.setdefault("fsm_rows", {})
-        if k not in rows:
-            row = await session.get(ConversationState, k)
-            if row is None:
-                return None
-            rows[k] = row
-        return rows[k]
+    def key(self, key: StorageKey) -> str:
+        return self.key_builder.build(key)
 
-    async def _row(self, session: Any, key: StorageKey) -> ConversationState:
-        row = await self._find(session, key)
+    def prime(self, unit: Unit, key: str, state: str | None, data: Mapping[str, Any] | None) -> None:
+        """The row of ``key`` as the unit already read it (None, None: there is none)."""
+        unit.info.setdefault(_ROWS, {})[key] = _Row(state, dict(data or {}))
+
+    async def _row(self, unit: Unit, key: StorageKey) -> _Row:
+        k = self.key(key)
+        rows: dict[str, _Row] = unit.info.setdefault(_ROWS, {})
+        row = rows.get(k)
         if row is None:
-            k = self.key_builder.build(key)
-            row = ConversationState(key=k, state=None, data={})
-            session.add(row)
-            await session.flush()
-            session.info["fsm_rows"][k] = row
+            found = await _READ.one(unit, key=k)
+            row = rows[k] = _Row(found[0], dict(found[1] or {})) if found else _Row(None)
         return row
 
+    def _changed(self, unit: Unit, row: _Row) -> None:
+        row.dirty = True
+        unit.before_commit(self._write)
+
+    async def _write(self, unit: Unit) -> None:
+        now = utcnow()
+        for k, row in unit.info.get(_ROWS, {}).items():
+            if row.dirty:
+                await _WRITE.run(unit, key=k, state=row.state, data=row.data, updated_at=now)
+                row.dirty = False
+
     async def set_state(self, key: StorageKey, state: StateType = None) -> None:
-        async with self.db.current() as session:
-            row = await self._row(session, key)
+        async with self.db.unit() as unit:
+            row = await self._row(unit, key)
             row.state = _state_name(state)
-            row.updated_at = utcnow()
+            self._changed(unit, row)
 
     async def get_state(self, key: StorageKey) -> str | None:
-        async with self.db.current() as session:
-            row = await self._find(session, key)
-            return row.state if row else None
+        async with self.db.unit() as unit:
+            return (await self._row(unit, key)).state
 
     async def set_data(self, key: StorageKey, data: Mapping[str, Any]) -> None:
-        async with self.db.current() as session:
-            row = await self._row(session, key)
+        async with self.db.unit() as unit:
+            row = await self._row(unit, key)
             row.data = dict(data)
-            row.updated_at = utcnow()
+            self._changed(unit, row)
 
     async def get_data(self, key: StorageKey) -> dict[str, Any]:
-        async with self.db.current() as session:
-            row = await self._find(session, key)
-            return dict(row.data) if row else {}
+        async with self.db.unit() as unit:
+            return dict((await self._row(unit, key)).data)
 
     async def close(self) -> None:
         """The Database is owned by the application, which disposes it."""

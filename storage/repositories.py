@@ -1,7 +1,8 @@
 """Repositories: the only code that reads and writes tables. Async, portable SQL.
 
-Grouped behind one facade, ``Repos(session)``, which a bot middleware or a CLI command
-opens per unit of work.
+Grouped behind one facade, ``Repos(session)`` for a CLI command or a test, ``Repos(unit)``
+for the bot's unit of work per update (bot/middlewares.py), where the ORM session is created
+only when a repository method needs it.
 """
 
 from __future__ import annotations
@@ -12,13 +13,26 @@ import secrets
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import delete, func
+from sqlalchemy import JSON, BigInteger, Boolean, DateTime, Integer, String, func
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from reporting_forms import catalog as cat
 from storage import tables as t
-from storage.db import as_utc
+from storage.db import Sql, Unit, as_utc, detached
+
+
+class _Repo:
+    """A repository over a plain session or a unit of work (its session made on first use)."""
+
+    def __init__(self, source: AsyncSession | Unit) -> None:
+        self.source = source
+
+    @property
+    def session(self) -> AsyncSession:
+        source = self.source
+        return source.session if isinstance(source, Unit) else source
+
 
 # ------------------------------------------------------------------ catalog
 
@@ -45,11 +59,8 @@ def _apply(row: Any, values: dict[str, Any]) -> bool:
     return changed
 
 
-class CatalogRepo:
+class CatalogRepo(_Repo):
     """Loads the YAML catalog into tables idempotently; ids stay stable, reports untouched."""
-
-    def __init__(self, session: AsyncSession) -> None:
-        self.session = session
 
     async def _upsert(
         self, model: type, key: dict[str, Any], values: dict[str, Any], result: SyncResult, label: str
@@ -245,10 +256,7 @@ class InviteError(Exception):
         super().__init__(reason)
 
 
-class PeopleRepo:
-    def __init__(self, session: AsyncSession) -> None:
-        self.session = session
-
+class PeopleRepo(_Repo):
     async def institution(self, abbr: str) -> t.Institution | None:
         stmt = select(t.Institution).where(func.lower(t.Institution.abbr) == abbr.casefold())
         return (await self.session.exec(stmt)).first()
@@ -441,10 +449,7 @@ class ReportView:
         return out
 
 
-class ReportRepo:
-    def __init__(self, session: AsyncSession) -> None:
-        self.session = session
-
+class ReportRepo(_Repo):
     async def period(self, year: int) -> t.ReportingPeriod:
         row = (
             await self.session.exec(select(t.ReportingPeriod).where(t.ReportingPeriod.year == year))
@@ -663,12 +668,73 @@ def _value_columns(kind: str, answer: Any, date_answer: Any) -> dict[str, Any] |
 # ------------------------------------------------------------------ facade
 
 
+_CONTACT_COLUMNS = {
+    "id": Integer(),
+    "telegram_user_id": BigInteger(),
+    "display_name": String(),
+    "institution_id": Integer(),
+    "role": String(),
+    "language": String(),
+    "active": Boolean(),
+    "blocked": Boolean(),
+    "created_at": DateTime(timezone=True),
+}
+_INSTITUTION_COLUMNS = {
+    "id": Integer(),
+    "abbr": String(),
+    "name": String(),
+    "name_en": String(),
+    "reports": Boolean(),
+}
+
+_MARK_UPDATE = Sql(
+    """INSERT INTO processed_update (update_id, at) VALUES (:update_id, :at)
+       ON CONFLICT (update_id) DO NOTHING""",
+    params={"update_id": BigInteger(), "at": DateTime(timezone=True)},
+)
+_FORGET_UPDATES = Sql(
+    "DELETE FROM processed_update WHERE at < :before", params={"before": DateTime(timezone=True)}
+)
+# Who sent the update and their conversation state, in one statement, always one row.
+_UPDATE_CONTEXT = Sql(
+    f"""SELECT {", ".join(f"c.{n} AS c_{n}" for n in _CONTACT_COLUMNS)},
+               {", ".join(f"i.{n} AS i_{n}" for n in _INSTITUTION_COLUMNS)},
+               s.state AS s_state, s.data AS s_data
+        FROM (SELECT 1 AS one) AS one
+        LEFT JOIN contact AS c ON c.telegram_user_id = :user_id
+        LEFT JOIN institution AS i ON i.id = c.institution_id
+        LEFT JOIN conversation_state AS s ON s.key = :state_key""",
+    params={"user_id": BigInteger(), "state_key": String()},
+    columns={
+        **{f"c_{n}": ty for n, ty in _CONTACT_COLUMNS.items()},
+        **{f"i_{n}": ty for n, ty in _INSTITUTION_COLUMNS.items()},
+        "s_state": String(),
+        "s_data": JSON(),
+    },
+)
+
+
+@dataclass
+class UpdateContext:
+    """Read at the start of an update, inside its transaction: never cached across updates, so
+    a contact deactivated or given another role by the CLI is seen at their next update."""
+
+    contact: t.Contact | None
+    institution: t.Institution | None
+    state: str | None
+    data: dict[str, Any] | None
+
+
 class Repos:
-    def __init__(self, session: AsyncSession) -> None:
-        self.session = session
-        self.catalog = CatalogRepo(session)
-        self.people = PeopleRepo(session)
-        self.reports = ReportRepo(session)
+    def __init__(self, source: AsyncSession | Unit) -> None:
+        self.source = source
+        self.catalog = CatalogRepo(source)
+        self.people = PeopleRepo(source)
+        self.reports = ReportRepo(source)
+
+    @property
+    def session(self) -> AsyncSession:
+        return self.source.session if isinstance(self.source, Unit) else self.source
 
     async def mark_update(self, update_id: int, now: dt.datetime | None = None) -> bool:
         """Remember a Telegram update id; False when it was handled before (a duplicate).
@@ -677,21 +743,32 @@ class Repos:
         re-delivers within hours at most, so ids older than UPDATE_MEMORY are forgotten, a
         batch at a time (every PRUNE_EVERY-th update)."""
         now = now or t.utcnow()
-        insert = _dialect_insert(self.session)(t.ProcessedUpdate).values(update_id=update_id, at=now)
-        result = await self.session.exec(insert.on_conflict_do_nothing(index_elements=["update_id"]))
-        if not result.rowcount:
+        if not await _MARK_UPDATE.run(self.source, update_id=update_id, at=now):
             return False
         if update_id % PRUNE_EVERY == 0:
-            await self.session.exec(
-                delete(t.ProcessedUpdate).where(col(t.ProcessedUpdate.at) < now - UPDATE_MEMORY)
-            )
+            await _FORGET_UPDATES.run(self.source, before=now - UPDATE_MEMORY)
         return True
 
-
-def _dialect_insert(session: AsyncSession) -> Any:
-    from sqlalchemy.dialects import postgresql, sqlite
-
-    return postgresql.insert if session.bind.dialect.name == "postgresql" else sqlite.insert
+    async def start_update(
+        self, update_id: int, telegram_user_id: int | None, state_key: str | None
+    ) -> UpdateContext | None:
+        """The first statements of an update: None when it is a duplicate; else the sender's
+        contact and institution (ORM instances of this unit) and the conversation row."""
+        if not await self.mark_update(update_id):
+            return None
+        row = await _UPDATE_CONTEXT.one(self.source, user_id=telegram_user_id, state_key=state_key)
+        assert row is not None
+        n = len(_CONTACT_COLUMNS)
+        contact = institution = None
+        if row[0] is not None:
+            contact = detached(t.Contact, **dict(zip(_CONTACT_COLUMNS, row[:n], strict=True)))
+            institution = detached(t.Institution, **dict(zip(_INSTITUTION_COLUMNS, row[n:-2], strict=True)))
+            if isinstance(self.source, Unit):
+                self.source.attach(contact, institution)
+            else:
+                contact = await self.session.merge(contact, load=False)
+                institution = await self.session.merge(institution, load=False)
+        return UpdateContext(contact, institution, row[-2], row[-1])
 
 
 UPDATE_MEMORY = dt.timedelta(days=7)
