@@ -58,21 +58,31 @@ def build_dispatcher(services: Services) -> Dispatcher:
 
 
 async def _on_error(event: ErrorEvent, bot: Bot, services: Services) -> bool:
-    """Last line of defence: log it, tell the user in their language, never a traceback."""
+    """Last line of defence: log it, tell the user in their language, never a traceback.
+
+    Each step is guarded on its own, so the failure message is sent even when the button was
+    already answered or the database is what failed."""
     log.error("update %s failed", event.update.update_id, exc_info=event.exception)
     update = event.update
-    user = update.event_from_user if hasattr(update, "event_from_user") else None
-    message = update.message or (update.callback_query.message if update.callback_query else None)
+    query = update.callback_query
+    message = update.message or (query.message if query else None)
+    user = query.from_user if query else (message.from_user if message else None)
     chat_id = message.chat.id if message else (user.id if user else None)
     if chat_id is None:
         return True
     lang = services.settings.default_language
     try:
         async with services.db.session() as session:
-            contact = await Repos(session).people.contact_by_telegram(chat_id)
+            contact = await Repos(session).people.contact_by_telegram(user.id if user else chat_id)
             lang = contact.language if contact else lang
-        if update.callback_query:
-            await update.callback_query.answer()
+    except Exception:
+        log.exception("could not read the language of chat %s", chat_id)
+    if query is not None:
+        try:
+            await query.answer()
+        except Exception:  # e.g. the handler had answered it already
+            log.debug("callback query %s could not be answered again", query.id)
+    try:
         await bot.send_message(chat_id, text(lang, "common.failure"))
     except Exception:  # the error path itself must never raise
         log.exception("could not report the failure to chat %s", chat_id)
@@ -157,7 +167,7 @@ async def console_identity(
             institution_id=inst.id,
             role="contact",
             expires_in=dt.timedelta(hours=1),
-            display_name=f"Demo kontaktpersona ({inst.abbr})",
+            display_name="Demo kontaktpersona",  # the institution is shown next to it, never twice
         )
         return user, [f"/start {code}"]
 

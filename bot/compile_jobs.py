@@ -26,6 +26,7 @@ from openpyxl import Workbook
 from openpyxl.styles import Alignment, Font, PatternFill
 
 from bot.config import PROJECT_ROOT
+from bot.render import chunks
 from reporting_forms import exports
 from reporting_forms.catalog import Catalog, Measure, MetricKind, Plan, PolicyIndicator
 from reporting_forms.compilation import (
@@ -795,21 +796,6 @@ async def compile_for_coordinators(
         intro = text(lang, "coordinator.job_intro", kind=kind, year=year)
         rendered[lang] = (f"{intro}\n\n{body}", paths)
     return [(c.id, c.telegram_user_id, *rendered[normalise_language(c.language)]) for c in recipients]
-
-
-def chunks(message: str, limit: int = 4000) -> list[str]:
-    """Split a long message at line ends so each part fits a Telegram message."""
-    parts: list[str] = []
-    current = ""
-    for line in message.split("\n"):
-        candidate = f"{current}\n{line}" if current else line
-        if len(candidate) > limit and current:
-            parts.append(current)
-            candidate = line[:limit]
-        current = candidate
-    if current:
-        parts.append(current)
-    return parts
 
 
 # ---------------------------------------------------------------- scheduled runs → the outbox

@@ -27,11 +27,12 @@ class FormCb(CallbackData, prefix="f"):
 
 
 class MeasureCb(CallbackData, prefix="m"):
-    """Measure picker: a page turn (code empty) or a measure."""
+    """Measure picker: a measure (code), a task's measures (task), or a page of tasks (neither)."""
 
     n: str
     page: int = 0
     code: str = ""
+    task: str = ""
 
 
 class YearCb(CallbackData, prefix="y"):
@@ -91,12 +92,22 @@ def summary_keyboard(lang: str, nonce: str, keys: Sequence[str]) -> InlineKeyboa
     return InlineKeyboardMarkup(inline_keyboard=rows)
 
 
-def measures_keyboard(
-    lang: str, nonce: str, measures: Sequence[tuple[str, str]], page: int, pages: int
+def _cancel_row(lang: str, nonce: str, key: str) -> list[InlineKeyboardButton]:
+    return [_btn(button(lang, "report.btn_cancel"), FormCb(n=nonce, a="x", k=key))]
+
+
+def tasks_keyboard(
+    lang: str, nonce: str, tasks: Sequence[tuple[str, str, int]], page: int, pages: int
 ) -> InlineKeyboardMarkup:
+    """One row per task (id, title, number of measures) leading to its measures; paged."""
     rows = [
-        [_btn(button(lang, "report.btn_measure", code=code, name=name), MeasureCb(n=nonce, code=code))]
-        for code, name in measures
+        [
+            _btn(
+                button(lang, "report.btn_task", task_id=tid, title=title, count=count),
+                MeasureCb(n=nonce, task=tid),
+            )
+        ]
+        for tid, title, count in tasks
     ]
     nav = []
     if page > 0:
@@ -105,7 +116,21 @@ def measures_keyboard(
         nav.append(_btn(button(lang, "report.btn_next"), MeasureCb(n=nonce, page=page + 1)))
     if nav:
         rows.append(nav)
-    rows.append([_btn(button(lang, "report.btn_cancel"), FormCb(n=nonce, a="x", k="pick"))])
+    rows.append(_cancel_row(lang, nonce, "pick"))
+    return InlineKeyboardMarkup(inline_keyboard=rows)
+
+
+def measures_keyboard(
+    lang: str, nonce: str, measures: Sequence[tuple[str, str]], tasks_page: int | None = None
+) -> InlineKeyboardMarkup:
+    """One button per measure ("1.3.5 …"); with ``tasks_page``, a button back to that page of tasks."""
+    rows = [
+        [_btn(button(lang, "report.btn_measure", code=code, name=name), MeasureCb(n=nonce, code=code))]
+        for code, name in measures
+    ]
+    if tasks_page is not None:
+        rows.append([_btn(button(lang, "report.btn_tasks"), MeasureCb(n=nonce, page=tasks_page))])
+    rows.append(_cancel_row(lang, nonce, "pick"))
     return InlineKeyboardMarkup(inline_keyboard=rows)
 
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 import html
-from collections.abc import Mapping
+import re
+from collections.abc import Iterable, Mapping
 from decimal import Decimal
 from typing import Any
 
@@ -15,9 +16,72 @@ from reporting_forms.forms import (
     FieldKind,
     FormField,
     Summary,
+    form_for,
     load_answer,
 )
 from reporting_forms.texts import format_day, format_number, text
+
+MESSAGE_LIMIT = 4000  # Telegram allows 4096 characters after entity parsing; leave some room
+_TOKENS = re.compile(r"<[^>]*>|&#?\w+;|\s+|[^<&\s]+|[<&]")
+
+
+def _visible_length(token: str) -> int:
+    """What a piece of Telegram HTML counts towards the limit: tags nothing, an entity one
+    character, text its UTF-16 length (as Telegram counts)."""
+    if token.startswith("<") and token.endswith(">") and len(token) > 1:
+        return 0
+    if token.startswith("&") and token.endswith(";") and len(token) > 2:
+        return 1
+    return len(token.encode("utf-16-le")) // 2
+
+
+def _tokens(line: str, limit: int) -> list[str]:
+    """Tags, entities, spaces and words; a word longer than a message comes in slices."""
+    out: list[str] = []
+    step = max(1, limit // 2)  # slices by code points; an astral character counts twice
+    for token in _TOKENS.findall(line):
+        if _visible_length(token) > limit:
+            out.extend(token[i : i + step] for i in range(0, len(token), step))
+        else:
+            out.append(token)
+    return out
+
+
+def _pieces(line: str, limit: int) -> list[str]:
+    """A line too long for one message, cut at its last space before the limit (or between
+    slices of one long word); never inside a tag or an entity, nothing dropped."""
+    pieces: list[str] = []
+    current: list[str] = []
+    for token in _tokens(line, limit):
+        while current and sum(map(_visible_length, current)) + _visible_length(token) > limit:
+            spaces = [i for i, t in enumerate(current) if t.isspace()]
+            cut = spaces[-1] if spaces and spaces[-1] > 0 else len(current)
+            pieces.append("".join(current[:cut]))
+            current = current[cut + 1 :]
+        current.append(token)
+    pieces.append("".join(current))
+    return pieces
+
+
+def _length(part: str) -> int:
+    return sum(_visible_length(t) for t in _TOKENS.findall(part))
+
+
+def chunks(message: str, limit: int = MESSAGE_LIMIT) -> list[str]:
+    """Split a long message at line ends so each part fits one Telegram message (its length
+    counted as Telegram counts it); a line longer than a message is cut at spaces."""
+    parts: list[str] = []
+    current = ""
+    for line in message.split("\n"):
+        for piece in _pieces(line, limit) if _length(line) > limit else [line]:
+            candidate = f"{current}\n{piece}" if current else piece
+            if current and _length(candidate) > limit:
+                parts.append(current)
+                candidate = piece
+            current = candidate
+    if current:
+        parts.append(current)
+    return parts
 
 
 def button(lang: str, name: str, /, **params: Any) -> str:
@@ -88,8 +152,34 @@ def field_label(lang: str, measure: Measure, field: FormField, width: int = 90) 
     indicator = next(i for i in measure.indicators if i.id == field.indicator_id)
     label = indicator.text if len(indicator.text) <= width else indicator.text[: width - 1].rstrip() + "…"
     if field.depends_on is not None:
-        label = f"{label} — {button(lang, 'report.label_date')}"
+        return button(lang, "report.label_with_date", label=label)
     return label
+
+
+def change_rows(
+    lang: str, measure: Measure | None, year: int, changes: Iterable[Mapping[str, Any]]
+) -> list[dict[str, Any]]:
+    """A revision's old → new changes as the summary card shows them: field labels, formatted
+    values, in form order. Keys the form no longer has keep their stored key and value."""
+    fields = {f.key: f for f in form_for(measure).fields} if measure is not None else {}
+    order = {key: i for i, key in enumerate(fields)}
+
+    def shown(field: FormField | None, stored: Any) -> str | None:
+        if stored is None:
+            return None
+        return _stored_value(field, stored, year, lang) if field is not None else str(stored)
+
+    rows = []
+    for change in sorted(changes, key=lambda c: order.get(str(c.get("field")), len(order))):
+        field = fields.get(str(change.get("field")))
+        rows.append(
+            {
+                "field": field_label(lang, measure, field) if field and measure else str(change.get("field")),
+                "old": shown(field, change.get("old")),
+                "new": shown(field, change.get("new")),
+            }
+        )
+    return rows
 
 
 def summary_text(lang: str, measure: Measure, year: int, summary: Summary, warnings: list[str]) -> str:

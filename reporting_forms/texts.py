@@ -14,7 +14,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from babel.dates import format_date
+from babel.dates import format_date, format_datetime
 from babel.numbers import format_decimal
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
@@ -41,6 +41,66 @@ def format_day(value: dt.date | None, lang: str = DEFAULT_LANGUAGE, style: str =
     return format_date(value, format="long", locale=_locale(lang))
 
 
+# A moment (date and time) and a day as the user reads them: numeric in Latvian, month names in English.
+_MOMENT_PATTERNS = {"lv": ("dd.MM.yyyy HH:mm", "dd.MM.yyyy"), "en": ("d MMM yyyy, HH:mm", "d MMM yyyy")}
+
+
+def to_local(value: dt.datetime, tz: dt.tzinfo) -> dt.datetime:
+    """A stored timestamp in local time; naive values are UTC (that is how the database keeps them)."""
+    aware = value if value.tzinfo is not None else value.replace(tzinfo=dt.UTC)
+    return aware.astimezone(tz)
+
+
+def format_moment(value: dt.datetime | None, lang: str = DEFAULT_LANGUAGE, *, with_time: bool = True) -> str:
+    """A local date and time: 20.11.2026 11:30 (lv), 20 Nov 2026, 11:30 (en); convert with to_local first."""
+    if value is None:
+        return "—"
+    patterns = _MOMENT_PATTERNS.get(normalise_language(lang), _MOMENT_PATTERNS[DEFAULT_LANGUAGE])
+    return format_datetime(value, patterns[0 if with_time else 1], tzinfo=value.tzinfo, locale=_locale(lang))
+
+
+def takes_singular(value: float | int | Decimal | None) -> bool:
+    """Latvian agreement: 1, 21, 101 ... take the singular; 11, 111 and fractions the plural."""
+    if value is None or value != int(value):
+        return False
+    n = abs(int(value))
+    return n % 10 == 1 and n % 100 != 11
+
+
+# Plural → singular where the regular endings do not give the right word.
+_LV_SINGULAR_EXCEPTIONS = {"mācības": "mācības", "pārstāvji": "pārstāvis", "tiesneši": "tiesnesis"}
+# (plural ending, singular ending): nouns and definite adjectives in the nominative.
+_LV_NOUN_ENDINGS = (("ie", "ais"), ("ās", "ā"), ("as", "a"), ("es", "e"), ("i", "s"))
+_LV_ADJECTIVE_ENDINGS = (("ie", "ais"), ("ās", "ā"))
+
+
+def _singular_word(word: str, endings: tuple[tuple[str, str], ...]) -> str:
+    if word in _LV_SINGULAR_EXCEPTIONS:
+        return _LV_SINGULAR_EXCEPTIONS[word]
+    for plural, singular in endings:
+        if word.endswith(plural):
+            return word[: -len(plural)] + singular
+    return word
+
+
+def lv_singular(unit: str) -> str:
+    """The singular of a plural unit from the catalog: "programmas" → "programma",
+    "pētnieciskās aktivitātes" → "pētnieciskā aktivitāte", "probācijas klienti" → "probācijas klients"
+    (a genitive in front, like "probācijas", stays)."""
+    words = unit.split(" ")
+    head = _singular_word(words[-1], _LV_NOUN_ENDINGS)
+    return " ".join([*(_singular_word(w, _LV_ADJECTIVE_ENDINGS) for w in words[:-1]), head])
+
+
+def unit_for(unit: str | None, value: float | int | Decimal | None, lang: str = DEFAULT_LANGUAGE) -> str:
+    """The unit agreeing with the number before it: 1 programma, 2 programmas, 21 programma."""
+    if not unit:
+        return ""
+    if normalise_language(lang) == "lv" and takes_singular(value):
+        return lv_singular(unit)
+    return unit
+
+
 def _locale(lang: str) -> str:
     return "lv_LV" if lang == "lv" else "en_GB"
 
@@ -57,6 +117,9 @@ def environment() -> Environment:
     )
     env.filters["num"] = format_number
     env.filters["day"] = format_day
+    env.filters["moment"] = format_moment
+    env.filters["unit_for"] = unit_for
+    env.tests["singular"] = takes_singular
     return env
 
 

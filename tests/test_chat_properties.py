@@ -94,13 +94,16 @@ def _at_field(rig: Rig, measure_id: str, answers: dict, cursor: int, year: int =
     rig.run(go())
 
 
-# (measure, answers before, cursor): a question of each kind
+# (measure, answers before, cursor): a question of each kind, on measures of the contact's VPD
 QUESTIONS = {
-    "count": ("1.1.5", {}, 0),
-    "milestone_status": ("1.1.5", {"1.1.5.1": 2}, 1),
-    "date": ("1.1.5", {"1.1.5.1": 2, "1.1.5.2": "done"}, 2),
-    "people_trained": ("1.1.5", {}, 5),
-    "comment": ("1.1.5", {}, 6),
+    "count": ("3.1.4", {}, 0),
+    "milestone_status": ("3.1.4", {"3.1.4.1": 2}, 1),
+    "date": ("3.1.4", {"3.1.4.1": 2, "3.1.4.2": "done"}, 2),
+    "people_trained": ("1.1.1", {}, 2),
+    "participants": ("1.3.11", {}, 0),
+    "events_held": ("2.1.1", {}, 3),
+    "sessions": ("2.1.1", {}, 7),
+    "comment": ("1.1.1", {}, 3),
     "percent": ("3.1.5", {}, 0),
     "text": ("3.1.3", {}, 0),
 }

@@ -180,11 +180,11 @@ def test_draft_warnings_use_the_rows_other_reports(catalog: Catalog) -> None:
     found = draft_warnings(
         "lv", catalog, measure, 2026, {"1.1.1.2": 100}, {"1.1.1.2": {2025: 300, 2027: 999}}
     )
-    assert found == ["kopējā vērtība 400 pārsniedz 3 reizes mērķi (120)"]
+    assert found == ["kopējā vērtība 400 vairāk nekā 3 reizes pārsniedz mērķi (120)"]
     assert draft_warnings("en", catalog, measure, 2026, {"1.1.1.1": "risk"}, {}) == []
     # another institution's report of the same year is part of the row, as when compiling
-    found = draft_warnings("lv", catalog, measure, 2026, {"1.1.1.2": 100}, {"1.1.1.2": {2026: 270}})
-    assert found == ["kopējā vērtība 370 pārsniedz 3 reizes mērķi (120)"]
+    found = draft_warnings("en", catalog, measure, 2026, {"1.1.1.2": 100}, {"1.1.1.2": {2026: 270}})
+    assert found == ["cumulative value 370 is above 3 × the target (120)"]
     # ... but others' rows the draft leaves empty are not this contact's warning
     assert draft_warnings("lv", catalog, measure, 2026, {}, {"1.1.1.2": {2025: 999}}) == []
 

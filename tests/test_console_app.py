@@ -56,16 +56,16 @@ async def test_console_newcomer_files_and_corrects_a_report(
             (view,) = await Repos(s).reports.views()
     await db.dispose()
     screen = out.getvalue()
-    assert "Sveicināti, Demo kontaktpersona (VPD)!" in screen
+    assert "Sveicināti, Demo kontaktpersona!" in screen and "(VPD) (VPD)" not in screen
     assert "Izvēlieties pasākumu" in screen and "Atskaite iesniegta" in screen
-    assert "redakcija 2" in screen and "1.1.1.2: 45 → 50" in screen
+    assert "redakcija 2" in screen and "Apmācīti līdz 120 darbinieki: 45 → 50" in screen
     assert (view.institution, view.revision, view.answers()["1.1.1.2"]) == ("VPD", 2, 50)
 
 
 async def test_second_console_run_is_already_registered(sqlite_url: str, catalog: Catalog, tmp_path) -> None:
     await prepare_database(sqlite_url, catalog)
     settings = Settings(database_url=sqlite_url, console_files_dir=tmp_path, _env_file=None)
-    for expected in ("Sveicināti", "Jūs esat reģistrēts kā Demo kontaktpersona (VPD)"):
+    for expected in ("Sveicināti", "Lietotājs: Demo kontaktpersona; iestāde: VPD; loma: kontaktpersona."):
         db = Database(sqlite_url)
         out = io.StringIO()
         await run_console(

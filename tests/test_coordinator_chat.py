@@ -360,7 +360,7 @@ async def test_validation_warning_on_the_summary_card_does_not_block(harness: Ha
     anna.click_text("Izlaist ▶")
     (card,) = await anna.replies(1)
     assert "Lūdzu, pārbaudiet" in card.text
-    assert "kopējā vērtība 400 pārsniedz 3 reizes mērķi (120)" in card.text
+    assert "kopējā vērtība 400 vairāk nekā 3 reizes pārsniedz mērķi (120)" in card.text
     anna.click_text("✅ Apstiprināt")
     (receipt,) = await anna.replies(1)
     assert "Atskaite iesniegta" in receipt.text

@@ -172,7 +172,7 @@ def test_xlsx_summary_and_policy(compiled: CompiledPlan, policy: PolicyTable) ->
     )
     assert (
         ws.cell(r + 2, 1).value
-        == "1.1.2. pasākums, 2026. gads: kopējā vērtība 41 pārsniedz 3 reizes mērķi (10)"
+        == "1.1.2. pasākums, 2026. gads: kopējā vērtība 41 vairāk nekā 3 reizes pārsniedz mērķi (10)"
     )
 
     ws = wb["Politikas rezultāti"]

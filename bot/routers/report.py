@@ -4,16 +4,20 @@ lists reports and reopens one for correction (a new revision)."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import math
+import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from aiogram import BaseMiddleware, F, Router
+from aiogram import BaseMiddleware, Bot, F, Router
+from aiogram.exceptions import TelegramBadRequest
 from aiogram.filters import Command, CommandObject, StateFilter
 from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State
-from aiogram.types import CallbackQuery, InaccessibleMessage, Message, TelegramObject
+from aiogram.types import CallbackQuery, InaccessibleMessage, InlineKeyboardMarkup, Message, TelegramObject
 
 from bot.access import RequireContact
 from bot.compile_jobs import draft_warnings
@@ -30,21 +34,25 @@ from bot.keyboards import (
     new_nonce,
     question_keyboard,
     summary_keyboard,
+    tasks_keyboard,
     years_keyboard,
 )
-from bot.render import button, error_text, question_text, summary_text
+from bot.render import button, change_rows, chunks, error_text, question_text, summary_text
+from bot.routers.start import switch_language
 from bot.states import ReportFlow
 from reporting_forms import forms
-from reporting_forms.catalog import Catalog, Measure
+from reporting_forms.catalog import Catalog, Measure, Task
 from reporting_forms.periods import open_years
-from reporting_forms.texts import LANGUAGES, text
+from reporting_forms.texts import LANGUAGES, text, to_local
 from storage.repositories import Repos
 from storage.tables import Contact
 
-PAGE_SIZE = 8
+PAGE_SIZE = 8  # tasks per page of the picker; an institution with this few measures sees them at once
 IN_FLOW = StateFilter(
     ReportFlow.choosing_measure, ReportFlow.choosing_year, ReportFlow.answering, ReportFlow.open_draft
 )
+# Questions whose answer is a typed number (the offline console then reads "1" as the answer).
+NUMERIC_KINDS = frozenset({forms.FieldKind.COUNT, forms.FieldKind.PERCENT})
 
 
 @dataclass
@@ -81,7 +89,7 @@ class WithCtx(BaseMiddleware):
         return await handler(event, data)
 
 
-def _measures(ctx: Ctx) -> list[tuple[Any, Measure]]:
+def _measures(ctx: Ctx) -> list[tuple[Task, Measure]]:
     """(task, measure) pairs the contact's institution reports on, in plan order."""
     return [(task, m) for _plan, _d, task, m in ctx.catalog.measures_for(ctx.institution)]
 
@@ -90,38 +98,93 @@ def _allowed(ctx: Ctx, code: str) -> Measure | None:
     return next((m for _t, m in _measures(ctx) if m.id == code), None)
 
 
+def _task_groups(ctx: Ctx) -> list[tuple[Task, list[Measure]]]:
+    groups: list[tuple[Task, list[Measure]]] = []
+    for task, m in _measures(ctx):
+        if not groups or groups[-1][0].id != task.id:
+            groups.append((task, []))
+        groups[-1][1].append(m)
+    return groups
+
+
+def expects_typed_number(catalog: Catalog, state: str | None, data: Mapping[str, Any]) -> bool:
+    """True when the current step is a count or percent question: a typed number answers it.
+    (The offline console asks, to tell an answer "1" from pressing button [1].)"""
+    if state != ReportFlow.answering.state or not data.get("draft"):
+        return False
+    try:
+        draft = forms.Draft.from_dict(data["draft"])
+        _, step = forms.resume(forms.form_for(catalog.measure(draft.measure_id)), draft)
+    except (forms.DraftError, KeyError, ValueError):
+        return False
+    return isinstance(step, forms.Ask) and step.field.kind in NUMERIC_KINDS
+
+
+async def _send(message: Message, body: str, keyboard: InlineKeyboardMarkup | None = None) -> None:
+    """A message in as many parts as Telegram needs; the keyboard goes under the last part."""
+    parts = chunks(body)
+    for part in parts[:-1]:
+        await message.answer(part)
+    await message.answer(parts[-1], reply_markup=keyboard)
+
+
 # ------------------------------------------------------------------ screens
 
 
-async def _show_picker(ctx: Ctx, target: Message, page: int, *, edit: bool = False) -> None:
-    items = _measures(ctx)
-    if not items:
+async def _show_picker(
+    ctx: Ctx, target: Message, page: int = 0, task: str | None = None, *, edit: bool = False
+) -> None:
+    """Tasks (paged, one button each) → a task's measures; few measures: all of them at once."""
+    groups = _task_groups(ctx)
+    if not groups:
         await ctx.state.clear()
         await target.answer(text(ctx.lang, "report.no_measures", institution=ctx.institution))
         return
-    data = await ctx.state.get_data()
-    pages = max(1, math.ceil(len(items) / PAGE_SIZE))
+    nonce = (await ctx.state.get_data())["nonce"]
+    pages = max(1, math.ceil(len(groups) / PAGE_SIZE))
     page = min(max(page, 0), pages - 1)
-    chunk = items[page * PAGE_SIZE : (page + 1) * PAGE_SIZE]
-    groups: list[dict[str, Any]] = []
-    for task, m in chunk:
-        if not groups or groups[-1]["task_id"] != task.id:
-            groups.append({"task_id": task.id, "task_title": task.title, "measures": []})
-        groups[-1]["measures"].append({"id": m.id, "name": m.name})
-    body = text(
-        ctx.lang,
-        "report.choose_measure",
-        institution=ctx.institution,
-        page=page + 1,
-        pages=pages,
-        groups=groups,
-    )
-    keyboard = measures_keyboard(ctx.lang, data["nonce"], [(m.id, m.name) for _t, m in chunk], page, pages)
-    await ctx.state.update_data(page=page)
-    if edit:
-        await target.edit_text(body, reply_markup=keyboard)
+    chosen = [g for g in groups if g[0].id == task]
+    everything = sum(len(ms) for _t, ms in groups) <= PAGE_SIZE
+    if chosen or everything:
+        shown = chosen or groups
+        body = text(
+            ctx.lang,
+            "report.choose_measure",
+            institution=ctx.institution,
+            groups=[
+                {
+                    "task_id": t.id,
+                    "task_title": t.title,
+                    "measures": [{"id": m.id, "name": m.name} for m in ms],
+                }
+                for t, ms in shown
+            ],
+        )
+        keyboard = measures_keyboard(
+            ctx.lang, nonce, [(m.id, m.name) for _t, ms in shown for m in ms], None if everything else page
+        )
     else:
-        await target.answer(body, reply_markup=keyboard)
+        on_page = groups[page * PAGE_SIZE : (page + 1) * PAGE_SIZE]
+        body = text(
+            ctx.lang,
+            "report.choose_task",
+            institution=ctx.institution,
+            page=page + 1,
+            pages=pages,
+            tasks=[{"id": t.id, "title": t.title, "count": len(ms)} for t, ms in on_page],
+        )
+        keyboard = tasks_keyboard(
+            ctx.lang, nonce, [(t.id, t.title, len(ms)) for t, ms in on_page], page, pages
+        )
+    await ctx.state.update_data(page=page, task=chosen[0][0].id if chosen else None)
+    if edit:
+        try:
+            await target.edit_text(body, reply_markup=keyboard)
+            return
+        except TelegramBadRequest as exc:
+            if "not modified" in str(exc):  # the same button twice
+                return
+    await target.answer(body, reply_markup=keyboard)
 
 
 async def _begin_picking(ctx: Ctx, message: Message, code: str | None) -> None:
@@ -130,14 +193,15 @@ async def _begin_picking(ctx: Ctx, message: Message, code: str | None) -> None:
     if code:
         await _choose_measure(ctx, message, code)
     else:
-        await _show_picker(ctx, message, 0)
+        await _show_picker(ctx, message)
 
 
 async def _choose_measure(ctx: Ctx, message: Message, code: str) -> None:
     measure = _allowed(ctx, code.strip())
     if measure is None:
         await message.answer(text(ctx.lang, "report.unknown_measure", code=code.strip()[:40]))
-        await _show_picker(ctx, message, (await ctx.state.get_data()).get("page", 0))
+        data = await ctx.state.get_data()
+        await _show_picker(ctx, message, data.get("page", 0), data.get("task"))
         return
     years = open_years(ctx.today())
     if not years:
@@ -149,7 +213,16 @@ async def _choose_measure(ctx: Ctx, message: Message, code: str) -> None:
         return
     await ctx.state.set_state(ReportFlow.choosing_year)
     await ctx.state.update_data(measure_id=measure.id)
+    await _show_years(ctx, message)
+
+
+async def _show_years(ctx: Ctx, message: Message) -> None:
     data = await ctx.state.get_data()
+    measure = _allowed(ctx, data.get("measure_id", ""))
+    years = open_years(ctx.today())
+    if measure is None or not years:
+        await _begin_picking(ctx, message, None)
+        return
     await message.answer(
         text(ctx.lang, "report.choose_year", measure_id=measure.id, measure_name=measure.name, years=years),
         reply_markup=years_keyboard(ctx.lang, data["nonce"], years),
@@ -179,7 +252,14 @@ async def _begin_form(
     # what the institution reported in earlier years does not change while the form is open
     earlier = await ctx.repos.reports.earlier_values(db_measure.id, ctx.contact.institution_id, year)
     await ctx.state.set_state(ReportFlow.answering)
-    await ctx.state.set_data({"nonce": nonce, "draft": draft.to_dict(), "earlier": _years_as_keys(earlier)})
+    await ctx.state.set_data(
+        {
+            "nonce": nonce,
+            "draft": draft.to_dict(),
+            "earlier": _years_as_keys(earlier),
+            "inst": ctx.contact.institution_id,  # whose draft it is: re-checked on resume and submit
+        }
+    )
     await _show_step(ctx, message, measure, draft)
 
 
@@ -204,16 +284,19 @@ async def _show_step(
     if notice:
         await message.answer(notice)
     if isinstance(step, forms.Summary):
-        await message.answer(
+        await _send(
+            message,
             summary_text(ctx.lang, measure, draft.year, step, await _warnings(ctx, measure, draft)),
-            reply_markup=summary_keyboard(ctx.lang, nonce, [r.field.key for r in step.rows]),
+            summary_keyboard(ctx.lang, nonce, [r.field.key for r in step.rows]),
         )
         return
     earlier = _years_from_keys(data.get("earlier") or {})
-    first = step.field.key == spec.fields[0].key
-    await message.answer(
+    # editing from the summary: "Atpakaļ" returns to the card unchanged, also from the first field
+    can_go_back = step.field.key != spec.fields[0].key or draft.return_to_summary
+    await _send(
+        message,
         question_text(ctx.lang, measure, draft.year, step, earlier),
-        reply_markup=question_keyboard(ctx.lang, nonce, step.field, can_go_back=not first),
+        question_keyboard(ctx.lang, nonce, step.field, can_go_back=can_go_back),
     )
 
 
@@ -242,20 +325,73 @@ async def _current(ctx: Ctx) -> tuple[Measure, forms.Draft] | None:
         return None
 
 
-async def _reask(ctx: Ctx, message: Message, notice: str | None = None) -> None:
-    """Show the current step again (after bad input, a stale button, /help, ...)."""
+async def _keep(ctx: Ctx, message: Message, measure: Measure) -> bool:
+    """Whether the open draft still belongs to the contact's institution. One that does not
+    (the contact moved to another institution with /start CODE, or the measure is not theirs)
+    is deleted, with a message saying why; False then."""
+    started_by = (await ctx.state.get_data()).get("inst")
+    moved = started_by is not None and started_by != ctx.contact.institution_id
+    if not moved and _allowed(ctx, measure.id) is not None:
+        return True
+    await ctx.state.clear()
+    await message.answer(
+        text(
+            ctx.lang,
+            "report.draft_not_yours",
+            measure_id=measure.id,
+            institution=ctx.institution,
+            moved=moved,
+        )
+    )
+    return False
+
+
+async def _show_draft_offer(ctx: Ctx, message: Message) -> None:
     current = await _current(ctx)
-    state = await ctx.state.get_state()
-    if current is not None and state == ReportFlow.answering.state:
-        await _show_step(ctx, message, *current, notice=notice)
+    if current is None:
+        await _begin_picking(ctx, message, None)
         return
+    measure, draft = current
+    if not await _keep(ctx, message, measure):
+        return
+    nonce = (await ctx.state.get_data())["nonce"]
+    await message.answer(
+        text(ctx.lang, "report.open_draft", measure_id=measure.id, year=draft.year),
+        reply_markup=draft_keyboard(ctx.lang, nonce),
+    )
+
+
+async def _offer_draft(ctx: Ctx, message: Message, after: dict[str, Any]) -> None:
+    """An unfinished draft is open: continue it, or delete it and then do ``after``
+    ({"measure": code} — /report CODE, {"report": id} — correct that report, {} — the picker)."""
+    await ctx.state.set_state(ReportFlow.open_draft)
+    await ctx.state.update_data(nonce=new_nonce(), after=after)
+    await _show_draft_offer(ctx, message)
+
+
+async def _reask(ctx: Ctx, message: Message, notice: str | None = None) -> None:
+    """Show the current step again, with its buttons (after bad input, a stale button, /help, ...)."""
+    state = await ctx.state.get_state()
     if notice:
         await message.answer(notice)
-    if state == ReportFlow.choosing_measure.state:
-        await _show_picker(ctx, message, (await ctx.state.get_data()).get("page", 0))
+    if state == ReportFlow.answering.state:
+        current = await _current(ctx)
+        if current is None:
+            await _begin_picking(ctx, message, None)
+        elif await _keep(ctx, message, current[0]):
+            await _show_step(ctx, message, *current)
+    elif state == ReportFlow.choosing_measure.state:
+        data = await ctx.state.get_data()
+        await _show_picker(ctx, message, data.get("page", 0), data.get("task"))
+    elif state == ReportFlow.choosing_year.state:
+        await _show_years(ctx, message)
+    elif state == ReportFlow.open_draft.state:
+        await _show_draft_offer(ctx, message)
 
 
 async def _submit(ctx: Ctx, message: Message, measure: Measure, draft: forms.Draft) -> None:
+    if not await _keep(ctx, message, measure):  # never a report for an institution not responsible
+        return
     spec = forms.form_for(measure)
     errors = forms.confirm_errors(spec, draft)
     if errors:
@@ -274,7 +410,6 @@ async def _submit(ctx: Ctx, message: Message, measure: Measure, draft: forms.Dra
         contact_id=ctx.contact.id,
     )
     await ctx.state.clear()
-    when = dt.datetime.now(ctx.settings.tz).strftime("%d.%m.%Y %H:%M")
     await message.answer(
         text(
             ctx.lang,
@@ -283,7 +418,7 @@ async def _submit(ctx: Ctx, message: Message, measure: Measure, draft: forms.Dra
             revision=report.revision,
             measure_id=measure.id,
             year=draft.year,
-            when=when,
+            when=to_local(report.submitted_at or dt.datetime.now(dt.UTC), ctx.settings.tz),
         )
     )
 
@@ -292,21 +427,16 @@ async def _submit(ctx: Ctx, message: Message, measure: Measure, draft: forms.Dra
 
 
 async def cmd_report(message: Message, command: CommandObject, ctx: Ctx) -> None:
+    wanted = (command.args or "").strip()[:40]
     current = await _current(ctx)
-    if current is not None and await ctx.state.get_state() in (
+    open_draft = current is not None and await ctx.state.get_state() in (
         ReportFlow.answering.state,
         ReportFlow.open_draft.state,
-    ):
-        measure, draft = current
-        nonce = new_nonce()
-        await ctx.state.set_state(ReportFlow.open_draft)
-        await ctx.state.update_data(nonce=nonce, wanted=(command.args or "").strip()[:40])
-        await message.answer(
-            text(ctx.lang, "report.open_draft", measure_id=measure.id, year=draft.year),
-            reply_markup=draft_keyboard(ctx.lang, nonce),
-        )
+    )
+    if open_draft and current is not None and await _keep(ctx, message, current[0]):
+        await _offer_draft(ctx, message, {"measure": wanted} if wanted else {})
         return
-    await _begin_picking(ctx, message, (command.args or "").strip()[:40] or None)
+    await _begin_picking(ctx, message, wanted or None)
 
 
 async def cmd_cancel(message: Message, state: FSMContext, lang: str) -> None:
@@ -314,17 +444,35 @@ async def cmd_cancel(message: Message, state: FSMContext, lang: str) -> None:
     await message.answer(text(lang, "report.cancelled"))
 
 
+async def _step_name(ctx: Ctx) -> tuple[str, str | None]:
+    """What the user is looking at: measure, year, draft, question (with its field kind) or summary."""
+    state = await ctx.state.get_state()
+    if state == ReportFlow.choosing_measure.state:
+        return "measure", None
+    if state == ReportFlow.choosing_year.state:
+        return "year", None
+    if state == ReportFlow.open_draft.state:
+        return "draft", None
+    current = await _current(ctx)
+    if current is None:
+        return "measure", None
+    _, step = forms.resume(forms.form_for(current[0]), current[1])
+    if isinstance(step, forms.Ask):
+        return "question", step.field.kind.value
+    return "summary", None
+
+
 async def cmd_help_in_flow(message: Message, ctx: Ctx) -> None:
-    await message.answer(
-        text(
-            ctx.lang,
-            "common.help_registered",
-            name=ctx.contact.display_name,
-            institution=ctx.institution,
-            role=ctx.contact.role,
-        )
-    )
+    """/help during a report: what this step expects, then the same step again."""
+    step, kind = await _step_name(ctx)
+    await message.answer(text(ctx.lang, "report.step_help", step=step, kind=kind))
     await _reask(ctx, message)
+
+
+async def cmd_language_in_flow(message: Message, ctx: Ctx, bot: Bot) -> None:
+    """/language during a report: switch, then the same step in the new language."""
+    lang = await switch_language(message, ctx.contact, bot)
+    await _reask(dataclasses.replace(ctx, lang=lang), message)
 
 
 async def _live(
@@ -346,20 +494,40 @@ async def _live(
     return message
 
 
-async def on_draft_choice(query: CallbackQuery, callback_data: DraftCb, ctx: Ctx) -> None:
-    message = await _live(ctx, query, callback_data.n)
-    if message is None:
-        return
+async def _draft_choice(ctx: Ctx, message: Message, action: str) -> None:
+    """c: continue the open draft; d: delete it and do what was asked meanwhile."""
     data = await ctx.state.get_data()
-    await query.answer()
-    await message.edit_reply_markup(reply_markup=None)
-    if callback_data.a == "c":
+    if action == "c":
         await ctx.state.set_state(ReportFlow.answering)
         await _reask(ctx, message)
         return
+    after = data.get("after") or ({"measure": data["wanted"]} if data.get("wanted") else {})
     await ctx.state.clear()
     await message.answer(text(ctx.lang, "report.draft_discarded"))
-    await _begin_picking(ctx, message, data.get("wanted") or None)
+    if after.get("report"):
+        await _open_correction(ctx, message, int(after["report"]))
+        return
+    await _begin_picking(ctx, message, after.get("measure") or None)
+
+
+async def on_draft_choice(query: CallbackQuery, callback_data: DraftCb, ctx: Ctx) -> None:
+    message = await _live(ctx, query, callback_data.n, ReportFlow.open_draft)
+    if message is None:
+        return
+    await query.answer()
+    await message.edit_reply_markup(reply_markup=None)
+    await _draft_choice(ctx, message, callback_data.a)
+
+
+async def on_draft_typed(message: Message, ctx: Ctx) -> None:
+    """Text at "Vai turpināt?": a typed button label works like the button; else ask again."""
+    action = TYPED_DRAFT_ACTIONS.get(_letters(message.text or ""))
+    if action == "x":
+        await _act(ctx, message, None, "x")
+    elif action is not None:
+        await _draft_choice(ctx, message, action)
+    else:
+        await _reask(ctx, message, notice=text(ctx.lang, "report.draft_typed"))
 
 
 # ------------------------------------------------------------------ handlers: picking
@@ -371,13 +539,16 @@ async def on_measure_cb(query: CallbackQuery, callback_data: MeasureCb, ctx: Ctx
         return
     await query.answer()
     if not callback_data.code:
-        await _show_picker(ctx, message, callback_data.page, edit=True)
+        await _show_picker(ctx, message, callback_data.page, callback_data.task or None, edit=True)
         return
     await message.edit_reply_markup(reply_markup=None)
     await _choose_measure(ctx, message, callback_data.code)
 
 
 async def on_measure_typed(message: Message, ctx: Ctx) -> None:
+    if TYPED_ACTIONS.get(_letters(message.text or "")) == "x":
+        await _act(ctx, message, None, "x")
+        return
     await _choose_measure(ctx, message, message.text or "")
 
 
@@ -391,14 +562,34 @@ async def on_year_cb(query: CallbackQuery, callback_data: YearCb, ctx: Ctx) -> N
     )
     if message is None:
         return
-    data = await ctx.state.get_data()
     await query.answer()
     await message.edit_reply_markup(reply_markup=None)
-    measure = _allowed(ctx, data.get("measure_id", ""))
+    await _choose_year(ctx, message, callback_data.year)
+
+
+async def _choose_year(ctx: Ctx, message: Message, year: int) -> None:
+    measure = _allowed(ctx, (await ctx.state.get_data()).get("measure_id", ""))
     if measure is None:
         await _begin_picking(ctx, message, None)
         return
-    await _begin_form(ctx, message, measure, callback_data.year)
+    await _begin_form(ctx, message, measure, year)
+
+
+_YEAR = re.compile(r"\s*(\d{4})\.?(\s*(gads|g\.))?\s*", re.IGNORECASE)
+
+
+async def on_year_typed(message: Message, ctx: Ctx) -> None:
+    """Text at the year choice: an open year ("2026", "2026. gads") chooses it; else ask again."""
+    raw = message.text or ""
+    if TYPED_ACTIONS.get(_letters(raw)) == "x":
+        await _act(ctx, message, None, "x")
+        return
+    years = open_years(ctx.today())
+    match = _YEAR.fullmatch(raw)
+    if match and int(match.group(1)) in years:
+        await _choose_year(ctx, message, int(match.group(1)))
+        return
+    await _reask(ctx, message, notice=text(ctx.lang, "report.year_typed", years=years or [ctx.today().year]))
 
 
 # ------------------------------------------------------------------ handlers: answering
@@ -411,6 +602,11 @@ async def on_answer(message: Message, ctx: Ctx) -> None:
         await _begin_picking(ctx, message, None)
         return
     typed = TYPED_ACTIONS.get(_letters(message.text or ""))
+    if typed == "x":
+        await _act(ctx, message, None, "x")
+        return
+    if not await _keep(ctx, message, current[0]):
+        return
     if typed is not None:
         await _act(ctx, message, current, typed)
         return
@@ -456,6 +652,8 @@ async def on_form_cb(query: CallbackQuery, callback_data: FormCb, ctx: Ctx) -> N
         return
     await query.answer()
     await message.edit_reply_markup(reply_markup=None)
+    if not await _keep(ctx, message, measure):
+        return
     await _act(ctx, message, (measure, draft), callback_data.a, callback_data.v)
 
 
@@ -495,19 +693,26 @@ TYPED_ACTIONS: dict[str, str] = {
     for lang in LANGUAGES
     for action, macro in (("s", "btn_skip"), ("b", "btn_back"), ("x", "btn_cancel"), ("c", "btn_confirm"))
 }
+TYPED_DRAFT_ACTIONS: dict[str, str] = {
+    _letters(button(lang, f"report.{macro}")): action
+    for lang in LANGUAGES
+    for action, macro in (("c", "btn_continue"), ("d", "btn_discard"), ("x", "btn_cancel"))
+}
 
 
 # ------------------------------------------------------------------ /myreports
 
 
-async def cmd_myreports(message: Message, contact: Contact, lang: str, repos: Repos) -> None:
+async def cmd_myreports(
+    message: Message, contact: Contact, lang: str, repos: Repos, settings: Settings
+) -> None:
     inst = await repos.people.institution_by_id(contact.institution_id)
     views = await repos.reports.views(institution_id=contact.institution_id)
     if not views:
         await message.answer(text(lang, "report.no_reports"))
         return
     for start in range(0, len(views), 10):
-        chunk = views[start : start + 10]
+        batch = views[start : start + 10]
         rows = [
             {
                 "id": v.id,
@@ -518,14 +723,62 @@ async def cmd_myreports(message: Message, contact: Contact, lang: str, repos: Re
                 "review_state": v.review_state,
                 "author": v.author,
                 "review_comment": v.review_comment,
-                "submitted_at": v.submitted_at.strftime("%d.%m.%Y") if v.submitted_at else None,
+                "submitted_at": to_local(v.submitted_at, settings.tz) if v.submitted_at else None,
             }
-            for v in chunk
+            for v in batch
         ]
-        await message.answer(
+        await _send(
+            message,
             text(lang, "report.my_reports", institution=inst.abbr, reports=rows),
-            reply_markup=my_reports_keyboard(lang, [v.id for v in chunk]),
+            my_reports_keyboard(lang, [v.id for v in batch]),
         )
+
+
+def _catalog_measure(catalog: Catalog, code: str) -> Measure | None:
+    try:
+        return catalog.measure(code)
+    except KeyError:
+        return None
+
+
+async def _history(ctx: Ctx, message: Message, view: Any) -> None:
+    measure = _catalog_measure(ctx.catalog, view.measure_code)
+    contacts = {c.id: c.display_name for c in await ctx.repos.people.contacts()}
+    revisions = [
+        {
+            "revision": r.revision,
+            "author": contacts.get(r.submitted_by_contact_id, "—"),
+            "when": to_local(r.submitted_at, ctx.settings.tz),
+            "changes": change_rows(ctx.lang, measure, view.year, r.changes),
+        }
+        for r in await ctx.repos.reports.revisions(view.id)
+    ]
+    await _send(
+        message,
+        text(
+            ctx.lang,
+            "report.history",
+            report_id=view.id,
+            measure_code=view.measure_code,
+            year=view.year,
+            revisions=revisions,
+        ),
+    )
+
+
+async def _open_correction(ctx: Ctx, message: Message, report_id: int) -> None:
+    """Reopen a submitted report of the contact's institution as a correction draft."""
+    view = await ctx.repos.reports.view(report_id)
+    measure = _allowed(ctx, view.measure_code) if view is not None else None
+    if view is None or view.institution != ctx.institution or measure is None:
+        await message.answer(text(ctx.lang, "common.stale_button"))
+        return
+    if view.year not in open_years(ctx.today()):
+        await message.answer(text(ctx.lang, "report.no_open_period"))
+        return
+    await ctx.state.set_state(ReportFlow.answering)
+    await ctx.state.set_data({"nonce": new_nonce()})
+    await _begin_form(ctx, message, measure, view.year)
 
 
 async def on_myreport_cb(query: CallbackQuery, callback_data: MyReportCb, ctx: Ctx) -> None:
@@ -541,35 +794,22 @@ async def on_myreport_cb(query: CallbackQuery, callback_data: MyReportCb, ctx: C
         return
     await query.answer()
     if callback_data.a == "h":
-        contacts = {c.id: c.display_name for c in await ctx.repos.people.contacts()}
-        revisions = [
-            {
-                "revision": r.revision,
-                "author": contacts.get(r.submitted_by_contact_id, "—"),
-                "when": r.submitted_at.astimezone(ctx.settings.tz).strftime("%d.%m.%Y %H:%M")
-                if r.submitted_at.tzinfo
-                else r.submitted_at.strftime("%d.%m.%Y %H:%M"),
-                "changes": r.changes,
-            }
-            for r in await ctx.repos.reports.revisions(view.id)
-        ]
-        await message.answer(
-            text(
-                ctx.lang,
-                "report.history",
-                report_id=view.id,
-                measure_code=view.measure_code,
-                year=view.year,
-                revisions=revisions,
-            )
-        )
+        await _history(ctx, message, view)
         return
-    if view.year not in open_years(ctx.today()):
-        await message.answer(text(ctx.lang, "report.no_open_period"))
-        return
-    await ctx.state.set_state(ReportFlow.answering)
-    await ctx.state.set_data({"nonce": new_nonce()})
-    await _begin_form(ctx, message, ctx.catalog.measure(view.measure_code), view.year)
+    current = await _current(ctx)
+    if current is not None and await ctx.state.get_state() in (
+        ReportFlow.answering.state,
+        ReportFlow.open_draft.state,
+    ):
+        measure, draft = current
+        if await _keep(ctx, message, measure):
+            if (measure.id, draft.year) == (view.measure_code, view.year):  # already correcting it
+                await ctx.state.set_state(ReportFlow.answering)
+                await _reask(ctx, message)
+            else:  # never silently lose another draft
+                await _offer_draft(ctx, message, {"report": view.id})
+            return
+    await _open_correction(ctx, message, view.id)
 
 
 # ------------------------------------------------------------------ router
@@ -583,6 +823,7 @@ def router() -> Router:
         observer.middleware(WithCtx())
     r.message.register(cmd_cancel, Command("cancel"), IN_FLOW)
     r.message.register(cmd_help_in_flow, Command("help"), IN_FLOW)
+    r.message.register(cmd_language_in_flow, Command("language"), IN_FLOW)
     r.message.register(cmd_report, Command("report"))
     r.message.register(cmd_myreports, Command("myreports"))
     r.callback_query.register(on_draft_choice, DraftCb.filter())
@@ -592,6 +833,8 @@ def router() -> Router:
     r.callback_query.register(on_myreport_cb, MyReportCb.filter())
     r.message.register(on_other_command, IN_FLOW, F.text.startswith("/"))
     r.message.register(on_measure_typed, ReportFlow.choosing_measure, F.text)
+    r.message.register(on_year_typed, ReportFlow.choosing_year, F.text)
+    r.message.register(on_draft_typed, ReportFlow.open_draft, F.text)
     r.message.register(on_answer, ReportFlow.answering, F.text)
     r.message.register(on_not_text, IN_FLOW)
     r.edited_message.register(on_edited)

@@ -7,12 +7,13 @@ import math
 
 from aiogram import Bot, F, Router
 from aiogram.enums import ChatType
-from aiogram.filters import Command, CommandObject, CommandStart, Filter
+from aiogram.filters import Command, CommandObject, CommandStart, Filter, StateFilter
 from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, Message, TelegramObject
 
 from bot.access import RequireContact
 from bot.commands import set_contact_commands
+from bot.states import ReportFlow
 from reporting_forms.registration import registration_wait
 from reporting_forms.texts import text
 from storage.repositories import InviteError, Repos
@@ -79,10 +80,16 @@ async def help_(message: Message, repos: Repos, contact: Contact | None, lang: s
     )
 
 
-async def language(message: Message, contact: Contact, bot: Bot) -> None:
+async def switch_language(message: Message, contact: Contact, bot: Bot) -> str:
+    """Latvian ↔ English: say so in the new language, update the menu; returns the new language."""
     contact.language = "en" if contact.language == "lv" else "lv"
     await message.answer(text(contact.language, "common.language_switched"))
     await set_contact_commands(bot, message.chat.id, contact.role, contact.language)
+    return contact.language
+
+
+async def language(message: Message, contact: Contact, bot: Bot) -> None:
+    await switch_language(message, contact, bot)
 
 
 async def cancel(message: Message, state: FSMContext, lang: str) -> None:
@@ -128,7 +135,9 @@ def public_router() -> Router:
     router.callback_query.register(not_private_callback, F.message.chat.type != ChatType.PRIVATE)
     router.edited_message.register(gate_edited, F.chat.type != ChatType.PRIVATE)
     router.message.register(start, CommandStart())
-    router.message.register(help_, Command("help"))
+    # in a report the report router answers /help itself: the step's help, then the same step
+    router.message.register(help_, Command("help"), ~StateFilter(*ReportFlow.__states__))
+    router.message.register(help_, Command("help"), Unregistered())
     router.message.register(gate_message, Unregistered())
     router.callback_query.register(gate_callback, Unregistered())
     router.edited_message.register(gate_edited, Unregistered())
