@@ -30,7 +30,7 @@ from bot.compile_jobs import (
     review_counts,
     top_risks,
 )
-from reporting_forms.compilation import Status, compile_policy_results
+from reporting_forms.compilation import PolicyRow, Status, compile_policy_results
 from reporting_forms.exports._common import status_label
 from reporting_forms.texts import LANGUAGES, format_number
 from storage.compiled import CompiledRepo
@@ -162,6 +162,18 @@ def indicator_set(
     cli.out.print(f"{found.id} {the_year} = {shown}" + (f" (source: {text_source})" if text_source else ""))
 
 
+def _history_cell(row: PolicyRow, year: int) -> str:
+    """The passport's value, or the one entered over it with its source and the passport's."""
+    value = row.history_value(year)
+    shown = format_number(value, "en") if value is not None else "—"
+    actual = row.entered.get(year)
+    if actual is None:
+        return shown
+    passport = row.history.get(year)
+    source = f"{actual.source}; " if actual.source else ""
+    return f"{shown} ({source}passport {format_number(passport, 'en') if passport is not None else '—'})"
+
+
 @indicator_app.command("list")
 def indicator_list(plan: str = typer.Option(MAIN_PLAN, "--plan")) -> None:
     """Policy-result indicators: passport history, yearly targets and the actuals entered."""
@@ -179,11 +191,11 @@ def indicator_list(plan: str = typer.Option(MAIN_PLAN, "--plan")) -> None:
     table = Table(title=f"{plan_id}: policy results", show_lines=True)
     table.add_column("Id", no_wrap=True)
     for y in policy.history_years:
-        table.add_column(f"{y} (passport)", justify="right")
+        table.add_column(f"{y} (passport or entered)", justify="right")
     for y in policy.years:
         table.add_column(f"{y} target / actual", justify="right")
     for row in policy.rows:
-        cells = [format_number(v, "en") if v is not None else "—" for v in row.history.values()]
+        cells = [_history_cell(row, y) for y in policy.history_years]
         for cell in row.years:
             target = cell.target.text if cell.target else "—"
             actual = format_number(cell.value, "en") if cell.value is not None else "—"

@@ -667,7 +667,8 @@ def parse_source(raw: str) -> str:
 
 
 def policy_card(lang: str, table: PolicyTable, indicator_id: str) -> str:
-    """One policy indicator: passport history 2022–2024 beside the targets and actuals."""
+    """One policy indicator: history 2022–2024 (the passport's, or a value entered over it, with
+    its source) beside the targets and actuals."""
     row = next(r for r in table.rows if r.indicator_id == indicator_id)
     return text(
         lang,
@@ -675,7 +676,16 @@ def policy_card(lang: str, table: PolicyTable, indicator_id: str) -> str:
         indicator_id=row.indicator_id,
         text=row.text,
         unit=row.unit,
-        history=[(y, v) for y, v in row.history.items()],
+        history=[
+            {
+                "year": y,
+                "value": row.history_value(y),
+                "entered": y in row.entered,
+                "source": row.entered[y].source if y in row.entered else None,
+                "passport": passport,
+            }
+            for y, passport in row.history.items()
+        ],
         years=[
             {
                 "year": cell.year,

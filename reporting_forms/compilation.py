@@ -1275,6 +1275,12 @@ class PolicyRow:
     history: Mapping[int, float | None]  # passport values 2022–2024
     years: tuple[PolicyYear, ...]
     data_source: str | None
+    entered: Mapping[int, PolicyActual] = field(default_factory=dict)  # actuals entered for 2022–2024
+
+    def history_value(self, year: int) -> float | None:
+        """A history year's value: the one entered (``resobot indicator set``) over the passport's."""
+        actual = self.entered.get(year)
+        return actual.value if actual is not None else self.history.get(year)
 
 
 @dataclass(frozen=True, slots=True)
@@ -1306,7 +1312,10 @@ def compile_policy_results(
     *,
     status_rules: StatusRules | None = None,
 ) -> PolicyTable:
-    """Yearly targets vs actuals of the plan's policy-result indicators, passport history beside."""
+    """Yearly targets vs actuals of the plan's policy-result indicators, history beside: the
+    passport's 2022–2024 values, or a value entered for such a year over it. "Pieaug" targets
+    compare with the year before: the latest history value (entered or passport), then the
+    actuals year by year."""
     rules = status_rules or default_status_rules()
     plan = find_plan(catalog, plan_id)
     latest: dict[tuple[str, int], PolicyActual] = {}
@@ -1323,9 +1332,13 @@ def compile_policy_results(
             passport = ind.passport
             known = passport.history if passport else {}
             history = {y: known.get(y) for y in rules.history_years}
-            previous = next(
-                (history[y] for y in reversed(rules.history_years) if history[y] is not None), None
-            )
+            entered = {
+                y: found
+                for y in rules.history_years
+                if (found := latest.get((ind.id, y))) is not None and found.value is not None
+            }
+            effective = [entered[y].value if y in entered else history[y] for y in rules.history_years]
+            previous = next((v for v in reversed(effective) if v is not None), None)
             cells: list[PolicyYear] = []
             for year in years:
                 actual = latest.get((ind.id, year))
@@ -1347,6 +1360,7 @@ def compile_policy_results(
                     history=history,
                     years=tuple(cells),
                     data_source=passport.data_source if passport else None,
+                    entered=entered,
                 )
             )
     return PolicyTable(plan.id, rules.history_years, years, tuple(rows))

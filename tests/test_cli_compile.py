@@ -216,3 +216,17 @@ def test_indicator_set_replaces_and_lists(env: str) -> None:
     listing = run("indicator", "list")
     assert "300 (VPD dati)" in listing and "1,200" not in listing
     assert "PR1.RR2" in listing and "12" in listing  # passport history beside the targets
+
+
+def test_policy_actuals_for_history_years_are_used(env: str, tmp_path: Path) -> None:
+    """PR1.RR1 has no passport history and "Pieaug" targets: a 2023 value entered is shown and
+    is what 2025 must grow on."""
+    run("indicator", "set", "PR1.RR1", "2023", "100", "--source", "VID")
+    run("indicator", "set", "PR1.RR1", "2025", "120")
+    listing = run("indicator", "list")
+    assert "100 (VID; passport —)" in listing
+    run("compile", "--plan", "RPP", "--format", "xlsx", "--out", "out", "--as-of", "2026-03-01")
+    ws = load_workbook(tmp_path / "out" / "RPP-2025-2027_2025-2027.xlsx")["Politikas rezultāti"]
+    rr1 = next(i for p in CATALOG.plans for r in p.policy_results for i in r.indicators if i.id == "PR1.RR1")
+    r = _find_row(ws, 2, f"PR1.RR1 {rr1.text}")
+    assert [ws.cell(r, c).value for c in range(3, 9)] == [None, 100, None, "Pieaug", 120, "sasniegts"]

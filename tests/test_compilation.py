@@ -766,6 +766,24 @@ def test_policy_results_table(catalog: Catalog) -> None:
     assert rr2.years[0].actual is not None and rr2.years[0].actual.entered_at == dt.datetime(2026, 2, 20)
 
 
+def test_policy_history_years_show_entered_values(catalog: Catalog) -> None:
+    """A value entered for 2022–2024 shows over the passport's (with its source) and is the
+    "year before" of a "Pieaug" target."""
+    at = dt.datetime(2026, 3, 1)
+    actuals = [
+        PolicyActual("PR1.RR1", 2024, 125, "VID 2025", "koordinators", at),
+        PolicyActual("PR1.RR1", 2025, 124, "VID", "koordinators", at),
+        PolicyActual("PR1.RR2", 2022, 11.5, None, None, at),
+    ]
+    rr1, rr2 = compile_policy_results(catalog, PLAN, actuals).rows
+    assert rr1.history == {2022: 100, 2023: 110, 2024: 120}  # the passport, as it is
+    assert [rr1.history_value(y) for y in (2022, 2023, 2024)] == [100, 110, 125]
+    assert rr1.entered[2024].source == "VID 2025"
+    assert (rr1.years[0].value, rr1.years[0].met) == (124, False)  # 124 does not grow on 125
+    assert [rr2.history_value(y) for y in (2022, 2023, 2024)] == [11.5, 13, 14]
+    assert set(rr2.entered) == {2022}
+
+
 def test_default_rules_load() -> None:
     rules = default_status_rules()
     assert rules.period.years == (2025, 2026, 2027)

@@ -27,10 +27,12 @@ from bot.compile_jobs import (
     parse_actual_year,
     parse_formats,
     parse_summary_args,
+    policy_card,
     scoped_plan,
 )
 from bot.config import Settings
 from reporting_forms.catalog import Catalog, MetricKind
+from reporting_forms.compilation import PolicyActual, compile_policy_results
 from reporting_forms.texts import _messages
 from storage.db import Database
 from storage.repositories import Repos
@@ -187,6 +189,14 @@ def test_draft_warnings_use_the_rows_other_reports(catalog: Catalog) -> None:
     assert found == ["cumulative value 370 is above 3 × the target (120)"]
     # ... but others' rows the draft leaves empty are not this contact's warning
     assert draft_warnings("lv", catalog, measure, 2026, {}, {"1.1.1.2": {2025: 999}}) == []
+
+
+def test_policy_card_shows_an_entered_history_value(catalog: Catalog) -> None:
+    actuals = [PolicyActual("PR1.RR2", 2023, 13.4, "IS PLUS", "K", dt.datetime(2026, 2, 1, tzinfo=RIGA))]
+    table = compile_policy_results(catalog, MAIN_PLAN, actuals)
+    card = policy_card("lv", table, "PR1.RR2")
+    assert "2022: 12 (pase)" in card and "2023: 13,4 (ievadīts, avots: IS PLUS; pasē: 13)" in card
+    assert "2023: 13.4 (entered, source: IS PLUS; passport: 13)" in policy_card("en", table, "PR1.RR2")
 
 
 def test_chunks_split_at_line_ends() -> None:

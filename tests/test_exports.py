@@ -190,6 +190,19 @@ def test_xlsx_summary_and_policy(compiled: CompiledPlan, policy: PolicyTable) ->
     assert [ws.cell(r, c).value for c in range(3, 9)] == [12, 13, 14, "15%", 15.2, "sasniegts"]
 
 
+def test_entered_history_values_in_the_policy_tables(catalog: Catalog, compiled: CompiledPlan) -> None:
+    actuals = [PolicyActual("PR1.RR2", 2023, 13.4, "IS PLUS", "koordinators", dt.datetime(2026, 2, 20))]
+    policy = compile_policy_results(catalog, PLAN, actuals)
+    ws = load_workbook(io.BytesIO(export_xlsx(compiled, policy=policy)))["Politikas rezultāti"]
+    r = _find_row(ws, 2, "PR1.RR2 Legālajā nodarbinātībā iesaistīto probācijas klientu īpatsvara pieaugums")
+    assert [ws.cell(r, c).value for c in range(3, 6)] == [12, 13.4, 14]
+    assert ws.cell(r, 4).comment.text == "ievadīts: IS PLUS; pasē: 13"
+    assert ws.cell(r, 3).comment is None
+    doc = Document(io.BytesIO(export_docx(compiled, policy=policy, lang="en")))
+    table = next(t for t in doc.tables if t.rows[0].cells[0].text == "Policy result")
+    assert _cells(table)[2][2:5] == ["12", "13.4 (entered: IS PLUS; passport: 13)", "14"]
+
+
 def test_xlsx_in_english(compiled: CompiledPlan) -> None:
     wb = load_workbook(io.BytesIO(export_xlsx(compiled, lang="en")))
     assert wb.sheetnames[:2] == ["Summary", "Action direction 1"]

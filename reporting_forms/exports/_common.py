@@ -402,11 +402,32 @@ def met_label(lang: str, met: bool | None) -> str:
     return label(lang, "policy_met" if met else "policy_not_met")
 
 
+def history_note(lang: str, row: PolicyRow, year: int) -> str | None:
+    """Where an entered history value comes from, with the passport's value it replaces."""
+    actual = row.entered.get(year)
+    if actual is None:
+        return None
+    passport = row.history.get(year)
+    return label_with(
+        lang,
+        "history_entered",
+        source=actual.source,
+        passport=None if passport is None else number_text(lang, passport),
+    )
+
+
+def history_text(lang: str, row: PolicyRow, year: int) -> str:
+    """A history cell as text: the value, and for an entered one its source and the passport's."""
+    value = number_text(lang, row.history_value(year))
+    note = history_note(lang, row, year)
+    return f"{value} ({note})" if note else value
+
+
 def policy_text_cells(lang: str, row: PolicyRow) -> list[str]:
     return [
         row.result_id,
         f"{row.indicator_id} {row.text}",
-        *(number_text(lang, row.history[y]) for y in row.history),
+        *(history_text(lang, row, y) for y in row.history),
         *(
             cell
             for year in row.years

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from openpyxl import Workbook
+from openpyxl.comments import Comment
 from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
 from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.worksheet import Worksheet
@@ -27,6 +28,7 @@ from reporting_forms.exports._common import (
     completeness_header,
     completeness_lines,
     direction_heading,
+    history_note,
     label,
     label_with,
     language,
@@ -275,7 +277,7 @@ def _policy_sheet(ws: Worksheet, table: PolicyTable, lang: str) -> None:
             (prow.result_id, None),
             (f"{prow.indicator_id} {prow.text}", None),
         ]
-        cells += [(prow.history[y], fmt) for y in table.history_years]
+        cells += [(prow.history_value(y), fmt) for y in table.history_years]
         for year in prow.years:
             cells += [
                 (year.target.text if year.target else None, None),
@@ -285,6 +287,10 @@ def _policy_sheet(ws: Worksheet, table: PolicyTable, lang: str) -> None:
         cells.append((prow.data_source, None))
         for c, (value, number_format) in enumerate(cells, start=1):
             _set(ws, r, c, value, number_format)
+        for c, year in enumerate(table.history_years, start=3):
+            note = history_note(lang, prow, year)
+            if note:  # an entered value over the passport's: say where it comes from
+                ws.cell(row=r, column=c).comment = Comment(note, "resobot")
         first_year_col = 3 + len(table.history_years)
         for i, year in enumerate(prow.years):
             if year.met is not None:
