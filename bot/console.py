@@ -16,9 +16,11 @@ Typical use::
 from __future__ import annotations
 
 import asyncio
+import html
 import inspect
 import itertools
 import mimetypes
+import re
 import threading
 import time
 from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable, Mapping
@@ -31,6 +33,7 @@ from aiogram import Bot, Dispatcher
 from aiogram.client.default import Default, DefaultBotProperties
 from aiogram.client.session.base import BaseSession
 from aiogram.dispatcher.event.bases import UNHANDLED
+from aiogram.fsm.storage.base import StorageKey
 from aiogram.methods import (
     AnswerCallbackQuery,
     Close,
@@ -67,12 +70,15 @@ from rich.panel import Panel
 from rich.style import Style
 from rich.text import Text
 
+from reporting_forms.texts import normalise_language, text
+
 __all__ = [
     "CONSOLE_TOKEN",
     "DEFAULT_OUTPUT_DIR",
     "Button",
     "ConsoleChat",
     "ConsoleSession",
+    "ConsoleView",
     "OfflineCall",
     "OfflineSession",
     "RecordingSession",
@@ -90,6 +96,13 @@ CONSOLE_TOKEN = "1:console-offline"
 DEFAULT_OUTPUT_DIR = Path("var/console-files")
 DEFAULT_USER: JsonDict = {"id": 1001, "first_name": "Anna", "language_code": "lv"}
 QUIT_COMMANDS = frozenset({"/quit", "/exit"})
+BUTTON_PREFIX = re.compile(r"#\s*(\d+)")
+"""``#2`` always presses button [2]; a bare ``2`` does only when the question expects no number."""
+
+
+def say(lang: str, name: str, /, **params: Any) -> str:
+    """The console's own frame text (templates/<lang>/console.j2), as plain text."""
+    return html.unescape(text(lang, f"console.{name}", **params))
 
 
 # --------------------------------------------------------------------------------------------
@@ -598,6 +611,8 @@ class ConsoleSession(OfflineSession):
         self.console = console or Console()
         self.output_dir = Path(output_dir)
         self.bot_name = bot_name
+        self.lang = "lv"
+        """The language of the console's frame text (ConsoleChat sets the user's)."""
         self.saved_files: list[Path] = []
         self._renderers: dict[type[TelegramMethod[Any]], Callable[[OfflineCall], None]] = {
             SendMessage: self._render_message,
@@ -670,23 +685,26 @@ class ConsoleSession(OfflineSession):
 
     def _render_edit(self, call: OfflineCall) -> None:
         if call.message is None:
-            self.console.print(Text("✎ inline message edited", style="dim"))
+            self.console.print(Text(say(self.lang, "inline_edited"), style="dim"))
             return
-        self._panel(call.text or Text(""), f"✎ {self.bot_name} · edited {self._message_id(call)}", "yellow")
+        title = say(self.lang, "edited", bot=self.bot_name, id=self._message_id(call))
+        self._panel(call.text or Text(""), title, "yellow")
         self._render_buttons(call.buttons)
 
     def _render_markup_edit(self, call: OfflineCall) -> None:
         if call.buttons == []:
-            self.console.print(Text(f"✎ buttons removed from {self._message_id(call)}", style="dim"))
+            self.console.print(
+                Text(say(self.lang, "buttons_removed", id=self._message_id(call)), style="dim")
+            )
             return
-        self.console.print(Text(f"✎ new buttons on {self._message_id(call)}", style="yellow"))
+        self.console.print(Text(say(self.lang, "new_buttons", id=self._message_id(call)), style="yellow"))
         self._render_buttons(call.buttons)
 
     def _render_file(self, call: OfflineCall) -> None:
         path = self._save(call)
         size = _human_size(len(call.file_bytes or b""))
         body = Text.assemble(("📎 ", ""), (call.file_name or "document", "bold"), (f"  {size}", "dim"))
-        body.append(f"\nsaved to {path}", style="dim")
+        body.append("\n" + say(self.lang, "saved_to", path=str(path)), style="dim")
         if call.text is not None and call.text.plain:
             body.append("\n")
             body.append_text(call.text)
@@ -704,20 +722,22 @@ class ConsoleSession(OfflineSession):
     def _render_chat_action(self, call: OfflineCall) -> None:
         method = call.method
         assert isinstance(method, SendChatAction)
-        self.console.print(Text(f"… {self.bot_name} {method.action.replace('_', ' ')}", style="dim italic"))
+        line = say(self.lang, "chat_action", bot=self.bot_name, action=method.action)
+        self.console.print(Text(line, style="dim italic"))
 
     def _render_commands(self, call: OfflineCall) -> None:
         method = call.method
         assert isinstance(method, SetMyCommands)
         names = ", ".join(f"/{c.command}" for c in method.commands)
         scope = method.scope.type if method.scope else "default"
-        lang = f", {method.language_code}" if method.language_code else ""
-        self.console.print(Text(f"⚙ commands ({scope}{lang}): {names}", style="dim"))
+        scope_name = str(getattr(scope, "value", scope))
+        line = say(self.lang, "commands", scope=scope_name, language=method.language_code, names=names)
+        self.console.print(Text(line, style="dim"))
 
     def _render_delete(self, call: OfflineCall) -> None:
         method = call.method
         assert isinstance(method, DeleteMessage)
-        self.console.print(Text(f"🗑 message #{method.message_id} deleted", style="dim"))
+        self.console.print(Text(say(self.lang, "deleted", id=method.message_id), style="dim"))
 
     def _render_nothing(self, call: OfflineCall) -> None:
         return None
@@ -776,8 +796,26 @@ async def _read_stdin(console: Console, prompt: str) -> str:
     return await future
 
 
+@dataclass(frozen=True)
+class ConsoleView:
+    """What the console needs to know about the user's current step."""
+
+    expects_number: bool = False
+    """The question is answered with a typed number: a bare "1" is then the answer, not button [1]."""
+    lang: str | None = None
+    """The user's language now (after /language), for the console's own text."""
+
+
+ViewFn = Callable[[], Awaitable[ConsoleView]]
+
+
 class ConsoleChat:
-    """Feeds typed lines to the Dispatcher as updates from one private-chat user."""
+    """Feeds typed lines to the Dispatcher as updates from one private-chat user.
+
+    Buttons are picked by number: ``#2`` always presses button [2]; a bare ``2`` does too,
+    except when the current question expects a typed number (a count or a percentage) — then
+    ``2`` is the answer. After every step the console prints which rule applies.
+    """
 
     def __init__(
         self,
@@ -790,6 +828,7 @@ class ConsoleChat:
         echo: bool | None = None,
         prompt: str = "› ",
         first_update_id: int | None = None,
+        view: ViewFn | None = None,
         **feed_kwargs: Any,
     ) -> None:
         """
@@ -799,6 +838,8 @@ class ConsoleChat:
         :param echo: print the user's lines (default: only when input_fn is given).
         :param first_update_id: update ids count up from here (default: the clock in ms, so ids
             never repeat across console sessions — the bot drops update ids it has seen before).
+        :param view: tells whether the current question expects a typed number, and the user's
+            language (default: asks resobot's report flow; any other dispatcher: no and unchanged).
         :param feed_kwargs: extra keyword data passed to ``dispatcher.feed_update``.
         """
         if not isinstance(bot.session, OfflineSession):
@@ -823,16 +864,85 @@ class ConsoleChat:
         self.errors: list[Exception] = []
         self._update_ids = itertools.count(first_update_id or int(time.time() * 1000))
         self._callback_ids = itertools.count(1)
+        self._view_fn: ViewFn = view or self.resobot_view
+        self._view: ConsoleView | None = None
+        self._introduced = False
+        self._hinted: tuple[Any, ...] | None = None
+        self.lang = normalise_language(self.user.get("language_code"))
+
+    @property
+    def lang(self) -> str:
+        """The language of the console's own text: the user's."""
+        return self._lang
+
+    @lang.setter
+    def lang(self, value: str) -> None:
+        self._lang = normalise_language(value)
+        if isinstance(self.session, ConsoleSession):
+            self.session.lang = self._lang
+
+    # -- the current step -------------------------------------------------------------------------
+    async def resobot_view(self) -> ConsoleView:
+        """resobot's report flow: a count or percent question expects a typed number."""
+        catalog = self.dispatcher.workflow_data.get("catalog")
+        services = self.dispatcher.workflow_data.get("services")
+        if catalog is None or services is None:
+            return ConsoleView()
+        from bot.routers.report import expects_typed_number
+        from storage.repositories import Repos
+
+        key = StorageKey(bot_id=self.bot.id, chat_id=self.user_id, user_id=self.user_id)
+        async with services.db.bound() as session:
+            state = await self.dispatcher.storage.get_state(key)
+            data = await self.dispatcher.storage.get_data(key)
+            contact = await Repos(session).people.contact_by_telegram(self.user_id)
+        return ConsoleView(expects_typed_number(catalog, state, data), contact.language if contact else None)
+
+    async def refresh_view(self) -> ConsoleView:
+        try:
+            self._view = await self._view_fn()
+        except Exception as exc:  # the console keeps going; numbers then press buttons
+            self.console.print(Text(f"✖ {type(exc).__name__}: {exc}", style="bold red"))
+            self._view = ConsoleView()
+        if self._view.lang:
+            self.lang = self._view.lang
+        return self._view
+
+    def _intro(self) -> None:
+        if not self._introduced:
+            self._introduced = True
+            self.console.print(Text(say(self.lang, "intro"), style="dim"))
+
+    def _hint(self, *, again: bool = False) -> None:
+        """How to pick the buttons now shown (a number, or # when numbers are answers); said
+        when the buttons or the rule change, or ``again``."""
+        shown = self.session.buttons(self.user_id)
+        numbers = sorted(shown)
+        expects_number = bool(self._view and self._view.expects_number)
+        key = (expects_number, tuple((n, shown[n].value, id(shown[n].message)) for n in numbers))
+        if not numbers or (key == self._hinted and not again):
+            return
+        self._hinted = key
+        name = "hint_numbers" if expects_number else "hint_buttons"
+        self.console.print(Text(say(self.lang, name, first=numbers[0], last=numbers[-1]), style="dim"))
+
+    def pick(self, line: str, view: ConsoleView) -> Button | int | None:
+        """The button a line presses: "#N" always; a bare number unless numbers are answers.
+        An int: the number of a button that is not shown; None: the line is a message."""
+        command = line.strip()
+        prefixed = BUTTON_PREFIX.fullmatch(command)
+        if prefixed is None and (not command.isdecimal() or view.expects_number):
+            return None
+        number = int(prefixed.group(1) if prefixed else command)
+        button = self.session.buttons(self.user_id).get(number)
+        if button is None:
+            return number if prefixed else None
+        return button
 
     # -- loop ---------------------------------------------------------------------------------------
     async def run(self) -> None:
         """Read lines until /quit, /exit or EOF; every line becomes an update."""
-        self.console.print(
-            Text(
-                "Offline resobot console — type a message, a number clicks a shown button, /quit exits.",
-                style="dim",
-            )
-        )
+        self._intro()
         while True:
             try:
                 line = await self._read()
@@ -857,7 +967,12 @@ class ConsoleChat:
             return False
         if not command:
             return True
-        button = self.session.buttons(self.user_id).get(int(command)) if command.isdecimal() else None
+        self._intro()
+        button = self.pick(command, self._view or await self.refresh_view())
+        if isinstance(button, int):
+            self.console.print(Text(say(self.lang, "no_such_button", number=button), style="magenta"))
+            self._hint(again=True)
+            return True
         if button is not None:
             if self.echo:
                 self.console.print(
@@ -871,10 +986,12 @@ class ConsoleChat:
                 await self.feed(self.callback_update(button))
             else:
                 await self.feed(self.message_update(button.value or button.label))
-            return True
-        if self.echo:
-            self.console.print(Text.assemble((f"{self.user['first_name']} › ", "bold"), text))
-        await self.feed(self.message_update(text))
+        else:
+            if self.echo:
+                self.console.print(Text.assemble((f"{self.user['first_name']} › ", "bold"), text))
+            await self.feed(self.message_update(text))
+        await self.refresh_view()
+        self._hint()
         return True
 
     # -- updates --------------------------------------------------------------------------------------
@@ -938,7 +1055,7 @@ class ConsoleChat:
             self.console.print(Text(f"✖ {type(exc).__name__}: {exc}", style="bold red"))
             return None
         if result is UNHANDLED:
-            self.console.print(Text("(no handler for this update)", style="dim"))
+            self.console.print(Text(say(self.lang, "no_handler"), style="dim"))
         return result
 
 

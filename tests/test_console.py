@@ -24,6 +24,7 @@ from rich.console import Console
 from bot.console import (
     ConsoleChat,
     ConsoleSession,
+    ConsoleView,
     RecordingSession,
     build_console_bot,
     html_to_rich,
@@ -119,11 +120,11 @@ async def test_console_chat_end_to_end(tmp_path: Path) -> None:
     assert "[1] Ziņot tagad  [2] Atgādināt rīt" in out
     assert "🔗 Ministrija (https://www.tm.gov.lv)" in out
     # "1" clicked -> the message was edited (and lost its keyboard), the answer shown as a notice
-    assert "edited #2" in out
+    assert "labota #2" in out
     assert "Izvēlēts: report:now" in out
     assert "🔔 Paldies!" in out
     # the second "1" no longer matches a button: it became a text message (no handler)
-    assert "(no handler for this update)" in out
+    assert "(šai ziņai nav apstrādātāja)" in out
     # the document was saved with the right bytes and its path printed
     saved = tmp_path / "files" / "parskats.docx"
     assert saved.read_bytes() == REPORT_BYTES
@@ -134,7 +135,7 @@ async def test_console_chat_end_to_end(tmp_path: Path) -> None:
     # reply keyboards are numbered too and send their text; webhook-style returns are executed
     assert "[1] Jā  [2] Nē" in out
     assert "Atbilde: Nē" in out
-    assert "⚙ commands (default, lv): /start" in out
+    assert "⚙ komandas (default, lv): /start" in out
     assert "sveiki" in out
     assert "never read" not in out
 
@@ -198,3 +199,35 @@ def test_html_to_rich() -> None:
     assert html_to_rich('<a href="https://x.lv">https://x.lv</a>').plain == "https://x.lv"
     bold = [span for span in text.spans if "bold" in str(span.style)]
     assert bold and (bold[0].start, bold[0].end) == (0, 1)
+
+
+async def test_typed_numbers_are_answers_when_the_question_expects_one(tmp_path: Path) -> None:
+    """The rule: "#N" always presses button N; a bare number does only when the current
+    question expects no typed number. The console says which rule applies, in the user's language."""
+    console = Console(record=True, width=100, color_system=None)
+    bot = build_console_bot(tmp_path, console=console)
+    expects = {"number": True}
+
+    async def view() -> ConsoleView:
+        return ConsoleView(expects_number=expects["number"], lang="en")
+
+    chat = ConsoleChat(
+        toy_dispatcher(), bot, user=USER, console=console, input_fn=scripted_input([]), view=view
+    )
+    session = bot.session
+    assert isinstance(session, ConsoleSession)
+    await chat.handle_line("/start")
+    await chat.handle_line("1")  # an answer: sent as text (the toy bot has no handler for it)
+    assert [b.label for b in session.buttons(USER_ID).values()] == ["Ziņot tagad", "Atgādināt rīt"]
+    await chat.handle_line("#1")  # the button
+    assert session.buttons(USER_ID) == {}
+    out = console.export_text()
+    assert "A typed number answers the question; pick a button with #1–#2." in out
+    assert "Anna › 1\n" in out and "(no handler for this update)" in out
+    assert "Izvēlēts: report:now" in out
+    expects["number"] = False
+    await chat.handle_line("/start")
+    await chat.handle_line("2")  # no number expected: the bare number presses [2]
+    assert "Buttons: type 1–2 (or #1)." in console.export_text()
+    assert chat.pick("#7", ConsoleView()) == 7  # a button that is not shown
+    assert chat.pick("12,5", ConsoleView()) is None

@@ -8,6 +8,7 @@ import json
 
 import time_machine
 from rich.console import Console
+from sqlmodel import select
 from typer.testing import CliRunner
 
 from bot.app import Services, run_console
@@ -17,6 +18,7 @@ from bot.console import scripted_input
 from reporting_forms.catalog import Catalog
 from storage.db import Database
 from storage.repositories import Repos
+from storage.tables import ConversationState
 from tests.chat_harness import prepare_database
 
 LINES = [
@@ -120,3 +122,43 @@ def test_reports_list_json_shows_values_revision_and_author(tmp_path, monkeypatc
     }
     table = runner.invoke(app, ["reports", "list"], env={"COLUMNS": "200"})
     assert "1.3.9" in table.output and "Pēteris" in table.output
+
+
+async def test_console_numbers_answer_a_count_question_and_hash_picks_buttons(
+    sqlite_url: str, catalog: Catalog, tmp_path
+) -> None:
+    """On a count question with [1] Atpakaļ [2] Izlaist [3] Atcelt, "1" is the answer 1 and "#1" goes
+    back; where no number is expected (a milestone, the comment) a bare number presses the button."""
+    await prepare_database(sqlite_url, catalog)
+    settings = Settings(database_url=sqlite_url, console_files_dir=tmp_path, _env_file=None)
+    db = Database(sqlite_url)
+    out = io.StringIO()
+    lines = [
+        "/report 1.1.1",
+        "2",  # [2] procesā: the milestone question expects a button
+        "2",  # [2] Izlaist ▶ at the date question
+        "1",  # the count question: 1 is the answer, not [1] ◀ Atpakaļ
+        "1",  # the comment question expects text, not a number: [1] ◀ Atpakaļ
+        "#9",  # no such button: said, nothing sent
+        "#1",  # on the count question again, # picks [1] ◀ Atpakaļ
+        "/quit",
+    ]
+    with time_machine.travel("2026-11-20 10:00 +02:00", tick=True):
+        await run_console(
+            Services(db=db, catalog=catalog, settings=settings),
+            input_fn=scripted_input(lines),
+            console=Console(file=out, width=120, color_system=None),
+        )
+        async with db.session() as s:
+            rows = (await s.exec(select(ConversationState))).all()
+    await db.dispose()
+    screen = out.getvalue()
+    assert "Pogu izvēlas ar tās numuru kvadrātiekavās: 1 vai #1" in screen  # the intro says how
+    assert "Ierakstīts skaitlis ir atbilde uz jautājumu; pogu izvēlieties ar #1–#3." in screen
+    assert "Pogas: ierakstiet 1–3 (vai #1)." in screen
+    assert "Pašreizējā atbilde: 1" in screen  # back from the comment: the count kept the answer 1
+    assert "Pogas [9] šobrīd nav." in screen
+    (row,) = [r for r in rows if r.state]
+    draft = row.data["draft"]
+    assert draft["answers"] == {"1.1.1.1": "in_progress", "1.1.1.2": 1}
+    assert draft["cursor"] == 1  # "#1" went back to the date question
