@@ -152,6 +152,7 @@ def test_xlsx_summary_and_policy(compiled: CompiledPlan, policy: PolicyTable) ->
     assert ws["A1"].value == compiled.plan.title
     assert ws["A2"].value == "Izpilde: 2025.–2027. gads. Datu stāvoklis: 2028. gada 10. janvāris."
     r = _find_row(ws, 1, "Rīcības virziens / uzdevums")
+    assert ws.freeze_panes == f"A{r + 1}"  # the title and the column header stay in view
     assert [c.value for c in ws[r]][:8] == [
         "Rīcības virziens / uzdevums",
         "Rādītāji",

@@ -162,6 +162,7 @@ def _summary_sheet(ws: Worksheet, compiled: CompiledPlan, completeness: Complete
     row += 1
     header = summary_header(lang)
     _header(ws, row, header)
+    ws.freeze_panes = ws.cell(row=row + 1, column=1).coordinate  # title and column header stay
     for i, status in enumerate(STATUS_ORDER, start=3):
         _status_cell(ws.cell(row=row, column=i), status)
         ws.cell(row=row, column=i).font = Font(bold=True, color=STATUS_FONTS[status])
