@@ -99,33 +99,54 @@ def print_summary(compiled: Compiled, lang: str) -> None:
     )
 
 
+STATUS_TABLE = ("xlsx",)  # what the other plans get in a default run, as in the scheduled job
+
+
+def plan_runs(catalog: Any, plan: str | None, wanted: tuple[str, ...]) -> list[tuple[str, tuple[str, ...]]]:
+    """(plan id, formats) to compile: the plan asked for in the formats asked for; by default
+    the main plan so, then every other plan (the informal-hierarchy plan) as its status table."""
+    if plan is not None:
+        return [(resolve_plan(catalog, plan), wanted)]
+    others = [p.id for p in catalog.plans if p.id != MAIN_PLAN]
+    return [(MAIN_PLAN, wanted), *((plan_id, STATUS_TABLE) for plan_id in others)]
+
+
 def compile_command(
     year: int = typer.Option(None, "--year", help="a year of the plan; default: the whole 2025–2027 period"),
     formats: str = typer.Option(",".join(FORMATS), "--format", help=f"comma-separated: {', '.join(FORMATS)}"),
     out_dir: Path = typer.Option(Path("compiled"), "--out", help="folder for the files (created)"),
-    plan: str = typer.Option(MAIN_PLAN, "--plan", help="RPP-2025-2027 or NH-2024 (RPP, NH)"),
+    plan: str = typer.Option(
+        None,
+        "--plan",
+        help="RPP-2025-2027 or NH-2024 (RPP, NH); default: both — the main plan in --format, "
+        "NH-2024 as its XLSX status table",
+    ),
     lang: str = typer.Option("lv", "--lang", help="lv or en"),
     as_of: str = typer.Option(None, "--as-of", help="statuses as of this day, YYYY-MM-DD (default today)"),
 ) -> None:
-    """Compile the reports into the plan's indicator tables and write the files."""
+    """Compile the reports into the plans' indicator tables and write the files."""
     cli = _base()
     if lang not in LANGUAGES:
         raise cli.fail(f"--lang must be one of {', '.join(LANGUAGES)}, not {lang!r}.", 2)
     settings, catalog = cli.get_settings(), cli.get_catalog()
     try:
-        wanted = parse_formats(formats)
-        plan_id = resolve_plan(catalog, plan)
+        runs = plan_runs(catalog, plan, parse_formats(formats))
         day = _as_of(as_of, settings.tz)
 
-        async def work(repos: Any) -> CompileInputs:
-            return await load_inputs(repos.session, plan_id)
+        async def work(repos: Any) -> dict[str, CompileInputs]:
+            return {plan_id: await load_inputs(repos.session, plan_id) for plan_id, _ in runs}
 
         inputs = cli.with_repos(work, settings)
-        compiled = compile_inputs(catalog, inputs, plan_id=plan_id, year=year, as_of=day)
+        compiled = [
+            (compile_inputs(catalog, inputs[plan_id], plan_id=plan_id, year=year, as_of=day), wanted)
+            for plan_id, wanted in runs
+        ]
     except InputError as exc:
         raise _input_error(exc) from None
-    paths = render_files(compiled, wanted, out_dir, lang=lang)
-    print_summary(compiled, lang)
+    paths = []
+    for one, wanted in compiled:
+        paths.extend(render_files(one, wanted, out_dir, lang=lang))
+        print_summary(one, lang)
     cli.out.print("Files:")
     for path in paths:
         cli.out.print(f"  {path}", highlight=False, soft_wrap=True)

@@ -103,6 +103,7 @@ def test_compile_writes_files_with_the_stored_values(env: str, tmp_path: Path) -
     out = tmp_path / "out"
     names = sorted(p.name for p in out.iterdir())
     assert names == [
+        "NH-2024_2026.xlsx",  # the informal-hierarchy plan's status table, as the scheduled job sends
         "RPP-2025-2027_2026.csv",
         "RPP-2025-2027_2026.docx",
         "RPP-2025-2027_2026.html",
@@ -172,6 +173,7 @@ def test_compile_the_informal_hierarchy_plan_in_english(env: str, tmp_path: Path
         "compile", "--plan", "NH", "--format", "xlsx", "--out", "nh", "--lang", "en", "--as-of", "2026-11-20"
     )
     assert "NH-2024" in output and "2025–2027" in output
+    assert [p.name for p in (tmp_path / "nh").iterdir()] == ["NH-2024_2025-2027.xlsx"]  # --plan picks one
     wb = load_workbook(tmp_path / "nh" / "NH-2024_2025-2027.xlsx")
     assert wb.sheetnames[0] == "Summary"
     ws = wb[wb.sheetnames[1]]
@@ -182,6 +184,12 @@ def test_compile_the_informal_hierarchy_plan_in_english(env: str, tmp_path: Path
 def test_compile_whole_period_by_default(env: str, tmp_path: Path) -> None:
     output = run("compile", "--format", "csv", "--out", "all")
     assert "all/RPP-2025-2027_2025-2027.csv" in output
+    assert "all/NH-2024_2025-2027.xlsx" in output  # both plans by default
+    assert sorted(p.name for p in (tmp_path / "all").iterdir()) == [
+        "NH-2024_2025-2027.xlsx",
+        "RPP-2025-2027_2025-2027.csv",
+    ]
+    assert "NH-2024" in output and "RPP-2025-2027" in output  # a summary of each
     rows = list(
         csv.reader(io.StringIO((tmp_path / "all" / "RPP-2025-2027_2025-2027.csv").read_text("utf-8-sig")))
     )
