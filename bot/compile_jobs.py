@@ -42,6 +42,7 @@ from reporting_forms.compilation import (
     check_rules,
     compile_plan,
     compile_policy_results,
+    completeness_for,
     default_status_rules,
     find_plan,
     report_deadline,
@@ -322,12 +323,16 @@ def render_files(
     lang = normalise_language(lang)
     stem = file_stem(compiled)
     plan, policy = compiled.plan, compiled.policy
+    completeness, year = plan.completeness, plan.year
     paths: list[Path] = []
     for fmt in formats:
         if fmt == "png":
             for name, make in (
                 ("progress", lambda p: exports.progress_chart(plan, lang=lang, path=p)),
-                ("completeness", lambda p: exports.completeness_chart(plan.completeness, lang=lang, path=p)),
+                (
+                    "completeness",  # the compiled year's reports, as the text summary
+                    lambda p: exports.completeness_chart(completeness, year=year, lang=lang, path=p),
+                ),
             ):
                 path = out_dir / f"{stem}_{name}.png"
                 make(path)
@@ -378,11 +383,9 @@ def _short(value: str, width: int = 80) -> str:
 
 
 def completeness_lines(plan: CompiledPlan) -> list[CompletenessRow]:
-    """Per institution: the compiled year's row, or all years for the whole period."""
-    c = plan.completeness
-    if plan.year is None:
-        return [r for r in c.by_institution if r.expected]
-    return [r for r in c.rows if r.year == plan.year and r.expected]
+    """Per institution: the compiled year's row, or all years for the whole period (as the
+    completeness chart)."""
+    return completeness_for(plan.completeness, plan.year)
 
 
 def summary_message(lang: str, compiled: Compiled, *, limit: int = 5) -> str:

@@ -692,6 +692,7 @@ class CompiledPlan:
     timezone: str = "Europe/Riga"
     institution_names: Mapping[str, str] = field(default_factory=dict)
     reporting_institutions: frozenset[str] = frozenset()  # Institution.reports is True
+    percent_cap: float | None = 100.0  # a row's % in a mean is capped at this (status_rules.yaml)
 
     @property
     def plan_id(self) -> str:
@@ -1124,6 +1125,7 @@ def compile_plan(
             timezone=rules.timezone,
             institution_names={i.abbr: i.name for i in catalog.institutions},
             reporting_institutions=frozenset(i.abbr for i in catalog.institutions if i.reports),
+            percent_cap=rules.mean_percent_cap,
         )
 
 
@@ -1216,6 +1218,14 @@ def _completeness(
         by_year=by_year,
         total=row(None, None, list(cells)),
     )
+
+
+def completeness_for(completeness: Completeness, year: int | None) -> list[CompletenessRow]:
+    """Per institution with reports due: its row for ``year``, or for all compiled years (None) —
+    what a summary of that period shows (the text summary and the completeness chart alike)."""
+    if year is None:
+        return [r for r in completeness.by_institution if r.expected]
+    return [r for r in completeness.rows if r.year == year and r.expected]
 
 
 def compile_completeness(

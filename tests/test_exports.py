@@ -32,7 +32,7 @@ from reporting_forms.exports import (
     export_xlsx,
     progress_chart,
 )
-from reporting_forms.exports.charts import PNG_SIGNATURE
+from reporting_forms.exports.charts import PNG_SIGNATURE, completeness_figure, progress_figure, task_progress
 from tests.test_compilation import PLAN, build_catalog, compile_all, report, seeded_values
 
 HEADER_LV = [
@@ -364,6 +364,36 @@ def test_png_charts(compiled: CompiledPlan, tmp_path: Path) -> None:
     assert progress.startswith(PNG_SIGNATURE) and complete.startswith(PNG_SIGNATURE)
     assert (tmp_path / "progress.png").read_bytes() == progress
     assert len(progress) > 5_000
+
+
+def test_progress_chart_has_every_task_and_each_rows_own_pace(
+    compiled: CompiledPlan, nh: CompiledPlan
+) -> None:
+    fig = progress_figure(compiled)
+    status, target = fig.axes[:2]
+    assert [t.get_text() for t in status.get_yticklabels()] == ["1.1", "1.2", "2.1"]  # every task
+    notes = [t.get_text() for t in target.texts]
+    assert notes.count("nav skaitliska mērķa") == 1  # 1.2: a milestone and a text row only
+    by_task = {t.number: task_progress(t) for _, t in compiled.tasks()}
+    assert by_task["1.2"].percent is None and by_task["1.2"].counts == {
+        "done": 0, "in_progress": 1, "risk": 1, "not_started": 0, "not_reported": 0,
+    }  # fmt: skip
+    # NH.1.1.1 is due by 1 July 2025: at the end of 2025 all of it is due, not a third
+    section = task_progress(nh.directions[0].tasks[0])
+    assert (section.percent, section.expected) == (100.0, 100.0)
+    assert progress_chart(nh, lang="en").startswith(PNG_SIGNATURE)
+
+
+def test_completeness_chart_shows_the_summarys_rows(catalog: Catalog) -> None:
+    y2026 = compile_plan(catalog, PLAN, seeded_values(), year=2026, as_of=dt.date(2027, 1, 15))
+    fig = completeness_figure(y2026.completeness, year=2026)
+    (ax,) = fig.axes
+    heights = [round(bar.get_height(), 3) for bar in ax.containers[0]]
+    rows = [r for r in y2026.completeness.rows if r.year == 2026 and r.expected]
+    assert [t.get_text() for t in ax.get_xticklabels()] == [r.institution for r in rows]
+    assert heights == [round(r.completeness or 0.0, 3) for r in rows]  # 2026 only, as the text summary
+    assert heights != [round(r.completeness or 0.0, 3) for r in y2026.completeness.by_institution]
+    assert ax.get_title().endswith("2026. gads")
 
 
 # ---------------------------------------------------------------- the real catalog

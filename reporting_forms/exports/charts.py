@@ -1,22 +1,50 @@
-"""PNG charts (matplotlib, Agg canvas — no pyplot, no global state): progress per task against the
-target, and completeness/timeliness per institution."""
+"""PNG charts (matplotlib, Agg canvas — no pyplot, no global state): progress per task, and
+completeness/timeliness per institution.
+
+The progress chart has a row for every task of the plan. On the left, the task's indicator rows
+by status (all kinds: milestones, texts and numbers). On the right, for the rows with a numeric
+target, the mean % of target against the mean % due by the evaluation day — each row's due
+share runs linearly from the plan start to that row's own deadline (1.5.3 ends in 2025, most
+rows in 2027); tasks without a numeric target say so.
+"""
 
 from __future__ import annotations
 
-import datetime as dt
 import io
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.patches import Patch
 
-from reporting_forms.compilation import CompiledPlan, Completeness, expected_share, pace_tolerance
-from reporting_forms.exports._common import label, language, write_bytes
+from reporting_forms.compilation import (
+    CompiledPlan,
+    Completeness,
+    TaskBlock,
+    completeness_for,
+    pace_tolerance,
+)
+from reporting_forms.exports._common import (
+    STATUS_FILLS,
+    STATUS_FONTS,
+    STATUS_ORDER,
+    label,
+    label_cached,
+    language,
+    period_text,
+    status_label,
+    write_bytes,
+)
 from reporting_forms.texts import format_number
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-_GREEN, _AMBER, _RED, _GREY = "#63BE7B", "#F6C143", "#E06666", "#BFBFBF"
-_BLUE, _ORANGE = "#4472C4", "#ED7D31"
+_GREEN, _AMBER, _RED, _GREY = "#63BE7B", "#F6C143", "#E06666", "#7F7F7F"
+_BLUE, _ORANGE, _INK = "#4472C4", "#ED7D31", "#404040"
 _DPI = 110
 
 
@@ -27,46 +55,140 @@ def _png(fig: Figure) -> bytes:
     return buffer.getvalue()
 
 
-def linear_pace(compiled: CompiledPlan) -> float:
-    """% of a 2027 target due at the evaluation day on a linear pace over the plan period."""
-    start = dt.date(compiled.plan_years[0], 1, 1)
-    end = dt.date(compiled.plan_years[-1], 12, 31)
-    return 100.0 * expected_share(compiled.evaluated_on, end, start)
+@dataclass(frozen=True, slots=True)
+class TaskProgress:
+    """What the progress chart shows of one task."""
+
+    number: str
+    rows: int
+    counts: dict[str, int]  # rows per status
+    percent: float | None  # mean % of target of the rows with a numeric target (capped as the summary)
+    expected: float | None  # mean % of target due by the evaluation day, each row by its deadline
+
+    @property
+    def numeric(self) -> bool:
+        return self.percent is not None
+
+
+def task_progress(task: TaskBlock, cap: float | None = 100.0) -> TaskProgress:
+    """A task's progress: status counts of all its rows; % of target and % due of the rows
+    with a numeric target (a row's due share follows its own deadline)."""
+    rows = [row for m in task.measures for row in m.rows]
+    targeted = [r for r in rows if r.expected_share is not None]
+    percents = [min(r.percent or 0.0, cap) if cap is not None else r.percent or 0.0 for r in targeted]
+    expected = [100.0 * (r.expected_share or 0.0) for r in targeted]
+    return TaskProgress(
+        number=task.number,
+        rows=len(rows),
+        counts={str(s): task.summary.counts[s] for s in STATUS_ORDER},
+        percent=sum(percents) / len(percents) if targeted else None,
+        expected=sum(expected) / len(expected) if targeted else None,
+    )
+
+
+def pace_colour(percent: float, expected: float) -> str:
+    """On pace: green; behind within the status rules' tolerance: amber; further behind: red."""
+    if percent >= expected:
+        return _GREEN
+    return _AMBER if percent >= (1.0 - pace_tolerance()) * expected else _RED
+
+
+def progress_figure(compiled: CompiledPlan, lang: str = "lv") -> Figure:
+    """Every task: its rows by status (left) and, for numeric targets, % of target against the
+    % due by now (right)."""
+    lang = language(lang)
+    tasks = [task_progress(t, compiled.percent_cap) for _, t in compiled.tasks()]
+    fig = Figure(figsize=(10, max(3.2, 0.3 * len(tasks) + 2.0)), layout="constrained")
+    left, right = fig.subplots(1, 2, sharey=True, width_ratios=(1, 1.25))
+    ys = list(range(len(tasks)))[::-1]  # the first task on top
+    status_handles = _status_panel(left, tasks, ys, lang)
+    pace_handles = _target_panel(right, tasks, ys, lang)
+    left.set_yticks(ys, [t.number for t in tasks])
+    left.set_ylim(-0.7, len(tasks) - 0.3)
+    fig.suptitle(label_cached(lang, "chart_progress_title", period=period_text(lang, compiled)), fontsize=11)
+    fig.legend(handles=status_handles, loc="outside lower left", ncol=5, fontsize=7, frameon=False)
+    fig.legend(handles=pace_handles, loc="outside lower right", ncol=2, fontsize=7, frameon=False)
+    return fig
 
 
 def progress_chart(compiled: CompiledPlan, *, lang: str = "lv", path: Path | str | None = None) -> bytes:
-    """Horizontal bars: mean % of target per task (numeric rows), with the target and linear pace."""
-    lang = language(lang)
-    tasks = [(t.number, t.summary.mean_percent) for _, t in compiled.tasks()]
-    tasks = [(number, mean) for number, mean in tasks if mean is not None]
-    pace = linear_pace(compiled)
-    fig = Figure(figsize=(8, max(2.5, 0.32 * len(tasks) + 1.4)))
-    ax = fig.add_subplot()
-    names = [number for number, _ in tasks][::-1]
-    means = [mean for _, mean in tasks][::-1]
-    # on pace: green; behind, but within the status rules' tolerance: amber; further behind: red
-    slack = 1.0 - pace_tolerance()
-    colours = [_GREEN if m >= pace else _AMBER if m >= slack * pace else _RED for m in means]
-    ax.barh(names, means, color=colours, edgecolor="#404040", linewidth=0.5)
-    for y, mean in enumerate(means):
-        ax.text(mean + 1, y, format_number(round(mean), lang), va="center", fontsize=8)
-    ax.axvline(100, color="#404040", linewidth=1.2, label=label(lang, "chart_target"))
-    ax.axvline(pace, color=_BLUE, linewidth=1.2, linestyle="--", label=label(lang, "chart_pace"))
-    ax.set_xlim(0, max([112.0, *(m + 12 for m in means)]))
-    ax.set_xlabel(label(lang, "chart_progress_axis"))
-    ax.set_title(label(lang, "chart_progress_title"), fontsize=11)
-    ax.legend(loc="lower right", fontsize=8, framealpha=0.9)
+    """The progress figure as PNG bytes (also written to ``path`` when given)."""
+    return write_bytes(_png(progress_figure(compiled, lang)), path)
+
+
+def _status_panel(ax: Axes, tasks: Sequence[TaskProgress], ys: Sequence[int], lang: str) -> list[Any]:
+    """Stacked bars: the share of a task's rows in each status, with the row count."""
+    starts = [0.0] * len(tasks)
+    handles = []
+    for status in STATUS_ORDER:
+        shares = [100.0 * t.counts[status] / t.rows if t.rows else 0.0 for t in tasks]
+        handles.append(
+            ax.barh(
+                ys,
+                shares,
+                left=starts,
+                color="#" + STATUS_FILLS[status],
+                edgecolor="#" + STATUS_FONTS[status],
+                linewidth=0.4,
+                label=status_label(lang, status),
+            )
+        )
+        starts = [s + w for s, w in zip(starts, shares, strict=True)]
+    for y, task in zip(ys, tasks, strict=True):
+        ax.text(101, y, format_number(task.rows, lang), va="center", fontsize=7, color=_GREY)
+    ax.set_xlim(0, 108)
+    ax.set_xlabel(label(lang, "chart_status_axis"), fontsize=8)
+    ax.tick_params(axis="both", labelsize=8)
+    return handles
+
+
+def _target_panel(ax: Axes, tasks: Sequence[TaskProgress], ys: Sequence[int], lang: str) -> list[Any]:
+    """% of target per task against the % due by now; tasks without a numeric target say so."""
+    numeric = [(y, t) for y, t in zip(ys, tasks, strict=True) if t.numeric]
+    ax.barh(
+        [y for y, _ in numeric],
+        [t.percent or 0.0 for _, t in numeric],
+        color=[pace_colour(t.percent or 0.0, t.expected or 0.0) for _, t in numeric],
+        edgecolor=_INK,
+        linewidth=0.5,
+        height=0.7,
+    )
+    for y, task in numeric:
+        percent, expected = task.percent or 0.0, task.expected or 0.0
+        ax.vlines(expected, y - 0.42, y + 0.42, colors=_BLUE, linewidth=1.8)
+        ax.text(
+            min(max(percent, expected), 100.0) + 1.5,
+            y,
+            format_number(round(percent), lang),
+            va="center",
+            fontsize=7,
+        )
+    for y, task in zip(ys, tasks, strict=True):
+        if not task.numeric:
+            ax.text(
+                1.5, y, label(lang, "chart_no_target"), va="center", fontsize=7, color=_GREY, style="italic"
+            )
+    ax.axvline(100, color=_INK, linewidth=1.0)
+    ax.set_xlim(0, 112)
+    ax.set_xlabel(label(lang, "chart_progress_axis"), fontsize=8)
+    ax.tick_params(axis="y", left=False)
+    ax.tick_params(axis="x", labelsize=8)
     ax.grid(axis="x", alpha=0.3)
-    return write_bytes(_png(fig), path)
+    return [
+        Patch(facecolor=_GREEN, edgecolor=_INK, label=label(lang, "chart_on_pace")),
+        Patch(facecolor=_AMBER, edgecolor=_INK, label=label(lang, "chart_behind")),
+        Patch(facecolor=_RED, edgecolor=_INK, label=label(lang, "chart_far_behind")),
+        Line2D([], [], color=_BLUE, linewidth=1.8, label=label(lang, "chart_pace")),
+        Line2D([], [], color=_INK, linewidth=1.0, label=label(lang, "chart_target")),
+    ]
 
 
-def completeness_chart(
-    completeness: Completeness, *, lang: str = "lv", path: Path | str | None = None
-) -> bytes:
-    """Grouped bars per institution: completeness and timeliness, % (all compiled years)."""
+def completeness_figure(completeness: Completeness, year: int | None = None, lang: str = "lv") -> Figure:
+    """Grouped bars per institution: completeness and timeliness, % — of ``year``'s reports, or
+    of all compiled years (None): the same rows as the text summary."""
     lang = language(lang)
-    rows = [r for r in completeness.by_institution if r.expected]
-    fig = Figure(figsize=(8, 3.6))
+    rows = completeness_for(completeness, year)
+    fig = Figure(figsize=(8, 3.6), layout="constrained")
     ax = fig.add_subplot()
     xs = list(range(len(rows)))
     width = 0.38
@@ -84,13 +206,41 @@ def completeness_chart(
         color=_ORANGE,
         label=label(lang, "col_timeliness"),
     )
+    for x, row in zip(xs, rows, strict=True):
+        ax.text(x, 101, f"{row.actual}/{row.expected}", ha="center", fontsize=7, color=_GREY)
     ax.set_xticks(xs, [r.institution or "" for r in rows])
-    ax.set_ylim(0, 105)
+    ax.set_ylim(0, 108)
     ax.set_ylabel(label(lang, "chart_percent_axis"))
-    ax.set_title(label(lang, "chart_completeness_title"), fontsize=11)
-    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.1), ncol=2, fontsize=8, frameon=False)
+    years = (year,) if year is not None else completeness.years
+    if len(years) == 1:
+        period = label_cached(lang, "period_year", year=years[0])
+    else:
+        period = label_cached(lang, "period_all", first=years[0], last=years[-1]) if years else ""
+    ax.set_title(label_cached(lang, "chart_completeness_title", period=period), fontsize=11)
+    fig.legend(loc="outside lower center", ncol=3, fontsize=8, frameon=False, handles=[
+        *ax.get_legend_handles_labels()[0],
+        Patch(facecolor="none", edgecolor="none", label=label(lang, "chart_reports_note")),
+    ])  # fmt: skip
     ax.grid(axis="y", alpha=0.3)
-    return write_bytes(_png(fig), path)
+    return fig
 
 
-__all__ = ["PNG_SIGNATURE", "completeness_chart", "linear_pace", "progress_chart"]
+def completeness_chart(
+    completeness: Completeness,
+    *,
+    year: int | None = None,
+    lang: str = "lv",
+    path: Path | str | None = None,
+) -> bytes:
+    """The completeness figure as PNG bytes (also written to ``path`` when given)."""
+    return write_bytes(_png(completeness_figure(completeness, year, lang)), path)
+
+
+__all__ = [
+    "PNG_SIGNATURE",
+    "TaskProgress",
+    "completeness_chart",
+    "pace_colour",
+    "progress_chart",
+    "task_progress",
+]

@@ -22,6 +22,7 @@ from reporting_forms.exports._common import (
     language,
     number_text,
     percent_text,
+    period_text,
     plan_header,
     policy_header,
     policy_text_cells,
@@ -77,9 +78,16 @@ def _directions(compiled: CompiledPlan, lang: str) -> list[dict[str, Any]]:
 
 
 def _charts(compiled: CompiledPlan, completeness: Completeness, lang: str) -> list[dict[str, str]]:
+    period = period_text(lang, compiled)
     pngs = [
-        (label(lang, "chart_progress_title"), chart_module.progress_chart(compiled, lang=lang)),
-        (label(lang, "chart_completeness_title"), chart_module.completeness_chart(completeness, lang=lang)),
+        (
+            label_with(lang, "chart_progress_title", period=period),
+            chart_module.progress_chart(compiled, lang=lang),
+        ),
+        (
+            label_with(lang, "chart_completeness_title", period=period),
+            chart_module.completeness_chart(completeness, year=compiled.year, lang=lang),
+        ),
     ]
     return [{"alt": alt, "data": base64.b64encode(png).decode("ascii")} for alt, png in pngs]
 
