@@ -7,7 +7,8 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from aiogram import BaseMiddleware
+from aiogram import BaseMiddleware, Router
+from aiogram.fsm.state import State
 from aiogram.methods import (
     AnswerCallbackQuery,
     DeleteMessage,
@@ -94,3 +95,33 @@ class UnitOfWork(BaseMiddleware):
             else:
                 data["lang"] = language_of(user.language_code if user else None, self.default_language)
             return await handler(event, data)
+
+
+def run_filters_inline(router: Router) -> Router:
+    """Run the router's synchronous filters on the event loop (and its sub-routers').
+
+    aiogram calls a filter that is not a coroutine — a magic filter such as ``F.text``, a bare
+    ``State`` — through ``asyncio.to_thread``: a round trip to a worker thread for every such
+    filter of every handler tried, ~0.2 ms each when the machine is idle and several times that
+    under load; an answer in the report form passed seven. These filters only look at the event
+    and the state, so they run inline, with the same arguments.
+    """
+    pending = [router]
+    while pending:
+        r = pending.pop()
+        pending.extend(r.sub_routers)
+        for observer in r.observers.values():
+            filters = [*(observer._handler.filters or ())]
+            for handler in observer.handlers:
+                filters.extend(handler.filters or ())
+            for f in filters:
+                if not f.awaitable and (f.magic is not None or isinstance(f.callback, State)):
+                    f.callback, f.awaitable = _on_loop(f.callback), True
+    return router
+
+
+def _on_loop(check: Callable[..., Any]) -> Callable[..., Awaitable[Any]]:
+    async def inline(*args: Any, **kwargs: Any) -> Any:
+        return check(*args, **kwargs)
+
+    return inline
