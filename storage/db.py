@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import re
 import sqlite3
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
@@ -29,6 +30,7 @@ from sqlalchemy.engine import Dialect, make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, async_sessionmaker, create_async_engine
 from sqlalchemy.ext.asyncio import AsyncSession as SAAsyncSession
 from sqlalchemy.orm import make_transient_to_detached
+from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.types import TypeEngine
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -115,7 +117,8 @@ class Sql:
         self, sql: str, params: Mapping[str, TypeEngine[Any]], columns: Mapping[str, TypeEngine[Any]] = {}
     ) -> None:
         self.sql = " ".join(sql.split())
-        self.params = dict(params)
+        named = set(re.findall(r"(?<![:\w]):(\w+)", self.sql))
+        self.params = {n: ty for n, ty in params.items() if n in named}  # a table's columns may be given
         self.columns = dict(columns)
         clause: Any = text(self.sql).bindparams(*(bindparam(n, type_=ty) for n, ty in self.params.items()))
         if self.columns:
@@ -202,21 +205,32 @@ class Unit:
         self._conn = conn
         self._session = session
         self._hooks: list[Hook] = []
-        self._attached: list[Any] = []
+        self._adopted: dict[Any, Any] = {}  # identity key → instance
 
     @property
     def session(self) -> AsyncSession:
         if self._session is None:
             self._session = self.db._sessions(bind=self._conn)
-            self._session.add_all(self._attached)
+            self._session.add_all(list(self._adopted.values()))
         return self._session
 
-    def attach(self, *objs: Any) -> None:
-        """ORM instances built by :func:`detached` that belong to this unit's session."""
-        objs = tuple(o for o in objs if o is not None)
-        self._attached.extend(objs)
-        if self._session is not None:
-            self._session.add_all(objs)
+    def adopt(self, obj: Any, *, refresh: bool = False) -> Any:
+        """An instance built by :func:`detached` joins this unit (and its session, if made).
+        Returns the unit's instance of that row: one already known is kept, as the ORM's
+        identity map does — with ``refresh``, updated to ``obj``'s values (a row just written)."""
+        key = inspect(obj).key
+        known = self._adopted.get(key)
+        if known is None and self._session is not None:
+            known = self._session.identity_map.get(key)
+            if known is None:
+                self._session.add(obj)
+        if known is None:
+            self._adopted[key] = obj
+            return obj
+        if refresh:
+            for attr in inspect(type(obj)).column_attrs:
+                set_committed_value(known, attr.key, obj.__dict__[attr.key])
+        return known
 
     def before_commit(self, hook: Hook) -> None:
         if hook not in self._hooks:
@@ -231,7 +245,7 @@ class Unit:
     async def commit(self) -> None:
         while self._hooks:
             await self._hooks.pop(0)(self)
-        if self._session is None and any(inspect(o).modified for o in self._attached):
+        if self._session is None and any(inspect(o).modified for o in self._adopted.values()):
             _ = self.session  # a changed contact (language, unblocked): flushed by the ORM
         if self._session is not None:
             await self._session.commit()  # on SQLite this commits the raw statements too

@@ -212,6 +212,9 @@ class CatalogRepo(_Repo):
                     result.deactivated += 1
 
     async def measure(self, code: str) -> t.Measure | None:
+        if isinstance(self.source, Unit):  # the bot's hot path: no ORM query
+            row = await _ACTIVE_MEASURE.one(self.source, code=code, active=True)
+            return self.source.adopt(detached(t.Measure, **_named(t.Measure, row))) if row else None
         return (
             await self.session.exec(
                 select(t.Measure).where(t.Measure.code == code, col(t.Measure.active).is_(True))
@@ -461,6 +464,11 @@ class ReportRepo(_Repo):
         return row
 
     async def find(self, measure_id: int, institution_id: int, year: int) -> t.Report | None:
+        if isinstance(self.source, Unit):  # the bot's hot path: no ORM query
+            row = await _FIND_REPORT.one(
+                self.source, measure_id=measure_id, institution_id=institution_id, year=year
+            )
+            return self.source.adopt(detached(t.Report, **_named(t.Report, row))) if row else None
         stmt = (
             select(t.Report)
             .join(t.ReportingPeriod, col(t.Report.period_id) == col(t.ReportingPeriod.id))
@@ -471,6 +479,15 @@ class ReportRepo(_Repo):
             )
         )
         return (await self.session.exec(stmt)).first()
+
+    async def _period_id(self, year: int) -> int:
+        row = await _PERIOD_ID.one(self.source, year=year)
+        if row is None:
+            row = await _NEW_PERIOD.one(
+                self.source, year=year, starts=dt.date(year, 1, 1), ends=dt.date(year, 12, 31)
+            )
+        assert row is not None
+        return int(row[0])
 
     async def submit(
         self,
@@ -483,68 +500,98 @@ class ReportRepo(_Repo):
         now: dt.datetime | None = None,
     ) -> t.Report:
         """Store validated answers as a new revision. Nothing is overwritten without a trace:
-        the revision row keeps the full snapshot and the old → new changes."""
+        the revision row keeps the full snapshot and the old → new changes.
+
+        A handful of statements (:class:`Sql`), not the ORM: a confirm is the heaviest step of a
+        report flow. ORM instances of the report this session holds are refreshed after."""
         now = now or t.utcnow()
-        period = await self.period(year)
-        report = await self.find(measure_id, institution_id, year)
-        if report is None:
-            report = t.Report(
+        src = self.source
+        period_id = await self._period_id(year)
+        found = await _REPORT_HEAD.one(
+            src, measure_id=measure_id, institution_id=institution_id, period_id=period_id
+        )
+        if found is None:
+            created = await _NEW_REPORT.one(
+                src,
                 measure_id=measure_id,
                 institution_id=institution_id,
-                period_id=period.id,
+                period_id=period_id,
+                status=t.ReportStatus.DRAFT.value,
+                review_state=t.ReviewState.PENDING.value,
+                risk_flag=False,
                 created_by_contact_id=contact_id,
                 created_at=now,
             )
-            self.session.add(report)
-            await self.session.flush()
-        old = await self.view(report.id)
-        old_answers = old.answers() if old and report.revision else {}
-        indicators = {
-            i.code: i
-            for i in (
-                await self.session.exec(select(t.Indicator).where(t.Indicator.measure_id == measure_id))
-            ).all()
-        }
-        current = {
-            v.indicator_id: v
-            for v in (
-                await self.session.exec(select(t.ReportValue).where(t.ReportValue.report_id == report.id))
-            ).all()
-        }
-        for code, indicator in indicators.items():
-            row = current.get(indicator.id)
-            values = _value_columns(indicator.kind, answers.get(code), answers.get(f"{code}.date"))
+            assert created is not None
+            report_id, revision, old_comment = int(created[0]), 0, None
+        else:
+            report_id, revision, old_comment = int(found[0]), int(found[1]), found[2]
+        current = {row[1]: row for row in await _VALUES.rows(src, report_id=report_id)}
+        old_answers: dict[str, Any] = {}
+        if revision:
+            for _, _, code, kind, num, text_, status, day in current.values():
+                stored = StoredValue(code, kind, num, text_, status, day)
+                if stored.as_answer() is not None:
+                    old_answers[code] = stored.as_answer()
+                if day is not None:
+                    old_answers[f"{code}.date"] = day.isoformat()
+            if old_comment:
+                old_answers["comment"] = old_comment
+        indicators = await _INDICATORS.rows(src, measure_id=measure_id)
+        for indicator_id, code, kind in indicators:
+            row = current.get(indicator_id)
+            values = _value_columns(kind, answers.get(code), answers.get(f"{code}.date"))
             if values is None:
                 if row is not None:
-                    await self.session.delete(row)
-                continue
-            if row is None:
-                self.session.add(t.ReportValue(report_id=report.id, indicator_id=indicator.id, **values))
-            else:
-                _apply(row, values)
-        report.comment = answers.get("comment")
-        report.risk_flag = any(answers.get(c) == "risk" for c in indicators)
-        report.status = t.ReportStatus.SUBMITTED
-        report.revision += 1
-        report.submitted_at = now
-        report.review_state = t.ReviewState.PENDING
+                    await _DELETE_VALUE.run(src, id=row[0])
+            elif row is None:
+                await _INSERT_VALUE.run(src, report_id=report_id, indicator_id=indicator_id, **values)
+            elif tuple(row[4:]) != tuple(values.values()):
+                await _UPDATE_VALUE.run(src, id=row[0], **values)
+        revision += 1
+        await _SUBMITTED.run(
+            src,
+            id=report_id,
+            comment=answers.get("comment"),
+            risk_flag=any(answers.get(code) == "risk" for _, code, _ in indicators),
+            status=t.ReportStatus.SUBMITTED.value,
+            revision=revision,
+            submitted_at=now,
+            review_state=t.ReviewState.PENDING.value,
+        )
         changes = [
             {"field": k, "old": old_answers.get(k), "new": answers.get(k)}
             for k in sorted(set(old_answers) | set(answers))
             if old_answers.get(k) != answers.get(k)
         ]
-        self.session.add(
-            t.ReportRevision(
-                report_id=report.id,
-                revision=report.revision,
-                submitted_by_contact_id=contact_id,
-                submitted_at=now,
-                answers=dict(answers),
-                changes=changes,
-            )
+        await _NEW_REVISION.run(
+            src,
+            report_id=report_id,
+            revision=revision,
+            submitted_by_contact_id=contact_id,
+            submitted_at=now,
+            answers=dict(answers),
+            changes=changes,
         )
-        await self.session.flush()
-        return report
+        return await self._fresh_report(report_id)
+
+    async def _fresh_report(self, report_id: int) -> t.Report:
+        """The report as stored now; instances the ORM session holds of it, its values and
+        revisions are expired (they were written past the ORM)."""
+        unit = self.source if isinstance(self.source, Unit) else None
+        session = self.source if unit is None else unit._session
+        if session is not None:
+            for obj in list(session.identity_map.values()):
+                if (isinstance(obj, t.Report) and obj.id == report_id) or (
+                    isinstance(obj, t.ReportValue | t.ReportRevision) and obj.report_id == report_id
+                ):
+                    session.expire(obj)
+        if unit is None:
+            report = await self.session.get(t.Report, report_id)
+            assert report is not None
+            return report
+        row = await _REPORT.one(unit, id=report_id)
+        return unit.adopt(detached(t.Report, **_named(t.Report, row)), refresh=True)
 
     async def view(self, report_id: int) -> ReportView | None:
         views = await self._views(select(t.Report).where(t.Report.id == report_id))
@@ -634,22 +681,16 @@ class ReportRepo(_Repo):
         self, measure_id: int, institution_id: int, year: int
     ) -> dict[str, dict[int, Any]]:
         """Submitted values of earlier years: indicator code → {year: answer}."""
-        stmt = (
-            select(t.ReportValue, t.Indicator, t.ReportingPeriod)
-            .join(t.Report, col(t.ReportValue.report_id) == col(t.Report.id))
-            .join(t.Indicator, col(t.ReportValue.indicator_id) == col(t.Indicator.id))
-            .join(t.ReportingPeriod, col(t.Report.period_id) == col(t.ReportingPeriod.id))
-            .where(
-                t.Report.measure_id == measure_id,
-                t.Report.institution_id == institution_id,
-                t.Report.status == t.ReportStatus.SUBMITTED,
-                t.ReportingPeriod.year < year,
-            )
-        )
         out: dict[str, dict[int, Any]] = {}
-        for rv, ind, period in (await self.session.exec(stmt)).all():
-            stored = StoredValue(ind.code, ind.kind, rv.value_num, rv.value_text, rv.status, rv.value_date)
-            out.setdefault(ind.code, {})[period.year] = stored.as_answer()
+        for code, kind, num, text_, status, day, period_year in await _EARLIER.rows(
+            self.source,
+            measure_id=measure_id,
+            institution_id=institution_id,
+            submitted=t.ReportStatus.SUBMITTED.value,
+            year=year,
+        ):
+            stored = StoredValue(code, kind, num, text_, status, day)
+            out.setdefault(code, {})[period_year] = stored.as_answer()
         return out
 
 
@@ -663,6 +704,123 @@ def _value_columns(kind: str, answer: Any, date_answer: Any) -> dict[str, Any] |
     if kind == "text":
         return {"value_num": None, "value_text": str(answer), "status": None, "value_date": None}
     return {"value_num": float(answer), "value_text": None, "status": None, "value_date": None}
+
+
+# ------------------------------------------------------------------ hot-path statements
+
+
+def _table_columns(model: type, prefix: str = "") -> dict[str, Any]:
+    return {f"{prefix}{c.name}": c.type for c in model.__table__.columns}  # type: ignore[attr-defined]
+
+
+def _named(model: type, row: tuple[Any, ...]) -> dict[str, Any]:
+    return dict(zip((c.name for c in model.__table__.columns), row, strict=True))  # type: ignore[attr-defined]
+
+
+def _select_all(model: type, alias: str) -> str:
+    return ", ".join(f"{alias}.{c.name}" for c in model.__table__.columns)  # type: ignore[attr-defined]
+
+
+_ACTIVE_MEASURE = Sql(
+    f"SELECT {_select_all(t.Measure, 'm')} FROM measure AS m WHERE m.code = :code AND m.active = :active"
+    " ORDER BY m.id LIMIT 1",
+    params={"code": String(), "active": Boolean()},
+    columns=_table_columns(t.Measure),
+)
+_FIND_REPORT = Sql(
+    f"""SELECT {_select_all(t.Report, "r")} FROM report AS r
+        JOIN reporting_period AS p ON p.id = r.period_id
+        WHERE r.measure_id = :measure_id AND r.institution_id = :institution_id AND p.year = :year""",
+    params={"measure_id": Integer(), "institution_id": Integer(), "year": Integer()},
+    columns=_table_columns(t.Report),
+)
+_REPORT = Sql(
+    f"SELECT {_select_all(t.Report, 'r')} FROM report AS r WHERE r.id = :id",
+    params={"id": Integer()},
+    columns=_table_columns(t.Report),
+)
+_PERIOD_ID = Sql(
+    "SELECT id FROM reporting_period WHERE year = :year",
+    params={"year": Integer()},
+    columns={"id": Integer()},
+)
+_NEW_PERIOD = Sql(
+    "INSERT INTO reporting_period (year, starts, ends) VALUES (:year, :starts, :ends) RETURNING id",
+    params={k: v for k, v in _table_columns(t.ReportingPeriod).items() if k != "id"},
+    columns={"id": Integer()},
+)
+_REPORT_HEAD = Sql(
+    """SELECT id, revision, comment FROM report
+       WHERE measure_id = :measure_id AND institution_id = :institution_id AND period_id = :period_id""",
+    params={"measure_id": Integer(), "institution_id": Integer(), "period_id": Integer()},
+    columns={"id": Integer(), "revision": Integer(), "comment": String()},
+)
+_NEW_REPORT = Sql(
+    """INSERT INTO report (measure_id, institution_id, period_id, status, revision, review_state,
+                           risk_flag, created_by_contact_id, created_at)
+       VALUES (:measure_id, :institution_id, :period_id, :status, 0, :review_state,
+               :risk_flag, :created_by_contact_id, :created_at)
+       RETURNING id""",
+    params=_table_columns(t.Report),
+    columns={"id": Integer()},
+)
+_SUBMITTED = Sql(
+    """UPDATE report SET comment = :comment, risk_flag = :risk_flag, status = :status,
+           revision = :revision, submitted_at = :submitted_at, review_state = :review_state
+       WHERE id = :id""",
+    params=_table_columns(t.Report),
+)
+_VALUE_COLUMNS = {  # value_num, value_text, status, value_date: what _value_columns() gives
+    k: v for k, v in _table_columns(t.ReportValue).items() if k not in {"id", "report_id", "indicator_id"}
+}
+# (value id, indicator id, code, kind, value_num, value_text, status, value_date) in form order
+_VALUES = Sql(
+    """SELECT v.id, v.indicator_id, i.code, i.kind, v.value_num, v.value_text, v.status, v.value_date
+       FROM report_value AS v JOIN indicator AS i ON i.id = v.indicator_id
+       WHERE v.report_id = :report_id ORDER BY i.position""",
+    params={"report_id": Integer()},
+    columns={
+        "id": Integer(),
+        "indicator_id": Integer(),
+        "code": String(),
+        "kind": String(),
+        **_VALUE_COLUMNS,
+    },
+)
+_INDICATORS = Sql(
+    "SELECT id, code, kind FROM indicator WHERE measure_id = :measure_id ORDER BY position",
+    params={"measure_id": Integer()},
+    columns={"id": Integer(), "code": String(), "kind": String()},
+)
+_INSERT_VALUE = Sql(
+    """INSERT INTO report_value (report_id, indicator_id, value_num, value_text, status, value_date)
+       VALUES (:report_id, :indicator_id, :value_num, :value_text, :status, :value_date)""",
+    params=_table_columns(t.ReportValue),
+)
+_UPDATE_VALUE = Sql(
+    """UPDATE report_value SET value_num = :value_num, value_text = :value_text, status = :status,
+           value_date = :value_date
+       WHERE id = :id""",
+    params=_table_columns(t.ReportValue),
+)
+_DELETE_VALUE = Sql("DELETE FROM report_value WHERE id = :id", params={"id": Integer()})
+_NEW_REVISION = Sql(
+    """INSERT INTO report_revision (report_id, revision, submitted_by_contact_id, submitted_at, answers,
+                                    changes)
+       VALUES (:report_id, :revision, :submitted_by_contact_id, :submitted_at, :answers, :changes)""",
+    params=_table_columns(t.ReportRevision),
+)
+_EARLIER = Sql(
+    """SELECT i.code, i.kind, v.value_num, v.value_text, v.status, v.value_date, p.year
+       FROM report_value AS v
+       JOIN report AS r ON r.id = v.report_id
+       JOIN indicator AS i ON i.id = v.indicator_id
+       JOIN reporting_period AS p ON p.id = r.period_id
+       WHERE r.measure_id = :measure_id AND r.institution_id = :institution_id
+         AND r.status = :submitted AND p.year < :year""",
+    params={"measure_id": Integer(), "institution_id": Integer(), "submitted": String(), "year": Integer()},
+    columns={"code": String(), "kind": String(), **_VALUE_COLUMNS, "year": Integer()},
+)
 
 
 # ------------------------------------------------------------------ facade
@@ -764,7 +922,7 @@ class Repos:
             contact = detached(t.Contact, **dict(zip(_CONTACT_COLUMNS, row[:n], strict=True)))
             institution = detached(t.Institution, **dict(zip(_INSTITUTION_COLUMNS, row[n:-2], strict=True)))
             if isinstance(self.source, Unit):
-                self.source.attach(contact, institution)
+                contact, institution = self.source.adopt(contact), self.source.adopt(institution)
             else:
                 contact = await self.session.merge(contact, load=False)
                 institution = await self.session.merge(institution, load=False)
