@@ -138,7 +138,8 @@ class Sql:
         for name, process in binds.items():
             if params.get(name) is not None:
                 params[name] = process(params[name])
-        await unit.autoflush()
+        if unit._session is not None:
+            await unit.autoflush()
         return unit.raw.execute(self.sql, params)  # type: ignore[union-attr]
 
     async def rows(self, source: Unit | AsyncSession, **params: Any) -> list[tuple[Any, ...]]:

@@ -10,6 +10,7 @@ state and data. A call outside a unit is a unit of its own (read, or read-change
 from __future__ import annotations
 
 from collections.abc import Mapping
+from contextlib import AbstractAsyncContextManager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,7 +18,7 @@ from aiogram.fsm.state import State
 from aiogram.fsm.storage.base import BaseStorage, DefaultKeyBuilder, KeyBuilder, StateType, StorageKey
 from sqlalchemy import JSON, DateTime, String
 
-from storage.db import Database, Sql, Unit
+from storage.db import Database, Sql, Unit, current_unit
 from storage.tables import utcnow
 
 _READ = Sql(
@@ -79,24 +80,29 @@ class DatabaseStorage(BaseStorage):
                 row.dirty = False
 
     async def set_state(self, key: StorageKey, state: StateType = None) -> None:
-        async with self.db.unit() as unit:
+        async with self._unit() as unit:
             row = await self._row(unit, key)
             row.state = _state_name(state)
             self._changed(unit, row)
 
     async def get_state(self, key: StorageKey) -> str | None:
-        async with self.db.unit() as unit:
+        async with self._unit() as unit:
             return (await self._row(unit, key)).state
 
     async def set_data(self, key: StorageKey, data: Mapping[str, Any]) -> None:
-        async with self.db.unit() as unit:
+        async with self._unit() as unit:
             row = await self._row(unit, key)
             row.data = dict(data)
             self._changed(unit, row)
 
     async def get_data(self, key: StorageKey) -> dict[str, Any]:
-        async with self.db.unit() as unit:
+        async with self._unit() as unit:
             return dict((await self._row(unit, key)).data)
+
+    def _unit(self) -> AbstractAsyncContextManager[Unit]:
+        """The update's unit (a handler calls several times per update), else one of its own."""
+        unit = current_unit()
+        return nullcontext(unit) if unit is not None and unit.db is self.db else self.db.unit()
 
     async def close(self) -> None:
         """The Database is owned by the application, which disposes it."""
