@@ -39,9 +39,10 @@ from rich.console import Console
 
 from bot.app import Services, build_dispatcher
 from bot.config import Settings
-from bot.console import ConsoleChat, RecordingSession
+from bot.console import ConsoleChat, RecordingSession, html_to_rich
 from reporting_forms import forms
 from reporting_forms.catalog import Catalog, MetricKind, load_catalog
+from reporting_forms.texts import text
 from storage.db import Database, upgrade
 from storage.repositories import Repos
 
@@ -246,6 +247,14 @@ async def report_flows(workdir: Path, contacts: int) -> tuple[Timing, list[Flow]
     }
     for sql, count in expected.items():
         assert check.scalar(sql) == count, (sql, check.scalar(sql), count)
+    # untimed: a contact deactivated by another process (the CLI) is refused at their next update
+    uid = next(iter(per_user))
+    check.conn.execute("UPDATE contact SET active = 0 WHERE telegram_user_id = ?", (uid,))
+    check.conn.commit()
+    await chats[uid].send_text(f"/report {flows[0].measure_id}")
+    refused = chats[uid].session.calls[-1].text
+    assert refused is not None and refused.plain == html_to_rich(text("lv", "common.deactivated")).plain
+    assert check.draft(uid)[0] is None
     check.conn.close()
     await db.dispose()
     return timing, flows
