@@ -152,8 +152,9 @@ async def bare_echo(updates: int, users: int) -> Timing:
     timing = Timing()
     for n in range(updates):
         chat = chats[n % users]
+        update = chat.message_update(f"ziņa {n}")  # built outside the clock, as for the report flows
         started = time.perf_counter()
-        await chat.send_text(f"ziņa {n}")
+        await chat.feed(update)
         timing.add("echo", time.perf_counter() - started)
     if any(c.errors for c in chats):
         raise SystemExit("echo handler errors")
