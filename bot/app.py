@@ -20,7 +20,7 @@ from aiogram.types import ErrorEvent
 
 from bot.commands import set_default_commands
 from bot.config import Settings
-from bot.middlewares import UnitOfWork
+from bot.middlewares import UnitOfWork, run_filters_inline
 from bot.reminders import UnblockOnContact
 from bot.routers import ROUTERS
 from reporting_forms.catalog import Catalog
@@ -52,6 +52,7 @@ def build_dispatcher(services: Services) -> Dispatcher:
     dp.update.outer_middleware(UnitOfWork(services.db, services.settings.default_language))
     dp.update.outer_middleware(UnblockOnContact())  # inside UnitOfWork: sees the contact
     dp.include_routers(*(factory() for factory in ROUTERS))
+    run_filters_inline(dp)  # F.text, F.chat.type, bare states: on the loop, not a thread each
     dp.errors.register(_on_error)
     dp.startup.register(set_default_commands)
     return dp

@@ -70,15 +70,21 @@ def _length(part: str) -> int:
 def chunks(message: str, limit: int = MESSAGE_LIMIT) -> list[str]:
     """Split a long message at line ends so each part fits one Telegram message (its length
     counted as Telegram counts it); a line longer than a message is cut at spaces."""
+    if len(message) <= limit // 2 or _length(message) <= limit:  # a code point is ≤ 2 UTF-16 units
+        return [message] if message else []
     parts: list[str] = []
-    current = ""
+    current, size = "", 0  # lengths add up: a part is its lines joined by one-unit newlines
     for line in message.split("\n"):
-        for piece in _pieces(line, limit) if _length(line) > limit else [line]:
-            candidate = f"{current}\n{piece}" if current else piece
-            if current and _length(candidate) > limit:
+        line_size = _length(line)
+        for piece in _pieces(line, limit) if line_size > limit else [line]:
+            piece_size = line_size if piece is line else _length(piece)
+            if current and size + 1 + piece_size > limit:
                 parts.append(current)
-                candidate = piece
-            current = candidate
+                current, size = piece, piece_size
+            elif current:
+                current, size = f"{current}\n{piece}", size + 1 + piece_size
+            else:
+                current, size = piece, piece_size
     if current:
         parts.append(current)
     return parts

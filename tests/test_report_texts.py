@@ -4,9 +4,12 @@ splitting, history rows, and which questions take a typed number."""
 from __future__ import annotations
 
 import datetime as dt
+import html
 from zoneinfo import ZoneInfo
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from bot.render import change_rows, chunks, field_label
 from bot.routers.report import expects_typed_number
@@ -156,3 +159,27 @@ def test_which_questions_take_a_typed_number(catalog: Catalog) -> None:
     assert not expects_typed_number(catalog, "ReportFlow:open_draft", data("1.1.1", {}, 2))
     assert not expects_typed_number(catalog, answering, {"draft": {"broken": True}})
     assert not expects_typed_number(catalog, None, {})
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.text(alphabet=st.sampled_from(list("ab ā\t😀<>&;")), max_size=120)
+        | st.sampled_from(["<b>bold</b> x", "&amp;", "", "<i>ī</i>"]),
+        max_size=40,
+    ),
+    st.integers(min_value=20, max_value=300),
+)
+def test_chunks_properties(lines: list[str], limit: int) -> None:
+    """Any text: every part fits (counted as Telegram counts), nothing is lost, and a message
+    that fits comes back whole."""
+    message = "\n".join(html.escape(line) if "<" not in line or "</" not in line else line for line in lines)
+    parts = chunks(message, limit=limit)
+
+    def units(part: str) -> int:  # Telegram counts UTF-16 code units of the visible text
+        return len(parse_html(part)[0].encode("utf-16-le")) // 2
+
+    assert all(units(p) <= limit for p in parts)
+    assert "".join("".join(parts).split()) == "".join(message.split())
+    if units(message) <= limit:
+        assert parts == ([message] if message else [])

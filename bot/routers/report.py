@@ -37,7 +37,6 @@ from bot.keyboards import (
     tasks_keyboard,
     years_keyboard,
 )
-from bot.middlewares import run_filters_inline
 from bot.render import button, change_rows, chunks, error_text, question_text, summary_text
 from bot.routers.start import switch_language
 from bot.states import ReportFlow
@@ -839,4 +838,4 @@ def router() -> Router:
     r.message.register(on_answer, ReportFlow.answering, F.text)
     r.message.register(on_not_text, IN_FLOW)
     r.edited_message.register(on_edited)
-    return run_filters_inline(r)  # F.text and bare states: on the loop, not a thread each
+    return r
