@@ -912,3 +912,16 @@ async def test_other_institution_cannot_use_history_or_reminder_buttons(harness:
     notice, picker = await vpd.replies(2)
     assert "nav atrasts" in notice.text and "Izvēlieties pasākumu" in picker.text
     assert "1.3.9" not in picker.text
+
+
+async def test_another_command_mid_form_says_why_and_asks_again(harness: Harness) -> None:
+    user = await harness.register(1106, "VPD")
+    user.send("/report 1.1.1")
+    (question,) = await user.replies(1)
+    user.send("/mystatus")
+    notice, again = await user.replies(2)
+    assert "/mystatus nav pieejama, kamēr aizpildāt atskaiti" in notice.text and "/cancel" in notice.text
+    assert again.text == question.text and again.button_texts == question.button_texts
+    user.click_text("procesā")  # the form goes on where it was
+    (date_question,) = await user.replies(1)
+    assert "DD.MM.GGGG" in date_question.text

@@ -619,7 +619,9 @@ async def on_not_text(message: Message, ctx: Ctx) -> None:
 
 
 async def on_other_command(message: Message, ctx: Ctx) -> None:
-    await _reask(ctx, message)
+    """Another command in the middle of a form: say why it does not run, then the same step."""
+    command = (message.text or "").split(maxsplit=1)[0].split("@", 1)[0][:40]
+    await _reask(ctx, message, notice=text(ctx.lang, "common.command_in_flow", command=command))
 
 
 async def on_edited(message: Message, ctx: Ctx | None = None) -> None:
