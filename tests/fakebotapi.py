@@ -33,7 +33,7 @@ import mimetypes
 import re
 import time
 from collections import Counter, deque
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any, Self
@@ -1390,3 +1390,31 @@ class FakeBotAPI:
             "file_size": len(data),
             "file_path": self._file_paths[file_id],
         }
+
+
+@contextlib.contextmanager
+def served_in_thread(**server_kwargs: Any) -> Iterator[FakeBotAPI]:
+    """A FakeBotAPI on an event loop in a thread of its own, for code that runs its own loop
+    (the CLI's ``asyncio.run``)."""
+    import threading
+
+    loop = asyncio.new_event_loop()
+    server = FakeBotAPI(**server_kwargs)
+    started = threading.Event()
+
+    def serve() -> None:
+        asyncio.set_event_loop(loop)
+        loop.run_until_complete(server.start())
+        started.set()
+        loop.run_forever()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    assert started.wait(5), "the fake Bot API did not start"
+    try:
+        yield server
+    finally:
+        asyncio.run_coroutine_threadsafe(server.stop(), loop).result(5)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(5)
+        loop.close()

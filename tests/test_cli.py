@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import json
 import re
 import shutil
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,7 +16,7 @@ from bot.cli import DATABASE_ERRORS, app, database_error_message
 from reporting_forms.catalog import PLANS_DIR, CatalogError, load_catalog, lv_count
 from reporting_forms.export import catalog_to_dict, plain_number
 from tests.conftest import PG_ADMIN_DSN, _pg_reason
-from tests.fakebotapi import FakeBotAPI
+from tests.fakebotapi import FakeBotAPI, served_in_thread
 
 runner = CliRunner()
 
@@ -466,24 +464,8 @@ def test_in_memory_sqlite_is_rejected(env: Path, monkeypatch: pytest.MonkeyPatch
 @pytest.fixture
 def fake_server() -> Iterator[FakeBotAPI]:
     """The fake Bot API in a thread of its own (the CLI runs its own event loop)."""
-    loop = asyncio.new_event_loop()
-    server = FakeBotAPI(bot_username="tm_resobot")
-    started = threading.Event()
-
-    def serve() -> None:
-        asyncio.set_event_loop(loop)
-        loop.run_until_complete(server.start())
-        started.set()
-        loop.run_forever()
-
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    assert started.wait(5)
-    yield server
-    asyncio.run_coroutine_threadsafe(server.stop(), loop).result(5)
-    loop.call_soon_threadsafe(loop.stop)
-    thread.join(5)
-    loop.close()
+    with served_in_thread(bot_username="tm_resobot") as server:
+        yield server
 
 
 def _code(output: str) -> str:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -18,7 +17,7 @@ from bot.cli import app
 from storage.db import Database
 from storage.outbox import OutboxRepo
 from storage.repositories import Repos
-from tests.fakebotapi import FakeBotAPI
+from tests.fakebotapi import FakeBotAPI, served_in_thread
 
 runner = CliRunner()
 RIGA = ZoneInfo("Europe/Riga")
@@ -113,23 +112,8 @@ def test_send_now_needs_a_token(env: str) -> None:
 @pytest.fixture
 def fake_server() -> Iterator[FakeBotAPI]:
     """The fake Bot API in a thread of its own (the CLI runs its own event loop)."""
-    loop = asyncio.new_event_loop()
-    server = FakeBotAPI()
-    started = threading.Event()
-
-    def serve() -> None:
-        asyncio.set_event_loop(loop)
-        loop.run_until_complete(server.start())
-        started.set()
-        loop.run_forever()
-
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    assert started.wait(5)
-    yield server
-    asyncio.run_coroutine_threadsafe(server.stop(), loop).result(5)
-    loop.call_soon_threadsafe(loop.stop)
-    thread.join(5)
+    with served_in_thread() as server:
+        yield server
 
 
 def test_send_now_then_log(env: str, fake_server: FakeBotAPI, monkeypatch: pytest.MonkeyPatch) -> None:
