@@ -14,13 +14,13 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import func, or_, update
+from sqlalchemy import Float, Integer, String, func, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from reporting_forms import compilation as comp
 from storage import tables as t
-from storage.db import as_utc
+from storage.db import Sql, Unit, as_utc
 
 SUPERSEDED = "superseded"  # the review state shown for revisions a later one replaced
 
@@ -168,27 +168,8 @@ class CompiledRepo:
     async def row_values_besides(
         self, measure_id: int, institution_id: int, year: int
     ) -> dict[str, dict[int, float]]:
-        """The rest of a measure's indicator rows as far as ``year``: every submitted report's
-        numeric values (all institutions) except the (institution, ``year``) report itself,
-        summed per indicator code and year — what the row-scope validation rules add a draft to."""
-        stmt = (
-            select(t.Indicator.code, t.ReportingPeriod.year, func.sum(t.ReportValue.value_num))
-            .join(t.Report, col(t.ReportValue.report_id) == col(t.Report.id))
-            .join(t.Indicator, col(t.ReportValue.indicator_id) == col(t.Indicator.id))
-            .join(t.ReportingPeriod, col(t.Report.period_id) == col(t.ReportingPeriod.id))
-            .where(
-                t.Report.measure_id == measure_id,
-                t.Report.status == t.ReportStatus.SUBMITTED,
-                col(t.ReportingPeriod.year) <= year,
-                col(t.ReportValue.value_num).is_not(None),
-                or_(t.Report.institution_id != institution_id, t.ReportingPeriod.year != year),
-            )
-            .group_by(t.Indicator.code, t.ReportingPeriod.year)
-        )
-        out: dict[str, dict[int, float]] = {}
-        for code, period_year, total in (await self.session.exec(stmt)).all():
-            out.setdefault(code, {})[period_year] = float(total)
-        return out
+        """See :func:`row_values_besides`."""
+        return await row_values_besides(self.session, measure_id, institution_id, year)
 
     # ---------------------------------------------------------------- review
 
@@ -403,3 +384,38 @@ class CompiledRepo:
                 for key in sorted(rev.answers, key=field_order)
             )
         return rows
+
+
+# The summary card's row-scope warnings ask this on the bot's hot path: a hand-written statement
+# (storage.db.Sql: on SQLite it runs on the unit's sqlite3 connection, no ORM session is made).
+_ROW_VALUES_BESIDES = Sql(
+    """SELECT i.code, p.year, SUM(v.value_num)
+       FROM report_value AS v
+       JOIN report AS r ON r.id = v.report_id
+       JOIN indicator AS i ON i.id = v.indicator_id
+       JOIN reporting_period AS p ON p.id = r.period_id
+       WHERE r.measure_id = :measure_id AND r.status = :submitted AND p.year <= :year
+         AND v.value_num IS NOT NULL
+         AND (r.institution_id <> :institution_id OR p.year <> :year)
+       GROUP BY i.code, p.year""",
+    params={"measure_id": Integer(), "submitted": String(), "year": Integer(), "institution_id": Integer()},
+    columns={"code": String(), "year": Integer(), "total": Float()},
+)
+
+
+async def row_values_besides(
+    source: AsyncSession | Unit, measure_id: int, institution_id: int, year: int
+) -> dict[str, dict[int, float]]:
+    """The rest of a measure's indicator rows as far as ``year``: every submitted report's
+    numeric values (all institutions) except the (institution, ``year``) report itself,
+    summed per indicator code and year — what the row-scope validation rules add a draft to."""
+    out: dict[str, dict[int, float]] = {}
+    for code, period_year, total in await _ROW_VALUES_BESIDES.rows(
+        source,
+        measure_id=measure_id,
+        submitted=t.ReportStatus.SUBMITTED.value,
+        year=year,
+        institution_id=institution_id,
+    ):
+        out.setdefault(code, {})[period_year] = float(total)
+    return out

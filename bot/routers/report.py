@@ -304,12 +304,10 @@ async def _warnings(ctx: Ctx, measure: Measure, draft: forms.Draft) -> list[str]
     """Validation rules (validation_rules.yaml) on the draft — the whole-row checks with every
     institution's other reports of the row, as the compilation runs them: shown on the summary
     card before confirming, never blocking."""
-    from storage.compiled import CompiledRepo  # the compilation's reads (this function only)
+    from storage.compiled import row_values_besides  # the compilation's reads (this function only)
 
     db_measure = await ctx.repos.catalog.measure(measure.id)
-    others = await CompiledRepo(ctx.repos.session).row_values_besides(
-        db_measure.id, ctx.contact.institution_id, draft.year
-    )
+    others = await row_values_besides(ctx.repos.source, db_measure.id, ctx.contact.institution_id, draft.year)
     return draft_warnings(ctx.lang, ctx.catalog, measure, draft.year, draft.answers, others)
 
 
