@@ -193,17 +193,62 @@ class Plan(_Strict):
                 yield from task.measures
 
 
+class _Index:
+    """Lookups of one catalog, built on first use (the catalog is immutable): measures by id,
+    institutions by abbreviation, each institution's measures. Same answers as the scans."""
+
+    def __init__(self, catalog: Catalog) -> None:
+        self.institutions = catalog.institutions
+        self.plans = catalog.plans
+        self.rows = tuple(catalog._scan())
+        self.measures: dict[str, Measure] = {}
+        for *_, measure in self.rows:
+            self.measures.setdefault(measure.id, measure)
+        self.by_abbr: dict[str, Institution] = {}
+        for inst in catalog.institutions:
+            self.by_abbr.setdefault(inst.abbr.casefold(), inst)
+        self._for: dict[str, tuple[tuple[Plan, Direction, Task, Measure], ...]] = {}
+        self._of: dict[str, dict[str, Measure]] = {}
+
+    def measures_for(self, abbr: str) -> tuple[tuple[Plan, Direction, Task, Measure], ...]:
+        rows = self._for.get(abbr)
+        if rows is None:
+            rows = self._for[abbr] = tuple(row for row in self.rows if abbr in row[3].institutions)
+        return rows
+
+    def measures_of(self, abbr: str) -> dict[str, Measure]:
+        found = self._of.get(abbr)
+        if found is None:
+            found = self._of[abbr] = {}
+            for *_, measure in self.measures_for(abbr):
+                found.setdefault(measure.id, measure)
+        return found
+
+
 class Catalog(_Strict):
     institutions: tuple[Institution, ...]
     plans: tuple[Plan, ...]
 
+    def _index(self) -> _Index:
+        """The lookups, kept in the instance dict as functools.cached_property keeps a value
+        (pydantic ignores it in equality, hashing and dumps). A copy made with
+        ``model_copy(update=...)`` carries the dict along, so the index is rebuilt when it was
+        not built from this instance's own fields."""
+        index = self.__dict__.get("_lookup_index")
+        if index is None or index.plans is not self.plans or index.institutions is not self.institutions:
+            index = self.__dict__["_lookup_index"] = _Index(self)
+        return index
+
     def institution(self, abbr: str) -> Institution:
-        for inst in self.institutions:
-            if inst.abbr.casefold() == abbr.casefold():
-                return inst
-        raise KeyError(abbr)
+        inst = self._index().by_abbr.get(abbr.casefold())
+        if inst is None:
+            raise KeyError(abbr)
+        return inst
 
     def measures(self) -> Iterator[tuple[Plan, Direction, Task, Measure]]:
+        return iter(self._index().rows)
+
+    def _scan(self) -> Iterator[tuple[Plan, Direction, Task, Measure]]:
         for plan in self.plans:
             for direction in plan.directions:
                 for task in direction.tasks:
@@ -211,10 +256,10 @@ class Catalog(_Strict):
                         yield plan, direction, task, measure
 
     def measure(self, measure_id: str) -> Measure:
-        for *_, measure in self.measures():
-            if measure.id == measure_id:
-                return measure
-        raise KeyError(measure_id)
+        measure = self._index().measures.get(measure_id)
+        if measure is None:
+            raise KeyError(measure_id)
+        return measure
 
     def find(self, item_id: str) -> tuple[str, Any]:
         """Look up any id: returns (kind, object) for plan/direction/task/measure/indicator/policy."""
@@ -243,7 +288,11 @@ class Catalog(_Strict):
 
     def measures_for(self, abbr: str) -> list[tuple[Plan, Direction, Task, Measure]]:
         """Measures where the institution is responsible or co-responsible."""
-        return [row for row in self.measures() if abbr in row[3].institutions]
+        return list(self._index().measures_for(abbr))
+
+    def measure_of(self, abbr: str, measure_id: str) -> Measure | None:
+        """The measure ``measure_id`` if the institution is responsible or co-responsible for it."""
+        return self._index().measures_of(abbr).get(measure_id)
 
 
 # ---------------------------------------------------------------- loading

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import functools
 from collections.abc import Callable, Mapping
 from decimal import Decimal
 from enum import StrEnum
@@ -186,8 +187,12 @@ def _indicator_fields(indicator: Indicator) -> tuple[FormField, ...]:
     return (main, *followups)
 
 
+@functools.lru_cache(maxsize=1024)
 def form_for(measure: Measure) -> FormSpec:
-    """Indicator rows in catalog order (all optional), then an optional comment."""
+    """Indicator rows in catalog order (all optional), then an optional comment.
+
+    Cached: a measure is a frozen (hashable) model and the spec a frozen dataclass; a step of
+    the report form asks for it several times."""
     fields = [f for indicator in measure.indicators for f in _indicator_fields(indicator)]
     fields.append(FormField(key=COMMENT_KEY, kind=FieldKind.COMMENT, max_length=COMMENT_MAX_LENGTH))
     keys = [f.key for f in fields]

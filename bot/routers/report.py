@@ -95,7 +95,7 @@ def _measures(ctx: Ctx) -> list[tuple[Task, Measure]]:
 
 
 def _allowed(ctx: Ctx, code: str) -> Measure | None:
-    return next((m for _t, m in _measures(ctx) if m.id == code), None)
+    return ctx.catalog.measure_of(ctx.institution, code) if isinstance(code, str) else None
 
 
 def _task_groups(ctx: Ctx) -> list[tuple[Task, list[Measure]]]:
