@@ -15,12 +15,14 @@ from __future__ import annotations
 import datetime as dt
 import gc
 import re
+from bisect import bisect_left
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from functools import cache
 from pathlib import Path
+from types import MappingProxyType
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo
 
@@ -278,22 +280,79 @@ def _predicates(cond: Condition) -> tuple[Predicate, ...]:
     return tuple(preds)
 
 
-CompiledRules = tuple[tuple[Status, tuple[Predicate, ...]], ...]
+@dataclass(slots=True)
+class CompiledRules:
+    """The status rule table as predicate tuples, and the decisions taken so far.
+
+    A decision depends on a row's facts only through the kind, the booleans, the reported status
+    and which of the table's pace thresholds the shortfall exceeds: the ~10^5 rows of a
+    compilation fall into a few dozen such keys, so each key is decided once."""
+
+    table: tuple[tuple[Status, tuple[Predicate, ...]], ...]
+    thresholds: tuple[float, ...]  # every behind_pace_more_than of the table, ascending
+    decisions: dict[tuple[Any, ...], Status] = field(default_factory=dict)
+
+    def decide(
+        self,
+        kind: MetricKind,
+        reported: bool,
+        target_reached: bool,
+        reported_status: str | None,
+        risk_flag: bool,
+        pace_shortfall: float | None,
+        overdue: bool,
+        nothing_achieved: bool,
+    ) -> Status:
+        """The status of a row with these facts (``RowFacts`` field by field)."""
+        pace = None if pace_shortfall is None else bisect_left(self.thresholds, pace_shortfall)
+        key = (kind, reported, target_reached, reported_status, risk_flag, pace, overdue, nothing_achieved)
+        found = self.decisions.get(key)
+        if found is None:
+            facts = RowFacts(
+                kind,
+                reported,
+                target_reached,
+                reported_status,
+                risk_flag,
+                pace_shortfall,
+                overdue,
+                nothing_achieved,
+            )
+            found = self.decisions[key] = _first_rule(self.table, facts)
+        return found
 
 
 def compile_status_rules(rules: StatusRules) -> CompiledRules:
     """Turn the rule table into predicate tuples once per compilation (the hot path)."""
-    return tuple((rule.status, _predicates(rule.when)) for rule in rules.rules)
+    thresholds = sorted(
+        {r.when.behind_pace_more_than for r in rules.rules if r.when.behind_pace_more_than is not None}
+    )
+    return CompiledRules(
+        tuple((rule.status, _predicates(rule.when)) for rule in rules.rules), tuple(thresholds)
+    )
 
 
-def decide_status(compiled: CompiledRules, facts: RowFacts) -> Status:
-    for status, preds in compiled:
+def _first_rule(table: tuple[tuple[Status, tuple[Predicate, ...]], ...], facts: RowFacts) -> Status:
+    for status, preds in table:
         for pred in preds:
             if not pred(facts):
                 break
         else:
             return status
     return Status.IN_PROGRESS  # unreachable: the validated table ends with a fallback
+
+
+def decide_status(compiled: CompiledRules, facts: RowFacts) -> Status:
+    return compiled.decide(
+        facts.kind,
+        facts.reported,
+        facts.target_reached,
+        facts.reported_status,
+        facts.risk_flag,
+        facts.pace_shortfall,
+        facts.overdue,
+        facts.nothing_achieved,
+    )
 
 
 def row_status(facts: RowFacts, rules: StatusRules | None = None) -> Status:
@@ -326,14 +385,18 @@ def pace_tolerance(rules: StatusRules | None = None) -> float:
 
 def combine_statuses(statuses: Iterable[str | None]) -> str | None:
     """Several institutions' milestone statuses → one: any risk is a risk; done only when all are done."""
-    found = {s for s in statuses if s}
-    if not found:
-        return None
-    if "risk" in found:
-        return "risk"
-    if len(found) == 1:
-        return next(iter(found))
-    return "in_progress"
+    first: str | None = None
+    mixed = False
+    for status in statuses:
+        if not status:
+            continue
+        if status == "risk":
+            return "risk"
+        if first is None:
+            first = status
+        elif status != first:
+            mixed = True
+    return "in_progress" if mixed else first
 
 
 def _review_of(states: set[str]) -> str | None:
@@ -434,12 +497,73 @@ def _applicable_checks(rules: ValidationRules, measure: Measure) -> tuple[_Check
     return tuple(checks)
 
 
-def _measure_checks(
-    rules: ValidationRules, measure: Measure
-) -> tuple[tuple[_Check, ...], tuple[_Check, ...]]:
-    """(report-scope checks, row-scope checks) of a measure."""
+MeasureChecks = tuple[tuple[_Check, ...], tuple[_Check, ...]]
+_BOUND: dict[tuple[int, int], tuple[ValidationRules, Measure, MeasureChecks]] = {}
+_BOUND_MAX = 100_000
+
+
+def _measure_checks(rules: ValidationRules, measure: Measure) -> MeasureChecks:
+    """(report-scope checks, row-scope checks) of a measure, bound once per rules and measure.
+
+    Remembered by identity (both are immutable; the entry keeps them alive, so an id is not
+    reused while it is remembered): the same catalog compiles again and again."""
+    key = (id(rules), id(measure))
+    found = _BOUND.get(key)
+    if found is not None and found[0] is rules and found[1] is measure:
+        return found[2]
     checks = _applicable_checks(rules, measure)
-    return tuple(c for c in checks if not c.row), tuple(c for c in checks if c.row)
+    bound = tuple(c for c in checks if not c.row), tuple(c for c in checks if c.row)
+    if len(_BOUND) >= _BOUND_MAX:
+        _BOUND.clear()
+    _BOUND[key] = (rules, measure, bound)
+    return bound
+
+
+def _pair_warning(check: _Check, answers: Mapping[str, float | None]) -> ValidationWarning | None:
+    """Sum of the answered left rows above the sum of the answered right rows (both answered)."""
+    get = answers.get
+    if len(check.ids) == 1 and len(check.right_ids) == 1:  # the usual pair: one row against one
+        (left_id,), (right_id,) = check.ids, check.right_ids
+        left_value, right_value = get(left_id), get(right_id)
+        if left_value is None or right_value is None or left_value <= right_value:
+            return None
+        return ValidationWarning(check.code, {"left": left_value, "right": right_value}, (left_id, right_id))
+    left = [i for i in check.ids if get(i) is not None]
+    right = [i for i in check.right_ids if get(i) is not None]
+    if not left or not right:
+        return None
+    left_sum = sum(answers[i] for i in left)  # type: ignore[misc]
+    right_sum = sum(answers[i] for i in right)  # type: ignore[misc]
+    if left_sum <= right_sum:
+        return None
+    return ValidationWarning(check.code, {"left": left_sum, "right": right_sum}, (*left, *right))
+
+
+def _cumulative_warnings(
+    check: _Check, answers: Mapping[str, float | None], cumulative_before: Mapping[str, float]
+) -> list[ValidationWarning]:
+    found = []
+    for ind_id, limit, target in zip(check.ids, check.limits, check.targets, strict=True):
+        answer = answers.get(ind_id)
+        if answer is None:
+            continue
+        total = cumulative_before.get(ind_id, 0.0) + answer
+        if total > limit:
+            params = {"cumulative": total, "target": target, "multiple": check.multiple}
+            found.append(ValidationWarning(check.code, params, (ind_id,)))
+    return found
+
+
+def _range_warnings(check: _Check, answers: Mapping[str, float | None]) -> list[ValidationWarning]:
+    low, high = check.low, check.high
+    found = []
+    for ind_id in check.ids:
+        answer = answers.get(ind_id)
+        if answer is None:
+            continue
+        if (low is not None and answer < low) or (high is not None and answer > high):
+            found.append(ValidationWarning(check.code, {"value": answer, "min": low, "max": high}, (ind_id,)))
+    return found
 
 
 def _run_checks(
@@ -448,36 +572,15 @@ def _run_checks(
     cumulative_before: Mapping[str, float],
 ) -> list[ValidationWarning]:
     warnings: list[ValidationWarning] = []
-    get = answers.get
     for check in checks:
-        kind = check.type
-        if kind == _PAIR:
-            left = [i for i in check.ids if get(i) is not None]
-            right = [i for i in check.right_ids if get(i) is not None]
-            if left and right:
-                left_sum = sum(answers[i] for i in left)  # type: ignore[misc]
-                right_sum = sum(answers[i] for i in right)  # type: ignore[misc]
-                if left_sum > right_sum:
-                    params = {"left": left_sum, "right": right_sum}
-                    warnings.append(ValidationWarning(check.code, params, (*left, *right)))
-        elif kind == _CUMULATIVE:
-            for ind_id, limit, target in zip(check.ids, check.limits, check.targets, strict=True):
-                answer = get(ind_id)
-                if answer is None:
-                    continue
-                total = cumulative_before.get(ind_id, 0.0) + answer
-                if total > limit:
-                    params = {"cumulative": total, "target": target, "multiple": check.multiple}
-                    warnings.append(ValidationWarning(check.code, params, (ind_id,)))
+        if check.type == _PAIR:
+            found = _pair_warning(check, answers)
+            if found is not None:
+                warnings.append(found)
+        elif check.type == _CUMULATIVE:
+            warnings.extend(_cumulative_warnings(check, answers, cumulative_before))
         else:
-            low, high = check.low, check.high
-            for ind_id in check.ids:
-                answer = get(ind_id)
-                if answer is None:
-                    continue
-                if (low is not None and answer < low) or (high is not None and answer > high):
-                    params = {"value": answer, "min": low, "max": high}
-                    warnings.append(ValidationWarning(check.code, params, (ind_id,)))
+            warnings.extend(_range_warnings(check, answers))
     return warnings
 
 
@@ -522,11 +625,17 @@ class InstitutionShare:
     status: str | None  # the latest milestone status it reported
     statuses: Mapping[int, str]
     texts: Mapping[int, str]
-    submitted: Mapping[int, dt.datetime]  # per year: when its report was submitted
     last_submitted: dt.datetime | None
     review_state: str | None
     risk_flag: bool  # its latest report (year ≤ the compiled year) flagged a risk
     reports: Mapping[int, ReportedValue]  # per year: the value as reported (revision, review, …)
+    low: float | None = None  # the smallest value it reported (compiled years)
+    high: float | None = None  # the largest
+
+    @property
+    def submitted(self) -> dict[int, dt.datetime]:
+        """Per year: when its report was submitted."""
+        return {year: v.submitted_at for year, v in self.reports.items()}
 
     @property
     def last_year(self) -> int | None:
@@ -553,6 +662,7 @@ class IndicatorRow:
     institutions: tuple[InstitutionShare, ...] = ()  # in the measure's order: responsible first
     reported: bool = False  # someone reported on the row for the compiled period (the year, or ever)
     level: bool = False  # a level (percent): no shares, the latest value counts
+    _statuses: dict[int, str | None] | None = field(default=None, repr=False, compare=False)
 
     @property
     def reports(self) -> dict[str, Mapping[int, ReportedValue]]:
@@ -578,17 +688,22 @@ class IndicatorRow:
     @property
     def statuses(self) -> dict[int, str | None]:
         """The institutions' combined milestone status per year (years with a status only)."""
-        found: dict[int, list[str]] = {}
-        for share in self.institutions:
-            for year, status in share.statuses.items():
-                found.setdefault(year, []).append(status)
-        return {y: combine_statuses(found[y]) for y in self.years if y in found}
+        if self._statuses is None:
+            found: dict[int, list[str]] = {}
+            for share in self.institutions:
+                for year, status in share.statuses.items():
+                    found.setdefault(year, []).append(status)
+            self._statuses = (
+                {y: combine_statuses(found[y]) for y in self.years if y in found} if found else {}
+            )
+        return self._statuses
 
     def texts(self, year: int | None = None) -> list[tuple[str, int, str]]:
         """(institution, year, text) of the reported free texts, optionally of one year."""
         return [
             (share.institution, y, t)
             for share in self.institutions
+            if share.texts
             for y, t in sorted(share.texts.items())
             if year is None or y == year
         ]
@@ -749,12 +864,17 @@ class _Context:
 def _gc_paused() -> Iterator[None]:
     """Building ~10^5 rows over ~10^6 input values, the cyclic collector would scan the inputs
     again and again (up to half the time). The rows form no reference cycles, so the collector
-    is paused meanwhile; its next young-generation pass then sees each new object once."""
+    is paused meanwhile. Afterwards the objects made meanwhile go straight to the oldest
+    generation (``gc.freeze()`` + ``gc.unfreeze()`` moves every tracked object there, without a
+    scan): left young, the ~10^6 of them would be scanned by a young pass and again by a middle
+    one, whoever allocates next paying — the result is long-lived, not cyclic garbage."""
     was_enabled = gc.isenabled()
     gc.disable()
     try:
         yield
     finally:
+        gc.freeze()
+        gc.unfreeze()
         if was_enabled:
             gc.enable()
 
@@ -807,6 +927,58 @@ def group_reports(values: Iterable[ReportedValue], year_set: frozenset[int]) -> 
     return groups
 
 
+_REVIEW_RANK = {"returned": 3, "pending": 2, "accepted": 1}  # combine_review_states, as ranks
+
+
+@dataclass(frozen=True, slots=True)
+class _ReportFacts:
+    """What an institution's reports on a measure say for every one of its rows: a report (one
+    measure, institution and year) has one submission time, review state and risk flag."""
+
+    years: Any  # the years it reported (dict keys, compared with a share's years)
+    last_submitted: dt.datetime | None
+    review_state: str | None
+    risk_flag: bool  # of its latest year's report
+
+
+def _report_facts(by_year: Mapping[int, ReportedValue]) -> _ReportFacts:
+    last: dt.datetime | None = None
+    review: str | None = None
+    for v in by_year.values():
+        if last is None or v.submitted_at > last:
+            last = v.submitted_at
+        state = v.review_state
+        if state != review and (review is None or _REVIEW_RANK.get(state, 0) > _REVIEW_RANK.get(review, 0)):
+            review = state  # returned > pending > accepted, as combine_review_states
+    latest = by_year[max(by_year)] if by_year else None
+    return _ReportFacts(by_year.keys(), last, review, latest.risk_flag if latest is not None else False)
+
+
+@dataclass(slots=True)
+class _MeasureReports:
+    """An institution's reports on one measure, as its rows come: per institution the facts of
+    its reports (from its first row; a row with other years gets its own) and every (year, value
+    of the report) seen, for completeness."""
+
+    facts: dict[str, _ReportFacts] = field(default_factory=dict)
+    reports: dict[str, Mapping[int, ReportedValue]] = field(default_factory=dict)
+
+    def facts_for(self, inst: str, by_year: Mapping[int, ReportedValue]) -> _ReportFacts:
+        known = self.facts.get(inst)
+        if known is not None and by_year.keys() == known.years:
+            return known
+        own = _report_facts(by_year)
+        if known is None:
+            self.facts[inst] = own
+            self.reports[inst] = by_year  # a row's own mapping: copied before anything is added
+        else:
+            self.reports[inst] = {**self.reports[inst], **by_year}
+        return own
+
+
+_NOTHING: Mapping[int, Any] = MappingProxyType({})  # the statuses/texts of a share without any
+
+
 def _share(
     inst: str,
     by_year: dict[int, ReportedValue],
@@ -815,58 +987,72 @@ def _share(
     level: bool,
     sums: dict[int, float | None],
     counts: dict[int, int],
+    facts: _ReportFacts,
 ) -> InstitutionShare:
     """One institution's part, in one pass over its years; adds its values to the row's ``sums``
-    (and, for levels, ``counts``). ``share`` is filled in by the caller, who knows the row total."""
+    (and, for levels, ``counts``). ``share`` is filled in by the caller, who knows the row total.
+
+    The hot path of the compilation (one call per institution and row): no temporary sets, the
+    statuses/texts mappings are made only for rows that have them, and the submission time,
+    review and risk are the institution's reports' (``facts``, shared by the measure's rows)."""
     values: dict[int, float | None] = {}
-    statuses: dict[int, str] = {}
-    texts: dict[int, str] = {}
-    submitted: dict[int, dt.datetime] = {}
-    reviews: set[str] = set()
+    statuses: Any = _NOTHING
+    texts: Any = _NOTHING
     get = by_year.get
     total = 0.0
     last_value: float | None = None
     status: str | None = None
-    latest: ReportedValue | None = None
+    low = high = 0.0
     for year in years:
         v = get(year)
         if v is None:
             continue
-        latest = v
         value = values[year] = v.value
         if value is not None:
             total += value
+            if last_value is None:
+                low = high = value
+            elif value < low:
+                low = value
+            elif value > high:
+                high = value
             last_value = value
             old = sums[year]
             sums[year] = value if old is None else old + value
             if level:
                 counts[year] = counts.get(year, 0) + 1
+            continue  # an answer is a number, or else a milestone status and/or a text
         if v.status:
+            if statuses is _NOTHING:
+                statuses = {}
             status = statuses[year] = v.status
         if v.text:
+            if texts is _NOTHING:
+                texts = {}
             texts[year] = v.text
-        submitted[year] = v.submitted_at
-        reviews.add(v.review_state)
     cumulative = None if last_value is None else last_value if level else total
     return InstitutionShare(
-        institution=inst,
-        values=values,
-        cumulative=cumulative,
-        share=None,
-        percent=cumulative / target * 100.0 if target and cumulative is not None else None,
-        status=status,
-        statuses=statuses,
-        texts=texts,
-        submitted=submitted,
-        last_submitted=max(submitted.values()) if submitted else None,
-        review_state=_review_of(reviews) if reviews else None,
-        risk_flag=latest.risk_flag if latest is not None else False,
-        reports=by_year,
+        inst,
+        values,
+        cumulative,
+        None,
+        cumulative / target * 100.0 if target and cumulative is not None else None,
+        status,
+        statuses,
+        texts,
+        facts.last_submitted,
+        facts.review_state,
+        facts.risk_flag,
+        by_year,
+        None if last_value is None else low,
+        None if last_value is None else high,
     )
 
 
 def _in_order(found: Mapping[str, Any], order: Sequence[str]) -> list[str]:
     """Institutions in the measure's order (responsible first), others after it alphabetically."""
+    if len(found) == 1:
+        return list(found)
     names = [i for i in order if i in found]
     if len(names) < len(found):
         names.extend(sorted(i for i in found if i not in order))
@@ -879,67 +1065,91 @@ def _compile_indicator(
     deadline: dt.date,
     order: tuple[str, ...],
     by_inst: Reports | None,
+    reports: _MeasureReports,
+    everyone: frozenset[str] = frozenset(),
 ) -> IndicatorRow:
-    """One row from its institutions' reports: per-year values, cumulative, shares, status."""
+    """One row from its institutions' reports: per-year values, cumulative, shares, status.
+    ``everyone``: the measure's institutions — when exactly they reported, ``order`` is theirs."""
     kind = ind.kind
     level = kind in ctx.latest_kinds
     target = ind.target
     years = ctx.years
     sums: dict[int, float | None] = dict.fromkeys(years)
     counts: dict[int, int] = {}
-    shares: tuple[InstitutionShare, ...] = ()
+    # one pass over the institutions: each one's share, and what the row needs of them
+    parts: list[InstitutionShare] = []
+    reported = risk = False
+    year = ctx.year
+    last: dt.datetime | None = None
+    review: str | None = None
+    statuses: list[str] = []
+    total: float | None = None
     if by_inst:
-        shares = tuple(
-            _share(i, by_inst[i], years, target, level, sums, counts) for i in _in_order(by_inst, order)
-        )
-    if level:
-        for year, n in counts.items():
+        known = reports.facts
+        for inst in order if by_inst.keys() == everyone else _in_order(by_inst, order):
+            by_year = by_inst[inst]
+            facts = known.get(inst)
+            if facts is None or by_year.keys() != facts.years:
+                facts = reports.facts_for(inst, by_year)
+            share = _share(inst, by_year, years, target, level, sums, counts, facts)
+            parts.append(share)
+            if share.cumulative is not None:
+                total = share.cumulative if total is None else total + share.cumulative
+            if facts.risk_flag:
+                risk = True
+            if year is None or year in by_year:
+                reported = True
+            if share.status is not None:
+                statuses.append(share.status)
+            moment = facts.last_submitted
+            if moment is not None and (last is None or moment > last):
+                last = moment
+            state = facts.review_state
+            if state != review and (
+                review is None or _REVIEW_RANK.get(state, 0) > _REVIEW_RANK.get(review, 0)
+            ):
+                review = state
+    shares = tuple(parts)
+    if level:  # the yearly value is the mean over institutions; the latest year's value counts
+        for y, n in counts.items():
             if n > 1:
-                sums[year] = sums[year] / n  # type: ignore[operator]
+                sums[y] = sums[y] / n  # type: ignore[operator]
         cumulative = next((sums[y] for y in reversed(years) if sums[y] is not None), None)
-    else:
-        present = [v for v in sums.values() if v is not None]
-        cumulative = sum(present) if present else None
+    else:  # the values add up: the row's total is the sum of the institutions' totals
+        cumulative = total
         if cumulative:
             for share in shares:
                 if share.cumulative is not None:
                     share.share = share.cumulative / cumulative
-
+    combined = combine_statuses(statuses) if statuses else None
     numeric = kind in NUMERIC_KINDS
-    if ctx.year is None:
-        reported = bool(shares)
-    else:
-        year = ctx.year
-        reported = any(year in share.reports for share in shares)
-    combined = combine_statuses([share.status for share in shares]) if shares else None
-    risk = any(share.risk_flag for share in shares)
     share_due = ctx.share(deadline) if numeric and target else None
-    facts = RowFacts(
-        kind=kind,
-        reported=reported,
-        target_reached=bool(numeric and target and cumulative is not None and cumulative >= target),
-        reported_status=combined,
-        risk_flag=risk,
-        pace_shortfall=pace_shortfall(cumulative, target, share_due) if share_due is not None else None,
-        overdue=ctx.on > deadline,
-        nothing_achieved=numeric and not cumulative,
+    status = ctx.rules.decide(
+        kind,
+        reported,
+        bool(numeric and target and cumulative is not None and cumulative >= target),
+        combined,
+        risk,
+        pace_shortfall(cumulative, target, share_due) if share_due is not None else None,
+        ctx.on > deadline,
+        bool(numeric and not cumulative),
     )
-    last = max((s.last_submitted for s in shares if s.last_submitted is not None), default=None)
     return IndicatorRow(
-        indicator=ind,
-        deadline=deadline,
-        values=sums,
-        cumulative=cumulative,
-        percent=cumulative / target * 100.0 if target and cumulative is not None else None,
-        expected_share=share_due,
-        status=decide_status(ctx.rules, facts),
-        reported_status=combined,
-        last_submitted=last,
-        review_state=_review_of({s.review_state for s in shares if s.review_state}) if shares else None,
-        risk_flag=risk,
-        institutions=shares,
-        reported=reported,
-        level=level,
+        ind,
+        deadline,
+        sums,
+        cumulative,
+        cumulative / target * 100.0 if target and cumulative is not None else None,
+        share_due,
+        status,
+        combined,
+        last,
+        review,
+        risk,
+        shares,
+        reported,
+        level,
+        None if statuses else {},  # no institution gave a status: none per year either
     )
 
 
@@ -952,33 +1162,141 @@ def _measure_warnings(
     if not any(row.institutions for row in rows):
         return ()
     report_checks, row_checks = _measure_checks(ctx.validation, measure)
-    if not report_checks and not row_checks:
-        return ()
-    found: list[CompiledWarning] = []
-    before: dict[str, float] = {}
-    for year in ctx.years:
-        if report_checks:
-            by_inst: dict[str, dict[str, float]] = {}
-            for row in rows:
-                for share in row.institutions:
-                    value = share.values.get(year)
-                    if value is not None:
-                        by_inst.setdefault(share.institution, {})[row.indicator.id] = value
-            for inst in _in_order(by_inst, measure.institutions):
-                found.extend(
-                    CompiledWarning(measure.id, year, w, inst)
-                    for w in _run_checks(report_checks, by_inst[inst], {})
-                )
-        answers = {row.indicator.id: row.values[year] for row in rows if row.values[year] is not None}
-        if row_checks and answers:
+    found = _report_warnings(measure, rows, report_checks) if report_checks else []
+    by_id = {row.indicator.id: row for row in rows}
+    row_checks = tuple(c for c in (_could_exceed(c, by_id) for c in row_checks) if c is not None)
+    if row_checks:
+        read = {i for check in row_checks for i in (*check.ids, *check.right_ids)}
+        used = [(row.indicator.id, row.values, row.level) for row in rows if row.indicator.id in read]
+        before: dict[str, float] = {}
+        for year in ctx.years:
+            answers = {ind_id: values[year] for ind_id, values, _ in used if values[year] is not None}
+            if not answers:
+                continue
             found.extend(
-                CompiledWarning(measure.id, year, w) for w in _run_checks(row_checks, answers, before)
+                ((year, 1, 0, 0), CompiledWarning(measure.id, year, w))
+                for w in _run_checks(row_checks, answers, before)
             )
-        for row in rows:
-            value = answers.get(row.indicator.id)
-            if value is not None and not row.level:
-                before[row.indicator.id] = before.get(row.indicator.id, 0.0) + value
-    return tuple(found)
+            for ind_id, values, level in used:
+                value = values[year]
+                if value is not None and not level:
+                    before[ind_id] = before.get(ind_id, 0.0) + value
+    found.sort(key=lambda item: item[0])  # year; each institution's, then the row's; rule order
+    return tuple(w for _, w in found)
+
+
+def _could_exceed(check: _Check, by_id: Mapping[str, IndicatorRow]) -> _Check | None:
+    """A cumulative check narrowed to the rows whose running total passes their limit in some
+    year (other checks as they are; None: no row does) — the year-by-year run then only words
+    the warnings of those rows."""
+    if check.type != _CUMULATIVE:
+        return check
+    keep = [
+        i
+        for i, (ind_id, limit) in enumerate(zip(check.ids, check.limits, strict=True))
+        if (row := by_id.get(ind_id)) is not None and _passes(row, limit)
+    ]
+    if len(keep) == len(check.ids):
+        return check
+    if not keep:
+        return None
+    return replace(
+        check,
+        ids=tuple(check.ids[i] for i in keep),
+        limits=tuple(check.limits[i] for i in keep),
+        targets=tuple(check.targets[i] for i in keep),
+    )
+
+
+def _passes(row: IndicatorRow, limit: float) -> bool:
+    """Whether the row's cumulative value passes ``limit`` in some year (a level: its value)."""
+    running = 0.0
+    for value in row.values.values():  # the years in order
+        if value is not None:
+            running = value if row.level else running + value
+            if running > limit:
+                return True
+    return False
+
+
+def _report_warnings(
+    measure: Measure, rows: Sequence[IndicatorRow], checks: Sequence[_Check]
+) -> list[tuple[tuple[int, int, int, int], CompiledWarning]]:
+    """The report-scope rules on each institution's answers of each year, keyed for the order
+    (year, 0, institution's place in the measure, rule position).
+
+    Each rule sees exactly the answers it reads, per institution and year. A range rule first
+    compares each share's smallest and largest value with its bounds, so only shares with an
+    answer out of range are looked at year by year (the common case: two comparisons a share)."""
+    by_id = {row.indicator.id: row for row in rows}
+    rank = {inst: i for i, inst in enumerate(measure.institutions)}
+    found: list[tuple[tuple[int, int, int, int], CompiledWarning]] = []
+    for position, check in enumerate(checks):
+        if check.type == _PAIR and len(check.ids) == 1 and len(check.right_ids) == 1:
+            found.extend(_one_pair_warnings(measure.id, by_id, check, rank, position))
+            continue
+        shares = [
+            (ind_id, share)
+            for ind_id in (*check.ids, *check.right_ids)
+            for share in by_id[ind_id].institutions
+        ]
+        if check.type == _RANGE:
+            low, high = check.low, check.high
+            shares = [
+                (ind_id, share)
+                for ind_id, share in shares
+                if share.low is not None
+                and ((low is not None and share.low < low) or (high is not None and share.high > high))  # type: ignore[operator]
+            ]
+        answers: dict[tuple[int, str], dict[str, float]] = {}
+        for ind_id, share in shares:
+            inst = share.institution
+            for year, value in share.values.items():
+                if value is not None:
+                    given = answers.get((year, inst))
+                    if given is None:
+                        answers[(year, inst)] = {ind_id: value}
+                    else:
+                        given[ind_id] = value
+        for (year, inst), given in answers.items():
+            if check.type == _PAIR:
+                pair = _pair_warning(check, given)
+                warnings = [] if pair is None else [pair]
+            else:
+                warnings = _run_checks((check,), given, {})
+            for w in warnings:
+                found.append(
+                    (
+                        (year, 0, rank.get(inst, len(rank)), position),
+                        CompiledWarning(measure.id, year, w, inst),
+                    )
+                )
+    return found
+
+
+def _one_pair_warnings(
+    measure_id: str,
+    by_id: Mapping[str, IndicatorRow],
+    check: _Check,
+    rank: Mapping[str, int],
+    position: int,
+) -> Iterator[tuple[tuple[int, int, int, int], CompiledWarning]]:
+    """A pair rule of one row against one row, institution by institution and year by year: only
+    where the left value is the larger is ``_pair_warning`` asked (it decides and words it)."""
+    (left_id,), (right_id,) = check.ids, check.right_ids
+    rights = {share.institution: share.values for share in by_id[right_id].institutions}
+    for share in by_id[left_id].institutions:
+        inst = share.institution
+        right = rights.get(inst)
+        if right is None:
+            continue
+        for year, left_value in share.values.items():
+            right_value = right.get(year)
+            if left_value is not None and right_value is not None and left_value > right_value:
+                warning = _pair_warning(check, {left_id: left_value, right_id: right_value})
+                if warning is not None:
+                    key = (year, 0, rank.get(inst, len(rank)), position)
+                    yield key, CompiledWarning(measure_id, year, warning, inst)
 
 
 def _number(item_id: str, position: int) -> str:
@@ -998,17 +1316,17 @@ def _compile_measure(
 ) -> MeasureRow:
     order = measure.institutions
     measure_deadline = measure.deadline or ctx.end
+    reports = _MeasureReports()
+    everyone = frozenset(order)
     rows = tuple(
-        _compile_indicator(ctx, ind, ind.deadline or measure_deadline, order, groups.get(ind.id))
+        _compile_indicator(
+            ctx, ind, ind.deadline or measure_deadline, order, groups.get(ind.id), reports, everyone
+        )
         for ind in measure.indicators
     )
-    reports: dict[str, dict[int, ReportedValue]] = {}
-    for row in rows:
-        for share in row.institutions:
-            reports.setdefault(share.institution, {}).update(share.reports)
     mid = measure.id
     submissions = ctx.submissions
-    for inst, by_year in reports.items():
+    for inst, by_year in reports.reports.items():
         for year, v in by_year.items():
             submissions[(mid, inst, year)] = v.submitted_at  # one report: one submission time
     last = max((r.last_submitted for r in rows if r.last_submitted is not None), default=None)
@@ -1172,27 +1490,30 @@ def _completeness(
     cells: dict[tuple[str, int], list[int]] = {}  # (institution, year) → [expected, actual, on time]
     missing: dict[tuple[str, int], list[str]] = {}
     measures = _reporting_measures(catalog, plan)
+    firsts = first_submitted or {}
     for year in started:
-        deadline = report_deadline(year, grace_days)
+        # on time: submitted before the day after the deadline begins, in the plan's time zone
+        # (a naive time is taken as local: compared with the local midnight itself)
+        after = dt.datetime.combine(report_deadline(year, grace_days) + dt.timedelta(days=1), dt.time())
+        after_aware = after.replace(tzinfo=tz).astimezone(dt.UTC)
         first_day = dt.date(year, 1, 1)
-        due = [
-            (measure_id, inst)
-            for measure_id, measure_deadline, institutions in measures
-            if measure_deadline is None or measure_deadline >= first_day
-            for inst in institutions
-        ]
-        for measure_id, inst in due:
-            cell = cells.setdefault((inst, year), [0, 0, 0])
-            cell[0] += 1
-            key = (measure_id, inst, year)
-            submitted = submissions.get(key)
-            if submitted is None:
-                missing.setdefault((inst, year), []).append(measure_id)
+        for measure_id, measure_deadline, institutions in measures:
+            if measure_deadline is not None and measure_deadline < first_day:
                 continue
-            cell[1] += 1
-            first = (first_submitted or {}).get(key, submitted)
-            if local_day(first, tz) <= deadline:
-                cell[2] += 1
+            for inst in institutions:
+                cell = cells.get((inst, year))
+                if cell is None:
+                    cell = cells[(inst, year)] = [0, 0, 0]
+                cell[0] += 1
+                key = (measure_id, inst, year)
+                submitted = submissions.get(key)
+                if submitted is None:
+                    missing.setdefault((inst, year), []).append(measure_id)
+                    continue
+                cell[1] += 1
+                first = firsts.get(key, submitted)
+                if first < (after_aware if first.tzinfo is not None else after):
+                    cell[2] += 1
 
     def row(inst: str | None, year: int | None, keys: Iterable[tuple[str, int]]) -> CompletenessRow:
         keys = list(keys)

@@ -4,6 +4,7 @@ shares over institutions and years, completeness/timeliness, validation warnings
 from __future__ import annotations
 
 import datetime as dt
+import random
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -898,6 +899,79 @@ def test_compilation_leaves_the_garbage_collector_as_it_was(
         assert not gc.isenabled()
     finally:
         gc.enable()
+
+
+def _random_values(catalog: Catalog, rng: random.Random) -> list[ReportedValue]:
+    """Reports of random institutions, years and answers (some rows left out, some corrected)."""
+    out: list[ReportedValue] = []
+    for _, _, _, measure in catalog.measures():
+        for inst in dict.fromkeys((*measure.institutions, "TM")):  # TM: also one not responsible
+            for year in (2025, 2026, 2027):
+                if rng.random() < 0.3:
+                    continue
+                at = dt.datetime(year, 12, rng.randint(1, 31), tzinfo=UTC)
+                answers = {
+                    ind.id: (
+                        float(rng.choice((0, 5, 40, 90, 130, 400, -1)))
+                        if ind.kind.is_numeric
+                        else rng.choice(("done", "in_progress", "not_started", "risk"))
+                    )
+                    for ind in measure.indicators
+                    if rng.random() < 0.8
+                }
+                review = rng.choice(("accepted", "pending", "returned"))
+                out += report(measure.id, inst, year, at, answers, review=review, risk=rng.random() < 0.2)
+    return out
+
+
+def test_compiled_shares_and_warnings_match_a_plain_reading(catalog: Catalog) -> None:
+    """The compilation's shortcuts (report facts shared by a measure's rows, pre-filtered checks)
+    give what reading each share's reports and running the rules per report give."""
+    for seed in range(25):
+        values = _random_values(catalog, random.Random(seed))
+        compiled = compile_all(catalog, values)
+        expected_warnings = set()
+        for *_, row in compiled.rows():
+            for share in row.institutions:
+                reports = share.reports
+                assert share.last_submitted == max(v.submitted_at for v in reports.values())
+                assert share.review_state == combine_review_states(v.review_state for v in reports.values())
+                assert share.risk_flag == reports[max(reports)].risk_flag
+                present = [v.value for _, v in sorted(reports.items()) if v.value is not None]
+                if row.level:
+                    assert share.cumulative == (present[-1] if present else None)
+                else:
+                    assert share.cumulative == (sum(present) if present else None)
+        for _, _, _, measure in catalog.measures():
+            if measure.id.startswith("NH"):
+                continue
+            rows = [compiled.row(ind.id) for ind in measure.indicators]
+            before: dict[str, float] = {}
+            for year in compiled.years:
+                for share_inst in dict.fromkeys((*measure.institutions, "TM")):
+                    answers = {
+                        r.id: v.value
+                        for r in rows
+                        if (v := r.reports.get(share_inst, {}).get(year)) is not None and v.value is not None
+                    }
+                    report_scope = check_rules(catalog, measure, answers, {}, row_answers={})
+                    expected_warnings |= {
+                        (measure.id, year, share_inst, w.code, tuple(sorted(w.params.items())))
+                        for w in report_scope
+                    }
+                totals = {r.id: r.values[year] for r in rows if r.values[year] is not None}
+                whole = check_rules(catalog, measure, {}, before, row_answers=totals)
+                expected_warnings |= {
+                    (measure.id, year, None, w.code, tuple(sorted(w.params.items()))) for w in whole
+                }
+                for r in rows:
+                    if totals.get(r.id) is not None and not r.level:
+                        before[r.id] = before.get(r.id, 0.0) + totals[r.id]
+        found = {
+            (w.measure_id, w.year, w.institution, w.warning.code, tuple(sorted(w.warning.params.items())))
+            for w in compiled.warnings
+        }
+        assert found == expected_warnings, seed
 
 
 def test_breakdown_is_built_on_demand_and_consistent(y2025: CompiledPlan) -> None:
