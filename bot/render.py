@@ -11,6 +11,7 @@ from typing import Any
 
 from reporting_forms.answers import InvalidAnswer, MilestoneStatus
 from reporting_forms.catalog import Measure
+from reporting_forms.exports._common import review_label
 from reporting_forms.forms import (
     Ask,
     FieldKind,
@@ -20,6 +21,7 @@ from reporting_forms.forms import (
     load_answer,
 )
 from reporting_forms.texts import format_day, format_number, text
+from storage.compiled import REVIEW_FIELD
 
 MESSAGE_LIMIT = 4000  # Telegram allows 4096 characters after entity parsing; leave some room
 _TOKENS = re.compile(r"<[^>]*>|&#?\w+;|\s+|[^<&\s]+|[<&]")
@@ -177,6 +179,15 @@ def change_rows(
 
     rows = []
     for change in sorted(changes, key=lambda c: order.get(str(c.get("field")), len(order))):
+        if change.get("field") == REVIEW_FIELD:  # a coordinator's decision on this revision
+            rows.append(
+                {
+                    "field": text(lang, "report.history_review", by=change.get("by_name") or "—"),
+                    "old": review_label(lang, change.get("old")) or None,
+                    "new": review_label(lang, change.get("new")) or None,
+                }
+            )
+            continue
         field = fields.get(str(change.get("field")))
         rows.append(
             {

@@ -183,3 +183,14 @@ def test_chunks_properties(lines: list[str], limit: int) -> None:
     assert "".join("".join(parts).split()) == "".join(message.split())
     if units(message) <= limit:
         assert parts == ([message] if message else [])
+
+
+def test_history_shows_a_review_in_words_with_who_decided() -> None:
+    rows = change_rows(
+        "lv", None, 2026, [{"field": "review", "old": "pending", "new": "accepted", "by_name": "Inese"}]
+    )
+    assert rows == [{"field": "Pārskatīšana (Inese)", "old": "gaida pārskatīšanu", "new": "pieņemts"}]
+    (en,) = change_rows(
+        "en", None, 2026, [{"field": "review", "old": "pending", "new": "returned", "by_name": "X"}]
+    )
+    assert en["field"] == "Review (X)" and "returned" in en["new"]
