@@ -20,7 +20,7 @@ from aiogram.types import ErrorEvent
 
 from bot.commands import set_default_commands
 from bot.config import Settings
-from bot.middlewares import UnitOfWork, run_filters_inline
+from bot.middlewares import StateInUnit, UnitOfWork, run_filters_inline
 from bot.reminders import UnblockOnContact
 from bot.routers import ROUTERS
 from reporting_forms.catalog import Catalog
@@ -45,10 +45,14 @@ def build_dispatcher(services: Services) -> Dispatcher:
     dp = Dispatcher(
         storage=DatabaseStorage(services.db),
         events_isolation=SimpleEventIsolation(),
+        disable_fsm=True,  # registered just below: StateInUnit, where aiogram's would be
         services=services,
         catalog=services.catalog,
         settings=services.settings,
     )
+    fsm = dp.fsm  # its close() is already a shutdown handler (the same storage and isolation)
+    dp.fsm = StateInUnit(storage=fsm.storage, events_isolation=fsm.events_isolation, strategy=fsm.strategy)
+    dp.update.outer_middleware(dp.fsm)  # the per-user lock; UnitOfWork reads the state inside it
     dp.update.outer_middleware(UnitOfWork(services.db, services.settings.default_language))
     dp.update.outer_middleware(UnblockOnContact())  # inside UnitOfWork: sees the contact
     dp.include_routers(*(factory() for factory in ROUTERS))

@@ -7,7 +7,8 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from aiogram import BaseMiddleware, Router
+from aiogram import BaseMiddleware, Bot, Router
+from aiogram.fsm.middleware import FSMContextMiddleware
 from aiogram.fsm.state import State
 from aiogram.methods import (
     AnswerCallbackQuery,
@@ -56,6 +57,26 @@ _PINNED_RESPONSES = tuple(
         )
     )
 )
+
+
+class StateInUnit(FSMContextMiddleware):
+    """aiogram's FSM middleware (the per-user lock, ``state``, ``fsm_storage``) without its read
+    of the state: with the project's DatabaseStorage, UnitOfWork — the next middleware — reads
+    it in the update's transaction (its first SELECT) and sets ``raw_state``. aiogram's own
+    read was a transaction of its own before that one, on every update. Another storage: as
+    aiogram does it."""
+
+    async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
+        if not isinstance(self.storage, DatabaseStorage):
+            return await super().__call__(handler, event, data)
+        bot: Bot = data["bot"]
+        context = self.resolve_event_context(bot, data)
+        data["fsm_storage"] = self.storage
+        if context:
+            async with self.events_isolation.lock(key=context.key):
+                data["state"] = context
+                return await handler(event, data)
+        return await handler(event, data)
 
 
 class UnitOfWork(BaseMiddleware):
