@@ -221,6 +221,12 @@ class CatalogRepo(_Repo):
             )
         ).first()
 
+    async def measure_id(self, code: str) -> int | None:
+        """The row id of the active measure ``code`` (:meth:`measure`'s row): all the report
+        flow needs of it — one column, no ORM instance built and adopted."""
+        row = await _ACTIVE_MEASURE_ID.one(self.source, code=code, active=True)
+        return int(row[0]) if row else None
+
     async def indicators(self, measure_id: int) -> list[t.Indicator]:
         stmt = (
             select(t.Indicator)
@@ -726,6 +732,11 @@ _ACTIVE_MEASURE = Sql(
     " ORDER BY m.id LIMIT 1",
     params={"code": String(), "active": Boolean()},
     columns=_table_columns(t.Measure),
+)
+_ACTIVE_MEASURE_ID = Sql(
+    "SELECT m.id FROM measure AS m WHERE m.code = :code AND m.active = :active ORDER BY m.id LIMIT 1",
+    params={"code": String(), "active": Boolean()},
+    columns={"id": Integer()},
 )
 _FIND_REPORT = Sql(
     f"""SELECT {_select_all(t.Report, "r")} FROM report AS r

@@ -235,8 +235,8 @@ async def _begin_form(
     """A fresh draft, or — when this period already has a submitted report — a correction
     draft holding its current values, opened at the summary card."""
     spec = forms.form_for(measure)
-    db_measure = await ctx.repos.catalog.measure(measure.id)
-    existing = await ctx.repos.reports.find(db_measure.id, ctx.contact.institution_id, year)
+    measure_row = await _measure_row(ctx, measure)
+    existing = await ctx.repos.reports.find(measure_row, ctx.contact.institution_id, year)
     if existing is not None and existing.revision > 0:
         view = await ctx.repos.reports.view(existing.id)
         draft, _ = forms.resume(
@@ -250,7 +250,7 @@ async def _begin_form(
     data = await ctx.state.get_data()
     nonce = data.get("nonce") or new_nonce()
     # what the institution reported in earlier years does not change while the form is open
-    earlier = await ctx.repos.reports.earlier_values(db_measure.id, ctx.contact.institution_id, year)
+    earlier = await ctx.repos.reports.earlier_values(measure_row, ctx.contact.institution_id, year)
     await ctx.state.set_state(ReportFlow.answering)
     await ctx.state.set_data(
         {
@@ -261,6 +261,14 @@ async def _begin_form(
         }
     )
     await _show_step(ctx, message, measure, draft)
+
+
+async def _measure_row(ctx: Ctx, measure: Measure) -> int:
+    """The measure's row id in the database (the catalog is loaded by ``resobot init``)."""
+    found = await ctx.repos.catalog.measure_id(measure.id)
+    if found is None:
+        raise LookupError(f"measure {measure.id} is not in the database; run `resobot init`")
+    return found
 
 
 def _years_as_keys(earlier: dict[str, dict[int, Any]]) -> dict[str, dict[str, Any]]:
@@ -306,8 +314,9 @@ async def _warnings(ctx: Ctx, measure: Measure, draft: forms.Draft) -> list[str]
     card before confirming, never blocking."""
     from storage.compiled import row_values_besides  # the compilation's reads (this function only)
 
-    db_measure = await ctx.repos.catalog.measure(measure.id)
-    others = await row_values_besides(ctx.repos.source, db_measure.id, ctx.contact.institution_id, draft.year)
+    others = await row_values_besides(
+        ctx.repos.source, await _measure_row(ctx, measure), ctx.contact.institution_id, draft.year
+    )
     return draft_warnings(ctx.lang, ctx.catalog, measure, draft.year, draft.answers, others)
 
 
@@ -399,9 +408,8 @@ async def _submit(ctx: Ctx, message: Message, measure: Measure, draft: forms.Dra
         )
         return
     forms.validate_answers(spec, draft.answers, year=draft.year)  # never store anything invalid
-    db_measure = await ctx.repos.catalog.measure(measure.id)
     report = await ctx.repos.reports.submit(
-        measure_id=db_measure.id,
+        measure_id=await _measure_row(ctx, measure),
         institution_id=ctx.contact.institution_id,
         year=draft.year,
         answers=dict(draft.answers),
