@@ -24,7 +24,7 @@ from bot.middlewares import StateInUnit, UnitOfWork, run_filters_inline
 from bot.reminders import UnblockOnContact
 from bot.routers import ROUTERS
 from reporting_forms.catalog import Catalog
-from reporting_forms.texts import text
+from reporting_forms.texts import preload, text
 from storage.db import Database
 from storage.fsm import DatabaseStorage
 from storage.repositories import Repos
@@ -59,6 +59,7 @@ def build_dispatcher(services: Services) -> Dispatcher:
     run_filters_inline(dp)  # F.text, F.chat.type, bare states: on the loop, not a thread each
     dp.errors.register(_on_error)
     dp.startup.register(set_default_commands)
+    preload()  # every message template compiled before the first update, not during it
     return dp
 
 
