@@ -3,10 +3,11 @@
 
 from __future__ import annotations
 
+import functools
 import secrets
 from collections.abc import Sequence
 
-from aiogram.filters.callback_data import CallbackData
+from aiogram.filters.callback_data import MAX_CALLBACK_LENGTH, CallbackData
 from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 
 from bot.render import button
@@ -54,46 +55,62 @@ class MyReportCb(CallbackData, prefix="r"):
     rid: int
 
 
-def _btn(label: str, data: CallbackData) -> InlineKeyboardButton:
-    return InlineKeyboardButton(text=label, callback_data=data.pack())
+def _btn(label: str, data: CallbackData | str) -> InlineKeyboardButton:
+    return InlineKeyboardButton(text=label, callback_data=data if isinstance(data, str) else data.pack())
+
+
+# Labels of the form's buttons: the same few strings on every question (templates are pure).
+_label = functools.lru_cache(maxsize=512)(button)
+
+
+def _form(n: str, a: str, k: str = "", v: str = "") -> str:
+    """``FormCb(n=n, a=a, k=k, v=v).pack()``, the same string without building and dumping a
+    model per button (a question has up to seven, a summary card a dozen or more); a value that
+    is not a plain string, holds the separator, or makes the data too long goes through aiogram."""
+    sep = FormCb.__separator__
+    if all(type(x) is str and sep not in x for x in (n, a, k, v)):
+        data = sep.join((FormCb.__prefix__, n, a, k, v))
+        if len(data.encode()) <= MAX_CALLBACK_LENGTH:
+            return data
+    return FormCb(n=n, a=a, k=k, v=v).pack()
 
 
 def question_keyboard(lang: str, nonce: str, field: FormField, *, can_go_back: bool) -> InlineKeyboardMarkup:
     rows: list[list[InlineKeyboardButton]] = []
     choices = [
-        _btn(button(lang, f"answers.status_{code}"), FormCb(n=nonce, a="p", k=field.key, v=code))
+        _btn(_label(lang, f"answers.status_{code}"), _form(nonce, "p", field.key, code))
         for code in field.buttons
     ]
     rows.extend(choices[i : i + 2] for i in range(0, len(choices), 2))
     nav = []
     if can_go_back:
-        nav.append(_btn(button(lang, "report.btn_back"), FormCb(n=nonce, a="b", k=field.key)))
+        nav.append(_btn(_label(lang, "report.btn_back"), _form(nonce, "b", field.key)))
     if field.optional:
-        nav.append(_btn(button(lang, "report.btn_skip"), FormCb(n=nonce, a="s", k=field.key)))
+        nav.append(_btn(_label(lang, "report.btn_skip"), _form(nonce, "s", field.key)))
     if nav:
         rows.append(nav)
-    rows.append([_btn(button(lang, "report.btn_cancel"), FormCb(n=nonce, a="x", k=field.key))])
+    rows.append([_btn(_label(lang, "report.btn_cancel"), _form(nonce, "x", field.key))])
     return InlineKeyboardMarkup(inline_keyboard=rows)
 
 
 def summary_keyboard(lang: str, nonce: str, keys: Sequence[str]) -> InlineKeyboardMarkup:
     edits = [
-        _btn(button(lang, "report.btn_edit", number=i), FormCb(n=nonce, a="e", k="summary", v=key))
+        _btn(_label(lang, "report.btn_edit", number=i), _form(nonce, "e", "summary", key))
         for i, key in enumerate(keys, start=1)
     ]
     rows = [edits[i : i + 5] for i in range(0, len(edits), 5)]
     rows.append(
         [
-            _btn(button(lang, "report.btn_back"), FormCb(n=nonce, a="b", k="summary")),
-            _btn(button(lang, "report.btn_confirm"), FormCb(n=nonce, a="c", k="summary")),
+            _btn(_label(lang, "report.btn_back"), _form(nonce, "b", "summary")),
+            _btn(_label(lang, "report.btn_confirm"), _form(nonce, "c", "summary")),
         ]
     )
-    rows.append([_btn(button(lang, "report.btn_cancel"), FormCb(n=nonce, a="x", k="summary"))])
+    rows.append([_btn(_label(lang, "report.btn_cancel"), _form(nonce, "x", "summary"))])
     return InlineKeyboardMarkup(inline_keyboard=rows)
 
 
 def _cancel_row(lang: str, nonce: str, key: str) -> list[InlineKeyboardButton]:
-    return [_btn(button(lang, "report.btn_cancel"), FormCb(n=nonce, a="x", k=key))]
+    return [_btn(_label(lang, "report.btn_cancel"), _form(nonce, "x", key))]
 
 
 def tasks_keyboard(
