@@ -358,6 +358,8 @@ class OfflineSession(BaseSession):
         mode = _default(bot, parse_mode)
         if isinstance(mode, str) and mode.upper() == "HTML":
             call.text = html_to_rich(source)
+            if "<a" not in source.lower():  # no link: the text without "(url)"s is the same
+                return call.text.plain
             return html_to_rich(source, show_links=False).plain
         call.text = Text(source)
         return source
