@@ -24,6 +24,7 @@ from bot.middlewares import StateInUnit, UnitOfWork, run_filters_inline
 from bot.reminders import UnblockOnContact
 from bot.routers import ROUTERS
 from reporting_forms.catalog import Catalog
+from reporting_forms.compilation import default_status_rules, default_validation_rules
 from reporting_forms.texts import preload, text
 from storage.db import Database
 from storage.fsm import DatabaseStorage
@@ -60,6 +61,8 @@ def build_dispatcher(services: Services) -> Dispatcher:
     dp.errors.register(_on_error)
     dp.startup.register(set_default_commands)
     preload()  # every message template compiled before the first update, not during it
+    default_status_rules()  # the rule files, read by the first summary card otherwise
+    default_validation_rules()
     return dp
 
 

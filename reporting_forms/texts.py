@@ -134,11 +134,14 @@ def _messages(lang: str, feature: str) -> Any:
 
 
 def preload() -> None:
-    """Compile every message module now (once per process): the first message of a feature
-    otherwise pays its template's compilation, ~40 ms, in the middle of someone's update."""
+    """Compile every message module now (once per process), and load the locales' number and
+    date data: the first message of a feature otherwise pays its template's compilation, ~40 ms,
+    in the middle of someone's update."""
     for lang in LANGUAGES:
         for path in sorted((TEMPLATES_DIR / lang).glob("*.j2")):
             _messages(lang, path.stem)
+        format_number(1.5, lang)  # babel loads a locale's data on first use
+        format_day(dt.date(2000, 1, 1), lang)
 
 
 def text(lang: str | None, name: str, /, **params: Any) -> str:
