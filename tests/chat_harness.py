@@ -17,6 +17,8 @@ from storage.db import Database
 from storage.repositories import Repos
 from tests.fakebotapi import FakeBotAPI
 
+CHAT_NOW = dt.datetime(2026, 11, 20, 9, 30, tzinfo=dt.UTC)  # the chat tests' clock: a working day
+
 
 @dataclass
 class Harness:

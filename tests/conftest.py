@@ -8,9 +8,12 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
+import time_machine
 
 from reporting_forms.catalog import Catalog, load_catalog
 from storage.db import Database, upgrade
+from tests.chat_harness import CHAT_NOW, Harness, prepare_database, running_bot
+from tests.fakebotapi import FakeBotAPI
 
 PG_ADMIN_DSN = os.environ.get("RESOBOT_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
 _pg_state: dict[str, str | None] = {}
@@ -105,3 +108,27 @@ async def db(db_url: str) -> AsyncIterator[Database]:
     database = Database(db_url)
     yield database
     await database.dispose()
+
+
+# ---------------------------------------------------------------- the fake Bot API and a running bot
+
+@pytest.fixture
+async def server() -> AsyncIterator[FakeBotAPI]:
+    async with FakeBotAPI() as fake:
+        yield fake
+
+
+@pytest.fixture
+def frozen_clock() -> Iterator[None]:
+    with time_machine.travel(CHAT_NOW, tick=True):
+        yield
+
+
+@pytest.fixture
+async def harness(
+    server: FakeBotAPI, sqlite_url: str, catalog: Catalog, frozen_clock: None
+) -> AsyncIterator[Harness]:
+    """A real polling bot on a fresh SQLite database, talking to ``server``."""
+    await prepare_database(sqlite_url, catalog)
+    async with running_bot(server, sqlite_url, catalog) as h:
+        yield h

@@ -3,39 +3,16 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import AsyncIterator
 
-import pytest
 import time_machine
 
 from reporting_forms.catalog import Catalog
 from storage.db import Database
 from storage.repositories import Repos
-from tests.chat_harness import Harness, prepare_database, running_bot
+from tests.chat_harness import CHAT_NOW, Harness, prepare_database, running_bot
 from tests.fakebotapi import FakeBotAPI
 
-NOW = dt.datetime(2026, 11, 20, 9, 30, tzinfo=dt.UTC)
-
-
-@pytest.fixture
-def frozen_clock():
-    with time_machine.travel(NOW, tick=True):
-        yield
-
-
-@pytest.fixture
-async def server() -> AsyncIterator[FakeBotAPI]:
-    async with FakeBotAPI() as fake:
-        yield fake
-
-
-@pytest.fixture
-async def harness(
-    server: FakeBotAPI, sqlite_url: str, catalog: Catalog, frozen_clock
-) -> AsyncIterator[Harness]:
-    await prepare_database(sqlite_url, catalog)
-    async with running_bot(server, sqlite_url, catalog) as h:
-        yield h
+NOW = CHAT_NOW
 
 
 async def reports(db: Database):

@@ -7,42 +7,17 @@ import asyncio
 import csv
 import datetime as dt
 import io
-from collections.abc import AsyncIterator
 
-import pytest
-import time_machine
 from docx import Document
 from openpyxl import load_workbook
 
-from reporting_forms.catalog import Catalog
 from storage.compiled import CompiledRepo
 from storage.db import Database
 from storage.repositories import Repos
-from tests.chat_harness import Harness, prepare_database, running_bot
-from tests.fakebotapi import FakeBotAPI, FakeUser
+from tests.chat_harness import CHAT_NOW, Harness
+from tests.fakebotapi import FakeUser
 
-NOW = dt.datetime(2026, 11, 20, 9, 30, tzinfo=dt.UTC)
-
-
-@pytest.fixture
-def frozen_clock():
-    with time_machine.travel(NOW, tick=True):
-        yield
-
-
-@pytest.fixture
-async def server() -> AsyncIterator[FakeBotAPI]:
-    async with FakeBotAPI() as fake:
-        yield fake
-
-
-@pytest.fixture
-async def harness(
-    server: FakeBotAPI, sqlite_url: str, catalog: Catalog, frozen_clock
-) -> AsyncIterator[Harness]:
-    await prepare_database(sqlite_url, catalog)
-    async with running_bot(server, sqlite_url, catalog) as h:
-        yield h
+NOW = CHAT_NOW
 
 
 async def file_1_3_3(user: FakeUser, values: tuple[str, ...] = ("30", "10", "20", "40")) -> None:

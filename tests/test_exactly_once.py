@@ -21,11 +21,9 @@ import os
 import signal
 import sys
 from collections import Counter
-from collections.abc import AsyncIterator
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-import pytest
 import time_machine
 from sqlalchemy import update
 
@@ -56,12 +54,6 @@ def quiet_hours_away_from_now() -> str:
     return json.dumps(
         {"quiet_hours": {"start": f"{start:%H:%M}", "end": f"{end:%H:%M}"}, "send_time": f"{send:%H:%M}"}
     )
-
-
-@pytest.fixture
-async def server() -> AsyncIterator[FakeBotAPI]:
-    async with FakeBotAPI() as fake:
-        yield fake
 
 
 async def fan_out(url: str, catalog: Catalog, contacts: int) -> list[int]:

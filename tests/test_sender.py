@@ -59,12 +59,6 @@ def clock():
 
 
 @pytest.fixture
-async def server() -> AsyncIterator[FakeBotAPI]:
-    async with FakeBotAPI() as fake:
-        yield fake
-
-
-@pytest.fixture
 async def db(sqlite_url: str, catalog: Catalog) -> AsyncIterator[Database]:
     await prepare_database(sqlite_url, catalog)
     database = Database(sqlite_url)
