@@ -11,10 +11,8 @@ from __future__ import annotations
 import asyncio
 import csv
 import datetime as dt
-import hashlib
 import html
 import io
-import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -53,7 +51,7 @@ from reporting_forms.texts import normalise_language, text
 from reporting_forms.workdays import nth_working_day
 from storage.compiled import SUPERSEDED, CompiledRepo, RevisionRow
 from storage.jobs import JobRunRepo
-from storage.outbox import KIND_DOCUMENT, KIND_SUMMARY, NewMessage, OutboxRepo
+from storage.outbox import KIND_DOCUMENT, KIND_SUMMARY, NewMessage, OutboxRepo, outbox_key
 from storage.repositories import Repos
 from storage.tables import Role
 
@@ -818,11 +816,6 @@ def compile_job_name(kind: str) -> str:
     return f"compile.{kind}"
 
 
-def _delivery_key(contact_id: int, job: str, day: dt.date, part: str) -> str:
-    blob = json.dumps([contact_id, job, day.isoformat(), part], separators=(",", ":"))
-    return hashlib.sha256(blob.encode("utf-8")).hexdigest()
-
-
 def delivery_messages(
     job: str,
     day: dt.date,
@@ -837,11 +830,11 @@ def delivery_messages(
         parts = chunks(body)
         for i, part in enumerate(parts, start=1):
             payload = {"text": part, "part": i, "parts": len(parts)}
-            key = _delivery_key(contact_id, job, day, f"text:{i}")
+            key = outbox_key([contact_id, job, day.isoformat(), f"text:{i}"])
             out.append(NewMessage(key, contact_id, chat_id, KIND_SUMMARY, payload, send_at))
         for path in files:
             payload = {"path": str(path), "filename": path.name}
-            key = _delivery_key(contact_id, job, day, f"file:{path.name}")
+            key = outbox_key([contact_id, job, day.isoformat(), f"file:{path.name}"])
             out.append(NewMessage(key, contact_id, chat_id, KIND_DOCUMENT, payload, send_at))
     return out
 

@@ -349,8 +349,7 @@ def digest_text(payload: dict[str, Any], lang: str) -> str:
                 {**g, "deadline": date(g["deadline"]), "more": g.get("more", 0)} for g in inst["groups"]
             ],
             "reminded": [
-                {"name": r["name"], "dates": [date(d) for d in r["dates"]]}
-                for r in inst["reminded"]
+                {"name": r["name"], "dates": [date(d) for d in r["dates"]]} for r in inst["reminded"]
             ],
         }
         for inst in payload["institutions"]

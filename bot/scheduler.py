@@ -29,8 +29,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
-import hashlib
-import json
 import logging
 from collections import defaultdict
 from collections.abc import AsyncIterator, Iterable, Sequence
@@ -46,6 +44,7 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError
 
+from bot.compile_jobs import COMPILE_AT, due_compile_runs, enqueue_compilation
 from bot.config import Settings
 from bot.reminders import digest_payloads
 from reporting_forms.catalog import Catalog
@@ -75,6 +74,7 @@ from storage.outbox import (
     Recipient,
     ReminderRepo,
     missing_from_reported,
+    outbox_key,
 )
 from storage.tables import OutboxStatus, Role, utcnow
 
@@ -90,7 +90,6 @@ JOB_PLAN = "reminders.plan"
 JOB_DIGEST = "reminders.digest"
 JOB_DRAIN = "outbox.drain"
 JOB_COMPILE = "compile.run"
-COMPILE_AT = dt.time(8, 0)
 JOBS_TABLE = "apscheduler_jobs"
 DRAIN_EVERY = dt.timedelta(minutes=1)
 COORDINATOR_ROLES = frozenset({Role.COORDINATOR, Role.ADMIN})
@@ -149,11 +148,6 @@ class _Inputs:
     @property
     def refs(self) -> list[Any]:
         return [r.ref for r in self.recipients]
-
-
-def _hash(value: Any) -> str:
-    blob = json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
-    return hashlib.sha256(blob.encode("utf-8")).hexdigest()
 
 
 class ReminderPlanner:
@@ -332,7 +326,9 @@ class ReminderPlanner:
             payloads = digest_payloads(digest, inputs.mutes, names, r.ref.language, self.policy.tz)
             wanted[r.ref.contact_id] = [
                 NewMessage(
-                    _hash([r.ref.contact_id, KIND_DIGEST, day.isoformat(), p["part"], p["parts"], _hash(p)]),
+                    outbox_key(
+                        [r.ref.contact_id, KIND_DIGEST, day.isoformat(), p["part"], p["parts"], outbox_key(p)]
+                    ),
                     r.ref.contact_id,
                     r.ref.chat_id,
                     KIND_DIGEST,
@@ -610,8 +606,6 @@ class ReminderRuntime:
     async def run_compilations(self, now: dt.datetime | None = None) -> int:
         """Queue every scheduled compilation whose time has come and that is not done yet
         (within the catch-up window). Returns the outbox rows added."""
-        from bot.compile_jobs import due_compile_runs, enqueue_compilation
-
         now = now or utcnow()
         added = 0
         for run in due_compile_runs(now, self.policy.catch_up_days, self.policy.tz):

@@ -299,6 +299,11 @@ class Sender:
             await self._write(lambda r: r.mark_failed(row.id, error))
             stats.failed += 1
             return
+        if row.kind == KIND_DOCUMENT and not Path(row.payload.get("path", "")).is_file():
+            error = f"file not found: {row.payload.get('path')}"  # deleted since it was queued
+            await self._write(lambda r: r.mark_failed(row.id, error))
+            stats.failed += 1
+            return
         async with self._chat_lock(row.chat_id):
             await self.limiter.acquire()
             if row.kind in QUIET_KINDS and self.is_quiet(self.clock()):
@@ -331,11 +336,6 @@ class Sender:
 
     async def _send(self, row: DueRow, body: str, markup: Any, stats: SendStats) -> None:
         attempt = row.attempts + 1
-        if row.kind == KIND_DOCUMENT and not Path(row.payload.get("path", "")).is_file():
-            error = f"file not found: {row.payload.get('path')}"
-            await self._write(lambda r: r.mark_failed(row.id, error))
-            stats.failed += 1
-            return
         try:
             message = await self._request(row, body, markup)
         except TelegramRetryAfter as exc:

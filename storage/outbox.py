@@ -18,6 +18,8 @@ All datetimes are written in UTC (SQLite keeps no offset).
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import json
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -44,6 +46,12 @@ DAILY_KINDS = frozenset({KIND_REMINDER, KIND_SNOOZE, KIND_DIGEST})
 QUIET_KINDS = frozenset({*DAILY_KINDS, KIND_SUMMARY, KIND_DOCUMENT})
 
 S = t.OutboxStatus
+
+
+def outbox_key(value: Any) -> str:
+    """A ``dedup_key``: sha256 of ``value`` as canonical JSON (recipient, kind, day, content…)."""
+    blob = json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(blob.encode("utf-8")).hexdigest()
 
 
 def _utc(moment: dt.datetime) -> dt.datetime:

@@ -112,6 +112,7 @@ async def db(db_url: str) -> AsyncIterator[Database]:
 
 # ---------------------------------------------------------------- the fake Bot API and a running bot
 
+
 @pytest.fixture
 async def server() -> AsyncIterator[FakeBotAPI]:
     async with FakeBotAPI() as fake:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import AsyncIterator
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -121,3 +122,29 @@ async def test_the_files_reach_the_coordinators_as_documents(services: Services)
     async with services.db.session() as s:
         counts = await OutboxRepo(s).counts()
     assert counts == {OutboxStatus.SENT: added}
+
+
+async def test_a_file_deleted_before_sending_fails_without_a_request(services: Services) -> None:
+    now = riga("2026-12-01", 8)
+    async with FakeBotAPI() as server:
+        settings = services.settings.model_copy(
+            update={"telegram_bot_token": server.token, "telegram_api_base": server.base_url}
+        )
+        bot = server.make_bot()
+        try:
+            with time_machine.travel(now, tick=True):
+                await enqueue_compilation(services, CompileRun(now, "monthly", 2026), now=now)
+                async with services.db.session() as s:
+                    rows = await OutboxRepo(s).for_period([KIND_DOCUMENT], now, now + dt.timedelta(1))
+                path = Path(rows[0].payload["path"])
+                gone = [r.id for r in rows if r.payload["path"] == str(path)]
+                path.unlink()
+                await Sender(services.db, bot, settings).drain_once()
+            sent = [o for o in server.outputs if o.document_name is not None]
+            assert len(sent) == len(rows) - len(gone)  # every other document went out
+        finally:
+            await bot.session.close()
+    async with services.db.session() as s:
+        failed = [await OutboxRepo(s).get(i) for i in gone]
+    for row in failed:
+        assert row.status == OutboxStatus.FAILED and row.attempts == 0 and "file not found" in row.last_error
