@@ -3,6 +3,7 @@ files, reviews, corrects and sees a report — the acceptance path of `make run`
 
 from __future__ import annotations
 
+import gc
 import io
 import json
 
@@ -11,7 +12,7 @@ from rich.console import Console
 from sqlmodel import select
 from typer.testing import CliRunner
 
-from bot.app import Services, run_console
+from bot.app import Services, run_console, settle_heap
 from bot.cli import app
 from bot.config import Settings
 from bot.console import scripted_input
@@ -162,3 +163,12 @@ async def test_console_numbers_answer_a_count_question_and_hash_picks_buttons(
     draft = row.data["draft"]
     assert draft["answers"] == {"1.1.1.1": "in_progress", "1.1.1.2": 1}
     assert draft["cursor"] == 1  # "#1" went back to the date question
+
+
+def test_the_heap_is_settled_once_per_process() -> None:
+    settle_heap()
+    frozen = gc.get_freeze_count()
+    assert frozen > 0
+    later = [[object()] for _ in range(1000)]  # objects of a later start (a test's bot, say)
+    settle_heap()
+    assert gc.get_freeze_count() == frozen and later
