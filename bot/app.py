@@ -216,6 +216,7 @@ async def run_console(
     try:
         await dp.emit_startup(bot=bot)
         async with background(services, bot, enabled=reminders):
+            chat.introduce()  # before the lines typed for the user
             for line in first_lines:
                 console.print(f"[bold]{user['first_name']} ›[/bold] {line}", highlight=False)
                 await chat.handle_line(line)

@@ -910,7 +910,8 @@ class ConsoleChat:
             self.lang = self._view.lang
         return self._view
 
-    def _intro(self) -> None:
+    def introduce(self) -> None:
+        """The how-to line, once, before the first exchange."""
         if not self._introduced:
             self._introduced = True
             self.console.print(Text(say(self.lang, "intro"), style="dim"))
@@ -944,7 +945,7 @@ class ConsoleChat:
     # -- loop ---------------------------------------------------------------------------------------
     async def run(self) -> None:
         """Read lines until /quit, /exit or EOF; every line becomes an update."""
-        self._intro()
+        self.introduce()
         while True:
             try:
                 line = await self._read()
@@ -969,7 +970,7 @@ class ConsoleChat:
             return False
         if not command:
             return True
-        self._intro()
+        self.introduce()
         button = self.pick(command, self._view or await self.refresh_view())
         if isinstance(button, int):
             self.console.print(Text(say(self.lang, "no_such_button", number=button), style="magenta"))

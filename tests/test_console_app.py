@@ -60,6 +60,8 @@ async def test_console_newcomer_files_and_corrects_a_report(
     await db.dispose()
     screen = out.getvalue()
     assert "Sveicināti, Demo kontaktpersona!" in screen and "(VPD) (VPD)" not in screen
+    # the how-to line comes first, before the registration line typed for the newcomer
+    assert -1 < screen.find("Bezsaistes resobot konsole") < screen.find("Demo VPD › /start ")
     assert "Izvēlieties pasākumu" in screen and "Atskaite iesniegta" in screen
     assert "redakcija 2" in screen and "Apmācīti līdz 120 darbinieki: 45 → 50" in screen
     assert (view.institution, view.revision, view.answers()["1.1.1.2"]) == ("VPD", 2, 50)
