@@ -41,7 +41,7 @@ import time_machine
 from aiogram import Bot, Dispatcher, Router
 from aiogram.client.default import DefaultBotProperties
 from aiogram.methods import TelegramMethod
-from aiogram.types import Message
+from aiogram.types import Message, Update
 from rich.console import Console
 
 from bot.app import Services, build_dispatcher, settle_heap
@@ -182,9 +182,9 @@ async def floor(workdir: Path, replies: list[list[TelegramMethod]], users: int) 
     router = Router()
 
     @router.message()
-    async def step(message: Message, event_update: object) -> None:
+    async def step(message: Message, event_update: Update) -> None:
         conn.execute("BEGIN")
-        conn.execute("INSERT INTO processed VALUES (?)", (event_update.update_id,))  # type: ignore[attr-defined]
+        conn.execute("INSERT INTO processed VALUES (?)", (event_update.update_id,))
         row = conn.execute("SELECT answers FROM draft WHERE chat_id = ?", (message.chat.id,)).fetchone()
         answers = {**json.loads(row[0] if row else "{}"), str(message.message_id): message.text}
         conn.execute(
