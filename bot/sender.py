@@ -295,14 +295,10 @@ class Sender:
             body, markup = self.renderer(row.kind, row.payload, row.language, row.id)
         except Exception as exc:  # a payload the templates cannot render: never retry it
             log.exception("outbox row %s cannot be rendered", row.id)
-            error = f"render: {exc!r}"
-            await self._write(lambda r: r.mark_failed(row.id, error))
-            stats.failed += 1
+            await self._fail(row, f"render: {exc!r}", stats)
             return
         if row.kind == KIND_DOCUMENT and not Path(row.payload.get("path", "")).is_file():
-            error = f"file not found: {row.payload.get('path')}"  # deleted since it was queued
-            await self._write(lambda r: r.mark_failed(row.id, error))
-            stats.failed += 1
+            await self._fail(row, f"file not found: {row.payload.get('path')}", stats)  # deleted since queued
             return
         async with self._chat_lock(row.chat_id):
             await self.limiter.acquire()
@@ -357,9 +353,7 @@ class Sender:
             await self._retry_or_fail(row, attempt, f"{type(exc).__name__}: {exc.message}", stats)
         except TelegramAPIError as exc:  # 400 and friends: the same request would fail again
             log.warning("outbox row %s failed: %s", row.id, exc.message)
-            error = f"{type(exc).__name__}: {exc.message}"
-            await self._write(lambda r: r.mark_failed(row.id, error))
-            stats.failed += 1
+            await self._fail(row, f"{type(exc).__name__}: {exc.message}", stats)
         except Exception as exc:  # unexpected: treat like a transient error, bounded by attempts
             log.exception("outbox row %s: unexpected error while sending", row.id)
             await self._retry_or_fail(row, attempt, f"{type(exc).__name__}: {exc}", stats)
@@ -368,11 +362,15 @@ class Sender:
             await self._write(lambda r: r.mark_sent(row.id, message.message_id, sent_at))
             stats.sent += 1
 
+    async def _fail(self, row: DueRow, error: str, stats: SendStats) -> None:
+        """For good: the row is marked failed and never tried again."""
+        await self._write(lambda r: r.mark_failed(row.id, error))
+        stats.failed += 1
+
     async def _retry_or_fail(self, row: DueRow, attempt: int, error: str, stats: SendStats) -> None:
         if attempt >= self.settings.outbox_max_attempts:
             log.warning("outbox row %s failed after %s attempts: %s", row.id, attempt, error)
-            await self._write(lambda r: r.mark_failed(row.id, f"after {attempt} attempts: {error}"))
-            stats.failed += 1
+            await self._fail(row, f"after {attempt} attempts: {error}", stats)
             return
         delay = backoff(
             attempt, self.settings.outbox_backoff_seconds, self.settings.outbox_backoff_max_seconds
