@@ -12,7 +12,8 @@ milestone statuses and dates, texts, the comment) → confirm.
 A third figure bounds what any implementation on this stack can reach: the floor, one bare
 handler that per update writes one row with raw sqlite3 on the loop thread and makes exactly the
 Bot API calls the report flow made for that update (the same texts and keyboards) — no routers,
-middlewares, FSM, forms, validation or templates. Its ratio to the echo is printed too.
+middlewares, FSM, forms, validation or templates. Its ratio to the echo is printed, and the
+flows' ratio to it.
 
 Only the ``feed_update`` calls are timed. Between them, untimed, a second SQLite connection
 checks that the update's effect was committed: after every answer the stored draft holds it,
@@ -342,6 +343,7 @@ async def main(contacts: int) -> None:
         f"floor (the flows' own Bot API calls + one raw sqlite3 row per update, nothing else): "
         f"{least.rate:.1f} updates/s, ratio {least.rate / echo.rate:.2f}"
     )
+    print(f"flows / floor: {flow.rate / least.rate:.2f}")
 
 
 if __name__ == "__main__":
