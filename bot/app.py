@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import gc
+import html
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -30,6 +31,7 @@ from reporting_forms.texts import preload, text
 from storage.db import Database
 from storage.fsm import DatabaseStorage
 from storage.repositories import Repos
+from storage.tables import Role
 
 log = logging.getLogger("resobot")
 
@@ -146,6 +148,8 @@ async def background(services: Services, bot: Bot, *, enabled: bool = True) -> A
 # ------------------------------------------------------------------ offline console
 
 DEMO_TELEGRAM_ID_BASE = 9_000_000_000  # console users get ids no real Telegram user has here
+# One demo user per (role, institution): a demo coordinator of TM is not TM's demo contact.
+DEMO_ROLE_OFFSET = {Role.CONTACT: 0, Role.COORDINATOR: 100_000, Role.ADMIN: 200_000}
 
 
 class ConsoleSetupError(RuntimeError):
@@ -153,12 +157,13 @@ class ConsoleSetupError(RuntimeError):
 
 
 async def console_identity(
-    services: Services, contact_id: int | None, institution: str
+    services: Services, contact_id: int | None, institution: str, role: Role = Role.CONTACT
 ) -> tuple[dict, list[str]]:
     """Who the console user is, and lines to type for them first.
 
-    ``--as ID`` acts as that contact. Otherwise a demo contact of ``institution``: on the first
-    run it is not registered yet, so the console registers it with a fresh invite, visibly.
+    ``--as ID`` acts as that contact. Otherwise the demo user of ``institution`` in ``role``:
+    on the first run it is not registered yet, so the console registers it with a fresh invite,
+    visibly.
     """
     async with services.db.session() as session:
         repos = Repos(session)
@@ -178,7 +183,7 @@ async def console_identity(
         if inst is None:
             raise ConsoleSetupError(f"Unknown institution {institution!r}; see `resobot institutions`.")
         user = {
-            "id": DEMO_TELEGRAM_ID_BASE + inst.id,
+            "id": DEMO_TELEGRAM_ID_BASE + DEMO_ROLE_OFFSET[role] + inst.id,
             "first_name": f"Demo {inst.abbr}",
             "language_code": "lv",
         }
@@ -187,9 +192,10 @@ async def console_identity(
             return user, ["/help"]
         code = await repos.people.create_invite(
             institution_id=inst.id,
-            role="contact",
+            role=role.value,
             expires_in=dt.timedelta(hours=1),
-            display_name="Demo kontaktpersona",  # the institution is shown next to it, never twice
+            # the institution is shown next to the name, never twice
+            display_name=html.unescape(text("lv", "console.demo_name", role=role.value)),
         )
         return user, [f"/start {code}"]
 
@@ -199,6 +205,7 @@ async def run_console(
     *,
     contact_id: int | None = None,
     institution: str = "VPD",
+    role: Role = Role.CONTACT,
     input_fn: Any = None,
     console: Any = None,
     reminders: bool = False,
@@ -209,7 +216,7 @@ async def run_console(
     from bot.console import ConsoleChat, build_console_bot
 
     console = console or Console()
-    user, first_lines = await console_identity(services, contact_id, institution)
+    user, first_lines = await console_identity(services, contact_id, institution, role)
     bot = build_console_bot(services.settings.console_files_dir, console=console)
     dp = build_dispatcher(services)
     chat = ConsoleChat(dp, bot, user=user, console=console, input_fn=input_fn)
@@ -218,7 +225,8 @@ async def run_console(
         async with background(services, bot, enabled=reminders):
             chat.introduce()  # before the lines typed for the user
             for line in first_lines:
-                console.print(f"[bold]{user['first_name']} ›[/bold] {line}", highlight=False)
+                if not chat.echo:  # scripted input is echoed by the chat itself
+                    console.print(f"[bold]{user['first_name']} ›[/bold] {line}", highlight=False)
                 await chat.handle_line(line)
             await chat.run()
     finally:

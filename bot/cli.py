@@ -586,14 +586,16 @@ def _services(settings: Settings) -> Any:
     return Services(db=Database(settings.database_url), catalog=get_catalog(), settings=settings)
 
 
-def _start_console(settings: Settings, contact_id: int | None, institution: str) -> None:
+def _start_console(
+    settings: Settings, contact_id: int | None, institution: str, role: Role = Role.CONTACT
+) -> None:
     from bot.app import ConsoleSetupError, run_console
 
     async def main() -> None:
         await initialise(settings, get_catalog())
         services = _services(settings)
         try:
-            await run_console(services, contact_id=contact_id, institution=institution)
+            await run_console(services, contact_id=contact_id, institution=institution, role=role)
         finally:
             await services.db.dispose()
 
@@ -634,10 +636,13 @@ def run() -> None:
 @app.command()
 def console(
     as_contact: int = typer.Option(None, "--as", help="act as this contact id"),
-    institution: str = typer.Option("VPD", "--institution", "-i", help="demo contact of this institution"),
+    institution: str = typer.Option("VPD", "--institution", "-i", help="demo user of this institution"),
+    role: Role = typer.Option(Role.CONTACT, "--role", help="the demo user's role (coordinator: -i TM)"),
 ) -> None:
     """The offline console chat: the same handlers, typed lines become updates."""
-    _start_console(get_settings(), as_contact, institution)
+    if as_contact is not None and role is not Role.CONTACT:
+        raise fail("--role is for the demo user; --as acts as an existing contact in their own role.")
+    _start_console(get_settings(), as_contact, institution, role)
 
 
 def main() -> None:  # pragma: no cover - console entry point

@@ -19,7 +19,7 @@ from bot.console import scripted_input
 from reporting_forms.catalog import Catalog
 from storage.db import Database
 from storage.repositories import Repos
-from storage.tables import ConversationState
+from storage.tables import Contact, ConversationState, Role
 from tests.chat_harness import prepare_database
 
 LINES = [
@@ -60,6 +60,7 @@ async def test_console_newcomer_files_and_corrects_a_report(
     await db.dispose()
     screen = out.getvalue()
     assert "Sveicināti, Demo kontaktpersona!" in screen and "(VPD) (VPD)" not in screen
+    assert "Kopsavilkums un faili: /summary" not in screen  # coordinators' commands: not for a contact
     # the how-to line comes first, before the registration line typed for the newcomer
     assert -1 < screen.find("Bezsaistes resobot konsole") < screen.find("Demo VPD › /start ")
     assert "Izvēlieties pasākumu" in screen and "Atskaite iesniegta" in screen
@@ -80,6 +81,44 @@ async def test_second_console_run_is_already_registered(sqlite_url: str, catalog
         )
         await db.dispose()
         assert expected in out.getvalue()
+
+
+async def test_the_demo_coordinator_is_a_user_of_its_own(sqlite_url: str, catalog: Catalog, tmp_path) -> None:
+    await prepare_database(sqlite_url, catalog)
+    settings = Settings(database_url=sqlite_url, console_files_dir=tmp_path, _env_file=None)
+    screens = []
+    for minute, role in enumerate((Role.CONTACT, Role.COORDINATOR)):
+        db = Database(sqlite_url)
+        out = io.StringIO()
+        # update ids count from the clock (ms): the second run starts later, as it would
+        with time_machine.travel(f"2026-11-20 10:0{minute} +02:00", tick=True):
+            await run_console(
+                Services(db=db, catalog=catalog, settings=settings),
+                institution="TM",
+                role=role,
+                input_fn=scripted_input(["/overdue", "/quit"]),
+                console=Console(file=out, width=120, color_system=None),
+            )
+        async with db.session() as s:
+            contacts = (await s.exec(select(Contact).order_by(Contact.id))).all()
+        await db.dispose()
+        screens.append(out.getvalue())
+    assert [(c.display_name, c.role) for c in contacts] == [
+        ("Demo kontaktpersona", Role.CONTACT),
+        ("Demo koordinators", Role.COORDINATOR),
+    ]
+    assert contacts[0].telegram_user_id != contacts[1].telegram_user_id
+    contact, coordinator = screens
+    assert "loma: kontaktpersona" in contact and "Neiesniegtās atskaites" not in contact
+    assert "loma: koordinators" in coordinator and "Kopsavilkums un faili: /summary" in coordinator
+    assert "Neiesniegtās atskaites (stāvoklis 20.11.2026)" in coordinator
+    assert coordinator.count("Demo TM › /start ") == 1  # the registration line is shown once
+
+
+def test_console_role_is_not_combined_with_as(tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("DATABASE_URL", f"sqlite+aiosqlite:///{tmp_path / 'r.db'}")
+    result = CliRunner().invoke(app, ["console", "--as", "1", "--role", "coordinator"])
+    assert result.exit_code == 1 and "--role is for the demo user" in result.output
 
 
 def test_reports_list_json_shows_values_revision_and_author(tmp_path, monkeypatch, catalog: Catalog) -> None:
