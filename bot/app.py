@@ -223,11 +223,8 @@ async def run_console(
     try:
         await dp.emit_startup(bot=bot)
         async with background(services, bot, enabled=reminders):
-            chat.introduce()  # before the lines typed for the user
-            for line in first_lines:
-                if not chat.echo:  # scripted input is echoed by the chat itself
-                    console.print(f"[bold]{user['first_name']} ›[/bold] {line}", highlight=False)
-                await chat.handle_line(line)
+            for line in first_lines:  # typed on the user's behalf: shown, after the how-to line
+                await chat.handle_line(line, echo=True)
             await chat.run()
     finally:
         await dp.emit_shutdown(bot=bot)

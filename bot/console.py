@@ -962,8 +962,10 @@ class ConsoleChat:
             return await result
         return result
 
-    async def handle_line(self, line: str) -> bool:
-        """Process one input line; returns False when the chat should end."""
+    async def handle_line(self, line: str, *, echo: bool | None = None) -> bool:
+        """Process one input line; returns False when the chat should end. ``echo=True`` shows
+        the line too (one typed on the user's behalf); by default as ``self.echo`` says."""
+        echo = self.echo if echo is None else echo
         text = line.rstrip("\r\n")
         command = text.strip()
         if command in QUIT_COMMANDS:
@@ -977,7 +979,7 @@ class ConsoleChat:
             self._hint(again=True)
             return True
         if button is not None:
-            if self.echo:
+            if echo:
                 self.console.print(
                     Text.assemble(
                         (f"{self.user['first_name']} › ", "bold"),
@@ -990,7 +992,7 @@ class ConsoleChat:
             else:
                 await self.feed(self.message_update(button.value or button.label))
         else:
-            if self.echo:
+            if echo:
                 self.console.print(Text.assemble((f"{self.user['first_name']} › ", "bold"), text))
             await self.feed(self.message_update(text))
         await self.refresh_view()
