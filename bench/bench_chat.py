@@ -147,6 +147,25 @@ class Timing:
         return self.updates / self.seconds
 
 
+async def _round_robin(router: Router, updates: int, users: int, kind: str) -> Timing:
+    """``updates`` messages from ``users`` chats in turn to a dispatcher of ``router``, each
+    ``feed_update`` timed (the updates are built outside the clock, as for the report flows)."""
+    dp = Dispatcher()
+    dp.include_router(router)
+    chats = [_chat(dp, 1000 + i) for i in range(users)]
+    timing = Timing()
+    for n in range(updates):
+        chat = chats[n % users]
+        update = chat.message_update(f"ziņa {n}")
+        started = time.perf_counter()
+        await chat.feed(update)
+        timing.add(kind, time.perf_counter() - started)
+    errors = [e for c in chats for e in c.errors]
+    if errors:
+        raise SystemExit(f"{kind} handler errors: {errors[:1]}")
+    return timing
+
+
 async def bare_echo(updates: int, users: int) -> Timing:
     router = Router()
 
@@ -154,19 +173,7 @@ async def bare_echo(updates: int, users: int) -> Timing:
     async def echo(message: Message) -> None:
         await message.answer(message.text or "")
 
-    dp = Dispatcher()
-    dp.include_router(router)
-    chats = [_chat(dp, 1000 + i) for i in range(users)]
-    timing = Timing()
-    for n in range(updates):
-        chat = chats[n % users]
-        update = chat.message_update(f"ziņa {n}")  # built outside the clock, as for the report flows
-        started = time.perf_counter()
-        await chat.feed(update)
-        timing.add("echo", time.perf_counter() - started)
-    if any(c.errors for c in chats):
-        raise SystemExit("echo handler errors")
-    return timing
+    return await _round_robin(router, updates, users, "echo")
 
 
 async def floor(workdir: Path, replies: list[list[TelegramMethod]], users: int) -> Timing:
@@ -196,20 +203,10 @@ async def floor(workdir: Path, replies: list[list[TelegramMethod]], users: int) 
         for method, fields in next(pending):
             await message.bot(method(**fields))  # type: ignore[union-attr]
 
-    dp = Dispatcher()
-    dp.include_router(router)
-    chats = [_chat(dp, 1000 + i) for i in range(users)]
-    timing = Timing()
-    for n in range(len(replies)):
-        chat = chats[n % users]
-        update = chat.message_update(f"{n}")
-        started = time.perf_counter()
-        await chat.feed(update)
-        timing.add("floor", time.perf_counter() - started)
-    conn.close()
-    if any(c.errors for c in chats):
-        raise SystemExit(f"floor handler errors: {[e for c in chats for e in c.errors][:1]}")
-    return timing
+    try:
+        return await _round_robin(router, len(replies), users, "floor")
+    finally:
+        conn.close()
 
 
 class Checker:
