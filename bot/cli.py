@@ -19,7 +19,9 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from typer.core import TyperGroup
 
 from bot.cli_compile import compile_command, indicator_app
+from bot.cli_periods import period_app, plan_reporters
 from bot.cli_reminders import reminders_app
+from bot.compile_jobs import plan_years
 from bot.config import Settings, SettingsError, load_settings
 from reporting_forms.catalog import (
     Catalog,
@@ -88,7 +90,9 @@ app.add_typer(contacts_app, name="contacts")
 app.add_typer(reports_app, name="reports")
 app.add_typer(reminders_app, name="reminders")
 app.add_typer(indicator_app, name="indicator")
+app.add_typer(period_app, name="period")
 app.command("compile")(compile_command)
+plan_app.command("reporters")(plan_reporters)
 
 out = Console()
 err = Console(stderr=True)
@@ -141,12 +145,49 @@ async def initialise(settings: Settings, catalog: Catalog) -> dict[str, Any]:
         async with db.session() as session:
             repos = Repos(session)
             result = await repos.catalog.sync(catalog)
-            for year in (2025, 2026, 2027):
+            for year in plan_years():
                 await repos.reports.period(year)
+            from_year = await _reporting_from_year(repos, settings)
             counts = await repos.catalog.counts()
-        return {"result": result, "counts": counts}
+        return {"result": result, "counts": counts, "from_year": from_year}
     finally:
         await db.dispose()
+
+
+async def _reporting_from_year(repos: Repos, settings: Settings) -> int:
+    """The first year the bot chases: ``REPORTING_FROM_YEAR`` when set, else the value kept
+    since the first init, else (the first init) the current year, within the plan period."""
+    stored = await repos.periods.from_year()
+    if settings.reporting_from_year is not None:
+        year = settings.reporting_from_year
+    elif stored is not None:
+        year = stored
+    else:
+        years = plan_years()
+        year = min(max(dt.datetime.now(settings.tz).year, years[0]), years[-1])
+    if year != stored:
+        await repos.periods.set_setting(repos.periods.FROM_YEAR, str(year))
+    return year
+
+
+def get_effective_catalog(settings: Settings | None = None) -> Catalog:
+    """The installed catalog with an admin's reporters (``plan reporters``) from the database;
+    the YAML alone when the database cannot be read (not initialised yet)."""
+    catalog = get_catalog()
+    settings = settings or get_settings()
+
+    async def overrides() -> dict[str, tuple[str, ...]]:
+        db = Database(settings.database_url)
+        try:
+            async with db.session() as session:
+                return await Repos(session).catalog.reporter_overrides()
+        finally:
+            await db.dispose()
+
+    try:
+        return catalog.with_reporters(asyncio.run(overrides()))
+    except (OSError, DBAPIError):
+        return catalog
 
 
 # ------------------------------------------------------------------ init
@@ -166,7 +207,9 @@ def init() -> None:
         f"Catalog: {counts['plans']} plans, {counts['directions']} directions, {counts['tasks']} tasks, "
         f"{counts['measures']} measures, {counts['indicators']} indicator rows, "
         f"{counts['policy_indicators']} policy indicators, {counts['institutions']} institutions.\n"
-        f"This run: {result.created} created, {result.updated} updated, {result.deactivated} deactivated."
+        f"This run: {result.created} created, {result.updated} updated, {result.deactivated} deactivated.\n"
+        f"Reports chased from {info['from_year']} (REPORTING_FROM_YEAR; earlier years: no reminders, "
+        f"not overdue)."
     )
     for change in result.changes:
         out.print(f"  updated {change}")
@@ -229,7 +272,7 @@ def _day(value: dt.date | None, text: str | None = None) -> str:
 @plan_app.command("show")
 def plan_show(item_id: str = typer.Argument(None, help="direction, task, measure or indicator id")) -> None:
     """Show the plan outline, or one direction, task, measure or indicator."""
-    catalog = get_catalog()
+    catalog = get_effective_catalog()
     if item_id is None:
         table = Table(title="Plāni", show_lines=False)
         for col_name in ("Id", "Nosaukums", "Virzieni", "Uzdevumi", "Pasākumi", "Rādītāji"):
@@ -272,7 +315,7 @@ def _show_directions(directions: Any) -> None:
 
 def _show_task(task: Any) -> None:
     table = Table(title=f"{task.id}. uzdevums. {task.title}", show_lines=True)
-    for name in ("Nr.", "Pasākums", "Atbildīgā", "Līdzatbildīgās", "Termiņš", "Rādītāji"):
+    for name in ("Nr.", "Pasākums", "Atbildīgā", "Līdzatbildīgās", "Ziņo", "Termiņš", "Rādītāji"):
         table.add_column(name)
     for m in task.measures:
         table.add_row(
@@ -280,6 +323,7 @@ def _show_task(task: Any) -> None:
             m.name,
             ", ".join(m.responsible),
             ", ".join(m.co_responsible),
+            ", ".join(m.reporters),
             _day(m.deadline, m.deadline_text),
             str(len(m.indicators)),
         )
@@ -324,6 +368,7 @@ def _show_measure(m: Any) -> None:
         head.add_row("Darbības rezultāts", m.result)
     head.add_row("Atbildīgā institūcija", ", ".join(m.responsible))
     head.add_row("Līdzatbildīgās institūcijas", ", ".join(m.co_responsible) or "—")
+    head.add_row("Ziņo (atskaites iesniedz)", ", ".join(m.reporters) or "—")
     head.add_row("Izpildes termiņš", _day(m.deadline, m.deadline_text))
     if m.funding:
         head.add_row("Finansējuma avots", m.funding)
@@ -583,7 +628,8 @@ def reports_list(as_json: bool = typer.Option(False, "--json", help="JSON instea
 def _services(settings: Settings) -> Any:
     from bot.app import Services
 
-    return Services(db=Database(settings.database_url), catalog=get_catalog(), settings=settings)
+    catalog = get_effective_catalog(settings)
+    return Services(db=Database(settings.database_url), catalog=catalog, settings=settings)
 
 
 def _start_console(

@@ -47,6 +47,7 @@ from reporting_forms.compilation import (
 )
 from reporting_forms.exports._common import review_label, status_label, warning_text
 from reporting_forms.exports.csv import DELIMITER, ENCODING
+from reporting_forms.periods import ReportingWindow
 from reporting_forms.texts import normalise_language, text
 from reporting_forms.workdays import nth_working_day
 from storage.compiled import SUPERSEDED, CompiledRepo, RevisionRow
@@ -242,6 +243,7 @@ class CompileInputs:
     values: list[ReportedValue]
     first_submitted: dict[tuple[str, str, int], dt.datetime]
     actuals: list[PolicyActual] = field(default_factory=list)
+    window: ReportingWindow = field(default_factory=ReportingWindow)
 
 
 @dataclass(frozen=True)
@@ -259,6 +261,7 @@ async def load_inputs(
         values=await repo.reported_values(plan_id=plan_id, institution=institution),
         first_submitted=await repo.first_submitted(plan_id=plan_id, institution=institution),
         actuals=[] if institution else await repo.policy_actuals(plan_id=plan_id),
+        window=await Repos(session).periods.window(),
     )
 
 
@@ -286,6 +289,7 @@ def compile_inputs(
         year=year,
         as_of=as_of,
         first_submitted=inputs.first_submitted,
+        window=inputs.window,
     )
     if scope.institution is not None:
         compiled = replace(
@@ -370,7 +374,7 @@ def review_counts(plan: CompiledPlan) -> dict[str, int]:
 def top_risks(plan: CompiledPlan, limit: int = 5) -> tuple[list[tuple[str, IndicatorRow]], int]:
     """Rows at risk, furthest behind first: ([(measure institutions, row)], how many in all)."""
     found = [
-        (", ".join(m.measure.institutions), row) for _, _, m, row in plan.rows() if row.status is Status.RISK
+        (", ".join(m.measure.reporters), row) for _, _, m, row in plan.rows() if row.status is Status.RISK
     ]
     found.sort(key=lambda item: (item[1].percent if item[1].percent is not None else -1.0, item[1].id))
     return found[:limit], len(found)
@@ -445,29 +449,36 @@ class Missing:
     measures: tuple[str, ...]
 
 
-def overdue_years(today: dt.date) -> tuple[int, ...]:
-    """The previous and the current reporting year, as far as they are in the plan period."""
-    return tuple(y for y in (today.year - 1, today.year) if y in plan_years())
-
-
 def missing_reports(
     catalog: Catalog, plan_id: str, inputs: CompileInputs, *, today: dt.date
 ) -> list[Missing]:
-    """Who has not reported what for the previous and the current year (institution, year)."""
-    years = overdue_years(today)
+    """Who has not reported what (institution, year), among the designated reporters, for the
+    years the bot chases today: open for filing (or reopened) and not before its first year."""
+    window = inputs.window
+    years = tuple(
+        sorted({y for inst in catalog.reporting_institutions() for y in window.open_years(today, inst)})
+    )
+    years = tuple(y for y in years if y in plan_years())
     if not years:
         return []
     compiled = compile_plan(
-        catalog, plan_id, inputs.values, year=years[-1], as_of=today, first_submitted=inputs.first_submitted
+        catalog,
+        plan_id,
+        inputs.values,
+        year=years[-1],
+        as_of=today,
+        first_submitted=inputs.first_submitted,
+        window=window,
     )
     grace = compiled.completeness.grace_days
     out = []
     for row in compiled.completeness.rows:
-        if row.year in years and row.missing and row.institution is not None:
+        if row.institution is None or not row.missing:
+            continue
+        if row.year is not None and window.chased(row.institution, row.year, today):
             deadline = report_deadline(row.year, grace)
-            out.append(
-                Missing(row.institution, row.year, plan_id, deadline, (today - deadline).days, row.missing)
-            )
+            days = (today - deadline).days
+            out.append(Missing(row.institution, row.year, plan_id, deadline, days, row.missing))
     return out
 
 

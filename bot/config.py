@@ -41,6 +41,12 @@ class Settings(BaseSettings):
     )
     # Reminders and the outbox (bot/scheduler.py, bot/sender.py).
     reminders_enabled: bool = Field(default=True, description="Plan reminders and digests")
+    reporting_from_year: int | None = Field(
+        default=None,
+        ge=2025,
+        le=2027,
+        description="First plan year the bot chases (kept by `resobot init`; default: its first year)",
+    )
     compile_enabled: bool = Field(
         default=True, description="Monthly and annual compilations sent to coordinators"
     )

@@ -47,6 +47,7 @@ from reporting_forms.workdays import next_working_day
 from storage.outbox import (
     KIND_DIGEST,
     KIND_DOCUMENT,
+    KIND_NOTICE,
     KIND_SNOOZE,
     KIND_SUMMARY,
     REMINDER_KINDS,
@@ -375,7 +376,7 @@ def render_outbox(
         return reminder_text(payload, lang), reminder_keyboard(row_id, payload, lang)
     if kind == KIND_DIGEST:
         return digest_text(payload, lang), None
-    if kind == KIND_SUMMARY:  # rendered in the recipient's language when it was compiled
+    if kind in (KIND_SUMMARY, KIND_NOTICE):  # rendered in the recipient's language when queued
         return payload["text"], None
     if kind == KIND_DOCUMENT:  # the file is the message; a caption is optional
         return payload.get("caption", ""), None

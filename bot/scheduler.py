@@ -50,9 +50,10 @@ from bot.reminders import digest_payloads
 from reporting_forms.catalog import Catalog
 from reporting_forms.reminders import (
     MeasureDue,
-    MissingMap,
+    MissingFn,
     ReminderPolicy,
     carried_items,
+    chased_only,
     due_items,
     due_items_caught_up,
     escalation_digest,
@@ -76,6 +77,7 @@ from storage.outbox import (
     missing_from_reported,
     outbox_key,
 )
+from storage.repositories import Repos
 from storage.tables import OutboxStatus, Role, utcnow
 
 if TYPE_CHECKING:
@@ -142,7 +144,7 @@ class PreviewMessage:
 @dataclass
 class _Inputs:
     recipients: list[Recipient]
-    missing: MissingMap
+    missing: MissingFn  # only what the bot chases on the day (see chased_only)
     mutes: list[Any] = field(default_factory=list)  # MuteView
 
     @property
@@ -167,8 +169,7 @@ class ReminderPlanner:
     @classmethod
     def from_catalog(cls, db: Database, catalog: Catalog, policy: ReminderPolicy) -> ReminderPlanner:
         """Measures from the catalog; the digest covers institutions that report in chat."""
-        reporting = [i.abbr for i in catalog.institutions if i.reports]
-        return cls(db, policy, measures_due(catalog), digest_institutions=reporting)
+        return cls(db, policy, measures_due(catalog), digest_institutions=catalog.reporting_institutions())
 
     def today(self, now: dt.datetime | None = None) -> dt.date:
         return (now or utcnow()).astimezone(self.policy.tz).date()
@@ -178,13 +179,18 @@ class ReminderPlanner:
         end = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(0), tzinfo=self.policy.tz)
         return start, end
 
-    async def _inputs(self, mutes_on: dt.date | None) -> _Inputs:
+    async def _inputs(self, mutes_on: dt.date | None, day: dt.date | None = None) -> _Inputs:
+        """Recipients, mutes, and what is missing among what the bot chases on ``day``
+        (default ``mutes_on``, else today)."""
         async with self.db.session() as s:
             repo = ReminderRepo(s)
             recipients = await repo.recipients()
             reported = await repo.reported()
             mutes = await repo.mutes(active_on=mutes_on)
-        return _Inputs(recipients, missing_from_reported(self.measures, reported), mutes)
+            window = await Repos(s).periods.window()
+        missing = missing_from_reported(self.measures, reported)
+        on = day or mutes_on or self.today()
+        return _Inputs(recipients, chased_only(missing, window, on), mutes)
 
     # -------------------------------------------------------------- reminders
 
@@ -345,7 +351,7 @@ class ReminderPlanner:
 
     async def preview(self, start: dt.date, end: dt.date, *, digests: bool = True) -> list[PreviewMessage]:
         """What would be sent in [start, end] if nothing changed from now on (nothing is written)."""
-        inputs = await self._inputs(None)
+        inputs = await self._inputs(None, start)
         by_id = {r.ref.contact_id: r for r in inputs.recipients}
         items = due_items(self.policy, self.measures, start, end)
         messages = plan_messages(

@@ -8,7 +8,7 @@ A broken file fails on load with the file name, the entry id and the reason.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from enum import StrEnum
 from functools import cache
 from pathlib import Path
@@ -68,6 +68,20 @@ class Institution(_Strict):
     reports: bool = Field(default=False, description="Has contacts who report in chat (VPD, IeVP, TM, ...).")
 
 
+def default_reporters(
+    responsible: tuple[str, ...],
+    co_responsible: tuple[str, ...],
+    reporting: frozenset[str],
+    owner: str | None,
+) -> tuple[str, ...]:
+    """Who files a measure's progress reports when the catalog does not say: the co-responsible
+    institutions that report in chat, other than the plan's owner (TM coordinates the plan; its
+    subordinate institutions do the work); where there is no such institution, the responsible
+    one(s) that report in chat."""
+    co = tuple(i for i in co_responsible if i in reporting and i != owner)
+    return co or tuple(i for i in responsible if i in reporting)
+
+
 class Indicator(_Strict):
     """One row of "Rezultatīvā rādītāja vērtība 2027.gadā" of a measure."""
 
@@ -117,6 +131,11 @@ class Measure(_Strict):
     deadline_text: str | None = None
     funding: str | None = None
     achieved_note: str | None = None
+    reporters: tuple[str, ...] = Field(
+        default=(),
+        description="Institutions that file this measure's progress reports (the designated reporters); "
+        "empty in the YAML: the default rule (``default_reporters``), applied when the catalog loads.",
+    )
     indicators: tuple[Indicator, ...]
 
     @field_validator("indicators")
@@ -128,7 +147,9 @@ class Measure(_Strict):
 
     @property
     def institutions(self) -> tuple[str, ...]:
-        return self.responsible + tuple(i for i in self.co_responsible if i not in self.responsible)
+        """Responsible first, then co-responsible, then any designated reporter the plan does not name."""
+        named = self.responsible + tuple(i for i in self.co_responsible if i not in self.responsible)
+        return named + tuple(i for i in self.reporters if i not in named)
 
 
 class Task(_Strict):
@@ -184,6 +205,7 @@ class Plan(_Strict):
     title: str
     short_title: str
     source: str
+    owner: str | None = Field(default=None, description="The institution that owns and coordinates the plan.")
     directions: tuple[Direction, ...]
     policy_results: tuple[PolicyResult, ...] = ()
 
@@ -228,6 +250,20 @@ class _Index:
 class Catalog(_Strict):
     institutions: tuple[Institution, ...]
     plans: tuple[Plan, ...]
+
+    @model_validator(mode="after")
+    def _default_reporters(self) -> Catalog:
+        """A measure that names no ``reporters:`` gets the default rule (``default_reporters``)."""
+        reporting = self.reporting_institutions()
+        missing = {
+            m.id: default_reporters(m.responsible, m.co_responsible, reporting, plan.owner)
+            for plan in self.plans
+            for m in plan.measures()
+            if not m.reporters
+        }
+        if missing:  # still being built: the frozen model's own field, set once
+            object.__setattr__(self, "plans", self.with_reporters(missing).plans)
+        return self
 
     def _index(self) -> _Index:
         """The lookups, kept in the instance dict as functools.cached_property keeps a value
@@ -287,8 +323,49 @@ class Catalog(_Strict):
         raise KeyError(item_id)
 
     def measures_for(self, abbr: str) -> list[tuple[Plan, Direction, Task, Measure]]:
-        """Measures where the institution is responsible or co-responsible."""
+        """Measures where the institution is responsible, co-responsible or a designated reporter."""
         return list(self._index().measures_for(abbr))
+
+    def reported_by(self, abbr: str) -> list[tuple[Plan, Direction, Task, Measure]]:
+        """Measures the institution is a designated reporter of (what it is chased for)."""
+        return [row for row in self._index().rows if abbr in row[3].reporters]
+
+    def reporting_institutions(self) -> frozenset[str]:
+        """Institutions whose contacts file reports in chat (``reports: true``)."""
+        return frozenset(i.abbr for i in self.institutions if i.reports)
+
+    def with_reporters(self, overrides: Mapping[str, Sequence[str]]) -> Catalog:
+        """The catalog with the reporters of some measures replaced (an admin's
+        ``resobot plan reporters``, kept in the database). Unknown measure ids are ignored."""
+        if not overrides:
+            return self
+        known = {i.abbr for i in self.institutions}
+
+        def measure(m: Measure) -> Measure:
+            new = overrides.get(m.id)
+            if new is None:
+                return m
+            return m.model_copy(update={"reporters": tuple(i for i in new if i in known)})
+
+        plans = tuple(
+            plan.model_copy(
+                update={
+                    "directions": tuple(
+                        d.model_copy(
+                            update={
+                                "tasks": tuple(
+                                    t.model_copy(update={"measures": tuple(measure(m) for m in t.measures)})
+                                    for t in d.tasks
+                                )
+                            }
+                        )
+                        for d in plan.directions
+                    )
+                }
+            )
+            for plan in self.plans
+        )
+        return self.model_copy(update={"plans": plans})
 
     def measure_of(self, abbr: str, measure_id: str) -> Measure | None:
         """The measure ``measure_id`` if the institution is responsible or co-responsible for it."""
@@ -358,6 +435,7 @@ def _validate(model: type[BaseModel], data: Any, file: str) -> Any:
 
 def _check_references(catalog: Catalog, files: dict[str, str]) -> None:
     known = {i.abbr for i in catalog.institutions}
+    reporting = catalog.reporting_institutions()
     seen: dict[str, str] = {}
 
     def unique(item_id: str, file: str) -> None:
@@ -385,6 +463,10 @@ def _check_references(catalog: Catalog, files: dict[str, str]) -> None:
                     for abbr in measure.institutions:
                         if abbr not in known:
                             raise CatalogError(file, measure.id, f"unknown institution {abbr!r}")
+                    for abbr in measure.reporters:
+                        if abbr not in reporting:
+                            reason = f"reporter {abbr!r} does not report in chat (institutions.yaml)"
+                            raise CatalogError(file, measure.id, reason)
                     for ind in measure.indicators:
                         unique(ind.id, file)
                         if not ind.id.startswith(measure.id + "."):

@@ -39,6 +39,7 @@ from reporting_forms.catalog import (
     Task,
     YearTarget,
 )
+from reporting_forms.periods import ReportingWindow, report_deadline
 
 STATUS_RULES_PATH = Path(__file__).with_name("status_rules.yaml")
 VALIDATION_RULES_PATH = Path(__file__).with_name("validation_rules.yaml")
@@ -57,6 +58,7 @@ class Status(StrEnum):
     RISK = "risk"
     NOT_STARTED = "not_started"
     NOT_REPORTED = "not_reported"
+    NO_DATA = "no_data"  # a year before the bot's first reporting year: nobody was asked for it
 
 
 class ReviewState(StrEnum):
@@ -807,6 +809,7 @@ class CompiledPlan:
     timezone: str = "Europe/Riga"
     institution_names: Mapping[str, str] = field(default_factory=dict)
     reporting_institutions: frozenset[str] = frozenset()  # Institution.reports is True
+    window: ReportingWindow = field(default_factory=ReportingWindow)  # which years are expected
     percent_cap: float | None = 100.0  # a row's % in a mean is capped at this (status_rules.yaml)
 
     @property
@@ -817,6 +820,10 @@ class CompiledPlan:
         for direction in self.directions:
             for task in direction.tasks:
                 yield direction, task
+
+    def no_data(self, measure: Measure, year: int) -> bool:
+        """A year none of the measure's reporters was asked for: "nav datu" in its cells."""
+        return self.window.no_data(measure.reporters, year)
 
     def rows(self) -> Iterator[tuple[DirectionBlock, TaskBlock, MeasureRow, IndicatorRow]]:
         for direction in self.directions:
@@ -850,6 +857,7 @@ class _Context:
     rules: CompiledRules
     percent_cap: float | None
     validation: ValidationRules
+    window: ReportingWindow = field(default_factory=ReportingWindow)
     shares: dict[dt.date, float] = field(default_factory=dict)
     submissions: Submissions = field(default_factory=dict)
 
@@ -1324,6 +1332,10 @@ def _compile_measure(
         )
         for ind in measure.indicators
     )
+    if ctx.year is not None and ctx.window.no_data(measure.reporters, ctx.year):
+        for row in rows:  # nobody was asked for this year: "nav datu", not "nav ziņots"
+            if row.status is Status.NOT_REPORTED:
+                row.status = Status.NO_DATA
     mid = measure.id
     submissions = ctx.submissions
     for inst, by_year in reports.reports.items():
@@ -1392,16 +1404,19 @@ def compile_plan(
     validation_rules: ValidationRules | None = None,
     grace_days: int | None = None,
     first_submitted: Mapping[tuple[str, str, int], dt.datetime] | None = None,
+    window: ReportingWindow | None = None,
 ) -> CompiledPlan:
     """Fill the plan's indicator tables with the reported values for ``year`` (None: 2025–2027).
 
     ``values``: the latest submitted revision per (measure, institution, year). ``first_submitted``
     optionally gives the first submission time per (measure, institution, year) for timeliness
-    (otherwise the submission time of the revision passed in is used).
+    (otherwise the submission time of the revision passed in is used). ``window``: which
+    (institution, year) reports are expected (default: every plan year from the first).
     """
     rules = status_rules or default_status_rules()
     plan = find_plan(catalog, plan_id)
     years = compiled_years(rules, year)
+    window = window or ReportingWindow()
     ctx = _Context(
         year=year,
         years=years,
@@ -1413,6 +1428,7 @@ def compile_plan(
         rules=compile_status_rules(rules),
         percent_cap=rules.mean_percent_cap,
         validation=validation_rules or default_validation_rules(),
+        window=window,
     )
     with _gc_paused():
         groups = group_reports(values, ctx.year_set)
@@ -1428,6 +1444,7 @@ def compile_plan(
             rules,
             rules.report_grace_days if grace_days is None else grace_days,
             first_submitted,
+            window,
         )
         return CompiledPlan(
             plan=plan,
@@ -1442,7 +1459,8 @@ def compile_plan(
             warnings=tuple(w for d in directions for t in d.tasks for m in t.measures for w in m.warnings),
             timezone=rules.timezone,
             institution_names={i.abbr: i.name for i in catalog.institutions},
-            reporting_institutions=frozenset(i.abbr for i in catalog.institutions if i.reports),
+            reporting_institutions=catalog.reporting_institutions(),
+            window=window,
             percent_cap=rules.mean_percent_cap,
         )
 
@@ -1454,25 +1472,25 @@ def local_day(moment: dt.datetime, tz: ZoneInfo) -> dt.date:
     return moment.astimezone(tz).date() if moment.tzinfo is not None else moment.date()
 
 
-def report_deadline(year: int, grace_days: int) -> dt.date:
-    return dt.date(year, 12, 31) + dt.timedelta(days=grace_days)
-
-
-def expected_reports(catalog: Catalog, plan: Plan, year: int) -> list[tuple[str, str]]:
-    """(measure, institution) pairs due for ``year``: responsible and co-responsible institutions
-    that report in chat, for measures whose deadline is not before the year starts."""
+def expected_reports(
+    catalog: Catalog, plan: Plan, year: int, window: ReportingWindow | None = None
+) -> list[tuple[str, str]]:
+    """(measure, institution) pairs due for ``year``: the measure's designated reporters, for
+    measures whose deadline is not before the year starts, in years the window expects."""
     first_day = dt.date(year, 1, 1)
+    window = window or ReportingWindow()
     return [
         (measure_id, inst)
-        for measure_id, deadline, institutions in _reporting_measures(catalog, plan)
+        for measure_id, deadline, institutions in _reporting_measures(plan)
         if deadline is None or deadline >= first_day
         for inst in institutions
+        if window.expected(inst, year)
     ]
 
 
-def _reporting_measures(catalog: Catalog, plan: Plan) -> list[tuple[str, dt.date | None, tuple[str, ...]]]:
-    reporting = {i.abbr for i in catalog.institutions if i.reports}
-    return [(m.id, m.deadline, tuple(i for i in m.institutions if i in reporting)) for m in plan.measures()]
+def _reporting_measures(plan: Plan) -> list[tuple[str, dt.date | None, tuple[str, ...]]]:
+    """(measure, deadline, designated reporters) — who completeness and timeliness count."""
+    return [(m.id, m.deadline, m.reporters) for m in plan.measures()]
 
 
 def _completeness(
@@ -1484,12 +1502,14 @@ def _completeness(
     rules: StatusRules,
     grace_days: int,
     first_submitted: Mapping[tuple[str, str, int], dt.datetime] | None,
+    window: ReportingWindow | None = None,
 ) -> Completeness:
     tz = rules.tz
+    window = window or ReportingWindow()
     started = [y for y in years if dt.date(y, 1, 1) <= as_of]
     cells: dict[tuple[str, int], list[int]] = {}  # (institution, year) → [expected, actual, on time]
     missing: dict[tuple[str, int], list[str]] = {}
-    measures = _reporting_measures(catalog, plan)
+    measures = _reporting_measures(plan)
     firsts = first_submitted or {}
     for year in started:
         # on time: submitted before the day after the deadline begins, in the plan's time zone
@@ -1501,6 +1521,8 @@ def _completeness(
             if measure_deadline is not None and measure_deadline < first_day:
                 continue
             for inst in institutions:
+                if not window.expected(inst, year):
+                    continue
                 cell = cells.get((inst, year))
                 if cell is None:
                     cell = cells[(inst, year)] = [0, 0, 0]
@@ -1559,6 +1581,7 @@ def compile_completeness(
     status_rules: StatusRules | None = None,
     grace_days: int | None = None,
     first_submitted: Mapping[tuple[str, str, int], dt.datetime] | None = None,
+    window: ReportingWindow | None = None,
 ) -> Completeness:
     """Completeness and timeliness per institution and year (DHIS2 reporting rates).
 
@@ -1577,7 +1600,7 @@ def compile_completeness(
             if old is None or v.submitted_at > old:
                 submissions[key] = v.submitted_at
     grace = rules.report_grace_days if grace_days is None else grace_days
-    return _completeness(catalog, plan, submissions, years, as_of, rules, grace, first_submitted)
+    return _completeness(catalog, plan, submissions, years, as_of, rules, grace, first_submitted, window)
 
 
 # ---------------------------------------------------------------- policy results

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import tzinfo
 
 FIRST_YEAR = 2025
 LAST_YEAR = 2027
@@ -17,3 +20,82 @@ def open_years(today: dt.date, first: int = FIRST_YEAR, last: int = LAST_YEAR) -
     if (today.month, today.day) <= PREVIOUS_YEAR_OPEN_UNTIL:
         years.append(today.year - 1)
     return [y for y in years if first <= y <= last]
+
+
+def report_deadline(year: int, grace_days: int = 0) -> dt.date:
+    """The day a year's reports are due: 31 December, plus the grace days (status_rules.yaml)."""
+    return dt.date(year, 12, 31) + dt.timedelta(days=grace_days)
+
+
+def filed_late(year: int, first_submitted: dt.datetime | None, tz: tzinfo, grace_days: int = 0) -> bool:
+    """A report first submitted after its year's deadline (local time): late filing, e.g. a year
+    reopened by a coordinator."""
+    if first_submitted is None:
+        return False
+    local = first_submitted.astimezone(tz).date() if first_submitted.tzinfo else first_submitted.date()
+    return local > report_deadline(year, grace_days)
+
+
+def is_closed(year: int, today: dt.date) -> bool:
+    """A year is closed for filing after 31 March of the next year (``PREVIOUS_YEAR_OPEN_UNTIL``)."""
+    return today > dt.date(year + 1, *PREVIOUS_YEAR_OPEN_UNTIL)
+
+
+@dataclass(frozen=True, slots=True)
+class ReportingWindow:
+    """Which (institution, year) reports the bot expects and chases.
+
+    ``from_year`` is the first year the bot chases (``REPORTING_FROM_YEAR``, stored at the first
+    ``resobot init``): earlier years are neither reminded nor overdue nor counted in completeness
+    (documents show them as "nav datu"). A coordinator can reopen a closed year for one
+    institution (``/reopen 2025 VPD``): ``reopened`` maps (institution, year) to the last day it
+    stays open; its contacts may then file it (late), and it is expected and chased until then.
+    """
+
+    from_year: int = FIRST_YEAR
+    reopened: Mapping[tuple[str, int], dt.date] = field(default_factory=dict)
+
+    def expected(self, institution: str, year: int) -> bool:
+        """Counted in completeness and timeliness: a year from ``from_year`` on, or one reopened
+        for the institution."""
+        return year >= self.from_year or (institution, year) in self.reopened
+
+    def reopened_on(self, institution: str, year: int, today: dt.date) -> bool:
+        until = self.reopened.get((institution, year))
+        return until is not None and today <= until
+
+    def open_years(self, today: dt.date, institution: str) -> list[int]:
+        """Years the institution's contacts may file today, newest first: the open periods
+        (``open_years``) and the years reopened for it."""
+        years = open_years(today)
+        extra = [
+            year
+            for (inst, year) in self.reopened
+            if inst == institution and year not in years and self.reopened_on(inst, year, today)
+        ]
+        return years + sorted(extra, reverse=True)
+
+    def chased(self, institution: str, year: int, today: dt.date) -> bool:
+        """Reminded, listed by /overdue and in the digest: expected, and not yet closed for
+        filing (a closed year is not chased for ever) or reopened for the institution."""
+        if not self.expected(institution, year):
+            return False
+        return not is_closed(year, today) or self.reopened_on(institution, year, today)
+
+    def no_data(self, institutions: Iterable[str], year: int) -> bool:
+        """A year nobody of ``institutions`` is expected to report on: "nav datu" in documents."""
+        return not any(self.expected(inst, year) for inst in institutions)
+
+
+def reopen_refusal(
+    window: ReportingWindow, institution: str, year: int, today: dt.date, plan_years: Iterable[int]
+) -> str | None:
+    """Why ``year`` cannot be reopened for ``institution`` today (a message code), or None.
+    Only a plan year that has ended and is closed for filing can be reopened."""
+    if year not in tuple(plan_years):
+        return "year_outside_plan"
+    if year >= today.year:
+        return "reopen_not_ended"
+    if year in open_years(today):
+        return "reopen_still_open"
+    return None

@@ -34,6 +34,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from reporting_forms.periods import ReportingWindow
 from reporting_forms.workdays import nth_working_day, previous_working_day
 
 POLICY_PATH = Path(__file__).parent / "reminder_policy.yaml"
@@ -246,7 +247,7 @@ class MeasureDue:
     task_id: str
     task_title: str
     measure_name: str
-    institutions: tuple[str, ...]  # responsible + co-responsible
+    institutions: tuple[str, ...]  # the designated reporters (Measure.reporters)
     indicator_deadlines: tuple[tuple[str, dt.date], ...]  # (indicator_id, deadline) per row
     indicator_ids: tuple[str, ...] = ()  # every row, in catalog order; default: rows with a deadline
 
@@ -282,8 +283,9 @@ class Mute:
     reason: str = ""
 
 
-# Which indicator ids of a measure still have no value from an institution for a report year.
-MissingFn = Callable[[str, str, int], Iterable[str]]
+# Which indicator ids of a measure still have no value from an institution for a report year
+# (None: nothing reported yet, every indicator is missing).
+MissingFn = Callable[[str, str, int], Iterable[str] | None]
 # The same as a dict keyed (measure_id, institution, year). An absent key means nothing has
 # been reported yet, i.e. every indicator of the measure is missing.
 MissingMap = Mapping[tuple[str, str, int], Iterable[str]]
@@ -307,7 +309,7 @@ def measures_due(catalog: Any) -> tuple[MeasureDue, ...]:
                 task_id=task.id,
                 task_title=task.title,
                 measure_name=measure.name,
-                institutions=measure.institutions,
+                institutions=measure.reporters,
                 indicator_deadlines=deadlines,
                 indicator_ids=tuple(ind.id for ind in measure.indicators),
             )
@@ -528,6 +530,19 @@ def dedup_key(contact_id: int, send_date: dt.date, tasks: tuple[TaskGroup, ...])
     return _dedup_key_of(contact_id, send_date, _content_digest(lines))
 
 
+def chased_only(missing: MissingMap, window: ReportingWindow, day: dt.date) -> MissingFn:
+    """``missing`` as a function that finds nothing missing where the bot does not chase the
+    (institution, year) on ``day`` — a year before the first reporting year, or one closed for
+    filing (not reopened): such reports are neither reminded nor overdue in the digest."""
+
+    def found(measure_id: str, institution: str, year: int) -> Iterable[str] | None:
+        if not window.chased(institution, year, day):
+            return ()
+        return missing.get((measure_id, institution, year))
+
+    return found
+
+
 def _missing_lookup(missing: MissingFn | MissingMap) -> Callable[[str, str, int], frozenset[str] | None]:
     """A memoised view of ``missing``; None means "every indicator" (dict without that key)."""
     memo: dict[tuple[str, str, int], frozenset[str] | None] = {}
@@ -539,7 +554,8 @@ def _missing_lookup(missing: MissingFn | MissingMap) -> Callable[[str, str, int]
                 value = missing.get(key)
                 memo[key] = None if value is None else frozenset(value)
             else:
-                memo[key] = frozenset(missing(measure_id, institution, year))
+                value = missing(measure_id, institution, year)
+                memo[key] = None if value is None else frozenset(value)
         return memo[key]
 
     return lookup
@@ -586,8 +602,8 @@ def plan_messages(
     """One message per reachable contact per send day, listing every due item of their
     institution's measures that still misses values, minus muted measures.
 
-    Recipients: active, non-blocked contacts of the measure's responsible and co-responsible
-    institutions. An item whose indicators are all filled in sends nothing.
+    Recipients: active, non-blocked contacts of the measure's designated reporters. An item whose
+    indicators are all filled in sends nothing.
     """
     by_institution: dict[str, list[ContactRef]] = defaultdict(list)
     for c in contacts:

@@ -18,6 +18,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from reporting_forms import catalog as cat
+from reporting_forms.periods import FIRST_YEAR, ReportingWindow
 from storage import tables as t
 from storage.db import Sql, Unit, as_utc, detached
 
@@ -164,6 +165,7 @@ class CatalogRepo(_Repo):
                 "result": measure.result,
                 "responsible": list(measure.responsible),
                 "co_responsible": list(measure.co_responsible),
+                "reporters": list(measure.reporters),
                 "deadline": measure.deadline,
                 "deadline_text": measure.deadline_text,
                 "funding": measure.funding,
@@ -234,6 +236,28 @@ class CatalogRepo(_Repo):
             .order_by(t.Indicator.position)
         )
         return list((await self.session.exec(stmt)).all())
+
+    async def reporter_overrides(self) -> dict[str, tuple[str, ...]]:
+        """An admin's reporters per measure code (``resobot plan reporters``), active measures."""
+        stmt = select(t.Measure.code, t.Measure.reporters_override).where(
+            col(t.Measure.reporters_override).is_not(None), col(t.Measure.active).is_(True)
+        )
+        return {code: tuple(found) for code, found in (await self.session.exec(stmt)).all()}
+
+    async def set_reporters(self, code: str, reporters: list[str] | None) -> t.Measure | None:
+        """Replace the reporters of measure ``code``; None goes back to the YAML's list.
+        None when there is no such active measure."""
+        row = (
+            await self.session.exec(
+                select(t.Measure).where(t.Measure.code == code, col(t.Measure.active).is_(True))
+            )
+        ).first()
+        if row is None:
+            return None
+        row.reporters_override = list(reporters) if reporters is not None else None
+        self.session.add(row)
+        await self.session.flush()
+        return row
 
     async def counts(self) -> dict[str, int]:
         out = {}
@@ -443,6 +467,7 @@ class ReportView:
     submitted_at: dt.datetime | None
     author: str | None
     values: tuple[StoredValue, ...]
+    first_submitted_at: dt.datetime | None = None  # revision 1: whether it was filed late
 
     def answers(self) -> dict[str, Any]:
         """Current values as form answers (indicator code → value, ``code.date``, ``comment``)."""
@@ -634,6 +659,7 @@ class ReportRepo(_Repo):
         periods = {p.id: p.year for p in (await self.session.exec(select(t.ReportingPeriod))).all()}
         contacts = {c.id: c.display_name for c in (await self.session.exec(select(t.Contact))).all()}
         authors: dict[int, int | None] = {}
+        firsts: dict[int, dt.datetime] = {}
         for rev in (
             await self.session.exec(
                 select(t.ReportRevision)
@@ -642,6 +668,7 @@ class ReportRepo(_Repo):
             )
         ).all():
             authors[rev.report_id] = rev.submitted_by_contact_id
+            firsts.setdefault(rev.report_id, rev.submitted_at)
         value_rows = (
             await self.session.exec(
                 select(t.ReportValue, t.Indicator)
@@ -671,6 +698,7 @@ class ReportRepo(_Repo):
                 submitted_at=as_utc(r.submitted_at),
                 author=contacts.get(authors.get(r.id)) if authors.get(r.id) else None,
                 values=tuple(values.get(r.id, ())),
+                first_submitted_at=as_utc(firsts[r.id]) if r.id in firsts else None,
             )
             for r in reports
         ]
@@ -894,12 +922,85 @@ class UpdateContext:
     data: dict[str, Any] | None
 
 
+class PeriodRepo(_Repo):
+    """Which years the bot chases: the first one (``reporting_from_year``) and reopened years."""
+
+    FROM_YEAR = "reporting_from_year"
+
+    async def setting(self, key: str) -> str | None:
+        row = await self.session.get(t.AppSetting, key)
+        return row.value if row is not None else None
+
+    async def set_setting(self, key: str, value: str) -> None:
+        row = await self.session.get(t.AppSetting, key)
+        if row is None:
+            self.session.add(t.AppSetting(key=key, value=value))
+        elif row.value != value:
+            row.value, row.set_at = value, t.utcnow()
+            self.session.add(row)
+        await self.session.flush()
+
+    async def from_year(self) -> int | None:
+        value = await self.setting(self.FROM_YEAR)
+        return int(value) if value is not None else None
+
+    async def reopenings(self) -> list[tuple[str, int, dt.date, t.PeriodReopening]]:
+        """(institution abbr, year, until, row) of every reopened year, by year and institution."""
+        stmt = (
+            select(t.Institution.abbr, t.PeriodReopening)
+            .join(t.Institution, col(t.Institution.id) == col(t.PeriodReopening.institution_id))
+            .order_by(t.PeriodReopening.year, t.Institution.abbr)
+        )
+        return [(abbr, row.year, row.until, row) for abbr, row in (await self.session.exec(stmt)).all()]
+
+    async def window(self) -> ReportingWindow:
+        """The installation's reporting window. A database ``resobot init`` never set up chases
+        every plan year (from the plan's first)."""
+        from_year = await self.from_year()
+        reopened = {(abbr, year): until for abbr, year, until, _ in await self.reopenings()}
+        return ReportingWindow(from_year=from_year or FIRST_YEAR, reopened=reopened)
+
+    async def reopen(
+        self, institution_id: int, year: int, until: dt.date, by_contact_id: int | None
+    ) -> t.PeriodReopening:
+        """Open ``year`` for the institution until ``until`` (a second call moves the day)."""
+        row = (
+            await self.session.exec(
+                select(t.PeriodReopening).where(
+                    t.PeriodReopening.institution_id == institution_id, t.PeriodReopening.year == year
+                )
+            )
+        ).first()
+        if row is None:
+            row = t.PeriodReopening(institution_id=institution_id, year=year, until=until)
+        row.until, row.reopened_by_contact_id, row.reopened_at = until, by_contact_id, t.utcnow()
+        self.session.add(row)
+        await self.session.flush()
+        return row
+
+    async def close(self, institution_id: int, year: int) -> bool:
+        """Close a reopened year again; False when it was not reopened. Reports filed stay."""
+        row = (
+            await self.session.exec(
+                select(t.PeriodReopening).where(
+                    t.PeriodReopening.institution_id == institution_id, t.PeriodReopening.year == year
+                )
+            )
+        ).first()
+        if row is None:
+            return False
+        await self.session.delete(row)
+        await self.session.flush()
+        return True
+
+
 class Repos:
     def __init__(self, source: AsyncSession | Unit) -> None:
         self.source = source
         self.catalog = CatalogRepo(source)
         self.people = PeopleRepo(source)
         self.reports = ReportRepo(source)
+        self.periods = PeriodRepo(source)
 
     @property
     def session(self) -> AsyncSession:

@@ -142,6 +142,12 @@ class Measure(SQLModel, table=True):
     result: str | None = None
     responsible: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     co_responsible: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    # The designated reporters: the YAML's list, and an admin's replacement (``resobot plan
+    # reporters``), which ``resobot init`` never touches. The effective list is the override, if any.
+    reporters: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    reporters_override: list[str] | None = Field(
+        default=None, sa_column=Column(JSON(none_as_null=True), nullable=True)
+    )
     deadline: dt.date | None = None
     deadline_text: str | None = None
     funding: str | None = None
@@ -202,6 +208,28 @@ class ReportingPeriod(SQLModel, table=True):
     year: int = Field(unique=True, index=True)
     starts: dt.date
     ends: dt.date
+
+
+class AppSetting(SQLModel, table=True):
+    """A value fixed once for an installation, e.g. ``reporting_from_year`` (set at the first init)."""
+
+    __tablename__ = "app_setting"
+    key: str = Field(primary_key=True, max_length=64)
+    value: str = Field(max_length=255)
+    set_at: dt.datetime = _stamp()
+
+
+class PeriodReopening(SQLModel, table=True):
+    """A closed reporting year opened again for one institution by a coordinator, until a day."""
+
+    __tablename__ = "period_reopening"
+    __table_args__ = (UniqueConstraint("institution_id", "year"),)
+    id: int | None = Field(default=None, primary_key=True)
+    institution_id: int = Field(foreign_key="institution.id", index=True)
+    year: int
+    until: dt.date
+    reopened_by_contact_id: int | None = Field(default=None, foreign_key="contact.id")
+    reopened_at: dt.datetime = _stamp()
 
 
 class Report(SQLModel, table=True):

@@ -895,9 +895,9 @@ async def test_another_command_mid_form_says_why_and_asks_again(harness: Harness
     user = await harness.register(1106, "VPD")
     user.send("/report 1.1.1")
     (question,) = await user.replies(1)
-    user.send("/mystatus")
+    user.send("/summary")
     notice, again = await user.replies(2)
-    assert "/mystatus nav pieejama, kamēr aizpildāt atskaiti" in notice.text and "/cancel" in notice.text
+    assert "/summary nav pieejama, kamēr aizpildāt atskaiti" in notice.text and "/cancel" in notice.text
     assert again.text == question.text and again.button_texts == question.button_texts
     user.click_text("procesā")  # the form goes on where it was
     (date_question,) = await user.replies(1)

@@ -48,6 +48,7 @@ from bot.compile_jobs import (
     parse_actual_year,
     parse_source,
     parse_summary_args,
+    plan_years,
     policy_card,
     policy_indicators,
     revisions_csv,
@@ -57,6 +58,7 @@ from bot.compile_jobs import (
 from bot.config import Settings
 from bot.keyboards import new_nonce
 from bot.render import button
+from bot.reopening import reopen_year
 from reporting_forms.answers import InvalidAnswer, parse_comment
 from reporting_forms.catalog import Catalog, MetricKind
 from reporting_forms.compilation import compile_policy_results
@@ -218,6 +220,52 @@ async def cmd_overdue(
         groups=[{"institution": inst, "entries": groups[inst]} for inst in order],
     )
     await _send_long(message, body)
+
+
+# ------------------------------------------------------------------ /reopen
+
+
+async def cmd_reopen(
+    message: Message,
+    command: CommandObject,
+    state: FSMContext,
+    contact: Contact,
+    lang: str,
+    repos: Repos,
+    catalog: Catalog,
+    settings: Settings,
+) -> None:
+    """``/reopen 2025 VPD``: open a closed year for one institution (its contacts are told)."""
+    await _leave_flow(state)
+    years = plan_years()
+    words = (command.args or "").split()
+    year_words = [w for w in words if w.isdigit()]
+    others = [w for w in words if not w.isdigit()]
+    if len(year_words) != 1 or len(others) != 1:
+        await message.answer(text(lang, "coordinator.reopen_usage", first=years[0], last=years[-1]))
+        return
+    try:
+        done = await reopen_year(
+            repos,
+            catalog,
+            institution=others[0],
+            year=int(year_words[0]),
+            today=_today(settings),
+            by_contact_id=contact.id,
+        )
+    except InputError as exc:
+        await message.answer(exc.message(lang))
+        return
+    await message.answer(
+        text(
+            lang,
+            "coordinator.reopen_done",
+            institution=done.institution,
+            year=done.year,
+            until=done.until,
+            notified=done.notified,
+        )
+    )
 
 
 # ------------------------------------------------------------------ /review
@@ -797,6 +845,7 @@ def router() -> Router:
     r.message.register(cmd_cancel_flow, Command("cancel"), MY_FLOWS)
     r.message.register(cmd_summary, Command("summary"))
     r.message.register(cmd_overdue, Command("overdue"))
+    r.message.register(cmd_reopen, Command("reopen"))
     r.message.register(cmd_review, Command("review"))
     r.message.register(cmd_export, Command("export"))
     r.message.register(cmd_indicator, Command("indicator"))

@@ -38,11 +38,13 @@ from bot.keyboards import (
     years_keyboard,
 )
 from bot.render import button, change_rows, chunks, error_text, question_text, summary_text
+from bot.routers import status
 from bot.routers.start import switch_language
 from bot.states import ReportFlow
 from reporting_forms import forms
 from reporting_forms.catalog import Catalog, Measure, Task
-from reporting_forms.periods import open_years
+from reporting_forms.compilation import default_status_rules
+from reporting_forms.periods import filed_late
 from reporting_forms.texts import LANGUAGES, text, to_local
 from storage.repositories import Repos
 from storage.tables import Contact
@@ -69,6 +71,12 @@ class Ctx:
 
     def today(self) -> dt.date:
         return dt.datetime.now(self.settings.tz).date()
+
+    async def open_years(self) -> list[int]:
+        """Years the contact's institution may file today: the open periods and any year a
+        coordinator reopened for it (``/reopen``)."""
+        window = await self.repos.periods.window()
+        return window.open_years(self.today(), self.institution)
 
 
 class WithCtx(BaseMiddleware):
@@ -203,7 +211,7 @@ async def _choose_measure(ctx: Ctx, message: Message, code: str) -> None:
         data = await ctx.state.get_data()
         await _show_picker(ctx, message, data.get("page", 0), data.get("task"))
         return
-    years = open_years(ctx.today())
+    years = await ctx.open_years()
     if not years:
         await ctx.state.clear()
         await message.answer(text(ctx.lang, "report.no_open_period"))
@@ -219,7 +227,7 @@ async def _choose_measure(ctx: Ctx, message: Message, code: str) -> None:
 async def _show_years(ctx: Ctx, message: Message) -> None:
     data = await ctx.state.get_data()
     measure = _allowed(ctx, data.get("measure_id", ""))
-    years = open_years(ctx.today())
+    years = await ctx.open_years()
     if measure is None or not years:
         await _begin_picking(ctx, message, None)
         return
@@ -564,7 +572,7 @@ async def on_year_cb(query: CallbackQuery, callback_data: YearCb, ctx: Ctx) -> N
         query,
         callback_data.n,
         ReportFlow.choosing_year,
-        also=callback_data.year in open_years(ctx.today()),
+        also=callback_data.year in await ctx.open_years(),
     )
     if message is None:
         return
@@ -590,7 +598,7 @@ async def on_year_typed(message: Message, ctx: Ctx) -> None:
     if TYPED_ACTIONS.get(_letters(raw)) == "x":
         await _act(ctx, message, None, "x")
         return
-    years = open_years(ctx.today())
+    years = await ctx.open_years()
     match = _YEAR.fullmatch(raw)
     if match and int(match.group(1)) in years:
         await _choose_year(ctx, message, int(match.group(1)))
@@ -622,6 +630,16 @@ async def on_answer(message: Message, ctx: Ctx) -> None:
 async def on_not_text(message: Message, ctx: Ctx) -> None:
     """Stickers, photos, voice, documents...: say what is expected, ask the same again."""
     await _reask(ctx, message, notice=text(ctx.lang, "common.only_text"))
+
+
+async def cmd_mystatus_in_flow(message: Message, command: CommandObject, ctx: Ctx) -> None:
+    """/mystatus during a report: the status, then the same step again (the draft stays)."""
+    parts = await status.mystatus_parts(
+        command.args, ctx.contact, ctx.lang, ctx.repos, ctx.catalog, ctx.settings
+    )
+    for part in parts:
+        await message.answer(part)
+    await _reask(ctx, message)
 
 
 async def on_other_command(message: Message, ctx: Ctx) -> None:
@@ -719,6 +737,7 @@ async def cmd_myreports(
     if not views:
         await message.answer(text(lang, "report.no_reports"))
         return
+    grace = default_status_rules().report_grace_days
     for start in range(0, len(views), 10):
         batch = views[start : start + 10]
         rows = [
@@ -732,6 +751,7 @@ async def cmd_myreports(
                 "author": v.author,
                 "review_comment": v.review_comment,
                 "submitted_at": to_local(v.submitted_at, settings.tz) if v.submitted_at else None,
+                "late": filed_late(v.year, v.first_submitted_at, settings.tz, grace),
             }
             for v in batch
         ]
@@ -781,7 +801,7 @@ async def _open_correction(ctx: Ctx, message: Message, report_id: int) -> None:
     if view is None or view.institution != ctx.institution or measure is None:
         await message.answer(text(ctx.lang, "common.stale_button"))
         return
-    if view.year not in open_years(ctx.today()):
+    if view.year not in await ctx.open_years():
         await message.answer(text(ctx.lang, "report.no_open_period"))
         return
     await ctx.state.set_state(ReportFlow.answering)
@@ -832,6 +852,7 @@ def router() -> Router:
     r.message.register(cmd_cancel, Command("cancel"), IN_FLOW)
     r.message.register(cmd_help_in_flow, Command("help"), IN_FLOW)
     r.message.register(cmd_language_in_flow, Command("language"), IN_FLOW)
+    r.message.register(cmd_mystatus_in_flow, Command("mystatus"), IN_FLOW)
     r.message.register(cmd_report, Command("report"))
     r.message.register(cmd_myreports, Command("myreports"))
     r.callback_query.register(on_draft_choice, DraftCb.filter())

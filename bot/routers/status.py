@@ -1,7 +1,9 @@
 """/mystatus: a registered contact's own institution, compiled — never another institution's data.
 
-The compilation gets only that institution's reports and only the measures it is responsible or
-co-responsible for; completeness is its own row. Returned reports are listed with the comment.
+First what is still due (measure, year, deadline: the reports the bot chases the institution for);
+then the compilation of only that institution's reports over the measures it is named in, with
+completeness its own row; then reports returned for correction, with the comment. Mid-form the
+report router answers it too and asks the same step again (the draft stays).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from bot.compile_jobs import (
     chunks,
     compile_inputs,
     load_inputs,
+    missing_reports,
     plan_years,
     summary_message,
 )
@@ -36,35 +39,43 @@ def default_year(today: dt.date, years: tuple[int, ...]) -> int | None:
     return today.year if today.year in years else None
 
 
-async def cmd_mystatus(
-    message: Message,
-    command: CommandObject,
-    contact: Contact,
-    lang: str,
-    repos: Repos,
-    catalog: Catalog,
-    settings: Settings,
-) -> None:
+async def mystatus_parts(
+    args: str | None, contact: Contact, lang: str, repos: Repos, catalog: Catalog, settings: Settings
+) -> list[str]:
+    """The /mystatus answer: what is still due (measure, year, deadline), the compiled state of
+    the institution's own reports, and reports returned for correction."""
     institution = await repos.people.institution_by_id(contact.institution_id)
     today = dt.datetime.now(settings.tz).date()
     try:
-        raw = (command.args or "").strip()
+        raw = (args or "").strip()
         year = check_year(int(raw)) if raw.isdigit() else default_year(today, plan_years())
     except InputError as exc:
-        await message.answer(exc.message(lang))
-        return
+        return [exc.message(lang)]
     plans = [
         p
         for p in sorted(catalog.plans, key=lambda p: p.id != MAIN_PLAN)
         if any(institution.abbr in m.institutions for m in p.measures())
     ]
     if not plans:
-        await message.answer(text(lang, "coordinator.mystatus_none", institution=institution.abbr))
-        return
+        return [text(lang, "coordinator.mystatus_none", institution=institution.abbr)]
     name = institution.name if lang == "lv" else institution.name_en
     parts = [text(lang, "coordinator.mystatus_header", institution=institution.abbr, name=name)]
+    due: list[dict[str, object]] = []
     for plan in plans:
         inputs = await load_inputs(repos.session, plan.id, institution=institution.abbr)
+        for item in missing_reports(catalog, plan.id, inputs, today=today):
+            if item.institution != institution.abbr:
+                continue
+            due.extend(
+                {
+                    "measure_id": measure_id,
+                    "measure_name": catalog.measure(measure_id).name,
+                    "year": item.year,
+                    "deadline": item.deadline,
+                    "days_overdue": item.days_overdue,
+                }
+                for measure_id in item.measures
+            )
         compiled = compile_inputs(
             catalog,
             inputs,
@@ -74,6 +85,7 @@ async def cmd_mystatus(
             scope=Scope(institution=institution.abbr),
         )
         parts.append(summary_message(lang, compiled))
+    parts.insert(1, text(lang, "coordinator.mystatus_due", items=due))
     returned = [
         {"id": v.id, "measure_code": v.measure_code, "year": v.year, "comment": v.review_comment}
         for v in await repos.reports.views(institution_id=institution.id)
@@ -81,7 +93,19 @@ async def cmd_mystatus(
     ]
     if returned:
         parts.append(text(lang, "coordinator.mystatus_returned", reports=returned))
-    for part in chunks("\n\n".join(parts)):
+    return chunks("\n\n".join(parts))
+
+
+async def cmd_mystatus(
+    message: Message,
+    command: CommandObject,
+    contact: Contact,
+    lang: str,
+    repos: Repos,
+    catalog: Catalog,
+    settings: Settings,
+) -> None:
+    for part in await mystatus_parts(command.args, contact, lang, repos, catalog, settings):
         await message.answer(part)
 
 

@@ -39,6 +39,7 @@ STATUS_FILLS: dict[str, str] = {
     Status.RISK: "FFC7CE",
     Status.NOT_STARTED: "D9D9D9",
     Status.NOT_REPORTED: "F2F2F2",
+    Status.NO_DATA: "FFFFFF",
 }
 STATUS_FONTS: dict[str, str] = {
     Status.DONE: "006100",
@@ -46,6 +47,7 @@ STATUS_FONTS: dict[str, str] = {
     Status.RISK: "9C0006",
     Status.NOT_STARTED: "3A3A3A",
     Status.NOT_REPORTED: "595959",
+    Status.NO_DATA: "7F7F7F",
 }
 STATUS_ORDER: tuple[Status, ...] = (
     Status.DONE,
@@ -53,6 +55,7 @@ STATUS_ORDER: tuple[Status, ...] = (
     Status.RISK,
     Status.NOT_STARTED,
     Status.NOT_REPORTED,
+    Status.NO_DATA,
 )
 PLAN_COLUMNS = 7  # Nr.p.k. … Izpildes termiņš
 
