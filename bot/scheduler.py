@@ -149,7 +149,9 @@ class _Inputs:
 
     @property
     def refs(self) -> list[Any]:
-        return [r.ref for r in self.recipients]
+        """The institutions' reporting contacts: reminders go to them (never to a coordinator or
+        an admin, who get the digest), and the digest counts them as who can be reached."""
+        return [r.ref for r in self.recipients if r.role == Role.CONTACT]
 
 
 class ReminderPlanner:

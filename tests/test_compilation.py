@@ -104,6 +104,7 @@ def build_catalog() -> Catalog:
                                 "result": "Precīzāks darbs pie risku noteikšanas",
                                 "responsible": ["TM"],
                                 "co_responsible": ["VPD"],
+                                "reporters": ["TM", "VPD"],
                                 "deadline": "2027-12-31",
                                 "indicators": [
                                     _ind("1.1.1.1", "milestone", "Izstrādāts un ieviests instruments"),
@@ -117,6 +118,7 @@ def build_catalog() -> Catalog:
                                 "result": "Stiprinātas ģimenes saites",
                                 "responsible": ["VPD"],
                                 "co_responsible": ["IeVP", "NVO"],
+                                "reporters": ["VPD", "IeVP"],
                                 "deadline": "2027-12-31",
                                 "indicators": [
                                     _ind("1.1.2.1", "events_held", "Noorganizēti 10 pasākumi", 10),
@@ -162,6 +164,7 @@ def build_catalog() -> Catalog:
                                 "name": "Supervīzijas un konsultācijas",
                                 "responsible": ["VPD"],
                                 "co_responsible": ["TM"],
+                                "reporters": ["VPD", "TM"],
                                 "deadline": "2027-12-31",
                                 "indicators": [
                                     _ind("2.1.1.1", "count", "30 jauni kursi", 30),
@@ -865,7 +868,7 @@ def test_real_catalog_compiles() -> None:
     if plan is None:
         pytest.skip("the resocialisation plan is not in the catalog yet")
     first = next(plan.measures())
-    inst = first.institutions[0]
+    inst = first.reporters[0]
     vals = [
         ReportedValue(1, first.id, ind.id, inst, 2025, 1 if ind.kind.is_numeric else None,
                       None if ind.kind.is_numeric else "in_progress", None, 1,

@@ -153,7 +153,7 @@ def test_xlsx_summary_and_policy(compiled: CompiledPlan, policy: PolicyTable) ->
     assert ws["A2"].value == "Izpilde: 2025.–2027. gads. Datu stāvoklis: 2028. gada 10. janvāris."
     r = _find_row(ws, 1, "Rīcības virziens / uzdevums")
     assert ws.freeze_panes == f"A{r + 1}"  # the title and the column header stay in view
-    assert [c.value for c in ws[r]][:8] == [
+    assert [c.value for c in ws[r]][:9] == [
         "Rīcības virziens / uzdevums",
         "Rādītāji",
         "izpildīts",
@@ -161,9 +161,10 @@ def test_xlsx_summary_and_policy(compiled: CompiledPlan, policy: PolicyTable) ->
         "risks",
         "nav uzsākts",
         "nav ziņots",
+        "nav datu",
         "Vidēji % no mērķa",
     ]
-    assert [ws.cell(r + 1, c).value for c in range(1, 8)] == ["Plāns kopā", 13, 4, 1, 5, 2, 1]
+    assert [ws.cell(r + 1, c).value for c in range(1, 9)] == ["Plāns kopā", 13, 4, 1, 5, 2, 1, 0]
     r = _find_row(ws, 1, "Institūcija")
     assert [ws.cell(r + 1, c).value for c in range(1, 6)] == ["TM", "2025", 2, 1, 1]
     assert ws.cell(r + 1, 6).value == pytest.approx(0.5)
@@ -376,7 +377,7 @@ def test_progress_chart_has_every_task_and_each_rows_own_pace(
     assert notes.count("nav skaitliska mērķa") == 1  # 1.2: a milestone and a text row only
     by_task = {t.number: task_progress(t) for _, t in compiled.tasks()}
     assert by_task["1.2"].percent is None and by_task["1.2"].counts == {
-        "done": 0, "in_progress": 1, "risk": 1, "not_started": 0, "not_reported": 0,
+        "done": 0, "in_progress": 1, "risk": 1, "not_started": 0, "not_reported": 0, "no_data": 0,
     }  # fmt: skip
     # NH.1.1.1 is due by 1 July 2025: at the end of 2025 all of it is due, not a third
     section = task_progress(nh.directions[0].tasks[0])

@@ -97,7 +97,8 @@ def test_preview_json(env: str) -> None:
 def test_preview_table_and_bad_dates(env: str) -> None:
     out = run("reminders", "preview", "--from", "2026-12-20", "--to", "2026-12-31", "--no-digests")
     assert "2026-12-23 09:00" in out and "Līga Ozola" in out and "2.5.1" in out
-    assert "Ziņu skaits: 6." in out  # LM and TM (the coordinator reports too) on the 23rd, 29th, 30th
+    # LM's contact on the 23rd, 29th and 30th; never the TM coordinator (not a reporter, gets the digest)
+    assert "Ziņu skaits: 3." in out and "2.5.1" in out
     bad = runner.invoke(app, ["reminders", "preview", "--from", "1.12.2026", "--to", "2026-12-31"])
     assert bad.exit_code != 0 and "YYYY-MM-DD" in bad.output
     backwards = runner.invoke(app, ["reminders", "preview", "--from", "2026-12-31", "--to", "2026-12-01"])
@@ -122,7 +123,9 @@ def test_send_now_then_log(env: str, fake_server: FakeBotAPI, monkeypatch: pytes
     fake_server.block(4001)  # the coordinator blocked the bot
     with time_machine.travel(dt.datetime(2026, 12, 1, 8, 30, tzinfo=RIGA), tick=True):
         out = run("reminders", "send-now")  # before 09:00: today's reminders go out now anyway
-    assert "Reminders: 2 planned: 2 added" in out and "Sent 1," in out and "blocked" in out
+    # the LM contact's reminder; the coordinator (blocked) gets only the digest, no reminder
+    assert "Reminders: 1 planned: 1 added" in out and "Digest: 1 planned: 1 added" in out
+    assert "Sent 1," in out and "blocked 1" in out
     (message,) = fake_server.sent_to(3001)
     assert "Lūdzam iesniegt atskaiti" in message.text
     with time_machine.travel(dt.datetime(2026, 12, 1, 8, 40, tzinfo=RIGA), tick=True):
