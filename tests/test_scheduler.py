@@ -528,6 +528,7 @@ async def test_simulate_2026_and_january_2027(sqlite_url: str, catalog: Catalog)
     want |= expected(report_day, SIM_END, {("1.1.1", "VPD", 2026): ()})
     assert dict(reminders) == want
 
+    assert not any(contact == tm for contact, _day in reminders)  # the coordinator is not a reporter
     days = {day for _c, day in reminders}
     assert D("2026-12-23") in days and D("2026-12-30") in days
     assert ("9.9.9", ReminderKind.DEADLINE.value, "2027-01-02") in reminders[(vpd, D("2026-12-23"))]
