@@ -170,24 +170,23 @@ async def _reporting_from_year(repos: Repos, settings: Settings) -> int:
     return year
 
 
-def get_effective_catalog(settings: Settings | None = None) -> Catalog:
+async def effective_catalog(settings: Settings) -> Catalog:
     """The installed catalog with an admin's reporters (``plan reporters``) from the database;
     the YAML alone when the database cannot be read (not initialised yet)."""
     catalog = get_catalog()
-    settings = settings or get_settings()
-
-    async def overrides() -> dict[str, tuple[str, ...]]:
-        db = Database(settings.database_url)
-        try:
-            async with db.session() as session:
-                return await Repos(session).catalog.reporter_overrides()
-        finally:
-            await db.dispose()
-
+    db = Database(settings.database_url)
     try:
-        return catalog.with_reporters(asyncio.run(overrides()))
+        async with db.session() as session:
+            return catalog.with_reporters(await Repos(session).catalog.reporter_overrides())
     except (OSError, DBAPIError):
         return catalog
+    finally:
+        await db.dispose()
+
+
+def get_effective_catalog(settings: Settings | None = None) -> Catalog:
+    """``effective_catalog`` for a command outside an event loop."""
+    return asyncio.run(effective_catalog(settings or get_settings()))
 
 
 # ------------------------------------------------------------------ init
@@ -625,10 +624,10 @@ def reports_list(as_json: bool = typer.Option(False, "--json", help="JSON instea
 # ------------------------------------------------------------------ the bot
 
 
-def _services(settings: Settings) -> Any:
+async def _services(settings: Settings) -> Any:
     from bot.app import Services
 
-    catalog = get_effective_catalog(settings)
+    catalog = await effective_catalog(settings)
     return Services(db=Database(settings.database_url), catalog=catalog, settings=settings)
 
 
@@ -639,7 +638,7 @@ def _start_console(
 
     async def main() -> None:
         await initialise(settings, get_catalog())
-        services = _services(settings)
+        services = await _services(settings)
         try:
             await run_console(services, contact_id=contact_id, institution=institution, role=role)
         finally:
@@ -666,7 +665,7 @@ def run() -> None:
     from bot.app import run_polling
 
     async def main() -> None:
-        services = _services(settings)
+        services = await _services(settings)
         try:
             await run_polling(services)
         finally:
