@@ -348,3 +348,86 @@ async def test_mystatus_lists_what_is_due_and_keeps_the_draft_mid_form(harness: 
     anna.click_text("procesā")  # the form goes on where it was
     (date_question,) = await anna.replies(1)
     assert "DD.MM.GGGG" in date_question.text
+
+
+# ---------------------------------------------------------------- the CLI
+
+
+@pytest.fixture
+def cli_env(tmp_path, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("DATABASE_URL", f"sqlite+aiosqlite:///{tmp_path / 'cli.db'}")
+    monkeypatch.setenv("COLUMNS", "200")
+    monkeypatch.delenv("TELEGRAM_BOT_TOKEN", raising=False)
+    monkeypatch.delenv("REPORTING_FROM_YEAR", raising=False)
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def cli(*args: str, code: int = 0) -> str:
+    from typer.testing import CliRunner
+
+    from bot.cli import app
+
+    result = CliRunner().invoke(app, list(args), catch_exceptions=False)
+    assert result.exit_code == code, result.output
+    return result.output
+
+
+def test_plan_reporters_is_kept_across_init_and_shown(cli_env, monkeypatch: pytest.MonkeyPatch) -> None:
+    import re
+
+    import time_machine
+
+    with time_machine.travel(dt.datetime(2026, 12, 4, 10, tzinfo=UTC)):
+        assert "Reports chased from 2026" in cli("init")
+    assert re.search(r"Ziņo \(atskaites iesniedz\)\s+IeVP", cli("plan", "show", "1.1.5"))
+    assert "reported by VPD, IeVP" in cli("plan", "reporters", "1.1.5", "vpd", "IeVP")
+    assert "refused" not in cli("init")
+    assert re.search(r"Ziņo \(atskaites iesniedz\)\s+VPD, IeVP", cli("plan", "show", "1.1.5"))
+    assert "1.1.5: VPD, IeVP (catalog: IeVP)" in cli("plan", "reporters", "1.1.5")
+    assert "is not an institution that reports in chat" in cli("plan", "reporters", "1.1.5", "FM", code=2)
+    assert "No measure" in cli("plan", "reporters", "9.9.9", "VPD", code=2)
+    assert "the catalog's" in cli("plan", "reporters", "1.1.5", "--reset")
+    assert "1.1.5: IeVP (catalog: IeVP)" in cli("plan", "reporters", "1.1.5")
+    # the first chased year stays what the first init saw, unless REPORTING_FROM_YEAR says otherwise
+    with time_machine.travel(dt.datetime(2027, 2, 1, 10, tzinfo=UTC)):
+        assert "Reports chased from 2026" in cli("init")
+    monkeypatch.setenv("REPORTING_FROM_YEAR", "2025")
+    assert "Reports chased from 2025" in cli("init")
+    assert "chased from 2025" in cli("period", "list")
+
+
+def test_the_running_bot_uses_the_admins_reporters(cli_env) -> None:
+    """``resobot run`` and the console build their services with the database's reporters."""
+    import asyncio
+
+    from bot.cli import _services
+    from bot.config import load_settings
+
+    cli("init")
+    cli("plan", "reporters", "1.1.5", "VPD")
+
+    async def reporters() -> tuple[str, ...]:
+        services = await _services(load_settings())
+        try:
+            return services.catalog.measure("1.1.5").reporters
+        finally:
+            await services.db.dispose()
+
+    assert asyncio.run(reporters()) == ("VPD",)
+
+
+def test_period_reopen_close_and_list(cli_env) -> None:
+    import time_machine
+
+    with time_machine.travel(dt.datetime(2026, 12, 4, 10, tzinfo=UTC)):
+        cli("init")
+        assert "vēl nav beidzies" in cli("period", "reopen", "2026", "VPD", code=2)
+        assert "nav institūcija, kas ziņo" in cli("period", "reopen", "2025", "FM", code=2)
+        out = cli("period", "reopen", "2025", "vpd", "--days", "10")
+        assert "2025 reopened for VPD until 2026-12-14; notice queued for 0 contact(s)" in out
+        listing = cli("period", "list")
+        assert "2025" in listing and "VPD" in listing and "2026-12-14" in listing and "open" in listing
+        assert "closed again" in cli("period", "close", "2025", "VPD")
+        assert "not reopened" in cli("period", "close", "2025", "VPD", code=1)
+        assert "No reopened years" in cli("period", "list")
