@@ -185,6 +185,7 @@ def change_rows(
                     "field": text(lang, "report.history_review", by=change.get("by_name") or "—"),
                     "old": review_label(lang, change.get("old")) or None,
                     "new": review_label(lang, change.get("new")) or None,
+                    "comment": change.get("comment"),
                 }
             )
             continue
@@ -194,6 +195,7 @@ def change_rows(
                 "field": field_label(lang, measure, field) if field and measure else str(change.get("field")),
                 "old": shown(field, change.get("old")),
                 "new": shown(field, change.get("new")),
+                "comment": None,
             }
         )
     return rows
