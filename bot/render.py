@@ -164,6 +164,15 @@ def field_label(lang: str, measure: Measure, field: FormField, width: int = 90) 
     return label
 
 
+def format_stored(lang: str, measure: Measure, year: int, key: str, stored: Any) -> str | None:
+    """A stored answer (a revision's snapshot or change) of form field ``key`` as the user reads
+    it; a key the form no longer has keeps its stored value."""
+    if stored is None:
+        return None
+    field = next((f for f in form_for(measure).fields if f.key == key), None)
+    return _stored_value(field, stored, year, lang) if field is not None else str(stored)
+
+
 def change_rows(
     lang: str, measure: Measure | None, year: int, changes: Iterable[Mapping[str, Any]]
 ) -> list[dict[str, Any]]:

@@ -127,8 +127,10 @@ async def test_the_old_return_comment_is_history_after_a_resubmission(harness: H
     anna.click_text(f"Vēsture Nr. {rid}", message_id=mine.message_id)
     (history,) = await anna.replies(1)
     assert "Precizējiet psihoterapeita konsultācijas" in history.text  # the comment: in history only
-    assert history.text.index("Redakcija 1") < history.text.index("Precizējiet") < history.text.index(
-        "Redakcija 2"
+    assert (
+        history.text.index("Redakcija 1")
+        < history.text.index("Precizējiet")
+        < history.text.index("Redakcija 2")
     )
 
 
