@@ -885,12 +885,13 @@ class ConsoleChat:
 
     # -- the current step -------------------------------------------------------------------------
     async def resobot_view(self) -> ConsoleView:
-        """resobot's report flow: a count or percent question expects a typed number."""
+        """resobot's flows: a count or percent question of a report, and the value of /indicator,
+        expect a typed number."""
         catalog = self.dispatcher.workflow_data.get("catalog")
         services = self.dispatcher.workflow_data.get("services")
         if catalog is None or services is None:
             return ConsoleView()
-        from bot.routers.report import expects_typed_number
+        from bot.routers import coordinator, report
         from storage.repositories import Repos
 
         key = StorageKey(bot_id=self.bot.id, chat_id=self.user_id, user_id=self.user_id)
@@ -898,7 +899,8 @@ class ConsoleChat:
             state = await self.dispatcher.storage.get_state(key)
             data = await self.dispatcher.storage.get_data(key)
             contact = await Repos(session).people.contact_by_telegram(self.user_id)
-        return ConsoleView(expects_typed_number(catalog, state, data), contact.language if contact else None)
+        expects = report.expects_typed_number(catalog, state, data) or coordinator.expects_typed_number(state)
+        return ConsoleView(expects, contact.language if contact else None)
 
     async def refresh_view(self) -> ConsoleView:
         try:

@@ -17,6 +17,7 @@ from bot.cli import app
 from bot.config import Settings
 from bot.console import scripted_input
 from reporting_forms.catalog import Catalog
+from storage.compiled import CompiledRepo
 from storage.db import Database
 from storage.repositories import Repos
 from storage.tables import Contact, ConversationState, Role
@@ -213,3 +214,38 @@ def test_the_heap_is_settled_once_per_process() -> None:
     later = [[object()] for _ in range(1000)]  # objects of a later start (a test's bot, say)
     settle_heap()
     assert gc.get_freeze_count() == frozen and later
+
+
+async def _console(
+    sqlite_url: str, catalog: Catalog, tmp_path, lines: list[str], **identity
+) -> tuple[str, Database]:
+    """Run the console with ``lines`` typed (prepared database); returns the screen and the db."""
+    settings = Settings(database_url=sqlite_url, console_files_dir=tmp_path, _env_file=None)
+    db = Database(sqlite_url)
+    out = io.StringIO()
+    await run_console(
+        Services(db=db, catalog=catalog, settings=settings),
+        input_fn=scripted_input(lines),
+        console=Console(file=out, width=120, color_system=None),
+        **identity,
+    )
+    return out.getvalue(), db
+
+
+async def test_coordinator_console_indicator_takes_a_typed_1_as_the_value(
+    sqlite_url: str, catalog: Catalog, tmp_path
+) -> None:
+    """/indicator in the console: at the value question "1" is the value, not a button."""
+    await prepare_database(sqlite_url, catalog)
+    lines = ["/indicator PR1.RR1", "2025", "1", "VID", "/quit"]
+    with time_machine.travel("2026-11-20 10:00 +02:00", tick=True):
+        screen, db = await _console(
+            sqlite_url, catalog, tmp_path, lines, institution="TM", role=Role.COORDINATOR
+        )
+        async with db.session() as s:
+            actuals = await CompiledRepo(s).policy_actuals()
+    await db.dispose()
+    assert "Darbība pārtraukta" not in screen
+    assert "Ierakstīts skaitlis ir atbilde uz jautājumu" in screen  # the rule said at the value question
+    assert "Saglabāts: PR1.RR1 2025. gadā = 1 (avots: VID)" in screen
+    assert [(a.indicator_id, a.year, a.value, a.source) for a in actuals] == [("PR1.RR1", 2025, 1, "VID")]

@@ -91,6 +91,12 @@ class IndicatorFlow(StatesGroup):
 MY_FLOWS = StateFilter(ReviewFlow.comment, *IndicatorFlow.__states__)
 
 
+def expects_typed_number(state: str | None) -> bool:
+    """True at /indicator's value question: a typed number is the answer (the offline console
+    then reads "1" as the value, not as pressing button [1])."""
+    return state == IndicatorFlow.value.state
+
+
 class ReviewCb(CallbackData, prefix="rv"):
     """Accept (a=a) or return (a=r) revision ``rev`` of report ``rid``; p: the list page."""
 
