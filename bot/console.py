@@ -221,6 +221,8 @@ class OfflineCall:
 
 
 _Builder = Callable[[Bot, Any, OfflineCall], Awaitable[Any]]
+RecipientFn = Callable[[ChatId], Awaitable["tuple[str, str] | None"]]
+"""Who uses a chat: (display name, institution abbreviation), or None when unknown."""
 
 
 def _default(bot: Bot, value: Any) -> Any:
@@ -254,6 +256,10 @@ class OfflineSession(BaseSession):
         self._keyboard_owner: dict[ChatId, int | Literal["reply"] | None] = {}
         """Per chat: the message id whose inline keyboard is numbered, "reply" or None."""
         self._file_ids = itertools.count(1)
+        self.user_chat_id: ChatId | None = None
+        """The console user's chat (set by ConsoleChat): calls for other chats are someone else's."""
+        self.recipient: RecipientFn | None = None
+        """Names the user of another chat: (name, institution) or None (set by ConsoleChat)."""
         self._builders: dict[type[TelegramMethod[Any]], _Builder] = {
             GetMe: self._build_get_me,
             GetUpdates: self._build_get_updates,
@@ -638,7 +644,48 @@ class ConsoleSession(OfflineSession):
         }
 
     async def on_call(self, bot: Bot, call: OfflineCall) -> None:
+        if self._elsewhere(call):
+            await self._render_elsewhere(call)
+            return
         self._renderers.get(type(call.method), self._render_other)(call)
+
+    # -- calls for another chat (a contact told of a review, a reminder) -------------------------
+    def _elsewhere(self, call: OfflineCall) -> bool:
+        """The call went to a chat that is not the console user's."""
+        return (
+            self.user_chat_id is not None and call.chat_id is not None and call.chat_id != self.user_chat_id
+        )
+
+    async def _recipient_title(self, chat_id: ChatId) -> str:
+        found = None
+        if self.recipient is not None:
+            try:  # the name is a courtesy: never let the lookup break or hold up the console
+                found = await asyncio.wait_for(self.recipient(chat_id), timeout=2)
+            except Exception:
+                found = None
+        name, institution = found if found else (None, None)
+        return say(
+            self.lang, "other_chat", bot=self.bot_name, name=name, institution=institution, chat=chat_id
+        )
+
+    async def _render_elsewhere(self, call: OfflineCall) -> None:
+        """A message for another user: shown under a title naming its recipient, its buttons
+        listed but not numbered (they are not the console user's to press)."""
+        if call.message is None and call.text is None and call.file_name is None:
+            return  # nothing to show (a deleted message, an answered query)
+        assert call.chat_id is not None
+        body = Text()
+        if call.file_name is not None:
+            path = self._save(call)
+            body.append(f"📎 {call.file_name}", style="bold")
+            body.append("\n" + say(self.lang, "saved_to", path=str(path)), style="dim")
+        if call.text is not None and call.text.plain:
+            if body.plain:
+                body.append("\n")
+            body.append_text(call.text)
+        self._panel(body, await self._recipient_title(call.chat_id), "blue")
+        for row in call.buttons or []:
+            self.console.print(Text("  " + "  ".join(f"· {b.label}" for b in row), style="dim"))
 
     # -- helpers ------------------------------------------------------------------------------------
     def _panel(self, body: Text, title: str, border: str) -> None:
@@ -857,6 +904,9 @@ class ConsoleChat:
             if self.user.get(key):
                 self.chat[key] = self.user[key]
         self.session.remember_chat(self.chat)
+        self.session.user_chat_id = self.user_id
+        if self.session.recipient is None:
+            self.session.recipient = self.resobot_recipient
         default_console = self.session.console if isinstance(self.session, ConsoleSession) else None
         self.console = console or default_console or Console()
         self.input_fn = input_fn
@@ -901,6 +951,21 @@ class ConsoleChat:
             contact = await Repos(session).people.contact_by_telegram(self.user_id)
         expects = report.expects_typed_number(catalog, state, data) or coordinator.expects_typed_number(state)
         return ConsoleView(expects, contact.language if contact else None)
+
+    async def resobot_recipient(self, chat_id: ChatId) -> tuple[str, str] | None:
+        """resobot's contact in a chat: (display name, institution); None when not a contact."""
+        services = self.dispatcher.workflow_data.get("services")
+        if services is None or not isinstance(chat_id, int):
+            return None
+        from storage.repositories import Repos
+
+        async with services.db.current() as session:
+            repos = Repos(session)
+            contact = await repos.people.contact_by_telegram(chat_id)
+            if contact is None:
+                return None
+            institution = await repos.people.institution_by_id(contact.institution_id)
+        return contact.display_name, institution.abbr if institution else ""
 
     async def refresh_view(self) -> ConsoleView:
         try:

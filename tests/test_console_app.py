@@ -3,6 +3,7 @@ files, reviews, corrects and sees a report — the acceptance path of `make run`
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import io
 import json
@@ -217,7 +218,7 @@ def test_the_heap_is_settled_once_per_process() -> None:
 
 
 async def _console(
-    sqlite_url: str, catalog: Catalog, tmp_path, lines: list[str], **identity
+    sqlite_url: str, catalog: Catalog, tmp_path, lines: list[str], input_fn=None, **identity
 ) -> tuple[str, Database]:
     """Run the console with ``lines`` typed (prepared database); returns the screen and the db."""
     settings = Settings(database_url=sqlite_url, console_files_dir=tmp_path, _env_file=None)
@@ -225,7 +226,7 @@ async def _console(
     out = io.StringIO()
     await run_console(
         Services(db=db, catalog=catalog, settings=settings),
-        input_fn=scripted_input(lines),
+        input_fn=input_fn or scripted_input(lines),
         console=Console(file=out, width=120, color_system=None),
         **identity,
     )
@@ -249,3 +250,44 @@ async def test_coordinator_console_indicator_takes_a_typed_1_as_the_value(
     assert "Ierakstīts skaitlis ir atbilde uz jautājumu" in screen  # the rule said at the value question
     assert "Saglabāts: PR1.RR1 2025. gadā = 1 (avots: VID)" in screen
     assert [(a.indicator_id, a.year, a.value, a.source) for a in actuals] == [("PR1.RR1", 2025, 1, "VID")]
+
+
+async def test_coordinator_console_labels_the_contacts_notification(
+    sqlite_url: str, catalog: Catalog, tmp_path
+) -> None:
+    """Returning a report tells the institution's contact — in the contact's chat. The
+    coordinator's console shows that message as sent to another user, named, with no buttons to
+    press; the coordinator's own messages are shown as before."""
+    from bot.routers import coordinator
+
+    await prepare_database(sqlite_url, catalog)
+    db = Database(sqlite_url)
+    async with db.session() as s:
+        repos = Repos(s)
+        vpd = await repos.people.institution("VPD")
+        anna = await repos.people.add_contact(display_name="Anna Bērziņa", institution_id=vpd.id)
+        anna.telegram_user_id = 555_001
+        m = await repos.catalog.measure("1.3.3")
+        await repos.reports.submit(
+            measure_id=m.id, institution_id=vpd.id, year=2026, answers={"1.3.3.1": 30}, contact_id=anna.id
+        )
+    await db.dispose()
+    lines = iter(["/review", "#2", "Lūdzu, precizējiet skaitu", "/quit"])
+
+    async def read(prompt: str) -> str:
+        line = next(lines)
+        if line == "/quit":  # the notice goes out once the decision is committed: let it
+            await asyncio.gather(*coordinator._NOTIFIERS)
+        return line
+
+    with time_machine.travel("2026-11-20 10:00 +02:00", tick=True):
+        screen, db = await _console(
+            sqlite_url, catalog, tmp_path, [], input_fn=read, institution="TM", role=Role.COORDINATOR
+        )
+    await db.dispose()
+    assert "Atskaite Nr. 1 atgriezta labošanai. Paziņots 1" in screen
+    assert "Jūsu atskaite Nr. 1" in screen  # the contact's notice is shown ...
+    head = screen[: screen.index("Jūsu atskaite Nr. 1")]
+    title = head[head.rindex("╭") :]
+    # ... under a title that names its recipient and says it is not for the console's user
+    assert "resobot → Anna Bērziņa (VPD)" in title and "citam lietotājam" in title
