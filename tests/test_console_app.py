@@ -30,13 +30,13 @@ LINES = [
     "2",  # [2] procesā
     "30.06.2026",
     "45",
-    "2",  # [2] Izlaist ▶ (no comment)
-    "6",  # [6] ✅ Apstiprināt on the summary card (3 edit buttons, back, confirm)
+    "I",  # [I] Izlaist ▶ (no comment)
+    "5",  # [5] ✅ Apstiprināt on the summary card (4 edit buttons, then confirm; [A] back, [X] cancel)
     "/myreports",
     "1",  # [1] Labot Nr. 1
     "3",  # [3] ✏️ 3 — people trained
     "50",
-    "6",  # confirm again: revision 2
+    "5",  # confirm again: revision 2
     "/myreports",
     "2",  # [2] Vēsture Nr. 1
     "/quit",
@@ -171,8 +171,8 @@ def test_reports_list_json_shows_values_revision_and_author(tmp_path, monkeypatc
 async def test_console_numbers_answer_a_count_question_and_hash_picks_buttons(
     sqlite_url: str, catalog: Catalog, tmp_path
 ) -> None:
-    """On a count question with [1] Atpakaļ [2] Izlaist [3] Atcelt, "1" is the answer 1 and "#1" goes
-    back; where no number is expected (a milestone, the comment) a bare number presses the button."""
+    """On a count question with [A] Atpakaļ [I] Izlaist [X] Atcelt, "1" is the answer 1 and "#A" goes
+    back; where no number is expected (a milestone) a bare number presses the button."""
     await prepare_database(sqlite_url, catalog)
     settings = Settings(database_url=sqlite_url, console_files_dir=tmp_path, _env_file=None)
     db = Database(sqlite_url)
@@ -180,11 +180,11 @@ async def test_console_numbers_answer_a_count_question_and_hash_picks_buttons(
     lines = [
         "/report 1.1.1",
         "2",  # [2] procesā: the milestone question expects a button
-        "2",  # [2] Izlaist ▶ at the date question
-        "1",  # the count question: 1 is the answer, not [1] ◀ Atpakaļ
-        "1",  # the comment question expects text, not a number: [1] ◀ Atpakaļ
+        "I",  # [I] Izlaist ▶ at the date question
+        "1",  # the count question: 1 is the answer
+        "A",  # the comment question: [A] ◀ Atpakaļ
         "#9",  # no such button: said, nothing sent
-        "#1",  # on the count question again, # picks [1] ◀ Atpakaļ
+        "#A",  # on the count question again, [A] ◀ Atpakaļ
         "/quit",
     ]
     with time_machine.travel("2026-11-20 10:00 +02:00", tick=True):
@@ -198,14 +198,14 @@ async def test_console_numbers_answer_a_count_question_and_hash_picks_buttons(
     await db.dispose()
     screen = out.getvalue()
     assert "Pogu izvēlas ar tās numuru kvadrātiekavās: 1 vai #1" in screen  # the intro says how
-    assert "Ierakstīts skaitlis ir atbilde uz jautājumu; pogu izvēlieties ar #1–#3." in screen
-    assert "Pogas: ierakstiet 1–3 (vai #1)." in screen
+    assert "Ierakstīts skaitlis ir atbilde uz jautājumu; pogu izvēlieties ar burtu: A, I, X." in screen
+    assert "Pogas: ierakstiet 1–4 (vai #1) vai burtu: I, X." in screen  # the milestone question
     assert "Pašreizējā atbilde: 1" in screen  # back from the comment: the count kept the answer 1
     assert "Pogas [9] šobrīd nav." in screen
     (row,) = [r for r in rows if r.state]
     draft = row.data["draft"]
     assert draft["answers"] == {"1.1.1.1": "in_progress", "1.1.1.2": 1}
-    assert draft["cursor"] == 1  # "#1" went back to the date question
+    assert draft["cursor"] == 1  # "#A" went back to the date question
 
 
 def test_the_heap_is_settled_once_per_process() -> None:
@@ -291,3 +291,39 @@ async def test_coordinator_console_labels_the_contacts_notification(
     title = head[head.rindex("╭") :]
     # ... under a title that names its recipient and says it is not for the console's user
     assert "resobot → Anna Bērziņa (VPD)" in title and "citam lietotājam" in title
+
+
+async def test_console_navigation_buttons_keep_their_letters_on_every_question(
+    sqlite_url: str, catalog: Catalog, tmp_path
+) -> None:
+    """Atpakaļ, Izlaist and Atcelt are [A], [I] and [X] on every question (English: B, S, X);
+    numbers are only for the answers' own buttons, so "#2" is never Cancel on one question and
+    Skip on the next."""
+    await prepare_database(sqlite_url, catalog)
+    lines = [
+        "/report 1.1.1",
+        "#2",  # [2] procesā
+        "#I",  # the date question: skip
+        "#a",  # the count question: back (letters in either case)
+        "i",  # the date question again: a bare letter presses its button too
+        "1",  # the count question: 1 is the answer
+        "#2",  # the comment question has no numbered buttons: said, nothing sent
+        "/language",
+        "#B",  # English: Back to the count question
+        "#X",  # Cancel
+        "/quit",
+    ]
+    with time_machine.travel("2026-11-20 10:00 +02:00", tick=True):
+        screen, db = await _console(sqlite_url, catalog, tmp_path, lines)
+        async with db.session() as s:
+            rows = [r for r in (await s.exec(select(ConversationState))).all() if r.state]
+    await db.dispose()
+    assert "[I] Izlaist ▶" in screen and "[X] ✖ Atcelt" in screen and "[A] ◀ Atpakaļ" in screen
+    assert "[B] ◀ Back" in screen and "[S] Skip ▶" in screen
+    for numbered in ("] Izlaist", "] ✖ Atcelt", "] ◀ Atpakaļ"):  # never under a number
+        assert not any(f"[{n}{numbered}" in screen for n in range(1, 10))
+    assert "Pogas [2] šobrīd nav." in screen
+    assert "Pašreizējā atbilde: 1" not in screen  # "#a" went back before any count was given
+    assert "Current answer: 1" in screen  # "#B" went back to the count question answered with 1
+    assert "Report cancelled. The draft was deleted." in screen
+    assert rows == []
