@@ -198,3 +198,27 @@ async def test_a_refused_measure_id_is_not_offered_back_as_the_example(harness: 
     ievp.send("/report 9.9.9")  # no such measure at all
     notice, _ = await ievp.replies(2)
     assert "9.9.9" not in notice.text.rsplit("piemēram, ", 1)[1]
+
+
+async def test_review_card_shows_a_milestone_and_its_date_changing(harness: Harness) -> None:
+    coordinator = await harness.register(3021, "TM", role="coordinator")
+    async with harness.db.session() as s:
+        repos = Repos(s)
+        vpd = await repos.people.institution("VPD")
+        m = await repos.catalog.measure("1.1.1")
+        for answers in (
+            {"1.1.1.1": "in_progress", "1.1.1.1.date": "2026-10-01", "1.1.1.2": 40},
+            {"1.1.1.1": "done", "1.1.1.1.date": "2026-11-15", "1.1.1.2": 40, "comment": "Pabeigts"},
+        ):
+            await repos.reports.submit(
+                measure_id=m.id, institution_id=vpd.id, year=2026, answers=answers, contact_id=None
+            )
+    coordinator.send("/review")
+    (card,) = await coordinator.replies(1)
+    lines = card.text.splitlines()
+    assert (
+        "  ziņots: izpildīts (15.11.2026) (mainīts: procesā → izpildīts)"
+        " (datums mainīts: 01.10.2026 → 15.11.2026)"
+    ) in lines
+    assert "  mērķis 2027. gadā: 120 darbinieki · ziņots: 40" in lines  # not changed: no "mainīts"
+    assert "Komentārs (mainīts): Pabeigts" in lines
