@@ -16,6 +16,7 @@ Typical use::
 from __future__ import annotations
 
 import asyncio
+import functools
 import html
 import inspect
 import itertools
@@ -70,7 +71,7 @@ from rich.panel import Panel
 from rich.style import Style
 from rich.text import Text
 
-from reporting_forms.texts import normalise_language, text
+from reporting_forms.texts import LANGUAGES, normalise_language, text
 
 __all__ = [
     "CONSOLE_TOKEN",
@@ -96,8 +97,36 @@ CONSOLE_TOKEN = "1:console-offline"
 DEFAULT_OUTPUT_DIR = Path("var/console-files")
 DEFAULT_USER: JsonDict = {"id": 1001, "first_name": "Anna", "language_code": "lv"}
 QUIT_COMMANDS = frozenset({"/quit", "/exit"})
-BUTTON_PREFIX = re.compile(r"#\s*(\d+)")
-"""``#2`` always presses button [2]; a bare ``2`` does only when the question expects no number."""
+BUTTON_PREFIX = re.compile(r"#\s*(\d+|[A-Za-z])")
+"""``#2`` always presses button [2]; a bare ``2`` does only when the question expects no number.
+``#X`` (or a bare ``X``) presses the navigation button lettered [X]."""
+ButtonHandle = int | str
+"""How a shown button is picked: its number, or a navigation button's letter."""
+
+# Navigation buttons keep one letter on every question instead of a number that depends on the
+# buttons before them: the templates' labels of each (both languages) → what it does.
+NAV_BUTTONS: dict[str, tuple[str, ...]] = {
+    "back": ("report.btn_back",),
+    "skip": ("report.btn_skip", "coordinator.btn_skip"),
+    "cancel": ("report.btn_cancel", "coordinator.btn_cancel", "reminders.btn_cancel"),
+}
+
+
+@functools.cache
+def _nav_keys() -> dict[str, str]:
+    """Each navigation label → its letter in the label's language (console.nav_key)."""
+    keys: dict[str, str] = {}
+    for lang in LANGUAGES:
+        for action, names in NAV_BUTTONS.items():
+            for name in names:
+                keys.setdefault(html.unescape(text(lang, name)), say(lang, "nav_key", action=action))
+    return keys
+
+
+def nav_key(label: str) -> str | None:
+    """The letter of a navigation button ("◀ Atpakaļ" → "A"; English "◀ Back" → "B"), or None
+    for any other button (those are numbered)."""
+    return _nav_keys().get(label)
 
 
 def say(lang: str, name: str, /, **params: Any) -> str:
@@ -187,7 +216,8 @@ def html_to_rich(source: str, *, show_links: bool = True) -> Text:
 
 @dataclass(frozen=True)
 class Button:
-    """A keyboard button as shown in the console; ``number`` is None for non-clickable ones."""
+    """A keyboard button as shown in the console; ``number`` is None for navigation buttons
+    (they have a ``key`` letter) and non-clickable ones (neither)."""
 
     number: int | None
     label: str
@@ -196,6 +226,13 @@ class Button:
     """callback_data (callback), the text to send (text, from a reply keyboard) or the url."""
     message: JsonDict | None = None
     """The message that carries the inline keyboard (for callback queries)."""
+    key: str | None = None
+    """A navigation button's letter (Atpakaļ [A], Izlaist [I], Atcelt [X]), the same everywhere."""
+
+    @property
+    def handle(self) -> ButtonHandle | None:
+        """What picks it: the number, or the letter; None when it cannot be clicked."""
+        return self.number if self.number is not None else self.key
 
 
 @dataclass
@@ -221,6 +258,8 @@ class OfflineCall:
 
 
 _Builder = Callable[[Bot, Any, OfflineCall], Awaitable[Any]]
+RecipientFn = Callable[[ChatId], Awaitable["tuple[str, str] | None"]]
+"""Who uses a chat: (display name, institution abbreviation), or None when unknown."""
 
 
 def _default(bot: Bot, value: Any) -> Any:
@@ -254,6 +293,12 @@ class OfflineSession(BaseSession):
         self._keyboard_owner: dict[ChatId, int | Literal["reply"] | None] = {}
         """Per chat: the message id whose inline keyboard is numbered, "reply" or None."""
         self._file_ids = itertools.count(1)
+        self.lang = "lv"
+        """The language of the console's own text (ConsoleChat sets the user's)."""
+        self.user_chat_id: ChatId | None = None
+        """The console user's chat (set by ConsoleChat): calls for other chats are someone else's."""
+        self.recipient: RecipientFn | None = None
+        """Names the user of another chat: (name, institution) or None (set by ConsoleChat)."""
         self._builders: dict[type[TelegramMethod[Any]], _Builder] = {
             GetMe: self._build_get_me,
             GetUpdates: self._build_get_updates,
@@ -320,8 +365,8 @@ class OfflineSession(BaseSession):
     def store_message(self, message: JsonDict) -> None:
         self.messages[(message["chat"]["id"], message["message_id"])] = message
 
-    def buttons(self, chat_id: ChatId) -> dict[int, Button]:
-        """The numbered, clickable buttons currently shown in a chat."""
+    def buttons(self, chat_id: ChatId) -> dict[ButtonHandle, Button]:
+        """The clickable buttons currently shown in a chat, by number or navigation letter."""
         return dict(self._buttons.get(chat_id, {}))
 
     def bot_user(self, bot: Bot) -> JsonDict:
@@ -400,8 +445,10 @@ class OfflineSession(BaseSession):
                 shown: list[Button] = []
                 for button in row:
                     if button.callback_data is not None:
+                        key = nav_key(button.text)
+                        number = None if key else next(numbers)
                         shown.append(
-                            Button(next(numbers), button.text, "callback", button.callback_data, message)
+                            Button(number, button.text, "callback", button.callback_data, message, key=key)
                         )
                     elif button.url is not None:
                         shown.append(Button(None, button.text, "url", button.url))
@@ -430,7 +477,7 @@ class OfflineSession(BaseSession):
     def _set_buttons(
         self, chat_id: ChatId, rows: list[list[Button]], owner: int | Literal["reply"] | None
     ) -> None:
-        self._buttons[chat_id] = {b.number: b for row in rows for b in row if b.number is not None}
+        self._buttons[chat_id] = {b.handle: b for row in rows for b in row if b.handle is not None}
         self._keyboard_owner[chat_id] = owner
 
     async def _read_file(self, bot: Bot, file: InputFile | str, call: OfflineCall) -> JsonDict:
@@ -613,8 +660,6 @@ class ConsoleSession(OfflineSession):
         self.console = console or Console()
         self.output_dir = Path(output_dir)
         self.bot_name = bot_name
-        self.lang = "lv"
-        """The language of the console's frame text (ConsoleChat sets the user's)."""
         self.saved_files: list[Path] = []
         self._renderers: dict[type[TelegramMethod[Any]], Callable[[OfflineCall], None]] = {
             SendMessage: self._render_message,
@@ -638,7 +683,48 @@ class ConsoleSession(OfflineSession):
         }
 
     async def on_call(self, bot: Bot, call: OfflineCall) -> None:
+        if self._elsewhere(call):
+            await self._render_elsewhere(call)
+            return
         self._renderers.get(type(call.method), self._render_other)(call)
+
+    # -- calls for another chat (a contact told of a review, a reminder) -------------------------
+    def _elsewhere(self, call: OfflineCall) -> bool:
+        """The call went to a chat that is not the console user's."""
+        return (
+            self.user_chat_id is not None and call.chat_id is not None and call.chat_id != self.user_chat_id
+        )
+
+    async def _recipient_title(self, chat_id: ChatId) -> str:
+        found = None
+        if self.recipient is not None:
+            try:  # the name is a courtesy: never let the lookup break or hold up the console
+                found = await asyncio.wait_for(self.recipient(chat_id), timeout=2)
+            except Exception:
+                found = None
+        name, institution = found if found else (None, None)
+        return say(
+            self.lang, "other_chat", bot=self.bot_name, name=name, institution=institution, chat=chat_id
+        )
+
+    async def _render_elsewhere(self, call: OfflineCall) -> None:
+        """A message for another user: shown under a title naming its recipient, its buttons
+        listed but not numbered (they are not the console user's to press)."""
+        if call.message is None and call.text is None and call.file_name is None:
+            return  # nothing to show (a deleted message, an answered query)
+        assert call.chat_id is not None
+        body = Text()
+        if call.file_name is not None:
+            path = self._save(call)
+            body.append(f"📎 {call.file_name}", style="bold")
+            body.append("\n" + say(self.lang, "saved_to", path=str(path)), style="dim")
+        if call.text is not None and call.text.plain:
+            if body.plain:
+                body.append("\n")
+            body.append_text(call.text)
+        self._panel(body, await self._recipient_title(call.chat_id), "blue")
+        for row in call.buttons or []:
+            self.console.print(Text("  " + "  ".join(f"· {b.label}" for b in row), style="dim"))
 
     # -- helpers ------------------------------------------------------------------------------------
     def _panel(self, body: Text, title: str, border: str) -> None:
@@ -654,8 +740,8 @@ class ConsoleSession(OfflineSession):
             for index, button in enumerate(row):
                 if index:
                     line.append("  ")
-                if button.number is not None:
-                    line.append(f"[{button.number}]", style="bold yellow")
+                if button.handle is not None:
+                    line.append(f"[{button.handle}]", style="bold yellow")
                     line.append(f" {button.label}")
                 elif button.kind == "url":
                     line.append(f"🔗 {button.label}", style="bright_blue")
@@ -816,7 +902,9 @@ class ConsoleChat:
 
     Buttons are picked by number: ``#2`` always presses button [2]; a bare ``2`` does too,
     except when the current question expects a typed number (a count or a percentage) — then
-    ``2`` is the answer. After every step the console prints which rule applies.
+    ``2`` is the answer. Navigation buttons have a letter instead, the same on every question
+    (Atpakaļ [A], Izlaist [I], Atcelt [X]; in English B, S, X): ``#A`` or ``A``. After every
+    step the console prints which rule applies.
     """
 
     def __init__(
@@ -857,6 +945,9 @@ class ConsoleChat:
             if self.user.get(key):
                 self.chat[key] = self.user[key]
         self.session.remember_chat(self.chat)
+        self.session.user_chat_id = self.user_id
+        if self.session.recipient is None:
+            self.session.recipient = self.resobot_recipient
         default_console = self.session.console if isinstance(self.session, ConsoleSession) else None
         self.console = console or default_console or Console()
         self.input_fn = input_fn
@@ -880,17 +971,17 @@ class ConsoleChat:
     @lang.setter
     def lang(self, value: str) -> None:
         self._lang = normalise_language(value)
-        if isinstance(self.session, ConsoleSession):
-            self.session.lang = self._lang
+        self.session.lang = self._lang
 
     # -- the current step -------------------------------------------------------------------------
     async def resobot_view(self) -> ConsoleView:
-        """resobot's report flow: a count or percent question expects a typed number."""
+        """resobot's flows: a count or percent question of a report, and the value of /indicator,
+        expect a typed number."""
         catalog = self.dispatcher.workflow_data.get("catalog")
         services = self.dispatcher.workflow_data.get("services")
         if catalog is None or services is None:
             return ConsoleView()
-        from bot.routers.report import expects_typed_number
+        from bot.routers import coordinator, report
         from storage.repositories import Repos
 
         key = StorageKey(bot_id=self.bot.id, chat_id=self.user_id, user_id=self.user_id)
@@ -898,7 +989,23 @@ class ConsoleChat:
             state = await self.dispatcher.storage.get_state(key)
             data = await self.dispatcher.storage.get_data(key)
             contact = await Repos(session).people.contact_by_telegram(self.user_id)
-        return ConsoleView(expects_typed_number(catalog, state, data), contact.language if contact else None)
+        expects = report.expects_typed_number(catalog, state, data) or coordinator.expects_typed_number(state)
+        return ConsoleView(expects, contact.language if contact else None)
+
+    async def resobot_recipient(self, chat_id: ChatId) -> tuple[str, str] | None:
+        """resobot's contact in a chat: (display name, institution); None when not a contact."""
+        services = self.dispatcher.workflow_data.get("services")
+        if services is None or not isinstance(chat_id, int):
+            return None
+        from storage.repositories import Repos
+
+        async with services.db.current() as session:
+            repos = Repos(session)
+            contact = await repos.people.contact_by_telegram(chat_id)
+            if contact is None:
+                return None
+            institution = await repos.people.institution_by_id(contact.institution_id)
+        return contact.display_name, institution.abbr if institution else ""
 
     async def refresh_view(self) -> ConsoleView:
         try:
@@ -920,27 +1027,33 @@ class ConsoleChat:
         """How to pick the buttons now shown (a number, or # when numbers are answers); said
         when the buttons or the rule change, or ``again``."""
         shown = self.session.buttons(self.user_id)
-        numbers = sorted(shown)
+        numbers = sorted(h for h in shown if isinstance(h, int))
+        letters = [h for h in shown if isinstance(h, str)]
         expects_number = bool(self._view and self._view.expects_number)
-        key = (expects_number, tuple((n, shown[n].value, id(shown[n].message)) for n in numbers))
-        if not numbers or (key == self._hinted and not again):
+        key = (expects_number, tuple((h, b.value, id(b.message)) for h, b in shown.items()))
+        if not shown or (key == self._hinted and not again):
             return
         self._hinted = key
         name = "hint_numbers" if expects_number else "hint_buttons"
-        self.console.print(Text(say(self.lang, name, first=numbers[0], last=numbers[-1]), style="dim"))
+        first, last = (numbers[0], numbers[-1]) if numbers else (None, None)
+        self.console.print(Text(say(self.lang, name, first=first, last=last, keys=letters), style="dim"))
 
-    def pick(self, line: str, view: ConsoleView) -> Button | int | None:
-        """The button a line presses: "#N" always; a bare number unless numbers are answers.
-        An int: the number of a button that is not shown; None: the line is a message."""
+    def pick(self, line: str, view: ConsoleView) -> Button | ButtonHandle | None:
+        """The button a line presses: "#N" and "#X" always; a bare number unless numbers are
+        answers; a bare letter when a navigation button has it. An int or str: the number or
+        letter of a button that is not shown; None: the line is a message."""
         command = line.strip()
+        shown = self.session.buttons(self.user_id)
         prefixed = BUTTON_PREFIX.fullmatch(command)
-        if prefixed is None and (not command.isdecimal() or view.expects_number):
+        if prefixed is not None:
+            raw = prefixed.group(1)
+            handle: ButtonHandle = int(raw) if raw.isdecimal() else raw.upper()
+            return shown.get(handle, handle)
+        if len(command) == 1 and command.upper() in shown:  # a navigation letter
+            return shown[command.upper()]
+        if not command.isdecimal() or view.expects_number:
             return None
-        number = int(prefixed.group(1) if prefixed else command)
-        button = self.session.buttons(self.user_id).get(number)
-        if button is None:
-            return number if prefixed else None
-        return button
+        return shown.get(int(command))
 
     # -- loop ---------------------------------------------------------------------------------------
     async def run(self) -> None:
@@ -974,7 +1087,7 @@ class ConsoleChat:
             return True
         self.introduce()
         button = self.pick(command, self._view or await self.refresh_view())
-        if isinstance(button, int):
+        if isinstance(button, int | str):
             self.console.print(Text(say(self.lang, "no_such_button", number=button), style="magenta"))
             self._hint(again=True)
             return True
@@ -1040,8 +1153,8 @@ class ConsoleChat:
         """Feed a text message (programmatic use, e.g. benchmarks)."""
         return await self.feed(self.message_update(text))
 
-    async def click(self, number: int) -> Any:
-        """Click the currently shown button ``number``."""
+    async def click(self, number: ButtonHandle) -> Any:
+        """Click the currently shown button ``number`` (or navigation letter)."""
         button = self.session.buttons(self.user_id).get(number)
         if button is None:
             raise LookupError(f"no button [{number}] is shown")

@@ -164,6 +164,15 @@ def field_label(lang: str, measure: Measure, field: FormField, width: int = 90) 
     return label
 
 
+def format_stored(lang: str, measure: Measure, year: int, key: str, stored: Any) -> str | None:
+    """A stored answer (a revision's snapshot or change) of form field ``key`` as the user reads
+    it; a key the form no longer has keeps its stored value."""
+    if stored is None:
+        return None
+    field = next((f for f in form_for(measure).fields if f.key == key), None)
+    return _stored_value(field, stored, year, lang) if field is not None else str(stored)
+
+
 def change_rows(
     lang: str, measure: Measure | None, year: int, changes: Iterable[Mapping[str, Any]]
 ) -> list[dict[str, Any]]:
@@ -185,6 +194,7 @@ def change_rows(
                     "field": text(lang, "report.history_review", by=change.get("by_name") or "—"),
                     "old": review_label(lang, change.get("old")) or None,
                     "new": review_label(lang, change.get("new")) or None,
+                    "comment": change.get("comment"),
                 }
             )
             continue
@@ -194,6 +204,7 @@ def change_rows(
                 "field": field_label(lang, measure, field) if field and measure else str(change.get("field")),
                 "old": shown(field, change.get("old")),
                 "new": shown(field, change.get("new")),
+                "comment": None,
             }
         )
     return rows

@@ -7,6 +7,7 @@ of ``templates/<lang>/answers.j2``; the params are that macro's arguments.
 
 from __future__ import annotations
 
+import calendar
 import datetime as dt
 import re
 import unicodedata
@@ -29,6 +30,7 @@ PARSER_ERROR_CODES: tuple[str, ...] = (
     "too_many_decimals",
     "out_of_range",
     "not_a_date",
+    "no_such_date",
     "date_out_of_range",
     "empty",
     "too_long",
@@ -121,15 +123,21 @@ _ISO = re.compile(r"(?P<y>[0-9]{4})-(?P<m>[0-9]{2})-(?P<d>[0-9]{2})")
 
 
 def parse_date(raw: str, *, earliest: dt.date, latest: dt.date) -> dt.date:
-    """A date as 31.12.2026, 31.12.2026. or 2026-12-31, within [earliest, latest]."""
+    """A date as 31.12.2026, 31.12.2026. or 2026-12-31, within [earliest, latest]. A well-formed
+    date the calendar does not have (31.02.2026, 15.13.2026) is ``no_such_date``: the date as
+    DD.MM.YYYY, its year and month, and the days in that month (None when the month is not 1–12)."""
     s = raw.strip()
     m = _DAY_FIRST.fullmatch(s) or _ISO.fullmatch(s)
     if m is None:
         raise InvalidAnswer("not_a_date", example=DATE_EXAMPLE)
-    try:
-        value = dt.date(int(m["y"]), int(m["m"]), int(m["d"]))
-    except ValueError:
-        raise InvalidAnswer("not_a_date", example=DATE_EXAMPLE) from None
+    year, month, day = int(m["y"]), int(m["m"]), int(m["d"])
+    if not dt.MINYEAR <= year <= dt.MAXYEAR:
+        raise InvalidAnswer("not_a_date", example=DATE_EXAMPLE)
+    days = calendar.monthrange(year, month)[1] if 1 <= month <= 12 else None
+    if days is None or not 1 <= day <= days:
+        shown = f"{day:02d}.{month:02d}.{year:04d}"
+        raise InvalidAnswer("no_such_date", date=shown, year=year, month=month, days=days)
+    value = dt.date(year, month, day)
     if not earliest <= value <= latest:
         raise InvalidAnswer("date_out_of_range", earliest=earliest, latest=latest)
     return value

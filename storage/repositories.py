@@ -589,6 +589,7 @@ class ReportRepo(_Repo):
             revision=revision,
             submitted_at=now,
             review_state=t.ReviewState.PENDING.value,
+            review_comment=None,  # a new revision waits for review: an earlier return comment is history
         )
         changes = [
             {"field": k, "old": old_answers.get(k), "new": answers.get(k)}
@@ -805,7 +806,8 @@ _NEW_REPORT = Sql(
 )
 _SUBMITTED = Sql(
     """UPDATE report SET comment = :comment, risk_flag = :risk_flag, status = :status,
-           revision = :revision, submitted_at = :submitted_at, review_state = :review_state
+           revision = :revision, submitted_at = :submitted_at, review_state = :review_state,
+           review_comment = :review_comment
        WHERE id = :id""",
     params=_table_columns(t.Report),
 )

@@ -168,8 +168,6 @@ def test_date_accepts(raw: str, expected: dt.date) -> None:
         "31.12.26",
         "31/12/2026",
         "2026-12-1",
-        "30.02.2026",
-        "32.01.2026",
         "",
         "rīt",
         "2026",
@@ -180,6 +178,41 @@ def test_date_accepts(raw: str, expected: dt.date) -> None:
 def test_date_refuses_format(raw: str) -> None:
     exc = _refused(parse_date, raw, earliest=EARLIEST, latest=LATEST)
     assert (exc.code, exc.params) == ("not_a_date", {"example": DATE_EXAMPLE})
+
+
+@pytest.mark.parametrize(
+    ("raw", "params"),
+    [
+        ("31.02.2026", {"date": "31.02.2026", "year": 2026, "month": 2, "days": 28}),
+        ("30.02.2028", {"date": "30.02.2028", "year": 2028, "month": 2, "days": 29}),
+        ("31.4.2026", {"date": "31.04.2026", "year": 2026, "month": 4, "days": 30}),
+        ("32.01.2026", {"date": "32.01.2026", "year": 2026, "month": 1, "days": 31}),
+        ("0.05.2026", {"date": "00.05.2026", "year": 2026, "month": 5, "days": 31}),
+        ("2026-02-29", {"date": "29.02.2026", "year": 2026, "month": 2, "days": 28}),
+        ("15.13.2026", {"date": "15.13.2026", "year": 2026, "month": 13, "days": None}),
+    ],
+)
+def test_date_that_does_not_exist_is_named(raw: str, params: dict) -> None:
+    """A well-formed date that is not in the calendar says so (not a format error)."""
+    exc = _refused(parse_date, raw, earliest=EARLIEST, latest=LATEST)
+    assert (exc.code, exc.params) == ("no_such_date", params)
+
+
+def test_no_such_date_messages() -> None:
+    exc = _refused(parse_date, "31.02.2026", earliest=EARLIEST, latest=LATEST)
+    assert text("lv", "answers.error_no_such_date", **exc.params) == (
+        "Datums 31.02.2026 neeksistē: 2026. gada februārī ir 28 dienas. Lūdzu, ievadiet pareizu datumu."
+    )
+    assert text("en", "answers.error_no_such_date", **exc.params) == (
+        "The date 31.02.2026 does not exist: February 2026 has 28 days. Please enter a real date."
+    )
+    exc = _refused(parse_date, "32.01.2026", earliest=EARLIEST, latest=LATEST)
+    assert "2026. gada janvārī ir 31 diena." in text("lv", "answers.error_no_such_date", **exc.params)
+    exc = _refused(parse_date, "01.13.2026", earliest=EARLIEST, latest=LATEST)
+    assert text("lv", "answers.error_no_such_date", **exc.params) == (
+        "Datums 01.13.2026 neeksistē: mēnesis var būt no 1 līdz 12. Lūdzu, ievadiet pareizu datumu."
+    )
+    assert "the month must be between 1 and 12" in text("en", "answers.error_no_such_date", **exc.params)
 
 
 @pytest.mark.parametrize("raw", ["31.12.2024", "01.01.2028", "2030-06-01"])
@@ -280,6 +313,7 @@ RAISED: list[tuple[str, InvalidAnswer]] = [
     ("out_of_range", _refused(parse_percent, "101")),
     ("not_a_date", _refused(parse_date, "x", earliest=EARLIEST, latest=LATEST)),
     ("date_out_of_range", _refused(parse_date, "01.01.2000", earliest=EARLIEST, latest=LATEST)),
+    ("no_such_date", _refused(parse_date, "31.02.2026", earliest=EARLIEST, latest=LATEST)),
     ("empty", _refused(parse_comment, " ")),
     ("too_long", _refused(parse_comment, "x" * 1200)),
     ("choose_button", _refused(parse_milestone_status, "?")),

@@ -82,7 +82,7 @@ async def test_full_report_every_kind_with_back_skip_edit(harness: Harness) -> N
     assert "DD.MM.GGGG" in q3.text
     user.send("31.13.2026")
     notice, again = await user.replies(2)
-    assert "formātā DD.MM.GGGG" in notice.text
+    assert "Datums 31.13.2026 neeksistē: mēnesis var būt no 1 līdz 12" in notice.text
     user.send("30.06.2027")
     (q4,) = await user.replies(1)
     assert "jautājums 4 no 7" in q4.text

@@ -3,6 +3,7 @@ files, reviews, corrects and sees a report — the acceptance path of `make run`
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import io
 import json
@@ -17,6 +18,7 @@ from bot.cli import app
 from bot.config import Settings
 from bot.console import scripted_input
 from reporting_forms.catalog import Catalog
+from storage.compiled import CompiledRepo
 from storage.db import Database
 from storage.repositories import Repos
 from storage.tables import Contact, ConversationState, Role
@@ -28,13 +30,13 @@ LINES = [
     "2",  # [2] procesā
     "30.06.2026",
     "45",
-    "2",  # [2] Izlaist ▶ (no comment)
-    "6",  # [6] ✅ Apstiprināt on the summary card (3 edit buttons, back, confirm)
+    "I",  # [I] Izlaist ▶ (no comment)
+    "5",  # [5] ✅ Apstiprināt on the summary card (4 edit buttons, then confirm; [A] back, [X] cancel)
     "/myreports",
     "1",  # [1] Labot Nr. 1
     "3",  # [3] ✏️ 3 — people trained
     "50",
-    "6",  # confirm again: revision 2
+    "5",  # confirm again: revision 2
     "/myreports",
     "2",  # [2] Vēsture Nr. 1
     "/quit",
@@ -169,8 +171,8 @@ def test_reports_list_json_shows_values_revision_and_author(tmp_path, monkeypatc
 async def test_console_numbers_answer_a_count_question_and_hash_picks_buttons(
     sqlite_url: str, catalog: Catalog, tmp_path
 ) -> None:
-    """On a count question with [1] Atpakaļ [2] Izlaist [3] Atcelt, "1" is the answer 1 and "#1" goes
-    back; where no number is expected (a milestone, the comment) a bare number presses the button."""
+    """On a count question with [A] Atpakaļ [I] Izlaist [X] Atcelt, "1" is the answer 1 and "#A" goes
+    back; where no number is expected (a milestone) a bare number presses the button."""
     await prepare_database(sqlite_url, catalog)
     settings = Settings(database_url=sqlite_url, console_files_dir=tmp_path, _env_file=None)
     db = Database(sqlite_url)
@@ -178,11 +180,11 @@ async def test_console_numbers_answer_a_count_question_and_hash_picks_buttons(
     lines = [
         "/report 1.1.1",
         "2",  # [2] procesā: the milestone question expects a button
-        "2",  # [2] Izlaist ▶ at the date question
-        "1",  # the count question: 1 is the answer, not [1] ◀ Atpakaļ
-        "1",  # the comment question expects text, not a number: [1] ◀ Atpakaļ
+        "I",  # [I] Izlaist ▶ at the date question
+        "1",  # the count question: 1 is the answer
+        "A",  # the comment question: [A] ◀ Atpakaļ
         "#9",  # no such button: said, nothing sent
-        "#1",  # on the count question again, # picks [1] ◀ Atpakaļ
+        "#A",  # on the count question again, [A] ◀ Atpakaļ
         "/quit",
     ]
     with time_machine.travel("2026-11-20 10:00 +02:00", tick=True):
@@ -196,14 +198,14 @@ async def test_console_numbers_answer_a_count_question_and_hash_picks_buttons(
     await db.dispose()
     screen = out.getvalue()
     assert "Pogu izvēlas ar tās numuru kvadrātiekavās: 1 vai #1" in screen  # the intro says how
-    assert "Ierakstīts skaitlis ir atbilde uz jautājumu; pogu izvēlieties ar #1–#3." in screen
-    assert "Pogas: ierakstiet 1–3 (vai #1)." in screen
+    assert "Ierakstīts skaitlis ir atbilde uz jautājumu; pogu izvēlieties ar burtu: A, I, X." in screen
+    assert "Pogas: ierakstiet 1–4 (vai #1) vai burtu: I, X." in screen  # the milestone question
     assert "Pašreizējā atbilde: 1" in screen  # back from the comment: the count kept the answer 1
     assert "Pogas [9] šobrīd nav." in screen
     (row,) = [r for r in rows if r.state]
     draft = row.data["draft"]
     assert draft["answers"] == {"1.1.1.1": "in_progress", "1.1.1.2": 1}
-    assert draft["cursor"] == 1  # "#1" went back to the date question
+    assert draft["cursor"] == 1  # "#A" went back to the date question
 
 
 def test_the_heap_is_settled_once_per_process() -> None:
@@ -213,3 +215,115 @@ def test_the_heap_is_settled_once_per_process() -> None:
     later = [[object()] for _ in range(1000)]  # objects of a later start (a test's bot, say)
     settle_heap()
     assert gc.get_freeze_count() == frozen and later
+
+
+async def _console(
+    sqlite_url: str, catalog: Catalog, tmp_path, lines: list[str], input_fn=None, **identity
+) -> tuple[str, Database]:
+    """Run the console with ``lines`` typed (prepared database); returns the screen and the db."""
+    settings = Settings(database_url=sqlite_url, console_files_dir=tmp_path, _env_file=None)
+    db = Database(sqlite_url)
+    out = io.StringIO()
+    await run_console(
+        Services(db=db, catalog=catalog, settings=settings),
+        input_fn=input_fn or scripted_input(lines),
+        console=Console(file=out, width=120, color_system=None),
+        **identity,
+    )
+    return out.getvalue(), db
+
+
+async def test_coordinator_console_indicator_takes_a_typed_1_as_the_value(
+    sqlite_url: str, catalog: Catalog, tmp_path
+) -> None:
+    """/indicator in the console: at the value question "1" is the value, not a button."""
+    await prepare_database(sqlite_url, catalog)
+    lines = ["/indicator PR1.RR1", "2025", "1", "VID", "/quit"]
+    with time_machine.travel("2026-11-20 10:00 +02:00", tick=True):
+        screen, db = await _console(
+            sqlite_url, catalog, tmp_path, lines, institution="TM", role=Role.COORDINATOR
+        )
+        async with db.session() as s:
+            actuals = await CompiledRepo(s).policy_actuals()
+    await db.dispose()
+    assert "Darbība pārtraukta" not in screen
+    assert "Ierakstīts skaitlis ir atbilde uz jautājumu" in screen  # the rule said at the value question
+    assert "Saglabāts: PR1.RR1 2025. gadā = 1 (avots: VID)" in screen
+    assert [(a.indicator_id, a.year, a.value, a.source) for a in actuals] == [("PR1.RR1", 2025, 1, "VID")]
+
+
+async def test_coordinator_console_labels_the_contacts_notification(
+    sqlite_url: str, catalog: Catalog, tmp_path
+) -> None:
+    """Returning a report tells the institution's contact — in the contact's chat. The
+    coordinator's console shows that message as sent to another user, named, with no buttons to
+    press; the coordinator's own messages are shown as before."""
+    from bot.routers import coordinator
+
+    await prepare_database(sqlite_url, catalog)
+    db = Database(sqlite_url)
+    async with db.session() as s:
+        repos = Repos(s)
+        vpd = await repos.people.institution("VPD")
+        anna = await repos.people.add_contact(display_name="Anna Bērziņa", institution_id=vpd.id)
+        anna.telegram_user_id = 555_001
+        m = await repos.catalog.measure("1.3.3")
+        await repos.reports.submit(
+            measure_id=m.id, institution_id=vpd.id, year=2026, answers={"1.3.3.1": 30}, contact_id=anna.id
+        )
+    await db.dispose()
+    lines = iter(["/review", "#2", "Lūdzu, precizējiet skaitu", "/quit"])
+
+    async def read(prompt: str) -> str:
+        line = next(lines)
+        if line == "/quit":  # the notice goes out once the decision is committed: let it
+            await asyncio.gather(*coordinator._NOTIFIERS)
+        return line
+
+    with time_machine.travel("2026-11-20 10:00 +02:00", tick=True):
+        screen, db = await _console(
+            sqlite_url, catalog, tmp_path, [], input_fn=read, institution="TM", role=Role.COORDINATOR
+        )
+    await db.dispose()
+    assert "Atskaite Nr. 1 atgriezta labošanai. Paziņots 1" in screen
+    assert "Jūsu atskaite Nr. 1" in screen  # the contact's notice is shown ...
+    head = screen[: screen.index("Jūsu atskaite Nr. 1")]
+    title = head[head.rindex("╭") :]
+    # ... under a title that names its recipient and says it is not for the console's user
+    assert "resobot → Anna Bērziņa (VPD)" in title and "citam lietotājam" in title
+
+
+async def test_console_navigation_buttons_keep_their_letters_on_every_question(
+    sqlite_url: str, catalog: Catalog, tmp_path
+) -> None:
+    """Atpakaļ, Izlaist and Atcelt are [A], [I] and [X] on every question (English: B, S, X);
+    numbers are only for the answers' own buttons, so "#2" is never Cancel on one question and
+    Skip on the next."""
+    await prepare_database(sqlite_url, catalog)
+    lines = [
+        "/report 1.1.1",
+        "#2",  # [2] procesā
+        "#I",  # the date question: skip
+        "#a",  # the count question: back (letters in either case)
+        "i",  # the date question again: a bare letter presses its button too
+        "1",  # the count question: 1 is the answer
+        "#2",  # the comment question has no numbered buttons: said, nothing sent
+        "/language",
+        "#B",  # English: Back to the count question
+        "#X",  # Cancel
+        "/quit",
+    ]
+    with time_machine.travel("2026-11-20 10:00 +02:00", tick=True):
+        screen, db = await _console(sqlite_url, catalog, tmp_path, lines)
+        async with db.session() as s:
+            rows = [r for r in (await s.exec(select(ConversationState))).all() if r.state]
+    await db.dispose()
+    assert "[I] Izlaist ▶" in screen and "[X] ✖ Atcelt" in screen and "[A] ◀ Atpakaļ" in screen
+    assert "[B] ◀ Back" in screen and "[S] Skip ▶" in screen
+    for numbered in ("] Izlaist", "] ✖ Atcelt", "] ◀ Atpakaļ"):  # never under a number
+        assert not any(f"[{n}{numbered}" in screen for n in range(1, 10))
+    assert "Pogas [2] šobrīd nav." in screen
+    assert "Pašreizējā atbilde: 1" not in screen  # "#a" went back before any count was given
+    assert "Current answer: 1" in screen  # "#B" went back to the count question answered with 1
+    assert "Report cancelled. The draft was deleted." in screen
+    assert rows == []

@@ -50,7 +50,7 @@ async def test_review_return_notify_correct_accept(harness: Harness) -> None:
     assert "gaida pārskatīšanu: 1" in listing.text
     assert f"Nr. {rid}" in listing.text and "1.3.3" in listing.text and "VPD" in listing.text
     assert (
-        "redakcija 1" in listing.text and "Iesniedza Anna" in listing.text and "1.3.3.2: 10" in listing.text
+        "redakcija 1" in listing.text and "Iesniedza Anna" in listing.text and "ziņots: 10" in listing.text
     )
     assert listing.button_texts == [f"✅ Pieņemt Nr. {rid}", f"↩️ Atgriezt Nr. {rid}"]
 
@@ -94,7 +94,7 @@ async def test_review_return_notify_correct_accept(harness: Harness) -> None:
 
     coordinator.send("/review")
     (listing2,) = await coordinator.replies(1)
-    assert "redakcija 2" in listing2.text and "1.3.3.2: 12" in listing2.text
+    assert "redakcija 2" in listing2.text and "ziņots: 12 (mainīts: 10 → 12)" in listing2.text
     coordinator.click_text(f"✅ Pieņemt Nr. {rid}")
     done, refreshed = await coordinator.replies(2)
     assert f"Atskaite Nr. {rid} pieņemta" in done.text

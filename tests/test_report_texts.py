@@ -124,6 +124,7 @@ def test_history_rows_use_the_summary_labels_and_formats(catalog: Catalog) -> No
             "field": field_label("en", measure, forms.form_for(measure).fields[0]),
             "old": "in progress",
             "new": "done",
+            "comment": None,
         }
     ]
 
@@ -189,8 +190,13 @@ def test_history_shows_a_review_in_words_with_who_decided() -> None:
     rows = change_rows(
         "lv", None, 2026, [{"field": "review", "old": "pending", "new": "accepted", "by_name": "Inese"}]
     )
-    assert rows == [{"field": "Pārskatīšana (Inese)", "old": "gaida pārskatīšanu", "new": "pieņemts"}]
+    assert rows == [
+        {"field": "Pārskatīšana (Inese)", "old": "gaida pārskatīšanu", "new": "pieņemts", "comment": None}
+    ]
     (en,) = change_rows(
-        "en", None, 2026, [{"field": "review", "old": "pending", "new": "returned", "by_name": "X"}]
+        "en",
+        None,
+        2026,
+        [{"field": "review", "old": "pending", "new": "returned", "by_name": "X", "comment": "Fix 1.1.1"}],
     )
-    assert en["field"] == "Review (X)" and "returned" in en["new"]
+    assert en["field"] == "Review (X)" and "returned" in en["new"] and en["comment"] == "Fix 1.1.1"

@@ -57,14 +57,14 @@ from bot.compile_jobs import (
 )
 from bot.config import Settings
 from bot.keyboards import new_nonce
-from bot.render import button
+from bot.render import button, format_stored
 from bot.reopening import reopen_year
 from reporting_forms.answers import InvalidAnswer, parse_comment
 from reporting_forms.catalog import Catalog, MetricKind
 from reporting_forms.compilation import compile_policy_results
 from reporting_forms.exports import export_docx, export_xlsx, progress_chart
 from reporting_forms.texts import format_day, format_number, text
-from storage.compiled import CompiledRepo, ReviewError, ReviewResult
+from storage.compiled import REVIEW_FIELD, CompiledRepo, ReviewError, ReviewResult
 from storage.db import Database
 from storage.repositories import ReportView, Repos, StoredValue
 from storage.tables import Contact, ReviewState
@@ -75,6 +75,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 PAGE_SIZE = 5
 VALUE_WIDTH = 120
+TEXT_WIDTH = 90  # an indicator's text on the review card; shorter when a page would not fit
+SHORT_TEXT_WIDTH = 40
 
 
 class ReviewFlow(StatesGroup):
@@ -89,6 +91,12 @@ class IndicatorFlow(StatesGroup):
 
 
 MY_FLOWS = StateFilter(ReviewFlow.comment, *IndicatorFlow.__states__)
+
+
+def expects_typed_number(state: str | None) -> bool:
+    """True at /indicator's value question: a typed number is the answer (the offline console
+    then reads "1" as the value, not as pressing button [1])."""
+    return state == IndicatorFlow.value.state
 
 
 class ReviewCb(CallbackData, prefix="rv"):
@@ -285,7 +293,70 @@ def _value_text(lang: str, value: StoredValue) -> str:
     return shown if len(shown) <= VALUE_WIDTH else shown[: VALUE_WIDTH - 1] + "…"
 
 
-def _review_item(lang: str, view: ReportView, settings: Settings) -> dict[str, Any]:
+def shorten(value: str, width: int) -> str:
+    """At most ``width`` characters, cut at a word boundary, with "…" when cut."""
+    if len(value) <= width:
+        return value
+    head = value[: width - 1]
+    if " " in head:
+        head = head.rsplit(" ", 1)[0]
+    return head.rstrip(" ,;:-–(") + "…"
+
+
+def _review_rows(
+    lang: str, view: ReportView, catalog: Catalog, changes: Sequence[dict[str, Any]], width: int | None
+) -> list[dict[str, Any]]:
+    """One row per indicator of the measure: its text (shortened to ``width``; None: left out),
+    the 2027 target and unit, the value reported and — from the second revision — what changed
+    since the previous one (old → new, the milestone date too)."""
+    try:
+        measure = catalog.measure(view.measure_code)
+    except KeyError:  # the catalog no longer has the measure: the stored values as they are
+        return [
+            {
+                "code": v.indicator_code,
+                "text": None,
+                "target": None,
+                "unit": None,
+                "value": _value_text(lang, v),
+                "change": None,
+                "date_change": None,
+            }
+            for v in view.values
+        ]
+    stored = {v.indicator_code: v for v in view.values}
+    changed = {
+        str(c.get("field")): (c.get("old"), c.get("new")) for c in changes if c.get("field") != REVIEW_FIELD
+    }
+
+    def change(key: str) -> dict[str, str] | None:
+        if key not in changed:
+            return None
+        old, new = (format_stored(lang, measure, view.year, key, x) for x in changed[key])
+        return {"old": old or "—", "new": new or "—"}
+
+    return [
+        {
+            "code": ind.id,
+            "text": shorten(ind.text, width) if width else None,
+            "target": ind.target,
+            "unit": ind.unit,
+            "value": _value_text(lang, stored[ind.id]) if ind.id in stored else "—",
+            "change": change(ind.id),
+            "date_change": change(f"{ind.id}.date"),
+        }
+        for ind in measure.indicators
+    ]
+
+
+def _review_item(
+    lang: str,
+    view: ReportView,
+    settings: Settings,
+    catalog: Catalog,
+    changes: Sequence[dict[str, Any]],
+    width: int | None = TEXT_WIDTH,
+) -> dict[str, Any]:
     comment = view.comment or ""
     return {
         "id": view.id,
@@ -299,13 +370,23 @@ def _review_item(lang: str, view: ReportView, settings: Settings) -> dict[str, A
         if view.submitted_at
         else None,
         "risk_flag": view.risk_flag,
-        "answers": [{"code": v.indicator_code, "value": _value_text(lang, v)} for v in view.values],
+        "answers": _review_rows(lang, view, catalog, changes, width),
         "comment": comment if len(comment) <= 300 else comment[:299] + "…",
+        "comment_changed": "comment" in {str(c.get("field")) for c in changes},
     }
 
 
+async def _latest_changes(repos: Repos, view: ReportView) -> list[dict[str, Any]]:
+    """What the report's latest revision changed against the previous one ([] for the first)."""
+    if view.revision <= 1:
+        return []
+    revisions = await repos.reports.revisions(view.id)
+    latest = next((r for r in reversed(revisions) if r.revision == view.revision), None)
+    return list(latest.changes) if latest is not None else []
+
+
 async def _review_page(
-    lang: str, repos: Repos, settings: Settings, page: int
+    lang: str, repos: Repos, settings: Settings, catalog: Catalog, page: int
 ) -> tuple[str, InlineKeyboardMarkup | None]:
     repo = CompiledRepo(repos.session)
     total, _ = await repo.pending_reviews(limit=0)
@@ -335,30 +416,36 @@ async def _review_page(
         nav.append(_btn(button(lang, "coordinator.btn_next"), ReviewPageCb(page=page + 1)))
     if nav:
         rows.append(nav)
-    body = text(
-        lang,
-        "coordinator.review_list",
-        total=total,
-        page=page + 1,
-        pages=pages,
-        items=[_review_item(lang, v, settings) for v in views],
-    )
+    changes = {v.id: await _latest_changes(repos, v) for v in views}
+    for width in (TEXT_WIDTH, SHORT_TEXT_WIDTH, None):  # shorter indicator texts until it fits
+        body = text(
+            lang,
+            "coordinator.review_list",
+            total=total,
+            page=page + 1,
+            pages=pages,
+            items=[_review_item(lang, v, settings, catalog, changes[v.id], width) for v in views],
+        )
+        if len(chunks(body)) == 1:
+            break
     return body, InlineKeyboardMarkup(inline_keyboard=rows)
 
 
 async def cmd_review(
-    message: Message, state: FSMContext, lang: str, repos: Repos, settings: Settings
+    message: Message, state: FSMContext, lang: str, repos: Repos, settings: Settings, catalog: Catalog
 ) -> None:
     await _leave_flow(state)
-    body, keyboard = await _review_page(lang, repos, settings, 0)
+    body, keyboard = await _review_page(lang, repos, settings, catalog, 0)
     await message.answer(body, reply_markup=keyboard)
 
 
-async def _show_page(query: CallbackQuery, lang: str, repos: Repos, settings: Settings, page: int) -> None:
+async def _show_page(
+    query: CallbackQuery, lang: str, repos: Repos, settings: Settings, catalog: Catalog, page: int
+) -> None:
     message = query.message
     if message is None or isinstance(message, InaccessibleMessage):
         return
-    body, keyboard = await _review_page(lang, repos, settings, page)
+    body, keyboard = await _review_page(lang, repos, settings, catalog, page)
     try:
         await message.edit_text(body, reply_markup=keyboard)
     except TelegramBadRequest as exc:
@@ -367,10 +454,15 @@ async def _show_page(query: CallbackQuery, lang: str, repos: Repos, settings: Se
 
 
 async def on_review_page(
-    query: CallbackQuery, callback_data: ReviewPageCb, lang: str, repos: Repos, settings: Settings
+    query: CallbackQuery,
+    callback_data: ReviewPageCb,
+    lang: str,
+    repos: Repos,
+    settings: Settings,
+    catalog: Catalog,
 ) -> None:
     await query.answer()
-    await _show_page(query, lang, repos, settings, callback_data.page)
+    await _show_page(query, lang, repos, settings, catalog, callback_data.page)
 
 
 def _review_error(lang: str, result: ReviewResult) -> str:
@@ -482,6 +574,7 @@ async def on_review(
     repos: Repos,
     settings: Settings,
     services: Services,
+    catalog: Catalog,
 ) -> None:
     message = query.message
     if message is None or isinstance(message, InaccessibleMessage):
@@ -497,7 +590,7 @@ async def on_review(
             bot, services.db, repos, contact, lang, callback_data.rid, callback_data.rev, ReviewState.ACCEPTED
         )
         await message.answer(done)
-        await _show_page(query, lang, repos, settings, callback_data.p)
+        await _show_page(query, lang, repos, settings, catalog, callback_data.p)
         return
     view = await repos.reports.view(callback_data.rid)
     await state.set_state(ReviewFlow.comment)

@@ -102,6 +102,13 @@ def _measures(ctx: Ctx) -> list[tuple[Task, Measure]]:
     return [(task, m) for _plan, _d, task, m in ctx.catalog.measures_for(ctx.institution)]
 
 
+def _example(ctx: Ctx) -> str:
+    """A measure id to show as the example of a typed id: one the contact can pick (never the
+    refused one), the institution's first in plan order."""
+    mine = _measures(ctx)
+    return mine[0][1].id if mine else ""
+
+
 def _allowed(ctx: Ctx, code: str) -> Measure | None:
     return ctx.catalog.measure_of(ctx.institution, code) if isinstance(code, str) else None
 
@@ -159,6 +166,7 @@ async def _show_picker(
             ctx.lang,
             "report.choose_measure",
             institution=ctx.institution,
+            example=_example(ctx),
             groups=[
                 {
                     "task_id": t.id,
@@ -177,6 +185,7 @@ async def _show_picker(
             ctx.lang,
             "report.choose_task",
             institution=ctx.institution,
+            example=_example(ctx),
             page=page + 1,
             pages=pages,
             tasks=[{"id": t.id, "title": t.title, "count": len(ms)} for t, ms in on_page],
@@ -207,7 +216,9 @@ async def _begin_picking(ctx: Ctx, message: Message, code: str | None) -> None:
 async def _choose_measure(ctx: Ctx, message: Message, code: str) -> None:
     measure = _allowed(ctx, code.strip())
     if measure is None:
-        await message.answer(text(ctx.lang, "report.unknown_measure", code=code.strip()[:40]))
+        await message.answer(
+            text(ctx.lang, "report.unknown_measure", code=code.strip()[:40], example=_example(ctx))
+        )
         data = await ctx.state.get_data()
         await _show_picker(ctx, message, data.get("page", 0), data.get("task"))
         return
@@ -453,9 +464,16 @@ async def cmd_report(message: Message, command: CommandObject, ctx: Ctx) -> None
     await _begin_picking(ctx, message, wanted or None)
 
 
-async def cmd_cancel(message: Message, state: FSMContext, lang: str) -> None:
-    await state.clear()
-    await message.answer(text(lang, "report.cancelled"))
+async def _cancel(ctx: Ctx, message: Message) -> None:
+    """End the report flow: the draft is deleted — or, at the picker and the year choice, there
+    was none yet, and the message says so."""
+    had_draft = await _current(ctx) is not None
+    await ctx.state.clear()
+    await message.answer(text(ctx.lang, "report.cancelled" if had_draft else "report.cancelled_no_draft"))
+
+
+async def cmd_cancel(message: Message, ctx: Ctx) -> None:
+    await _cancel(ctx, message)
 
 
 async def _step_name(ctx: Ctx) -> tuple[str, str | None]:
@@ -479,7 +497,7 @@ async def _step_name(ctx: Ctx) -> tuple[str, str | None]:
 async def cmd_help_in_flow(message: Message, ctx: Ctx) -> None:
     """/help during a report: what this step expects, then the same step again."""
     step, kind = await _step_name(ctx)
-    await message.answer(text(ctx.lang, "report.step_help", step=step, kind=kind))
+    await message.answer(text(ctx.lang, "report.step_help", step=step, kind=kind, example=_example(ctx)))
     await _reask(ctx, message)
 
 
@@ -697,8 +715,7 @@ async def _act(
 ) -> None:
     """Carry out a button action (also when its label was typed instead of pressed)."""
     if action == "x" or current is None:
-        await ctx.state.clear()
-        await message.answer(text(ctx.lang, "report.cancelled"))
+        await _cancel(ctx, message)
         return
     measure, draft = current
     if action == "c":
