@@ -357,30 +357,38 @@ class PeopleRepo(_Repo):
         language: str,
         now: dt.datetime | None = None,
     ) -> t.Contact:
-        """Bind the Telegram user to the invite's institution and role, or raise InviteError."""
+        """Bind the Telegram user to the invite's institution and role, or raise InviteError.
+
+        The invite is claimed with one conditional UPDATE (unused, not expired): of two people
+        redeeming one code at once, exactly one gets the row; on PostgreSQL the second waits on
+        the row lock and then finds it used."""
         now = now or t.utcnow()
-        invite = (
-            await self.session.exec(select(t.Invite).where(t.Invite.code_hash == hash_code(code)))
-        ).first()
-        if invite is None:
-            raise InviteError("unknown")
-        if invite.used_at is not None:
-            raise InviteError("used")
-        if as_utc(invite.expires_at) <= now:
+        code_hash = hash_code(code)
+        claimed = await _CLAIM_INVITE.one(self.session, code_hash=code_hash, now=now)
+        if claimed is None:
+            invite = (await self.session.exec(select(t.Invite).where(t.Invite.code_hash == code_hash))).first()
+            if invite is None:
+                raise InviteError("unknown")
+            if invite.used_at is not None:
+                raise InviteError("used")
             raise InviteError("expired")
+        invite_id, institution_id, role, invite_name = claimed
         contact = await self.contact_by_telegram(telegram_user_id)
         if contact is None:
             contact = await self.add_contact(
-                display_name=invite.display_name or display_name,
-                institution_id=invite.institution_id,
-                role=invite.role,
+                display_name=invite_name or display_name,
+                institution_id=institution_id,
+                role=role,
                 telegram_user_id=telegram_user_id,
                 language=language,
             )
         else:
-            contact.institution_id, contact.role, contact.active = invite.institution_id, invite.role, True
-        invite.used_at, invite.used_by_contact_id = now, contact.id
-        await self.session.flush()
+            contact.institution_id, contact.role, contact.active = institution_id, role, True
+            await self.session.flush()
+        await _INVITE_USED_BY.run(self.session, id=invite_id, contact_id=contact.id)
+        for obj in list(self.session.identity_map.values()):  # written past the ORM
+            if isinstance(obj, t.Invite) and obj.id == invite_id:
+                self.session.expire(obj)
         return contact
 
     async def record_attempt(self, telegram_user_id: int, ok: bool, now: dt.datetime | None = None) -> None:
@@ -831,6 +839,19 @@ _EARLIER = Sql(
          AND r.status = :submitted AND p.year < :year""",
     params={"measure_id": Integer(), "institution_id": Integer(), "submitted": String(), "year": Integer()},
     columns={"code": String(), "kind": String(), **_VALUE_COLUMNS, "year": Integer()},
+)
+
+
+_CLAIM_INVITE = Sql(
+    """UPDATE invite SET used_at = :now
+       WHERE code_hash = :code_hash AND used_at IS NULL AND expires_at > :now
+       RETURNING id, institution_id, role, display_name""",
+    params={"now": DateTime(timezone=True), "code_hash": String()},
+    columns={"id": Integer(), "institution_id": Integer(), "role": String(), "display_name": String()},
+)
+_INVITE_USED_BY = Sql(
+    "UPDATE invite SET used_by_contact_id = :contact_id WHERE id = :id",
+    params={"contact_id": Integer(), "id": Integer()},
 )
 
 
