@@ -366,7 +366,9 @@ class PeopleRepo(_Repo):
         code_hash = hash_code(code)
         claimed = await _CLAIM_INVITE.one(self.session, code_hash=code_hash, now=now)
         if claimed is None:
-            invite = (await self.session.exec(select(t.Invite).where(t.Invite.code_hash == code_hash))).first()
+            invite = (
+                await self.session.exec(select(t.Invite).where(t.Invite.code_hash == code_hash))
+            ).first()
             if invite is None:
                 raise InviteError("unknown")
             if invite.used_at is not None:
