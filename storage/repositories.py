@@ -880,9 +880,9 @@ _INSTITUTION_COLUMNS = {
 }
 
 _MARK_UPDATE = Sql(
-    """INSERT INTO processed_update (update_id, at) VALUES (:update_id, :at)
-       ON CONFLICT (update_id) DO NOTHING""",
-    params={"update_id": BigInteger(), "at": DateTime(timezone=True)},
+    """INSERT INTO processed_update (bot_id, update_id, at) VALUES (:bot_id, :update_id, :at)
+       ON CONFLICT (bot_id, update_id) DO NOTHING""",
+    params={"bot_id": BigInteger(), "update_id": BigInteger(), "at": DateTime(timezone=True)},
 )
 _FORGET_UPDATES = Sql(
     "DELETE FROM processed_update WHERE at < :before", params={"before": DateTime(timezone=True)}
@@ -928,25 +928,26 @@ class Repos:
     def session(self) -> AsyncSession:
         return self.source.session if isinstance(self.source, Unit) else self.source
 
-    async def mark_update(self, update_id: int, now: dt.datetime | None = None) -> bool:
-        """Remember a Telegram update id; False when it was handled before (a duplicate).
+    async def mark_update(self, update_id: int, now: dt.datetime | None = None, *, bot_id: int = 0) -> bool:
+        """Remember a Telegram update id of bot ``bot_id``; False when it was handled before (a
+        duplicate). Update ids are per bot: two bots sharing a database each have an update 1.
 
         One INSERT ... ON CONFLICT DO NOTHING (SQLite and PostgreSQL both speak it). Telegram
         re-delivers within hours at most, so ids older than UPDATE_MEMORY are forgotten, a
         batch at a time (every PRUNE_EVERY-th update)."""
         now = now or t.utcnow()
-        if not await _MARK_UPDATE.run(self.source, update_id=update_id, at=now):
+        if not await _MARK_UPDATE.run(self.source, bot_id=bot_id, update_id=update_id, at=now):
             return False
         if update_id % PRUNE_EVERY == 0:
             await _FORGET_UPDATES.run(self.source, before=now - UPDATE_MEMORY)
         return True
 
     async def start_update(
-        self, update_id: int, telegram_user_id: int | None, state_key: str | None
+        self, update_id: int, telegram_user_id: int | None, state_key: str | None, *, bot_id: int = 0
     ) -> UpdateContext | None:
         """The first statements of an update: None when it is a duplicate; else the sender's
         contact and institution (ORM instances of this unit) and the conversation row."""
-        if not await self.mark_update(update_id):
+        if not await self.mark_update(update_id, bot_id=bot_id):
             return None
         row = await _UPDATE_CONTEXT.one(self.source, user_id=telegram_user_id, state_key=state_key)
         assert row is not None
