@@ -33,7 +33,7 @@ from reporting_forms.export import catalog_to_dict
 from reporting_forms.texts import format_number
 from storage.db import Database, upgrade_async
 from storage.repositories import Repos
-from storage.tables import Role
+from storage.tables import Role, utcnow
 
 
 def _database_error_types() -> tuple[type[BaseException], ...]:
@@ -523,7 +523,7 @@ def contacts_deactivate(contact_id: int) -> None:
         contact = await repos.people.contact(contact_id)
         if contact is None:
             raise fail(f"No contact with id {contact_id}.")
-        contact.active = False
+        contact.active, contact.deactivated_at = False, contact.deactivated_at or utcnow()
         return contact.display_name
 
     out.print(f"Deactivated contact {contact_id} ({with_repos(work)}).")

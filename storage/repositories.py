@@ -386,6 +386,7 @@ class PeopleRepo(_Repo):
             )
         else:
             contact.institution_id, contact.role, contact.active = institution_id, role, True
+            contact.deactivated_at = None
             await self.session.flush()
         await _INVITE_USED_BY.run(self.session, id=invite_id, contact_id=contact.id)
         for obj in list(self.session.identity_map.values()):  # written past the ORM
@@ -870,6 +871,7 @@ _CONTACT_COLUMNS = {
     "active": Boolean(),
     "blocked": Boolean(),
     "created_at": DateTime(timezone=True),
+    "deactivated_at": DateTime(timezone=True),
 }
 _INSTITUTION_COLUMNS = {
     "id": Integer(),

@@ -77,6 +77,7 @@ class Contact(SQLModel, table=True):
     active: bool = True
     blocked: bool = False
     created_at: dt.datetime = _stamp()
+    deactivated_at: dt.datetime | None = _when()  # personal data is erased N days after (purge)
 
 
 class Invite(SQLModel, table=True):

@@ -15,4 +15,3 @@ async def test_update_ids_are_per_bot(db: Database) -> None:
     async with db.session() as s:
         assert await Repos(s).mark_update(1001, bot_id=111) is False  # a re-delivery
         assert await Repos(s).mark_update(1001, bot_id=222) is False
-
