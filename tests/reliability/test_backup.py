@@ -184,3 +184,39 @@ def test_read_file_rejects_other_files(tmp_path) -> None:
     bad.write_bytes(b"\x00\x01garbage")
     with pytest.raises(backup.BackupError):
         backup.read_file(bad)
+
+
+def test_cli_backup_restore_purge(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from typer.testing import CliRunner
+
+    from bot.cli import app
+
+    runner = CliRunner()
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("COLUMNS", "200")
+    monkeypatch.delenv("TELEGRAM_BOT_TOKEN", raising=False)
+    monkeypatch.setenv("COMPILED_DIR", str(tmp_path / "compiled"))
+
+    def run(*args: str, code: int = 0) -> str:
+        result = runner.invoke(app, list(args), catch_exceptions=False)
+        assert result.exit_code == code, result.output
+        return result.output
+
+    monkeypatch.setenv("DATABASE_URL", f"sqlite+aiosqlite:///{tmp_path / 'old.db'}")
+    run("init")
+    run("indicator", "set", "PR1.RR2", "2025", "15.4", "--source", "VID")
+    run("invite", "--institution", "VPD", "--role", "contact", "--name", "Anna Bērziņa")
+    written = run("backup", "dump.json.gz")
+    assert "Backup written: dump.json.gz" in written and "1 invites" in written
+    before = run("indicator", "list")
+
+    monkeypatch.setenv("DATABASE_URL", f"sqlite+aiosqlite:///{tmp_path / 'new.db'}")
+    restored = run("restore", "dump.json.gz")
+    assert "Restored from dump.json.gz" in restored and "another plan catalog" not in restored
+    assert run("indicator", "list") == before
+    refused = run("restore", "dump.json.gz", code=1)
+    assert "Restore refused: the database is not empty" in refused and len(refused.strip().splitlines()) <= 2
+    (tmp_path / "junk.json").write_text("[]")
+    assert "not a resobot backup" in run("restore", "junk.json", code=1)
+    purged = run("purge", "--days", "30")
+    assert "0 processed updates" in purged and "0 deactivated contacts anonymised" in purged
