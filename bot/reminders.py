@@ -38,7 +38,7 @@ from aiogram.types import (
 
 from bot.access import RequireContact
 from bot.config import Settings
-from bot.keyboards import new_nonce
+from bot.keyboards import DbInt, new_nonce
 from bot.render import button
 from reporting_forms.catalog import Catalog
 from reporting_forms.reminders import EscalationDigest, natural_key
@@ -76,7 +76,7 @@ class ReminderCb(CallbackData, prefix="rem"):
     m: a measure code (empty: the measure picker)."""
 
     a: str
-    o: int
+    o: DbInt
     m: str = ""
 
 

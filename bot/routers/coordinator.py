@@ -55,7 +55,7 @@ from bot.compile_jobs import (
     summary_message,
 )
 from bot.config import Settings
-from bot.keyboards import new_nonce
+from bot.keyboards import DbInt, new_nonce
 from bot.render import button
 from reporting_forms.answers import InvalidAnswer, parse_comment
 from reporting_forms.catalog import Catalog, MetricKind
@@ -93,13 +93,13 @@ class ReviewCb(CallbackData, prefix="rv"):
     """Accept (a=a) or return (a=r) revision ``rev`` of report ``rid``; p: the list page."""
 
     a: str
-    rid: int
-    rev: int
-    p: int = 0
+    rid: DbInt
+    rev: DbInt
+    p: DbInt = 0
 
 
 class ReviewPageCb(CallbackData, prefix="rvp"):
-    page: int
+    page: DbInt
 
 
 class CoordCb(CallbackData, prefix="co"):
