@@ -42,7 +42,7 @@ from bot.keyboards import DbInt, new_nonce
 from bot.render import button
 from reporting_forms.catalog import Catalog
 from reporting_forms.reminders import EscalationDigest, natural_key
-from reporting_forms.texts import text
+from reporting_forms.texts import alert, text
 from reporting_forms.workdays import next_working_day
 from storage.outbox import (
     KIND_DIGEST,
@@ -482,7 +482,7 @@ async def on_reminder_button(
     message = query.message
     row = await _own_row(env, callback_data.o)
     if row is None or message is None or isinstance(message, InaccessibleMessage):
-        await query.answer(text(lang, "reminders.reminder_gone"), show_alert=True)
+        await query.answer(alert(lang, "reminders.reminder_gone"), show_alert=True)
         return
     await query.answer()
     if callback_data.a == "r":

@@ -61,7 +61,7 @@ from reporting_forms.answers import InvalidAnswer, parse_comment
 from reporting_forms.catalog import Catalog, MetricKind
 from reporting_forms.compilation import compile_policy_results
 from reporting_forms.exports import export_docx, export_xlsx, progress_chart
-from reporting_forms.texts import format_day, format_number, text
+from reporting_forms.texts import as_plain, format_day, format_number, text
 from storage.compiled import CompiledRepo, ReviewError, ReviewResult
 from storage.db import Database
 from storage.repositories import ReportView, Repos, StoredValue
@@ -441,7 +441,7 @@ async def on_review(
         return
     pending = await CompiledRepo(repos.session).check_pending(callback_data.rid, callback_data.rev)
     if pending.error is not None:
-        await query.answer(_review_error(lang, pending), show_alert=True)
+        await query.answer(as_plain(_review_error(lang, pending)), show_alert=True)
         return
     await query.answer()
     if callback_data.a == "a":

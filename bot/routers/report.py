@@ -43,7 +43,7 @@ from bot.states import ReportFlow
 from reporting_forms import forms
 from reporting_forms.catalog import Catalog, Measure, Task
 from reporting_forms.periods import open_years
-from reporting_forms.texts import LANGUAGES, text, to_local
+from reporting_forms.texts import LANGUAGES, alert, text, to_local
 from storage.repositories import Repos
 from storage.tables import Contact
 
@@ -798,7 +798,7 @@ async def on_myreport_cb(query: CallbackQuery, callback_data: MyReportCb, ctx: C
         or message is None
         or isinstance(message, InaccessibleMessage)
     ):
-        await query.answer(text(ctx.lang, "common.stale_button"), show_alert=True)
+        await query.answer(alert(ctx.lang, "common.stale_button"), show_alert=True)
         return
     await query.answer()
     if callback_data.a == "h":

@@ -74,3 +74,40 @@ def test_button_models_refuse_ids_out_of_range(model: type, fields: dict) -> Non
         model(**fields)
     ok = {k: (1 if isinstance(v, int) else v) for k, v in fields.items()}
     assert model.unpack(model(**ok).pack()) == model(**ok)
+
+
+async def test_button_alerts_are_plain_text(harness: Harness) -> None:
+    """Callback answers are not parsed as HTML: an unregistered user's button alert shows
+    ``/start KODS``, not ``<code>/start KODS</code>``."""
+    stranger = harness.server.user(2301, first_name="X", language_code="lv")
+    update = stranger.send("/help")
+    await stranger.replies(1)
+    update = harness.server._queue_callback(stranger, update["message"], "r:h:1")
+    await harness.server.idle()
+    query_id = update["callback_query"]["id"]
+    (answer,) = [
+        c
+        for m, c in harness.server.calls
+        if m == "answerCallbackQuery" and c.get("callback_query_id") == query_id
+    ]
+    assert "/start KODS" in answer["text"]
+    assert "<" not in answer["text"] and "&lt;" not in answer["text"] and "&amp;" not in answer["text"]
+
+
+@pytest.mark.parametrize("lang", ["lv", "en"])
+def test_alert_texts_have_no_markup(lang: str) -> None:
+    from reporting_forms.texts import alert
+
+    assert alert(lang, "common.not_registered") == alert(lang, "common.not_registered").strip()
+    for name, params in [
+        ("common.not_registered", {}),
+        ("common.deactivated", {}),
+        ("common.forbidden", {}),
+        ("common.private_only", {}),
+        ("common.stale_button", {}),
+        ("reminders.reminder_gone", {}),
+        ("coordinator.review_error_already", {"by": "Bērziņa & <Co>"}),
+    ]:
+        shown = alert(lang, name, **params)
+        assert "<code>" not in shown and "&amp;" not in shown and "&lt;" not in shown, (name, shown)
+    assert "Bērziņa & <Co>" in alert(lang, "coordinator.review_error_already", by="Bērziņa & <Co>")
