@@ -40,6 +40,7 @@ from bot.access import RequireContact
 from bot.config import Settings
 from bot.keyboards import DbInt, new_nonce
 from bot.render import button
+from reporting_forms.answers import clean_text
 from reporting_forms.catalog import Catalog
 from reporting_forms.reminders import EscalationDigest, natural_key
 from reporting_forms.texts import alert, text
@@ -418,7 +419,7 @@ class ReasonError(ValueError):
 
 def parse_reason(raw: str | None) -> str:
     """A mute reason: one line of 3–300 characters (inner whitespace collapsed)."""
-    reason = " ".join((raw or "").split())
+    reason = " ".join(clean_text(raw or "").split())
     if len(reason) < REASON_MIN:
         raise ReasonError("mute_reason_too_short")
     if len(reason) > REASON_MAX:

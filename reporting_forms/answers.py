@@ -175,6 +175,11 @@ def _drop_controls(s: str) -> str:
     return "".join(out)
 
 
+def clean_text(raw: str) -> str:
+    """User text without control, bidi-override and zero-width characters (see parse_comment)."""
+    return _drop_controls(raw)
+
+
 def parse_comment(raw: str, max_length: int = DEFAULT_MAX_LENGTH) -> str:
     """Free text: control characters (except newline and tab), bidi overrides and zero-width
     characters removed, stripped, 1..max_length."""

@@ -34,3 +34,9 @@ def test_a_joiner_inside_an_emoji_sequence_is_kept() -> None:
 def test_ordinary_text_is_kept() -> None:
     text = "Ģimenes atbalsts — 12 klienti 🙂\nOtrā rinda\tar tabulu; עברית un العربية"
     assert parse_comment(text) == text
+
+
+def test_mute_reasons_are_cleaned_too() -> None:
+    from bot.reminders import parse_reason
+
+    assert parse_reason("Atvaļinājums\u202e līdz\u200b janvārim") == "Atvaļinājums līdz janvārim"
