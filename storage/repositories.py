@@ -471,14 +471,9 @@ class ReportView:
 
 class ReportRepo(_Repo):
     async def period(self, year: int) -> t.ReportingPeriod:
-        row = (
-            await self.session.exec(select(t.ReportingPeriod).where(t.ReportingPeriod.year == year))
-        ).first()
-        if row is None:
-            row = t.ReportingPeriod(year=year, starts=dt.date(year, 1, 1), ends=dt.date(year, 12, 31))
-            self.session.add(row)
-            await self.session.flush()
-        return row
+        period = await self.session.get(t.ReportingPeriod, await self._period_id(year))
+        assert period is not None
+        return period
 
     async def find(self, measure_id: int, institution_id: int, year: int) -> t.Report | None:
         if isinstance(self.source, Unit):  # the bot's hot path: no ORM query
@@ -498,11 +493,13 @@ class ReportRepo(_Repo):
         return (await self.session.exec(stmt)).first()
 
     async def _period_id(self, year: int) -> int:
+        """The year's period id; created when missing (an upsert: concurrent creators agree)."""
         row = await _PERIOD_ID.one(self.source, year=year)
         if row is None:
-            row = await _NEW_PERIOD.one(
+            await _NEW_PERIOD.run(
                 self.source, year=year, starts=dt.date(year, 1, 1), ends=dt.date(year, 12, 31)
             )
+            row = await _PERIOD_ID.one(self.source, year=year)
         assert row is not None
         return int(row[0])
 
@@ -766,10 +763,11 @@ _PERIOD_ID = Sql(
     params={"year": Integer()},
     columns={"id": Integer()},
 )
+# Two first confirms of a year at once: the second insert does nothing, both then read the row.
 _NEW_PERIOD = Sql(
-    "INSERT INTO reporting_period (year, starts, ends) VALUES (:year, :starts, :ends) RETURNING id",
+    """INSERT INTO reporting_period (year, starts, ends) VALUES (:year, :starts, :ends)
+       ON CONFLICT (year) DO NOTHING""",
     params={k: v for k, v in _table_columns(t.ReportingPeriod).items() if k != "id"},
-    columns={"id": Integer()},
 )
 _REPORT_HEAD = Sql(
     """SELECT id, revision, comment FROM report
