@@ -23,6 +23,7 @@ from aiogram.types import ErrorEvent
 from bot.commands import set_default_commands
 from bot.config import Settings
 from bot.middlewares import StateInUnit, UnitOfWork, run_filters_inline
+from bot.redact import chat_ref
 from bot.reminders import UnblockOnContact
 from bot.routers import ROUTERS
 from reporting_forms.catalog import Catalog
@@ -100,7 +101,7 @@ async def _on_error(event: ErrorEvent, bot: Bot, services: Services) -> bool:
             contact = await Repos(session).people.contact_by_telegram(user.id if user else chat_id)
             lang = contact.language if contact else lang
     except Exception:
-        log.exception("could not read the language of chat %s", chat_id)
+        log.exception("could not read the language of chat %s", chat_ref(chat_id))
     if query is not None:
         try:
             await query.answer()
@@ -109,7 +110,7 @@ async def _on_error(event: ErrorEvent, bot: Bot, services: Services) -> bool:
     try:
         await bot.send_message(chat_id, text(lang, "common.failure"))
     except Exception:  # the error path itself must never raise
-        log.exception("could not report the failure to chat %s", chat_id)
+        log.exception("could not report the failure to chat %s", chat_ref(chat_id))
     return True
 
 

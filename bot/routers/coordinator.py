@@ -56,6 +56,7 @@ from bot.compile_jobs import (
 )
 from bot.config import Settings
 from bot.keyboards import DbInt, new_nonce
+from bot.redact import chat_ref
 from bot.render import button
 from reporting_forms.answers import InvalidAnswer, parse_comment
 from reporting_forms.catalog import Catalog, MetricKind
@@ -387,7 +388,7 @@ async def _notify_when_committed(
         try:
             await bot.send_message(chat_id, body)
         except TelegramAPIError:
-            log.warning("could not notify chat %s of the review of report %s", chat_id, report_id)
+            log.warning("could not notify chat %s of the review of report %s", chat_ref(chat_id), report_id)
 
 
 def _after_commit(bot: Bot, db: Database, report_id: int, revision: int, state: str, notices: Any) -> None:
