@@ -9,7 +9,7 @@ from typing import Any
 from aiogram import BaseMiddleware
 from aiogram.types import CallbackQuery, Message, TelegramObject
 
-from reporting_forms.texts import text
+from reporting_forms.texts import as_plain, text
 from storage.tables import Contact, Role
 
 Handler = Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]]
@@ -18,7 +18,7 @@ Handler = Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]]
 async def reply(event: TelegramObject, message: str) -> None:
     """Answer a message or a button press with a plain notice."""
     if isinstance(event, CallbackQuery):
-        await event.answer(message, show_alert=True)
+        await event.answer(as_plain(message), show_alert=True)  # alerts are plain text
     elif isinstance(event, Message):
         await event.answer(message)
 

@@ -3,12 +3,13 @@ tests and the benchmark — and runs it."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import datetime as dt
 import gc
 import html
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,12 +18,14 @@ from aiogram.client.default import DefaultBotProperties
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.enums import ParseMode
+from aiogram.exceptions import TelegramNetworkError, TelegramRetryAfter, TelegramServerError
 from aiogram.fsm.storage.memory import SimpleEventIsolation
 from aiogram.types import ErrorEvent
 
 from bot.commands import set_default_commands
 from bot.config import Settings
 from bot.middlewares import StateInUnit, UnitOfWork, run_filters_inline
+from bot.redact import chat_ref
 from bot.reminders import UnblockOnContact
 from bot.routers import ROUTERS
 from reporting_forms.catalog import Catalog
@@ -100,7 +103,7 @@ async def _on_error(event: ErrorEvent, bot: Bot, services: Services) -> bool:
             contact = await Repos(session).people.contact_by_telegram(user.id if user else chat_id)
             lang = contact.language if contact else lang
     except Exception:
-        log.exception("could not read the language of chat %s", chat_id)
+        log.exception("could not read the language of chat %s", chat_ref(chat_id))
     if query is not None:
         try:
             await query.answer()
@@ -109,7 +112,7 @@ async def _on_error(event: ErrorEvent, bot: Bot, services: Services) -> bool:
     try:
         await bot.send_message(chat_id, text(lang, "common.failure"))
     except Exception:  # the error path itself must never raise
-        log.exception("could not report the failure to chat %s", chat_id)
+        log.exception("could not report the failure to chat %s", chat_ref(chat_id))
     return True
 
 
@@ -125,11 +128,34 @@ async def run_polling(services: Services, *, reminders: bool = True) -> None:
     bot = telegram_bot(services.settings)
     dp = build_dispatcher(services)
     try:
-        await bot.delete_webhook(drop_pending_updates=False)
+        await wait_for_bot_api(bot)
         async with background(services, bot, enabled=reminders):
             await dp.start_polling(bot, allowed_updates=dp.resolve_used_update_types())
     finally:
         await bot.session.close()
+
+
+async def wait_for_bot_api(
+    bot: Bot,
+    *,
+    first_delay: float = 1.0,
+    max_delay: float = 60.0,
+    sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
+) -> None:
+    """The first Bot API call of a polling start (dropping a webhook), repeated until the API
+    answers: a network error or a 5xx is one log line per attempt, the delay doubling from
+    ``first_delay`` up to ``max_delay`` — never a traceback and exit."""
+    delay, attempt = first_delay, 0
+    while True:
+        attempt += 1
+        try:
+            await bot.delete_webhook(drop_pending_updates=False)
+            return
+        except (TelegramNetworkError, TelegramServerError, TelegramRetryAfter) as exc:
+            reason = " ".join(str(exc).split())[:200]
+            log.warning("Bot API unreachable (attempt %d, retry in %.0f s): %s", attempt, delay, reason)
+        await sleep(delay)
+        delay = min(delay * 2, max_delay)
 
 
 @contextlib.asynccontextmanager

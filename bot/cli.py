@@ -19,6 +19,7 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from typer.core import TyperGroup
 
 from bot.cli_compile import compile_command, indicator_app
+from bot.cli_ops import backup_command, purge_command, restore_command
 from bot.cli_periods import period_app, plan_reporters
 from bot.cli_reminders import reminders_app
 from bot.compile_jobs import plan_years
@@ -35,7 +36,7 @@ from reporting_forms.export import catalog_to_dict
 from reporting_forms.texts import format_number
 from storage.db import Database, upgrade_async
 from storage.repositories import Repos
-from storage.tables import Role
+from storage.tables import Role, utcnow
 
 
 def _database_error_types() -> tuple[type[BaseException], ...]:
@@ -93,6 +94,9 @@ app.add_typer(indicator_app, name="indicator")
 app.add_typer(period_app, name="period")
 app.command("compile")(compile_command)
 plan_app.command("reporters")(plan_reporters)
+app.command("backup")(backup_command)
+app.command("restore")(restore_command)
+app.command("purge")(purge_command)
 
 out = Console()
 err = Console(stderr=True)
@@ -567,7 +571,7 @@ def contacts_deactivate(contact_id: int) -> None:
         contact = await repos.people.contact(contact_id)
         if contact is None:
             raise fail(f"No contact with id {contact_id}.")
-        contact.active = False
+        contact.active, contact.deactivated_at = False, contact.deactivated_at or utcnow()
         return contact.display_name
 
     out.print(f"Deactivated contact {contact_id} ({with_repos(work)}).")

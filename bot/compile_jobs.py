@@ -9,7 +9,6 @@ router and the scheduler send what these functions return.
 from __future__ import annotations
 
 import asyncio
-import csv
 import datetime as dt
 import html
 import io
@@ -46,6 +45,7 @@ from reporting_forms.compilation import (
     report_deadline,
 )
 from reporting_forms.exports._common import review_label, status_label, warning_text
+from reporting_forms.exports.cells import csv_writer, text_cell
 from reporting_forms.exports.csv import DELIMITER, ENCODING
 from reporting_forms.periods import ReportingWindow
 from reporting_forms.texts import normalise_language, text
@@ -539,6 +539,8 @@ def revisions_xlsx(rows: Iterable[RevisionRow], *, lang: str = "lv", tz: ZoneInf
         cell.alignment = Alignment(wrap_text=True, vertical="top")
     for row in rows:
         ws.append(_cells(row, lang, tz))
+        for cell in ws[ws.max_row]:
+            text_cell(cell)  # a comment "=HYPERLINK(...)" stays text
         ws.cell(ws.max_row, 7).number_format = "DD.MM.YYYY HH:MM"
     for letter, width in zip("ABCDEFGHIJ", (9, 10, 12, 7, 10, 22, 17, 14, 40, 22), strict=True):
         ws.column_dimensions[letter].width = width
@@ -553,7 +555,7 @@ def revisions_csv(rows: Iterable[RevisionRow], *, lang: str = "lv", tz: ZoneInfo
     """The same table as CSV (the exports' CSV conventions: comma, UTF-8 with BOM, ISO times)."""
     lang = normalise_language(lang)
     buffer = io.StringIO()
-    writer = csv.writer(buffer, delimiter=DELIMITER, lineterminator="\r\n")
+    writer = csv_writer(buffer, delimiter=DELIMITER, lineterminator="\r\n")  # user text stays text
     writer.writerow(revision_header(lang))
     for row in rows:
         cells = _cells(row, lang, tz)

@@ -39,6 +39,9 @@ class Settings(BaseSettings):
     compiled_dir: Path = Field(
         default=PROJECT_ROOT / "var" / "compiled", description="Files of the scheduled compilations"
     )
+    retention_days: int = Field(
+        default=90, ge=1, description="resobot purge: what is older than this many days goes"
+    )
     # Reminders and the outbox (bot/scheduler.py, bot/sender.py).
     reminders_enabled: bool = Field(default=True, description="Plan reminders and digests")
     reporting_from_year: int | None = Field(

@@ -6,12 +6,19 @@ from __future__ import annotations
 import functools
 import secrets
 from collections.abc import Sequence
+from typing import Annotated
 
 from aiogram.filters.callback_data import MAX_CALLBACK_LENGTH, CallbackData
 from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
+from pydantic import Field
 
 from bot.render import button
 from reporting_forms.forms import FormField
+
+MAX_ID = 2**31 - 1  # a database INTEGER: a forged button's id beyond it must not reach a query
+# A row id, page or year carried in button data: pressed buttons are user input (they can be
+# forged), so an id out of range fails the button's filter and the press gets the stale alert.
+DbInt = Annotated[int, Field(ge=0, le=MAX_ID)]
 
 
 def new_nonce() -> str:
@@ -31,14 +38,14 @@ class MeasureCb(CallbackData, prefix="m"):
     """Measure picker: a measure (code), a task's measures (task), or a page of tasks (neither)."""
 
     n: str
-    page: int = 0
+    page: DbInt = 0
     code: str = ""
     task: str = ""
 
 
 class YearCb(CallbackData, prefix="y"):
     n: str
-    year: int
+    year: DbInt
 
 
 class DraftCb(CallbackData, prefix="d"):
@@ -52,7 +59,7 @@ class MyReportCb(CallbackData, prefix="r"):
     """A report in /myreports: a=c correct, a=h history."""
 
     a: str
-    rid: int
+    rid: DbInt
 
 
 def _btn(label: str, data: CallbackData | str) -> InlineKeyboardButton:

@@ -100,7 +100,10 @@ class UnitOfWork(BaseMiddleware):
         key = storage.key(context.key) if isinstance(storage, DatabaseStorage) and context else None
         async with self.db.unit() as unit:
             repos = Repos(unit)
-            start = await repos.start_update(event.update_id, user.id if user else None, key)
+            bot = data.get("bot")
+            start = await repos.start_update(
+                event.update_id, user.id if user else None, key, bot_id=bot.id if bot is not None else 0
+            )
             if start is None:
                 log.info("duplicate update %s dropped", event.update_id)
                 return None

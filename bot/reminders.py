@@ -38,11 +38,12 @@ from aiogram.types import (
 
 from bot.access import RequireContact
 from bot.config import Settings
-from bot.keyboards import new_nonce
+from bot.keyboards import DbInt, new_nonce
 from bot.render import button
+from reporting_forms.answers import clean_text
 from reporting_forms.catalog import Catalog
 from reporting_forms.reminders import EscalationDigest, natural_key
-from reporting_forms.texts import text
+from reporting_forms.texts import alert, text
 from reporting_forms.workdays import next_working_day
 from storage.outbox import (
     KIND_DIGEST,
@@ -77,7 +78,7 @@ class ReminderCb(CallbackData, prefix="rem"):
     m: a measure code (empty: the measure picker)."""
 
     a: str
-    o: int
+    o: DbInt
     m: str = ""
 
 
@@ -419,7 +420,7 @@ class ReasonError(ValueError):
 
 def parse_reason(raw: str | None) -> str:
     """A mute reason: one line of 3–300 characters (inner whitespace collapsed)."""
-    reason = " ".join((raw or "").split())
+    reason = " ".join(clean_text(raw or "").split())
     if len(reason) < REASON_MIN:
         raise ReasonError("mute_reason_too_short")
     if len(reason) > REASON_MAX:
@@ -483,7 +484,7 @@ async def on_reminder_button(
     message = query.message
     row = await _own_row(env, callback_data.o)
     if row is None or message is None or isinstance(message, InaccessibleMessage):
-        await query.answer(text(lang, "reminders.reminder_gone"), show_alert=True)
+        await query.answer(alert(lang, "reminders.reminder_gone"), show_alert=True)
         return
     await query.answer()
     if callback_data.a == "r":

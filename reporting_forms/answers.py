@@ -150,14 +150,47 @@ _KEPT_CONTROLS = frozenset("\n\t")
 _DROPPED_CATEGORIES = frozenset({"Cc", "Cs"})
 
 
+# Invisible characters that change how text reads (Trojan Source): bidi embeddings, overrides
+# and isolates, directional marks, zero-width spaces and joiners, word joiner, BOM.
+_INVISIBLE = frozenset(
+    [chr(c) for c in range(0x202A, 0x202F)]
+    + [chr(c) for c in range(0x2066, 0x206A)]
+    + [chr(c) for c in range(0x200B, 0x2010)]
+    + [chr(c) for c in range(0x2060, 0x2065)]
+    + ["\ufeff", "\u061c", "\u180e"]
+)
+
+
+_ZWJ = "\u200d"
+
+
+def _pictograph(ch: str) -> bool:
+    return unicodedata.category(ch) == "So" or ch == "\ufe0f" or 0x1F000 <= ord(ch) <= 0x1FAFF
+
+
 def _drop_controls(s: str) -> str:
-    return "".join(
-        ch for ch in s if ch in _KEPT_CONTROLS or unicodedata.category(ch) not in _DROPPED_CATEGORIES
-    )
+    """Without controls and invisible characters; a zero-width joiner is kept only inside an
+    emoji sequence (👩‍💻), where it is part of the picture."""
+    out = []
+    for i, ch in enumerate(s):
+        if ch in _KEPT_CONTROLS:
+            out.append(ch)
+        elif ch == _ZWJ:
+            if 0 < i < len(s) - 1 and _pictograph(s[i - 1]) and _pictograph(s[i + 1]):
+                out.append(ch)
+        elif unicodedata.category(ch) not in _DROPPED_CATEGORIES and ch not in _INVISIBLE:
+            out.append(ch)
+    return "".join(out)
+
+
+def clean_text(raw: str) -> str:
+    """User text without control, bidi-override and zero-width characters (see parse_comment)."""
+    return _drop_controls(raw)
 
 
 def parse_comment(raw: str, max_length: int = DEFAULT_MAX_LENGTH) -> str:
-    """Free text: control characters (except newline and tab) removed, stripped, 1..max_length."""
+    """Free text: control characters (except newline and tab), bidi overrides and zero-width
+    characters removed, stripped, 1..max_length."""
     s = _drop_controls(raw).strip()
     if not s:
         raise InvalidAnswer("empty")

@@ -9,6 +9,8 @@ so user text passed as a parameter can never inject markup.
 from __future__ import annotations
 
 import datetime as dt
+import html
+import re
 from decimal import Decimal
 from functools import cache
 from pathlib import Path
@@ -154,6 +156,20 @@ def text(lang: str | None, name: str, /, **params: Any) -> str:
     except AttributeError as exc:
         raise KeyError(f"no message {name!r} in templates/{lang}/{feature}.j2") from exc
     return str(fn(**params)).strip()
+
+
+_TAG = re.compile(r"</?[a-zA-Z][^<>]*>")
+
+
+def as_plain(message: str) -> str:
+    """A rendered message without its Telegram HTML: tags dropped, entities unescaped (button
+    alerts and toasts are plain text: ``<code>`` would be shown literally)."""
+    return html.unescape(_TAG.sub("", message))
+
+
+def alert(lang: str | None, name: str, /, **params: Any) -> str:
+    """Message ``feature.macro`` as plain text, for a button's alert (``answerCallbackQuery``)."""
+    return as_plain(text(lang, name, **params))
 
 
 def render(template: str, /, **params: Any) -> str:

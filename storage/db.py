@@ -94,6 +94,7 @@ def ensure_sqlite_dir(url: str) -> None:
 
 def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
     ensure_sqlite_dir(url)
+    kwargs.setdefault("hide_parameters", True)  # errors and logs never carry names, ids, answers
     if is_sqlite(url):
         kwargs.setdefault("connect_args", {}).setdefault("async_creator_fn", _inline_sqlite)
     engine = create_async_engine(url, **kwargs)

@@ -381,30 +381,41 @@ class PeopleRepo(_Repo):
         language: str,
         now: dt.datetime | None = None,
     ) -> t.Contact:
-        """Bind the Telegram user to the invite's institution and role, or raise InviteError."""
+        """Bind the Telegram user to the invite's institution and role, or raise InviteError.
+
+        The invite is claimed with one conditional UPDATE (unused, not expired): of two people
+        redeeming one code at once, exactly one gets the row; on PostgreSQL the second waits on
+        the row lock and then finds it used."""
         now = now or t.utcnow()
-        invite = (
-            await self.session.exec(select(t.Invite).where(t.Invite.code_hash == hash_code(code)))
-        ).first()
-        if invite is None:
-            raise InviteError("unknown")
-        if invite.used_at is not None:
-            raise InviteError("used")
-        if as_utc(invite.expires_at) <= now:
+        code_hash = hash_code(code)
+        claimed = await _CLAIM_INVITE.one(self.session, code_hash=code_hash, now=now)
+        if claimed is None:
+            invite = (
+                await self.session.exec(select(t.Invite).where(t.Invite.code_hash == code_hash))
+            ).first()
+            if invite is None:
+                raise InviteError("unknown")
+            if invite.used_at is not None:
+                raise InviteError("used")
             raise InviteError("expired")
+        invite_id, institution_id, role, invite_name = claimed
         contact = await self.contact_by_telegram(telegram_user_id)
         if contact is None:
             contact = await self.add_contact(
-                display_name=invite.display_name or display_name,
-                institution_id=invite.institution_id,
-                role=invite.role,
+                display_name=invite_name or display_name,
+                institution_id=institution_id,
+                role=role,
                 telegram_user_id=telegram_user_id,
                 language=language,
             )
         else:
-            contact.institution_id, contact.role, contact.active = invite.institution_id, invite.role, True
-        invite.used_at, invite.used_by_contact_id = now, contact.id
-        await self.session.flush()
+            contact.institution_id, contact.role, contact.active = institution_id, role, True
+            contact.deactivated_at = None
+            await self.session.flush()
+        await _INVITE_USED_BY.run(self.session, id=invite_id, contact_id=contact.id)
+        for obj in list(self.session.identity_map.values()):  # written past the ORM
+            if isinstance(obj, t.Invite) and obj.id == invite_id:
+                self.session.expire(obj)
         return contact
 
     async def record_attempt(self, telegram_user_id: int, ok: bool, now: dt.datetime | None = None) -> None:
@@ -485,14 +496,9 @@ class ReportView:
 
 class ReportRepo(_Repo):
     async def period(self, year: int) -> t.ReportingPeriod:
-        row = (
-            await self.session.exec(select(t.ReportingPeriod).where(t.ReportingPeriod.year == year))
-        ).first()
-        if row is None:
-            row = t.ReportingPeriod(year=year, starts=dt.date(year, 1, 1), ends=dt.date(year, 12, 31))
-            self.session.add(row)
-            await self.session.flush()
-        return row
+        period = await self.session.get(t.ReportingPeriod, await self._period_id(year))
+        assert period is not None
+        return period
 
     async def find(self, measure_id: int, institution_id: int, year: int) -> t.Report | None:
         if isinstance(self.source, Unit):  # the bot's hot path: no ORM query
@@ -512,11 +518,13 @@ class ReportRepo(_Repo):
         return (await self.session.exec(stmt)).first()
 
     async def _period_id(self, year: int) -> int:
+        """The year's period id; created when missing (an upsert: concurrent creators agree)."""
         row = await _PERIOD_ID.one(self.source, year=year)
         if row is None:
-            row = await _NEW_PERIOD.one(
+            await _NEW_PERIOD.run(
                 self.source, year=year, starts=dt.date(year, 1, 1), ends=dt.date(year, 12, 31)
             )
+            row = await _PERIOD_ID.one(self.source, year=year)
         assert row is not None
         return int(row[0])
 
@@ -784,10 +792,11 @@ _PERIOD_ID = Sql(
     params={"year": Integer()},
     columns={"id": Integer()},
 )
+# Two first confirms of a year at once: the second insert does nothing, both then read the row.
 _NEW_PERIOD = Sql(
-    "INSERT INTO reporting_period (year, starts, ends) VALUES (:year, :starts, :ends) RETURNING id",
+    """INSERT INTO reporting_period (year, starts, ends) VALUES (:year, :starts, :ends)
+       ON CONFLICT (year) DO NOTHING""",
     params={k: v for k, v in _table_columns(t.ReportingPeriod).items() if k != "id"},
-    columns={"id": Integer()},
 )
 _REPORT_HEAD = Sql(
     """SELECT id, revision, comment FROM report
@@ -864,6 +873,19 @@ _EARLIER = Sql(
 )
 
 
+_CLAIM_INVITE = Sql(
+    """UPDATE invite SET used_at = :now
+       WHERE code_hash = :code_hash AND used_at IS NULL AND expires_at > :now
+       RETURNING id, institution_id, role, display_name""",
+    params={"now": DateTime(timezone=True), "code_hash": String()},
+    columns={"id": Integer(), "institution_id": Integer(), "role": String(), "display_name": String()},
+)
+_INVITE_USED_BY = Sql(
+    "UPDATE invite SET used_by_contact_id = :contact_id WHERE id = :id",
+    params={"contact_id": Integer(), "id": Integer()},
+)
+
+
 # ------------------------------------------------------------------ facade
 
 
@@ -877,6 +899,7 @@ _CONTACT_COLUMNS = {
     "active": Boolean(),
     "blocked": Boolean(),
     "created_at": DateTime(timezone=True),
+    "deactivated_at": DateTime(timezone=True),
 }
 _INSTITUTION_COLUMNS = {
     "id": Integer(),
@@ -887,9 +910,9 @@ _INSTITUTION_COLUMNS = {
 }
 
 _MARK_UPDATE = Sql(
-    """INSERT INTO processed_update (update_id, at) VALUES (:update_id, :at)
-       ON CONFLICT (update_id) DO NOTHING""",
-    params={"update_id": BigInteger(), "at": DateTime(timezone=True)},
+    """INSERT INTO processed_update (bot_id, update_id, at) VALUES (:bot_id, :update_id, :at)
+       ON CONFLICT (bot_id, update_id) DO NOTHING""",
+    params={"bot_id": BigInteger(), "update_id": BigInteger(), "at": DateTime(timezone=True)},
 )
 _FORGET_UPDATES = Sql(
     "DELETE FROM processed_update WHERE at < :before", params={"before": DateTime(timezone=True)}
@@ -1008,25 +1031,26 @@ class Repos:
     def session(self) -> AsyncSession:
         return self.source.session if isinstance(self.source, Unit) else self.source
 
-    async def mark_update(self, update_id: int, now: dt.datetime | None = None) -> bool:
-        """Remember a Telegram update id; False when it was handled before (a duplicate).
+    async def mark_update(self, update_id: int, now: dt.datetime | None = None, *, bot_id: int = 0) -> bool:
+        """Remember a Telegram update id of bot ``bot_id``; False when it was handled before (a
+        duplicate). Update ids are per bot: two bots sharing a database each have an update 1.
 
         One INSERT ... ON CONFLICT DO NOTHING (SQLite and PostgreSQL both speak it). Telegram
         re-delivers within hours at most, so ids older than UPDATE_MEMORY are forgotten, a
         batch at a time (every PRUNE_EVERY-th update)."""
         now = now or t.utcnow()
-        if not await _MARK_UPDATE.run(self.source, update_id=update_id, at=now):
+        if not await _MARK_UPDATE.run(self.source, bot_id=bot_id, update_id=update_id, at=now):
             return False
         if update_id % PRUNE_EVERY == 0:
             await _FORGET_UPDATES.run(self.source, before=now - UPDATE_MEMORY)
         return True
 
     async def start_update(
-        self, update_id: int, telegram_user_id: int | None, state_key: str | None
+        self, update_id: int, telegram_user_id: int | None, state_key: str | None, *, bot_id: int = 0
     ) -> UpdateContext | None:
         """The first statements of an update: None when it is a duplicate; else the sender's
         contact and institution (ORM instances of this unit) and the conversation row."""
-        if not await self.mark_update(update_id):
+        if not await self.mark_update(update_id, bot_id=bot_id):
             return None
         row = await _UPDATE_CONTEXT.one(self.source, user_id=telegram_user_id, state_key=state_key)
         assert row is not None

@@ -77,6 +77,7 @@ class Contact(SQLModel, table=True):
     active: bool = True
     blocked: bool = False
     created_at: dt.datetime = _stamp()
+    deactivated_at: dt.datetime | None = _when()  # personal data is erased N days after (purge)
 
 
 class Invite(SQLModel, table=True):
@@ -293,11 +294,15 @@ class ConversationState(SQLModel, table=True):
 
 
 class ProcessedUpdate(SQLModel, table=True):
-    """Telegram may deliver one update twice; handled update ids are remembered here."""
+    """Telegram may deliver one update twice; handled update ids are remembered here, per bot
+    (update ids are a bot's own sequence; the bot id is its token's numeric prefix)."""
 
     __tablename__ = "processed_update"
+    bot_id: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
     update_id: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
-    at: dt.datetime = _stamp()
+    at: dt.datetime = Field(
+        default_factory=utcnow, sa_column=Column(DateTime(timezone=True), nullable=False, index=True)
+    )
 
 
 class Outbox(SQLModel, table=True):

@@ -56,14 +56,15 @@ from bot.compile_jobs import (
     summary_message,
 )
 from bot.config import Settings
-from bot.keyboards import new_nonce
+from bot.keyboards import DbInt, new_nonce
+from bot.redact import chat_ref
 from bot.render import button, format_stored
 from bot.reopening import reopen_year
 from reporting_forms.answers import InvalidAnswer, parse_comment
 from reporting_forms.catalog import Catalog, MetricKind
 from reporting_forms.compilation import compile_policy_results
 from reporting_forms.exports import export_docx, export_xlsx, progress_chart
-from reporting_forms.texts import format_day, format_number, text
+from reporting_forms.texts import as_plain, format_day, format_number, text
 from storage.compiled import REVIEW_FIELD, CompiledRepo, ReviewError, ReviewResult
 from storage.db import Database
 from storage.repositories import ReportView, Repos, StoredValue
@@ -103,13 +104,13 @@ class ReviewCb(CallbackData, prefix="rv"):
     """Accept (a=a) or return (a=r) revision ``rev`` of report ``rid``; p: the list page."""
 
     a: str
-    rid: int
-    rev: int
-    p: int = 0
+    rid: DbInt
+    rev: DbInt
+    p: DbInt = 0
 
 
 class ReviewPageCb(CallbackData, prefix="rvp"):
-    page: int
+    page: DbInt
 
 
 class CoordCb(CallbackData, prefix="co"):
@@ -527,7 +528,7 @@ async def _notify_when_committed(
         try:
             await bot.send_message(chat_id, body)
         except TelegramAPIError:
-            log.warning("could not notify chat %s of the review of report %s", chat_id, report_id)
+            log.warning("could not notify chat %s of the review of report %s", chat_ref(chat_id), report_id)
 
 
 def _after_commit(bot: Bot, db: Database, report_id: int, revision: int, state: str, notices: Any) -> None:
@@ -582,7 +583,7 @@ async def on_review(
         return
     pending = await CompiledRepo(repos.session).check_pending(callback_data.rid, callback_data.rev)
     if pending.error is not None:
-        await query.answer(_review_error(lang, pending), show_alert=True)
+        await query.answer(as_plain(_review_error(lang, pending)), show_alert=True)
         return
     await query.answer()
     if callback_data.a == "a":

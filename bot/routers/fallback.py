@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiogram import Router
 from aiogram.types import CallbackQuery, Message
 
-from reporting_forms.texts import text
+from reporting_forms.texts import alert, text
 
 
 async def unknown_message(message: Message, lang: str) -> None:
@@ -16,7 +16,8 @@ async def unknown_message(message: Message, lang: str) -> None:
 
 
 async def unknown_callback(query: CallbackQuery, lang: str) -> None:
-    await query.answer(text(lang, "common.stale_button"))
+    """A button no handler claims: an old one, or forged data (an id out of range)."""
+    await query.answer(alert(lang, "common.stale_button"), show_alert=True)
 
 
 def router() -> Router:

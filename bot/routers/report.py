@@ -45,7 +45,7 @@ from reporting_forms import forms
 from reporting_forms.catalog import Catalog, Measure, Task
 from reporting_forms.compilation import default_status_rules
 from reporting_forms.periods import filed_late
-from reporting_forms.texts import LANGUAGES, text, to_local
+from reporting_forms.texts import LANGUAGES, alert, text, to_local
 from storage.repositories import Repos
 from storage.tables import Contact
 
@@ -835,7 +835,7 @@ async def on_myreport_cb(query: CallbackQuery, callback_data: MyReportCb, ctx: C
         or message is None
         or isinstance(message, InaccessibleMessage)
     ):
-        await query.answer(text(ctx.lang, "common.stale_button"), show_alert=True)
+        await query.answer(alert(ctx.lang, "common.stale_button"), show_alert=True)
         return
     await query.answer()
     if callback_data.a == "h":

@@ -15,7 +15,7 @@ from bot.access import RequireContact
 from bot.commands import set_contact_commands
 from bot.states import ReportFlow
 from reporting_forms.registration import registration_wait
-from reporting_forms.texts import text
+from reporting_forms.texts import alert, text
 from storage.repositories import InviteError, Repos
 from storage.tables import Contact, utcnow
 
@@ -111,7 +111,7 @@ async def gate_message(message: Message, contact: Contact | None, lang: str) -> 
 
 async def gate_callback(query: CallbackQuery, contact: Contact | None, lang: str) -> None:
     await query.answer(
-        text(lang, "common.not_registered" if contact is None else "common.deactivated"), show_alert=True
+        alert(lang, "common.not_registered" if contact is None else "common.deactivated"), show_alert=True
     )
 
 
@@ -124,7 +124,7 @@ async def not_private(message: Message, lang: str) -> None:
 
 
 async def not_private_callback(query: CallbackQuery, lang: str) -> None:
-    await query.answer(text(lang, "common.private_only"), show_alert=True)
+    await query.answer(alert(lang, "common.private_only"), show_alert=True)
 
 
 def public_router() -> Router:

@@ -11,7 +11,6 @@ institutions that report in chat but have not (empty value, row status kept) —
 
 from __future__ import annotations
 
-import csv
 import io
 from pathlib import Path
 
@@ -24,6 +23,7 @@ from reporting_forms.exports._common import (
     status_label,
     write_bytes,
 )
+from reporting_forms.exports.cells import csv_writer
 
 DELIMITER = ","
 ENCODING = "utf-8-sig"  # UTF-8 with BOM
@@ -57,7 +57,7 @@ def export_csv(compiled: CompiledPlan, *, lang: str = "lv", path: Path | str | N
     """The compiled plan as CSV rows (bytes, UTF-8 with BOM; also written to ``path`` when given)."""
     lang = language(lang)
     buffer = io.StringIO()
-    writer = csv.writer(buffer, delimiter=DELIMITER, lineterminator="\r\n")
+    writer = csv_writer(buffer, delimiter=DELIMITER, lineterminator="\r\n")  # user text stays text
     writer.writerow(_header(lang))
     yes, no = label(lang, "yes"), label(lang, "no")
     for direction, task, measure, row in compiled.rows():

@@ -46,6 +46,7 @@ from reporting_forms.exports._common import (
     warning_text,
     write_bytes,
 )
+from reporting_forms.exports.cells import text_workbook, write_cell
 
 INTEGER_FORMAT = "#,##0"
 DECIMAL_FORMAT = "#,##0.0#"
@@ -91,6 +92,7 @@ def export_xlsx(
         _direction_sheet(wb.create_sheet(sheet_title(lang, block, taken)), compiled, block, lang)
     if policy is not None and policy.rows:
         _policy_sheet(wb.create_sheet(label(lang, "sheet_policy")[:31]), policy, lang)
+    text_workbook(wb)  # user text stays text (no formula injection)
     buffer = io.BytesIO()
     wb.save(buffer)
     return write_bytes(buffer.getvalue(), path)
@@ -101,7 +103,7 @@ def export_xlsx(
 
 def _header(ws: Worksheet, row: int, values: Sequence[str]) -> None:
     for col, value in enumerate(values, start=1):
-        cell = ws.cell(row=row, column=col, value=value)
+        cell = write_cell(ws, row, col, value)
         cell.font = _BOLD
         cell.fill = _HEADER_FILL
         cell.alignment = _WRAP_CENTER
@@ -111,7 +113,7 @@ def _header(ws: Worksheet, row: int, values: Sequence[str]) -> None:
 def _merged_row(
     ws: Worksheet, row: int, value: str, width: int, font: Font, fill: PatternFill | None
 ) -> None:
-    cell = ws.cell(row=row, column=1, value=value)
+    cell = write_cell(ws, row, 1, value)
     cell.font = font
     cell.alignment = _WRAP
     if fill is not None:
@@ -128,7 +130,7 @@ def _widths(ws: Worksheet, widths: Sequence[float]) -> None:
 
 
 def _set(ws: Worksheet, row: int, col: int, value: Any, number_format: str | None = None) -> Any:
-    cell = ws.cell(row=row, column=col, value=value)
+    cell = write_cell(ws, row, col, value)
     cell.alignment = _WRAP
     cell.border = _BORDER
     if number_format is not None:
