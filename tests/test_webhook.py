@@ -82,7 +82,9 @@ def webhook_settings(server: FakeBotAPI, url: str, port: int, **extra: object) -
 
 
 @contextlib.asynccontextmanager
-async def webhook_bot(server: FakeBotAPI, url: str, catalog: Catalog, **extra: object) -> AsyncIterator[Running]:
+async def webhook_bot(
+    server: FakeBotAPI, url: str, catalog: Catalog, **extra: object
+) -> AsyncIterator[Running]:
     port = free_port()
     settings = webhook_settings(server, url, port, **extra)
     db = Database(url)
@@ -138,7 +140,9 @@ async def test_webhook_registers_and_handles_updates_with_the_secret(
         server.duplicate_last_update()
         assert await server.deliver_webhook() == [200]
         await user.assert_no_replies()
-        assert (await bot.metrics())["resobot_updates_handled_total"] == after["resobot_updates_handled_total"]
+        assert (await bot.metrics())["resobot_updates_handled_total"] == after[
+            "resobot_updates_handled_total"
+        ]
 
 
 async def test_wrong_or_missing_secret_is_refused_and_not_handled(
@@ -150,7 +154,10 @@ async def test_wrong_or_missing_secret_is_refused_and_not_handled(
         user = server.user(7002)
         user.send(f"/start {code}")
         assert await server.deliver_webhook(secret="not-the-secret") == [401]
-        update = {"update_id": 99, "message": {"message_id": 1, "date": 0, "chat": user.chat, "text": "/help"}}
+        update = {
+            "update_id": 99,
+            "message": {"message_id": 1, "date": 0, "chat": user.chat, "text": "/help"},
+        }
         async with aiohttp.ClientSession() as http, http.post(bot.base + "/tg/hook", json=update) as resp:
             assert resp.status == 401  # no header at all
         await user.assert_no_replies(0.5)
@@ -186,7 +193,9 @@ def test_webhook_needs_url_and_secret() -> None:
 # ---------------------------------------------------------------- health and metrics
 
 
-async def test_health_endpoints_in_webhook_mode(server: FakeBotAPI, sqlite_url: str, catalog: Catalog) -> None:
+async def test_health_endpoints_in_webhook_mode(
+    server: FakeBotAPI, sqlite_url: str, catalog: Catalog
+) -> None:
     await prepare_database(sqlite_url, catalog)
     async with webhook_bot(server, sqlite_url, catalog) as bot:
         assert (await bot.get("/healthz"))[0] == 200
@@ -223,7 +232,9 @@ async def test_metrics_read_the_outbox_and_reports(db_url: str, catalog: Catalog
                 s.add(t.Outbox(dedup_key=f"k{i}", chat_id=1, kind="reminder", send_at=due, status=status))
             for i, status in enumerate(("submitted", "draft")):
                 s.add(
-                    t.Report(measure_id=measure_ids[i], institution_id=inst.id, period_id=period.id, status=status)
+                    t.Report(
+                        measure_id=measure_ids[i], institution_id=inst.id, period_id=period.id, status=status
+                    )
                 )
         m = samples(await health.render())
         assert m["resobot_outbox_messages{status=pending}"] == 2
