@@ -349,3 +349,16 @@ async def test_entrypoint_passes_other_commands_through(tmp_path: Path) -> None:
     out, _ = await result.communicate()
     assert result.returncode == 0 and "VPD" in out.decode(), out
     assert not (tmp_path / "data" / "resobot.db").exists(), "a command runs as it is, without init"
+
+
+def test_data_dir_holds_the_default_database_and_files(tmp_path: Path) -> None:
+    from bot.config import DEFAULT_DATA_DIR, Settings
+
+    default = Settings(_env_file=None)
+    assert default.data_dir == DEFAULT_DATA_DIR and DEFAULT_DATA_DIR.name == "var"
+    moved = Settings(_env_file=None, data_dir=tmp_path)
+    assert moved.database_url == f"sqlite+aiosqlite:///{tmp_path / 'resobot.db'}"
+    assert moved.compiled_dir == tmp_path / "compiled"
+    assert moved.console_files_dir == tmp_path / "console-files"
+    own = Settings(_env_file=None, data_dir=tmp_path, compiled_dir=tmp_path / "elsewhere")
+    assert own.compiled_dir == tmp_path / "elsewhere"  # a path set on its own stays
