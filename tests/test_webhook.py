@@ -319,3 +319,24 @@ async def test_health_server_in_polling_mode(server: FakeBotAPI, sqlite_url: str
         with contextlib.suppress(asyncio.CancelledError):
             await task
         await db.dispose()
+
+
+def test_cli_webhook_without_its_settings_is_one_line(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from typer.testing import CliRunner
+
+    from bot.cli import app
+
+    monkeypatch.chdir(tmp_path)  # no stray .env
+    monkeypatch.setenv("DATABASE_URL", f"sqlite+aiosqlite:///{tmp_path / 'x.db'}")
+    monkeypatch.setenv("TELEGRAM_BOT_TOKEN", "123:abc")
+    for name in ("WEBHOOK_URL", "WEBHOOK_SECRET"):
+        monkeypatch.delenv(name, raising=False)
+    result = CliRunner().invoke(app, ["run", "--webhook"])
+    assert result.exit_code == 1
+    assert "Webhook mode needs WEBHOOK_URL and WEBHOOK_SECRET" in result.output
+    assert "Traceback" not in result.output
+    monkeypatch.setenv("WEBHOOK_URL", "https://bot.example.lv/hook")
+    monkeypatch.setenv("WEBHOOK_SECRET", "abc")
+    result = CliRunner().invoke(app, ["run", "--webhook", "--listen", "nowhere"])
+    assert result.exit_code == 1 and "HOST:PORT" in result.output
+    assert not (tmp_path / "x.db").exists()  # refused before anything started
