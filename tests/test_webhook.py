@@ -340,3 +340,24 @@ def test_cli_webhook_without_its_settings_is_one_line(tmp_path, monkeypatch: pyt
     result = CliRunner().invoke(app, ["run", "--webhook", "--listen", "nowhere"])
     assert result.exit_code == 1 and "HOST:PORT" in result.output
     assert not (tmp_path / "x.db").exists()  # refused before anything started
+
+
+async def test_stopping_finishes_the_update_in_progress(
+    server: FakeBotAPI, sqlite_url: str, catalog: Catalog
+) -> None:
+    """SIGTERM while a handler waits for the Bot API: the server stops taking requests, the
+    handler finishes, Telegram gets its 200 only then, and only then does the process stop.
+    (With aiogram's default of handling in the background, the 200 goes out first and the
+    reply is lost at the stop.)"""
+    await prepare_database(sqlite_url, catalog)
+    async with webhook_bot(server, sqlite_url, catalog) as bot:
+        user = server.user(7004)
+        server.delay("sendMessage", 1.0)  # the reply is answered a second late
+        user.send("/help")
+        posting = asyncio.create_task(server.deliver_webhook())
+        assert await server._wait_until(lambda: server.stats["sendMessage"] > 0, 10)
+        bot.stop.set()  # as SIGTERM does
+        assert await posting == [200]
+        await asyncio.wait_for(bot.task, 30)
+        assert [o.chat_id for o in server.sent_to(7004)] == [7004]
+        server.delay("sendMessage", None)
