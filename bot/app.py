@@ -124,12 +124,15 @@ def telegram_bot(settings: Settings) -> Bot:
 
 
 async def run_polling(services: Services, *, reminders: bool = True) -> None:
-    """Long polling plus, unless ``reminders=False``, the reminder scheduler and outbox sender."""
+    """Long polling plus, unless ``reminders=False``, the reminder scheduler and outbox sender,
+    and the health endpoints on HEALTH_LISTEN (bot/health.py)."""
+    from bot.health import observed
+
     bot = telegram_bot(services.settings)
     dp = build_dispatcher(services)
     try:
         await wait_for_bot_api(bot)
-        async with background(services, bot, enabled=reminders):
+        async with background(services, bot, enabled=reminders) as runtime, observed(services, dp, runtime):
             await dp.start_polling(bot, allowed_updates=dp.resolve_used_update_types())
     finally:
         await bot.session.close()

@@ -657,21 +657,44 @@ def _start_console(
 
 
 @app.command()
-def run() -> None:
-    """Run the bot: polls Telegram when TELEGRAM_BOT_TOKEN is set, else the offline console."""
+def run(
+    webhook: bool = typer.Option(
+        False, "--webhook", help="updates arrive on a webhook (WEBHOOK_URL, WEBHOOK_SECRET), not by polling"
+    ),
+    listen: str = typer.Option(
+        None, "--listen", help="HOST:PORT of the webhook server (default WEBHOOK_LISTEN, 0.0.0.0:8080)"
+    ),
+) -> None:
+    """Run the bot: polls Telegram when TELEGRAM_BOT_TOKEN is set (or, with --webhook, serves a
+    webhook), else the offline console."""
     settings = get_settings()
     if not settings.telegram_bot_token:
+        if webhook:
+            raise fail("Webhook mode needs TELEGRAM_BOT_TOKEN.")
         out.print(
             "[dim]No TELEGRAM_BOT_TOKEN: starting the offline console chat as a demo VPD contact.[/dim]"
         )
         _start_console(settings, None, "VPD")
         return
     from bot.app import run_polling
+    from bot.config import parse_listen
+    from bot.webhook import WebhookConfigError, check_settings, run_webhook
+
+    if webhook:
+        try:
+            check_settings(settings)
+            if listen is not None:
+                parse_listen(listen)
+        except (WebhookConfigError, ValueError) as exc:
+            raise fail(f"Configuration error: {exc}") from None
 
     async def main() -> None:
         services = await _services(settings)
         try:
-            await run_polling(services)
+            if webhook:
+                await run_webhook(services, listen=listen)
+            else:
+                await run_polling(services)
         finally:
             await services.db.dispose()
 

@@ -7,19 +7,23 @@ the CLI prints it and exits, no traceback.
 from __future__ import annotations
 
 import json
+import re
 import zoneinfo
 from functools import cache, lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Self
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 if TYPE_CHECKING:
     from reporting_forms.reminders import ReminderPolicy
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_SQLITE = PROJECT_ROOT / "var" / "resobot.db"
+DEFAULT_DATA_DIR = PROJECT_ROOT / "var"
+DEFAULT_SQLITE = DEFAULT_DATA_DIR / "resobot.db"
+_WEBHOOK_SECRET = re.compile(r"[A-Za-z0-9_-]{1,256}")
+_OFF = ("", "off", "none", "no", "false", "0")
 
 
 class SettingsError(RuntimeError):
@@ -32,16 +36,30 @@ class Settings(BaseSettings):
     telegram_bot_token: str | None = Field(default=None, description="Bot API token; none → offline console")
     telegram_api_base: str = Field(default="https://api.telegram.org", description="Bot API server base URL")
     telegram_bot_username: str | None = Field(default=None, description="For invite deep links")
+    # The data folder: the default SQLite file, compiled files and console files live under it
+    # (each can still be set on its own). Outside the package in a deployment (/data in Docker).
+    data_dir: Path = Field(default=DEFAULT_DATA_DIR, description="Data folder (DATA_DIR)")
     database_url: str = Field(default=f"sqlite+aiosqlite:///{DEFAULT_SQLITE}")
     timezone: str = "Europe/Riga"
     default_language: str = "lv"
-    console_files_dir: Path = PROJECT_ROOT / "var" / "console-files"
+    console_files_dir: Path = DEFAULT_DATA_DIR / "console-files"
     compiled_dir: Path = Field(
-        default=PROJECT_ROOT / "var" / "compiled", description="Files of the scheduled compilations"
+        default=DEFAULT_DATA_DIR / "compiled", description="Files of the scheduled compilations"
     )
     retention_days: int = Field(
         default=90, ge=1, description="resobot purge: what is older than this many days goes"
     )
+    # Webhook mode (bot/webhook.py) and the health/metrics endpoints (bot/health.py).
+    webhook_url: str | None = Field(default=None, description="Public HTTPS URL Telegram posts updates to")
+    webhook_secret: str | None = Field(
+        default=None, description="X-Telegram-Bot-Api-Secret-Token checked on every webhook request"
+    )
+    webhook_listen: str = Field(default="0.0.0.0:8080", description="HOST:PORT of the webhook server")
+    health_listen: str | None = Field(
+        default="127.0.0.1:8081", description="HOST:PORT of /healthz, /readyz, /metrics; off disables"
+    )
+    health_db_timeout: float = Field(default=2.0, gt=0, description="/readyz: seconds for SELECT 1")
+    metrics_stuck_minutes: int = Field(default=10, ge=1, description="/metrics: sending rows older = stuck")
     # Reminders and the outbox (bot/scheduler.py, bot/sender.py).
     reminders_enabled: bool = Field(default=True, description="Plan reminders and digests")
     reporting_from_year: int | None = Field(
@@ -101,6 +119,51 @@ class Settings(BaseSettings):
             )
         return v
 
+    @field_validator("webhook_url")
+    @classmethod
+    def _webhook_url(cls, v: str | None) -> str | None:
+        if v is None or not v.strip():
+            return None
+        v = v.strip()
+        if not v.startswith(("https://", "http://")):  # http: only a local Bot API server takes it
+            raise ValueError("must start with https:// (Telegram posts updates only over HTTPS)")
+        return v
+
+    @field_validator("webhook_secret")
+    @classmethod
+    def _webhook_secret(cls, v: str | None) -> str | None:
+        if v is None or not v.strip():
+            return None
+        if not _WEBHOOK_SECRET.fullmatch(v.strip()):
+            raise ValueError("1-256 characters A-Z, a-z, 0-9, _ and - (Telegram's secret_token)")
+        return v.strip()
+
+    @field_validator("webhook_listen")
+    @classmethod
+    def _webhook_listen(cls, v: str) -> str:
+        parse_listen(v)
+        return v.strip()
+
+    @field_validator("health_listen")
+    @classmethod
+    def _health_listen(cls, v: str | None) -> str | None:
+        if v is None or v.strip().lower() in _OFF:
+            return None
+        parse_listen(v)
+        return v.strip()
+
+    @model_validator(mode="after")
+    def _data_dir_defaults(self) -> Self:
+        """Paths not set on their own follow DATA_DIR."""
+        given = self.model_fields_set
+        if "database_url" not in given:
+            self.database_url = f"sqlite+aiosqlite:///{self.data_dir / 'resobot.db'}"
+        if "console_files_dir" not in given:
+            self.console_files_dir = self.data_dir / "console-files"
+        if "compiled_dir" not in given:
+            self.compiled_dir = self.data_dir / "compiled"
+        return self
+
     @field_validator("timezone")
     @classmethod
     def _tz(cls, v: str) -> str:
@@ -133,6 +196,15 @@ class Settings(BaseSettings):
     def reminder_policy(self) -> ReminderPolicy:
         """reporting_forms/reminder_policy.yaml with REMINDER_POLICY_OVERRIDES applied."""
         return _policy(self.reminder_policy_overrides)
+
+
+def parse_listen(text: str) -> tuple[str, int]:
+    """``HOST:PORT`` (``[::1]:8080`` for IPv6) → (host, port); ValueError with one readable line."""
+    host, sep, port = text.strip().rpartition(":")
+    host = host.strip("[]")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"expected HOST:PORT, e.g. 0.0.0.0:8080, not {text!r}")
+    return host, int(port)
 
 
 def _sqlite_in_memory(url: str) -> bool:

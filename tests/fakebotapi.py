@@ -106,7 +106,6 @@ _BOOL_TRUE_METHODS = frozenset(
         "close",
         "logOut",
         "deleteWebhook",
-        "setWebhook",
         "setChatMenuButton",
         "setMyDescription",
         "setMyShortDescription",
@@ -639,6 +638,8 @@ class FakeBotAPI:
         self._callbacks: dict[str, JsonDict] = {}
         self._commands: dict[tuple[str, str], list[JsonDict]] = {}
         self._allowed_updates: list[str] | None = None
+        self.webhook: JsonDict = {}
+        """The last setWebhook's url, secret_token and allowed_updates ({} when none is set)."""
         self._failures: dict[str, deque[_Failure]] = {}
         self._delays: dict[str, tuple[float, bool]] = {}
         self._blocked: set[int] = set()
@@ -655,6 +656,7 @@ class FakeBotAPI:
             "getMe": self._get_me,
             "getUpdates": self._get_updates,
             "getWebhookInfo": self._get_webhook_info,
+            "setWebhook": self._set_webhook,
             "setMyCommands": self._set_my_commands,
             "deleteMyCommands": self._delete_my_commands,
             "getMyCommands": self._get_my_commands,
@@ -1174,7 +1176,53 @@ class FakeBotAPI:
         return dict(self.bot_user)
 
     async def _get_webhook_info(self, params: JsonDict, files: JsonDict) -> JsonDict:
-        return {"url": "", "has_custom_certificate": False, "pending_update_count": self.pending_updates}
+        info = {
+            "url": self.webhook.get("url", ""),
+            "has_custom_certificate": False,
+            "pending_update_count": self.pending_updates,
+        }
+        if self.webhook.get("allowed_updates"):
+            info["allowed_updates"] = self.webhook["allowed_updates"]
+        return info
+
+    async def _set_webhook(self, params: JsonDict, files: JsonDict) -> bool:
+        url = params.get("url")
+        if not isinstance(url, str):
+            raise _bad_request('parameter "url" is required')
+        if not url:  # an empty url removes the webhook, as in Telegram
+            self.webhook = {}
+            return True
+        self.webhook = {
+            "url": url,
+            "secret_token": params.get("secret_token"),
+            "allowed_updates": params.get("allowed_updates"),
+        }
+        return True
+
+    async def deliver_webhook(self, *, secret: str | None = None, timeout: float = 10.0) -> list[int]:
+        """POST every queued, undelivered update to the webhook url, one at a time, as Telegram
+        does; with the registered secret unless ``secret`` is given. Returns the HTTP statuses; an
+        update not answered 200 stays queued (Telegram would deliver it again)."""
+        import aiohttp
+
+        if not self.webhook:
+            raise AssertionError("no webhook is set (setWebhook was not called)")
+        token = self.webhook.get("secret_token") if secret is None else secret
+        headers = {"X-Telegram-Bot-Api-Secret-Token": token} if token else {}
+        allowed = self.webhook.get("allowed_updates")
+        statuses = []
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=timeout)) as http:
+            for queued in [q for q in self._queue if not q.delivered]:
+                if allowed and queued.kind not in allowed:
+                    continue
+                async with http.post(self.webhook["url"], json=queued.update, headers=headers) as resp:
+                    await resp.read()
+                    statuses.append(resp.status)
+                if resp.status == 200:
+                    queued.delivered = True
+                    self._queue.remove(queued)
+                    self._touch()
+        return statuses
 
     async def _get_updates(self, params: JsonDict, files: JsonDict) -> list[JsonDict]:
         offset = params.get("offset")
