@@ -19,6 +19,7 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from typer.core import TyperGroup
 
 from bot.cli_compile import compile_command, indicator_app
+from bot.cli_import import import_command
 from bot.cli_reminders import reminders_app
 from bot.config import Settings, SettingsError, load_settings
 from reporting_forms.catalog import (
@@ -89,6 +90,7 @@ app.add_typer(reports_app, name="reports")
 app.add_typer(reminders_app, name="reminders")
 app.add_typer(indicator_app, name="indicator")
 app.command("compile")(compile_command)
+app.command("import")(import_command)
 
 out = Console()
 err = Console(stderr=True)
