@@ -22,7 +22,6 @@ import datetime as dt
 import html
 import io
 import re
-import zipfile
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -236,9 +235,7 @@ def read_workbook(
     plan_years = tuple(years) if years is not None else default_status_rules().period.years
     try:
         wb = _open(source)
-    except (zipfile.BadZipFile, OSError, KeyError, ValueError, TypeError) as exc:
-        return ImportResult((), (Refusal("", None, "not_xlsx", {"detail": type(exc).__name__}),), ())
-    except Exception as exc:  # openpyxl raises its own for broken or foreign files
+    except Exception as exc:  # zipfile, openpyxl and lxml each raise their own for a foreign file
         return ImportResult((), (Refusal("", None, "not_xlsx", {"detail": type(exc).__name__}),), ())
     index = _index(catalog)
     institutions = {i.abbr.casefold(): i.abbr for i in catalog.institutions}
@@ -250,25 +247,25 @@ def read_workbook(
     try:
         for ws in wb.worksheets:
             rows = ws.iter_rows()
-            columns, header_row = None, 0
-            head: list[Any] = []
+            columns = None
             for n, cells in enumerate(rows, start=1):
-                head.append(cells)
                 columns = _columns((c.value for c in cells), plan_years)
-                if columns is not None:
-                    header_row = n
-                    break
-                if n >= HEADER_SCAN_ROWS:
+                if columns is not None or n >= HEADER_SCAN_ROWS:
                     break
             if columns is None:
                 continue
             sheets.append(ws.title)
-            for n, cells in enumerate(rows, start=header_row + 1):
-                values_found, refused = _line(
-                    ws.title, n, cells, columns, index, institutions, totals, seen, today
+            for cells in rows:
+                number = next((c.row for c in cells if getattr(c, "row", None)), None)
+                if number is None:  # a row without a single stored cell: nothing to read
+                    continue
+                found, refused = _line(
+                    ws.title, number, cells, columns, index, institutions, totals, seen, today
                 )
-                values.extend(values_found)
+                values.extend(found)
                 refusals.extend(refused)
+    except Exception as exc:  # a damaged sheet part
+        return ImportResult((), (Refusal("", None, "not_xlsx", {"detail": type(exc).__name__}),), ())
     finally:
         wb.close()
     if not sheets:

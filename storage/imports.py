@@ -12,8 +12,9 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
+from reporting_forms.answers import InvalidAnswer
 from reporting_forms.catalog import Catalog
-from reporting_forms.forms import form_for, validate_answers
+from reporting_forms.forms import FormSpec, form_for, validate_answers
 from reporting_forms.imports import ImportResult
 from storage import tables as t
 from storage.repositories import IMPORT_FIELD, Repos
@@ -66,7 +67,7 @@ async def store_import(
         if found is not None and found.status == t.ReportStatus.SUBMITTED and answers == old:
             stored.unchanged += 1
             continue
-        validate_answers(form_for(measure), answers, year=item.year)
+        _drop_stale(form_for(measure), answers, item.year, keep=set(item.answers))
         report = await repos.reports.submit(
             measure_id=m_id,
             institution_id=institution.id,
@@ -78,3 +79,16 @@ async def store_import(
         )
         stored.created.append((item.measure_id, item.institution, item.year, report.revision))
     return stored
+
+
+def _drop_stale(spec: FormSpec, answers: dict[str, Any], year: int, keep: set[str]) -> None:
+    """Drop stored answers the form no longer accepts (as a chat draft does on resuming); the
+    file's own answers are valid already (parsed by the same parsers), so they stay."""
+    while True:
+        try:
+            validate_answers(spec, answers, year=year)
+            return
+        except InvalidAnswer as exc:
+            if exc.key is None or exc.key in keep or exc.key not in answers:
+                raise
+            del answers[exc.key]
