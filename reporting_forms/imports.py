@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from reporting_forms.answers import InvalidAnswer
-from reporting_forms.catalog import Catalog, Indicator, Measure
+from reporting_forms.catalog import Catalog, Indicator, Measure, MetricKind
 from reporting_forms.compilation import default_status_rules
 from reporting_forms.forms import DATE_SUFFIX, FormField, dump_answer, form_for, parse_answer
 from reporting_forms.texts import LANGUAGES, text
@@ -166,9 +166,9 @@ def _cell_text(value: Any, number_format: str | None, percent: bool) -> str:
 
 
 def _display(value: Any) -> str:
-    shown = (
-        str(value).strip() if not isinstance(value, float) else format(Decimal(str(value)).normalize(), "f")
-    )
+    if isinstance(value, float):
+        value = Decimal(str(value)).normalize()
+    shown = format(value, "f") if isinstance(value, Decimal) else str(value).strip()
     return shown if len(shown) <= 60 else shown[:59] + "…"
 
 
@@ -179,8 +179,8 @@ def _parse_cell(
     spec = form_for(measure)
     main: FormField = spec.field(indicator.id)
     kind = indicator.kind
-    raw = _cell_text(value, number_format, percent=kind.value == "percent")
-    if kind.value != "milestone":
+    raw = _cell_text(value, number_format, percent=kind is MetricKind.PERCENT)
+    if kind is not MetricKind.MILESTONE:
         parsed = parse_answer(main, raw, year)
         return {main.key: dump_answer(main, parsed)}, ()
     found = _MILESTONE.match(raw)
