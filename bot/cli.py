@@ -19,6 +19,7 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from typer.core import TyperGroup
 
 from bot.cli_compile import compile_command, indicator_app
+from bot.cli_import import import_command
 from bot.cli_ops import backup_command, purge_command, restore_command
 from bot.cli_periods import period_app, plan_reporters
 from bot.cli_reminders import reminders_app
@@ -97,6 +98,7 @@ plan_app.command("reporters")(plan_reporters)
 app.command("backup")(backup_command)
 app.command("restore")(restore_command)
 app.command("purge")(purge_command)
+app.command("import")(import_command)
 
 out = Console()
 err = Console(stderr=True)

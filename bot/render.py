@@ -22,6 +22,7 @@ from reporting_forms.forms import (
 )
 from reporting_forms.texts import format_day, format_number, text
 from storage.compiled import REVIEW_FIELD
+from storage.repositories import IMPORT_FIELD
 
 MESSAGE_LIMIT = 4000  # Telegram allows 4096 characters after entity parsing; leave some room
 _TOKENS = re.compile(r"<[^>]*>|&#?\w+;|\s+|[^<&\s]+|[<&]")
@@ -195,6 +196,15 @@ def change_rows(
                     "old": review_label(lang, change.get("old")) or None,
                     "new": review_label(lang, change.get("new")) or None,
                     "comment": change.get("comment"),
+                }
+            )
+            continue
+        if change.get("field") == IMPORT_FIELD:  # the revision came from a spreadsheet import
+            rows.append(
+                {
+                    "field": text(lang, "report.history_import", by=change.get("by_name") or "—"),
+                    "old": None,
+                    "new": str(change.get("new") or "—"),
                 }
             )
             continue

@@ -89,6 +89,8 @@ class ReportedValue:
     submitted_at: dt.datetime
     review_state: str
     risk_flag: bool = False
+    date: dt.date | None = None  # a milestone's date (done on / expected by)
+    comment: str | None = None  # the report's free comment (the same on every row of the report)
 
 
 @dataclass(frozen=True, slots=True)
@@ -741,6 +743,87 @@ class MeasureRow:
     last_submitted: dt.datetime | None
     review_state: str | None
     warnings: tuple[CompiledWarning, ...]
+    comments: Mapping[str, Mapping[int, str]] = field(default_factory=dict)  # institution → year → comment
+
+    def latest_comment(self, institution: str) -> tuple[int, str] | None:
+        """(year, comment) of the institution's latest report on the measure with a comment."""
+        found = self.comments.get(institution)
+        if not found:
+            return None
+        year = max(found)
+        return year, found[year]
+
+
+@dataclass(frozen=True, slots=True)
+class ProgressNote:
+    """What an institution's reports say about progress on one indicator row ("Informācija par
+    izpildi"): the latest milestone status it reported on the row and its date, and (where asked)
+    the latest comment of its reports on the measure. Worded by the exports (``progress_text``)."""
+
+    institution: str
+    status: str | None = None
+    date: dt.date | None = None
+    status_year: int | None = None
+    comment: str | None = None
+    comment_year: int | None = None
+
+    @property
+    def year(self) -> int | None:
+        """The latest year the note draws on."""
+        years = [y for y in (self.status_year, self.comment_year) if y is not None]
+        return max(years) if years else None
+
+    def __bool__(self) -> bool:
+        return bool(self.status or self.comment)
+
+
+def share_progress(
+    share: InstitutionShare | None, institution: str, comment: tuple[int, str] | None = None
+) -> ProgressNote:
+    """An institution's note on a row: its latest reported milestone status with the date, and
+    ``comment`` (year, text) when given (an empty note when there is neither)."""
+    status = date = status_year = None
+    if share is not None:
+        for year in sorted(share.reports, reverse=True):
+            v = share.reports[year]
+            if v.status:
+                status, date, status_year = v.status, v.date, year
+                break
+    return ProgressNote(
+        institution,
+        status,
+        date,
+        status_year,
+        comment[1] if comment else None,
+        comment[0] if comment else None,
+    )
+
+
+def row_progress(measure: MeasureRow, row: IndicatorRow, *, with_comments: bool) -> tuple[ProgressNote, ...]:
+    """Per institution that reported on the row (or, ``with_comments``, commented on the
+    measure): its note — the one computation behind the exports' progress column."""
+    names = [share.institution for share in row.institutions]
+    if with_comments:
+        names += [i for i in _in_order(measure.comments, measure.measure.institutions) if i not in names]
+    shares = {share.institution: share for share in row.institutions}
+    notes = (
+        share_progress(shares.get(inst), inst, measure.latest_comment(inst) if with_comments else None)
+        for inst in names
+    )
+    return tuple(note for note in notes if note)
+
+
+def report_progress(report: ReportedValue, comment: str | None) -> ProgressNote:
+    """The note of one report (one institution and year) on a row: its status, date and comment."""
+    year = report.year
+    return ProgressNote(
+        report.institution,
+        report.status,
+        report.date if report.status else None,
+        year if report.status else None,
+        comment,
+        year if comment else None,
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -1338,9 +1421,12 @@ def _compile_measure(
                 row.status = Status.NO_DATA
     mid = measure.id
     submissions = ctx.submissions
+    comments: dict[str, dict[int, str]] = {}
     for inst, by_year in reports.reports.items():
         for year, v in by_year.items():
             submissions[(mid, inst, year)] = v.submitted_at  # one report: one submission time
+            if v.comment:
+                comments.setdefault(inst, {})[year] = v.comment
     last = max((r.last_submitted for r in rows if r.last_submitted is not None), default=None)
     reviews = {r.review_state for r in rows if r.review_state}
     return MeasureRow(
@@ -1350,6 +1436,7 @@ def _compile_measure(
         last_submitted=last,
         review_state=combine_review_states(reviews),
         warnings=_measure_warnings(ctx, measure, rows),
+        comments=comments,
     )
 
 

@@ -133,6 +133,8 @@ class CompiledRepo:
                     submitted_at=as_utc(report.submitted_at),
                     review_state=report.review_state,
                     risk_flag=report.risk_flag,
+                    date=value.value_date,
+                    comment=report.comment,
                 )
             )
         return out

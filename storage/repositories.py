@@ -439,6 +439,8 @@ class PeopleRepo(_Repo):
 
 # ------------------------------------------------------------------ reports
 
+IMPORT_FIELD = "import"  # the entry an import from a spreadsheet adds to its revision's changes
+
 
 @dataclass(frozen=True)
 class StoredValue:
@@ -537,9 +539,13 @@ class ReportRepo(_Repo):
         answers: dict[str, Any],
         contact_id: int | None,
         now: dt.datetime | None = None,
+        note: dict[str, Any] | None = None,
     ) -> t.Report:
         """Store validated answers as a new revision. Nothing is overwritten without a trace:
         the revision row keeps the full snapshot and the old → new changes.
+
+        ``note``: how the revision came (an import from a file: ``{"field": IMPORT_FIELD,
+        "new": file name, "by_name": who}``), appended to the revision's changes.
 
         A handful of statements (:class:`Sql`), not the ORM: a confirm is the heaviest step of a
         report flow. ORM instances of the report this session holds are refreshed after."""
@@ -604,6 +610,8 @@ class ReportRepo(_Repo):
             for k in sorted(set(old_answers) | set(answers))
             if old_answers.get(k) != answers.get(k)
         ]
+        if note is not None:
+            changes.append(note)
         await _NEW_REVISION.run(
             src,
             report_id=report_id,

@@ -150,7 +150,7 @@ def test_compile_writes_files_with_the_stored_values(env: str, tmp_path: Path) -
     doc = Document(str(out / "RPP-2025-2027_2026.docx"))
     rows = [[cell.text for cell in row.cells] for table in doc.tables for row in table.rows]
     trained = next(row for row in rows if row[3] == TRAINED)
-    assert trained[7:] == ["", "60", "", "60", "50 %", "procesā", "05.10.2026", "atgriezts labošanai"]
+    assert trained[7:] == ["", "60", "", "60", "50 %", "procesā", "05.10.2026", "atgriezts labošanai", ""]
     assert [next(row for row in rows if row[3].startswith("t. sk. VPD"))[i] for i in (3, 7, 8, 9)] == [
         "t. sk. VPD (75 % no kopsummas)",
         "",
@@ -165,6 +165,70 @@ def test_compile_writes_files_with_the_stored_values(env: str, tmp_path: Path) -
     html = (out / "RPP-2025-2027_2026.html").read_text(encoding="utf-8")
     assert "Datu stāvoklis: 2026. gada 20. novembris" in html
     assert (out / "RPP-2025-2027_2026_progress.png").read_bytes().startswith(b"\x89PNG")
+
+
+COMMENT = "Apmācības notiek reģionos; <b>visi</b> & citi."
+
+
+async def _seed_comment(url: str) -> None:
+    """2026: VPD reports 1.1.1 — milestone 1.1.1.1 in progress, expected by 15.03.2026 — with a
+    comment, as a contact confirming the form would store it."""
+    db = Database(url)
+    try:
+        async with db.session() as s:
+            repos = Repos(s)
+            m = await repos.catalog.measure("1.1.1")
+            i = await repos.people.institution("VPD")
+            answers = {
+                "1.1.1.1": "in_progress",
+                "1.1.1.1.date": "2026-03-15",
+                "1.1.1.2": 45,
+                "comment": COMMENT,
+            }
+            await repos.reports.submit(
+                measure_id=m.id, institution_id=i.id, year=2026, answers=answers, contact_id=None,
+                now=dt.datetime(2026, 10, 5, 9, 0, tzinfo=dt.UTC),
+            )  # fmt: skip
+    finally:
+        await db.dispose()
+
+
+def test_the_comment_and_milestone_date_reach_every_compiled_file(env: str, tmp_path: Path) -> None:
+    asyncio.run(_seed_comment(env))
+    run(
+        "compile", "--year", "2026", "--format", "xlsx,docx,html,csv", "--out", "out", "--as-of", "2026-11-20"
+    )
+    out = tmp_path / "out"
+    note = f"VPD: procesā (15.03.2026). {COMMENT}"
+
+    ws = load_workbook(out / "RPP-2025-2027_2026.xlsx")["1. rīcības virziens"]
+    header = [c.value for c in ws[2]]
+    progress, inst = header.index("Informācija par izpildi") + 1, header.index("Institūcija") + 1
+    milestone = CATALOG.measure("1.1.1").indicators[0].text
+    r = _find_row(ws, 4, milestone)
+    vpd = next(row for row in range(r + 1, r + 4) if ws.cell(row, inst).value == "VPD")
+    assert ws.cell(vpd, progress).value == note
+    assert ws.cell(vpd, progress).data_type == "s"
+    assert ws.cell(vpd, 9).value == "procesā (15.03.2026)"  # the 2026 cell of VPD's line
+
+    doc = Document(str(out / "RPP-2025-2027_2026.docx"))
+    rows = [[cell.text for cell in row.cells] for table in doc.tables for row in table.rows]
+    assert rows[0][-1] == "Informācija par izpildi" or any(r[-1] == "Informācija par izpildi" for r in rows)
+    line = next(row for row in rows if row[3] == milestone)
+    assert line[-1] == note
+    assert line[8] == "procesā (15.03.2026)"
+
+    html = (out / "RPP-2025-2027_2026.html").read_text(encoding="utf-8")
+    assert "<th>Informācija par izpildi</th>" in html
+    assert "VPD: procesā (15.03.2026). Apmācības notiek reģionos; &lt;b&gt;visi&lt;/b&gt; &amp; citi." in html
+
+    with (out / "RPP-2025-2027_2026.csv").open(encoding="utf-8-sig", newline="") as fh:
+        lines = list(csv.reader(fh))
+    col = lines[0].index("Informācija par izpildi")
+    by_row = {(line[4], line[9], line[10]): line[col] for line in lines[1:]}
+    assert by_row[("1.1.1.1", "VPD", "2026")] == note
+    assert by_row[("1.1.1.2", "VPD", "2026")] == f"VPD: {COMMENT}"  # a number: the report's comment
+    assert by_row[("1.1.1.1", "VPD", "2025")] == ""
 
 
 def test_compile_the_informal_hierarchy_plan_in_english(env: str, tmp_path: Path) -> None:

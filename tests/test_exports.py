@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import csv
+import dataclasses
 import datetime as dt
 import io
 import re
@@ -51,7 +52,9 @@ HEADER_LV = [
     "Statuss",
     "Pēdējā atskaite",
     "Pārskatīšana",
+    "Informācija par izpildi",
 ]
+XLSX_KEYS_LV = ["Rādītāja Nr.", "Institūcija"]  # which row and institution a direction sheet's line is
 
 
 @pytest.fixture(scope="module")
@@ -99,7 +102,7 @@ def test_xlsx_sheets_header_and_cells(compiled: CompiledPlan, policy: PolicyTabl
 
     ws = wb["1. rīcības virziens"]
     assert ws["A1"].value == "1. RĪCĪBAS VIRZIENS Turpināt pilnveidot resocializācijas darbu"
-    assert [c.value for c in ws[2]] == HEADER_LV
+    assert [c.value for c in ws[2]] == HEADER_LV + XLSX_KEYS_LV
     assert ws.freeze_panes == "A3"
     assert ws["A3"].value == "1.1.uzdevums. Resocializācijas instrumentu pilnveidošana"
 
@@ -262,6 +265,7 @@ def test_docx_landscape_headings_and_tables(
         "izpildīts",
         "20.12.2027",
         "atgriezts labošanai",
+        "",  # the institutions' lines below say how it is going
     ]
     first = next(r for r in rows if r[3] == "Izstrādāts un ieviests instruments")
     assert first[:3] == [
@@ -446,3 +450,59 @@ def test_docx_renders_to_pdf_and_png(compiled: CompiledPlan, policy: PolicyTable
     )
     pages = sorted(tmp_path.glob("page*.png"))
     assert pages and pages[0].read_bytes().startswith(PNG_SIGNATURE)
+
+
+# ---------------------------------------------------------------- "Informācija par izpildi"
+
+
+def test_progress_column_per_institution_in_every_format(catalog: Catalog) -> None:
+    """Two institutions on 1.1.1: each line says its own status and date; the comment goes with
+    the measure's first row; an earlier year's comment names its year; no internal keys."""
+    d = dt.datetime
+    tm = [
+        dataclasses.replace(v, comment="Notiek iepirkums.")
+        for v in report("1.1.1", "TM", 2025, d(2025, 12, 1), {"1.1.1.1": "risk", "1.1.1.2": 5})
+    ]
+    vpd = [
+        dataclasses.replace(v, comment="Apmācības notiek reģionos.", date=dt.date(2026, 3, 15))
+        for v in report("1.1.1", "VPD", 2026, d(2026, 12, 1), {"1.1.1.1": "in_progress", "1.1.1.2": 20})
+    ]
+    compiled = compile_plan(catalog, PLAN, [*tm, *vpd], year=2026, as_of=dt.date(2026, 12, 20))
+    tm_note = "TM (2025. g.): risks. Notiek iepirkums."
+    vpd_note = "VPD: procesā (15.03.2026). Apmācības notiek reģionos."
+
+    doc = Document(io.BytesIO(export_docx(compiled)))
+    rows = _cells(next(t for t in doc.tables if t.rows[0].cells[0].text == "Nr.p.k."))
+    assert rows[0][-1] == "Informācija par izpildi"
+    by_indicator = {r[3]: r[-1] for r in rows}
+    assert by_indicator["Izstrādāts un ieviests instruments"] == ""  # its institutions' lines say it
+    assert by_indicator["t. sk. TM"] == tm_note
+    assert by_indicator["t. sk. VPD"] == vpd_note
+    assert (
+        by_indicator["t. sk. TM (20 % no kopsummas)"] == ""
+        and by_indicator["t. sk. VPD (80 % no kopsummas)"] == ""
+    )
+
+    page = export_html(compiled, charts=False).decode("utf-8")
+    assert f"<td>{vpd_note}</td>" in page and f"<td>{tm_note}</td>" in page
+
+    ws = load_workbook(io.BytesIO(export_xlsx(compiled)))["1. rīcības virziens"]
+    header = [c.value for c in ws[2]]
+    progress, ids, insts = (
+        header.index(n) + 1 for n in ("Informācija par izpildi", "Rādītāja Nr.", "Institūcija")
+    )
+    notes = {
+        (ws.cell(r, ids).value, ws.cell(r, insts).value): ws.cell(r, progress).value
+        for r in range(3, ws.max_row + 1)
+    }
+    assert notes[("1.1.1.1", "TM")] == tm_note and notes[("1.1.1.1", "VPD")] == vpd_note
+    assert notes[("1.1.1.1", "Kopā")] is None and notes[("1.1.1.2", "VPD")] is None
+
+    body = list(csv.reader(io.StringIO(export_csv(compiled).decode("utf-8-sig"))))
+    col = body[0].index("Informācija par izpildi")
+    cells = {(r[4], r[9], r[10]): r[col] for r in body[1:]}
+    assert cells[("1.1.1.1", "VPD", "2026")] == vpd_note
+    assert cells[("1.1.1.2", "VPD", "2026")] == "VPD: Apmācības notiek reģionos."
+    assert cells[("1.1.1.1", "TM", "2025")] == "TM: risks. Notiek iepirkums."
+    assert cells[("1.1.1.1", "TM", "2026")] == ""
+    assert not any(key in cell for cell in cells.values() for key in ("in_progress", "risk.", "comment"))

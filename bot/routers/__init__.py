@@ -15,6 +15,7 @@ ROUTERS: list[Callable[[], Router]] = [
     report.router,  # /report, /myreports and the form (its own /cancel and /help while in a flow)
     reminders.router,  # reminder buttons (report now, snooze, mute) and the mute flow
     coordinator.router,  # /summary, /overdue, /review, /export, /indicator (coordinators, admins)
+    coordinator.import_router,  # a file outside any flow: a coordinator's XLSX is imported
     status.router,  # /mystatus: a contact's own institution
     start.basics_router,  # /language, /cancel outside a flow
     fallback.router,  # anything else from a registered contact

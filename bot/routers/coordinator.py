@@ -26,11 +26,13 @@ from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import (
     BufferedInputFile,
     CallbackQuery,
+    Document,
     InaccessibleMessage,
     InlineKeyboardButton,
     InlineKeyboardMarkup,
     Message,
 )
+from aiohttp import ClientError
 
 from bot.access import COORDINATORS, RequireContact
 from bot.compile_jobs import (
@@ -56,6 +58,7 @@ from bot.compile_jobs import (
     summary_message,
 )
 from bot.config import Settings
+from bot.import_jobs import import_file, outcome_message
 from bot.keyboards import DbInt, new_nonce
 from bot.redact import chat_ref
 from bot.render import button, format_stored
@@ -64,6 +67,7 @@ from reporting_forms.answers import InvalidAnswer, parse_comment
 from reporting_forms.catalog import Catalog, MetricKind
 from reporting_forms.compilation import compile_policy_results
 from reporting_forms.exports import export_docx, export_xlsx, progress_chart
+from reporting_forms.imports import read_workbook
 from reporting_forms.texts import as_plain, format_day, format_number, text
 from storage.compiled import REVIEW_FIELD, CompiledRepo, ReviewError, ReviewResult
 from storage.db import Database
@@ -924,6 +928,78 @@ async def on_flow_command(
         await message.answer(_ask_comment(lang, await repos.reports.view(data["rid"])))
         return
     await _reask_indicator_flow(message, state, lang, repos, catalog)
+
+
+# ------------------------------------------------------------------ spreadsheet import
+
+
+IMPORT_MAX_BYTES = 10 * 1024 * 1024  # an export of both plans is well under 1 MB
+XLSX_MIME = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+def _is_xlsx(document: Document) -> bool:
+    name = (document.file_name or "").casefold()
+    return name.endswith(".xlsx") or (not name and document.mime_type == XLSX_MIME)
+
+
+async def on_import_document(
+    message: Message,
+    bot: Bot,
+    contact: Contact,
+    lang: str,
+    repos: Repos,
+    catalog: Catalog,
+    settings: Settings,
+) -> None:
+    """A file sent outside any flow: a coordinator's XLSX (the bot's own export, filled in) is
+    imported — every cell checked, all or nothing, in this update's transaction."""
+    document = message.document
+    assert document is not None
+    name = document.file_name or "—"
+    if contact.role not in COORDINATORS:
+        await message.answer(text(lang, "coordinator.import_forbidden"))
+        return
+    if not _is_xlsx(document):
+        await message.answer(text(lang, "coordinator.import_not_xlsx", name=name))
+        return
+    limit_mb = IMPORT_MAX_BYTES // (1024 * 1024)
+    if document.file_size is not None and document.file_size > IMPORT_MAX_BYTES:
+        await message.answer(text(lang, "coordinator.import_too_large", name=name, limit_mb=limit_mb))
+        return
+    try:
+        downloaded = await bot.download(document)
+    except (TimeoutError, TelegramAPIError, OSError, ClientError) as exc:
+        log.warning("import: downloading %s failed: %s", name, exc)
+        downloaded = None
+    if downloaded is None:
+        await message.answer(text(lang, "coordinator.import_download_failed", name=name))
+        return
+    data = downloaded.read()
+    if len(data) > IMPORT_MAX_BYTES:
+        await message.answer(text(lang, "coordinator.import_too_large", name=name, limit_mb=limit_mb))
+        return
+    today = _today(settings)
+    result = await asyncio.to_thread(read_workbook, data, catalog, today=today)
+    outcome = await import_file(
+        repos,
+        catalog,
+        data,
+        name=name,
+        today=today,
+        contact_id=contact.id,
+        author=contact.display_name,
+        result=result,
+    )
+    await _send_long(message, outcome_message(lang, outcome))
+
+
+def import_router() -> Router:
+    """Files from registered users outside any flow (after the feature routers, which answer a
+    file sent in the middle of a form): a coordinator's XLSX is imported, others are told who may."""
+    r = Router(name="coordinator_import")
+    r.message.middleware(RequireContact())
+    r.message.register(on_import_document, F.document)
+    return r
 
 
 # ------------------------------------------------------------------ router

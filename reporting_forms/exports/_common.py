@@ -27,8 +27,11 @@ from reporting_forms.compilation import (
     MeasureRow,
     PolicyRow,
     PolicyTable,
+    ProgressNote,
     Status,
     TaskBlock,
+    row_progress,
+    share_progress,
 )
 from reporting_forms.texts import format_day, format_number, normalise_language, text
 
@@ -159,7 +162,26 @@ def plan_header(lang: str, plan_years: Sequence[int]) -> list[str]:
         label(lang, "col_status"),
         label(lang, "col_last_report"),
         label(lang, "col_review"),
+        label(lang, "col_progress"),
     ]
+
+
+def progress_text(lang: str, notes: Sequence[ProgressNote], current_year: int | None = None) -> str:
+    """The "Informācija par izpildi" cell: one line per institution — its milestone status in
+    words with the date, and its comment; the year is named when it is not ``current_year``."""
+    return "\n".join(
+        label_with(
+            lang,
+            "progress_note",
+            institution=note.institution,
+            status=status_label(lang, note.status) or None,
+            date=day_text(lang, note.date) or None,
+            comment=note.comment,
+            year=note.year if current_year is not None and note.year != current_year else None,
+        )
+        for note in notes
+        if note
+    )
 
 
 def summary_header(lang: str) -> list[str]:
@@ -221,42 +243,77 @@ class Line:
 
     measure: MeasureRow
     row: IndicatorRow
-    share: InstitutionShare | None  # None: the indicator line itself
+    share: InstitutionShare | None  # None: the indicator line itself (or an institution without values)
     first: bool  # the measure's first line carries the measure's own columns
+    institution: str | None = None  # an institution's line: whose (with or without a share)
+    detailed: bool = False  # an indicator line with its institutions' lines below it
+    listed: tuple[str, ...] = ()  # detailed: the institutions with a line below it
+    row_first: bool = False  # the line belongs to the measure's first indicator row
+
+    @property
+    def is_institution(self) -> bool:
+        return self.institution is not None
 
     @property
     def numeric(self) -> bool:
         return self.row.kind.is_numeric
 
     @property
+    def empty(self) -> bool:
+        """An institution's line without anything reported (an institution due on the row)."""
+        return self.is_institution and self.share is None
+
+    @property
     def status(self) -> Status | None:
-        return self.row.status if self.share is None else None
+        return self.row.status if self.share is None and not self.is_institution else None
 
     @property
     def total(self) -> float | None:
+        if self.empty:
+            return None
         return self.row.cumulative if self.share is None else self.share.cumulative
 
     @property
     def percent(self) -> float | None:
+        if self.empty:
+            return None
         return self.row.percent if self.share is None else self.share.percent
 
     @property
     def last_submitted(self) -> dt.datetime | None:
+        if self.empty:
+            return None
         return self.row.last_submitted if self.share is None else self.share.last_submitted
 
     @property
     def review_state(self) -> str | None:
+        if self.empty:
+            return None
         return self.row.review_state if self.share is None else self.share.review_state
 
     def value(self, year: int) -> float | None:
+        if self.empty:
+            return None
         values = self.row.values if self.share is None else self.share.values
         return values.get(year)
 
     def year_status(self, year: int) -> str | None:
+        if self.empty:
+            return None
         statuses = self.row.statuses if self.share is None else self.share.statuses
         return statuses.get(year)
 
+    def year_date(self, year: int) -> dt.date | None:
+        """A milestone's date for the year: the institution's (on a line of one institution)."""
+        share = self.share
+        if share is None and not self.is_institution and len(self.row.institutions) == 1:
+            share = self.row.institutions[0]
+        report = share.reports.get(year) if share is not None else None
+        return report.date if report is not None and report.status else None
+
     def year_text(self, year: int) -> str:
+        if self.empty:
+            return ""
         if self.share is not None:
             return self.share.texts.get(year, "")
         texts = self.row.texts(year)
@@ -271,6 +328,8 @@ class Line:
         if self.share is not None:
             share = None if self.share.share is None else round(self.share.share * 100, 1)
             indicator = label_with(lang, "institution_share", institution=self.share.institution, share=share)
+        elif self.institution is not None:
+            indicator = label_with(lang, "institution_share", institution=self.institution, share=None)
         else:
             indicator = self.row.indicator.text
         return [
@@ -280,7 +339,7 @@ class Line:
             indicator,
             ", ".join(measure.responsible) if first else "",
             ", ".join(measure.co_responsible) if first else "",
-            self.deadline(lang) if self.share is None else "",
+            self.deadline(lang) if not self.is_institution and self.share is None else "",
         ]
 
     def deadline(self, lang: str) -> str:
@@ -296,15 +355,39 @@ class Line:
         """A year cell as text: number, milestone status or the reported text."""
         if self.numeric:
             return number_text(lang, self.value(year))
-        parts = (status_label(lang, self.year_status(year)), self.year_text(year))
+        status = status_label(lang, self.year_status(year))
+        day = self.year_date(year)
+        if status and day is not None:
+            status = label_with(lang, "status_on", status=status, date=day_text(lang, day))
+        parts = (status, self.year_text(year))
         return "\n".join(p for p in parts if p)
 
     def status_text(self, lang: str) -> str:
+        if self.is_institution:
+            return status_label(lang, self.share.status) if self.share is not None else ""
         if self.share is None:
             return status_label(lang, self.row.status)
         return status_label(lang, self.share.status)
 
-    def text_cells(self, lang: str, plan_years: Sequence[int], timezone: str) -> list[str]:
+    def progress_notes(self) -> tuple[ProgressNote, ...]:
+        """What the "Informācija par izpildi" cell says: an indicator line with its institutions'
+        lines below speaks only for the others (a comment on the measure from an institution
+        without a line); the measure's comments go with its first row."""
+        if self.share is None and not self.is_institution:
+            notes = row_progress(self.measure, self.row, with_comments=self.row_first)
+            return tuple(n for n in notes if n.institution not in self.listed) if self.detailed else notes
+        inst = self.share.institution if self.share is not None else self.institution
+        assert inst is not None
+        comment = self.measure.latest_comment(inst) if self.row_first else None
+        note = share_progress(self.share, inst, comment)
+        return (note,) if note else ()
+
+    def progress_cell(self, lang: str, current_year: int | None = None) -> str:
+        return progress_text(lang, self.progress_notes(), current_year)
+
+    def text_cells(
+        self, lang: str, plan_years: Sequence[int], timezone: str, current_year: int | None = None
+    ) -> list[str]:
         """The whole line as text, for DOCX and HTML."""
         return [
             *self.plan_cells(lang),
@@ -314,16 +397,41 @@ class Line:
             self.status_text(lang),
             day_text(lang, local_date(self.last_submitted, timezone)),
             review_label(lang, self.review_state),
+            self.progress_cell(lang, current_year),
         ]
 
 
-def task_lines(block: TaskBlock) -> Iterator[Line]:
+def row_institutions(compiled: CompiledPlan, measure: MeasureRow, row: IndicatorRow) -> list[str]:
+    """Who a row's values belong to: the institutions that reported on it, then the measure's
+    institutions that report in chat and have not (yet)."""
+    reported = [s.institution for s in row.institutions]
+    due = [
+        i for i in measure.measure.institutions if i in compiled.reporting_institutions and i not in reported
+    ]
+    return reported + due
+
+
+def task_lines(block: TaskBlock, compiled: CompiledPlan | None = None) -> Iterator[Line]:
+    """The lines of a task table: each indicator row, and below a row several institutions
+    reported on, one line per institution. With ``compiled`` (the XLSX, which the import reads
+    back) every row gets a line per institution — those that reported and those due — so each
+    value is identifiable and an institution's empty year cells can be filled in."""
     for measure in block.measures:
         for i, row in enumerate(measure.rows):
-            yield Line(measure, row, None, i == 0)
-            if len(row.institutions) > 1:
-                for share in row.institutions:
-                    yield Line(measure, row, share, False)
+            if compiled is None:
+                detailed = len(row.institutions) > 1
+                listed = tuple(share.institution for share in row.institutions) if detailed else ()
+                yield Line(measure, row, None, i == 0, detailed=detailed, listed=listed, row_first=i == 0)
+                if detailed:
+                    for share in row.institutions:
+                        yield Line(measure, row, share, False, share.institution, row_first=i == 0)
+                continue
+            names = row_institutions(compiled, measure, row)
+            first = i == 0
+            yield Line(measure, row, None, first, detailed=bool(names), listed=tuple(names), row_first=first)
+            shares = {share.institution: share for share in row.institutions}
+            for name in names:
+                yield Line(measure, row, shares.get(name), False, name, row_first=i == 0)
 
 
 def summary_blocks(compiled: CompiledPlan, lang: str) -> Iterator[tuple[int, str, Any]]:

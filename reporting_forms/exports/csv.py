@@ -14,12 +14,14 @@ from __future__ import annotations
 import io
 from pathlib import Path
 
-from reporting_forms.compilation import CompiledPlan, IndicatorRow, InstitutionShare, MeasureRow
+from reporting_forms.compilation import CompiledPlan, InstitutionShare, ProgressNote, report_progress
 from reporting_forms.exports._common import (
     label,
     language,
     local_date,
+    progress_text,
     review_label,
+    row_institutions,
     status_label,
     write_bytes,
 )
@@ -40,17 +42,9 @@ def _header(lang: str) -> list[str]:
     names = (
         "plan", "direction", "task", "measure", "indicator_id", "indicator", "kind", "target", "unit",
         "institution", "year", "value", "reported_status", "text", "revision", "submitted", "review", "risk",
-        "share", "row_total", "row_percent", "row_status",
+        "share", "row_total", "row_percent", "row_status", "progress",
     )  # fmt: skip
     return [label(lang, f"csv_{name}") for name in names]
-
-
-def _institutions(compiled: CompiledPlan, measure: MeasureRow, row: IndicatorRow) -> list[str]:
-    reported = [s.institution for s in row.institutions]
-    due = [
-        i for i in measure.measure.institutions if i in compiled.reporting_institutions and i not in reported
-    ]
-    return reported + due
 
 
 def export_csv(compiled: CompiledPlan, *, lang: str = "lv", path: Path | str | None = None) -> bytes:
@@ -62,11 +56,18 @@ def export_csv(compiled: CompiledPlan, *, lang: str = "lv", path: Path | str | N
     yes, no = label(lang, "yes"), label(lang, "no")
     for direction, task, measure, row in compiled.rows():
         shares: dict[str, InstitutionShare] = {s.institution: s for s in row.institutions}
-        for inst in _institutions(compiled, measure, row):
+        for inst in row_institutions(compiled, measure, row):
             share = shares.get(inst)
+            comments = measure.comments.get(inst, {})
             for year in compiled.years:
                 report = share.reports.get(year) if share is not None else None
                 submitted = local_date(report.submitted_at, compiled.timezone) if report else None
+                comment = comments.get(year)
+                note = (
+                    report_progress(report, comment)
+                    if report is not None
+                    else ProgressNote(inst, comment=comment, comment_year=year)
+                )
                 writer.writerow(
                     [
                         compiled.plan.id,
@@ -91,6 +92,7 @@ def export_csv(compiled: CompiledPlan, *, lang: str = "lv", path: Path | str | N
                         _plain(row.cumulative),
                         _plain(row.percent),
                         status_label(lang, row.status),
+                        progress_text(lang, (note,)),
                     ]
                 )
     return write_bytes(buffer.getvalue().encode(ENCODING), path)

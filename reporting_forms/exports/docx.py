@@ -57,7 +57,8 @@ _XML_SPACE = "{http://www.w3.org/XML/1998/namespace}space"
 # Nr.p.k., Pasākums, Darbības rezultāts, rādītājs, atbildīgā, līdzatbildīgās, termiņš (cm)
 _PLAN_WIDTHS = (0.9, 3.8, 2.8, 3.8, 1.4, 1.6, 1.7)
 _YEAR_WIDTH = 1.3
-_TAIL_WIDTHS = (1.3, 1.3, 1.6, 1.6, 1.6)  # Kopā, %, Statuss, Pēdējā atskaite, Pārskatīšana
+# Kopā, %, Statuss, Pēdējā atskaite, Pārskatīšana, Informācija par izpildi
+_TAIL_WIDTHS = (1.3, 1.3, 1.6, 1.6, 1.6, 4.0)
 
 
 def export_docx(
@@ -82,6 +83,7 @@ def export_docx(
     years = compiled.plan_years
     header = plan_header(lang, years)
     widths = (*_PLAN_WIDTHS, *(_YEAR_WIDTH,) * len(years), *_TAIL_WIDTHS)
+    current = compiled.years[-1] if compiled.years else None
     for block in compiled.directions:
         doc.add_heading(direction_heading(lang, block), level=1)
         for task in block.tasks:
@@ -91,11 +93,12 @@ def export_docx(
             table = _table(doc, header, len(lines), widths)
             for row, line in zip(table.rows[1:], lines, strict=True):
                 cells = _row_cells(row)
-                for cell, value in zip(cells, line.text_cells(lang, years, compiled.timezone), strict=True):
+                texts = line.text_cells(lang, years, compiled.timezone, current)
+                for cell, value in zip(cells, texts, strict=True):
                     _write(cell, value, italic=line.share is not None)
                 status = line.status if line.share is None else line.share.status
                 if status:
-                    _shade(cells[len(header) - 3], STATUS_FILLS[status])
+                    _shade(cells[len(header) - 4], STATUS_FILLS[status])
 
     if policy is not None and policy.rows:
         doc.add_heading(label(lang, "policy_title"), level=1)

@@ -58,13 +58,14 @@ def _summary(compiled: CompiledPlan, lang: str) -> dict[str, Any]:
 
 def _directions(compiled: CompiledPlan, lang: str) -> list[dict[str, Any]]:
     years = compiled.plan_years
+    current = compiled.years[-1] if compiled.years else None
     out = []
     for block in compiled.directions:
         tasks = []
         for task in block.tasks:
             lines = [
                 {
-                    "cells": line.text_cells(lang, years, compiled.timezone),
+                    "cells": line.text_cells(lang, years, compiled.timezone, current),
                     "status": str(line.status or (line.share.status if line.share else "") or ""),
                     "share": line.share is not None,
                     "numeric": line.numeric,
@@ -134,7 +135,7 @@ def export_html(
             ],
         },
         header=header,
-        status_column=len(header) - 3,
+        status_column=len(header) - 4,
         number_columns=set(range(PLAN_COLUMNS, PLAN_COLUMNS + len(years) + 2)),
         directions=_directions(compiled, lang),
         policy=(

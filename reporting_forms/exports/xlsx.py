@@ -70,7 +70,9 @@ _MET_FILLS = {True: _STATUS_FILLS[Status.DONE], False: _STATUS_FILLS[Status.RISK
 
 # Column widths of a direction sheet: the plan's seven columns, then the progress columns.
 _PLAN_WIDTHS = (7, 40, 32, 40, 13, 16, 16)
-_PROGRESS_WIDTHS = (11, 11, 11, 14, 13, 12)  # a year, …, Kopā, %, Statuss, Pēdējā atskaite, Pārskatīšana
+_PROGRESS_WIDTHS = (11, 11, 11, 14, 13, 12, 50)  # a year, …, Kopā, %, Statuss, Pēdējā atskaite, Pārskatīšana,
+# Informācija par izpildi; then the two columns that say which row and institution a line is
+_KEY_WIDTHS = (12, 12)
 
 
 def export_xlsx(
@@ -220,30 +222,45 @@ def _number_format(kind: MetricKind) -> str:
     return INTEGER_FORMAT if kind.is_integer else DECIMAL_FORMAT
 
 
+def direction_header(lang: str, plan_years: Sequence[int]) -> list[str]:
+    """A direction sheet's header: the plan's and the progress columns, then which indicator row
+    and institution each line is (the import, reporting_forms/imports.py, reads the sheet back)."""
+    return [*plan_header(lang, plan_years), label(lang, "col_row_id"), label(lang, "col_row_institution")]
+
+
 def _direction_sheet(ws: Worksheet, compiled: CompiledPlan, block: DirectionBlock, lang: str) -> None:
     years = compiled.plan_years
-    header = plan_header(lang, years)
+    header = direction_header(lang, years)
     width = len(header)
     _merged_row(ws, 1, direction_heading(lang, block), width, _HEADING, None)
     _header(ws, 2, header)
     ws.freeze_panes = "A3"
-    _widths(ws, _PLAN_WIDTHS + (_PROGRESS_WIDTHS[0],) * (len(years) - 1) + _PROGRESS_WIDTHS)
+    _widths(ws, _PLAN_WIDTHS + (_PROGRESS_WIDTHS[0],) * (len(years) - 1) + _PROGRESS_WIDTHS + _KEY_WIDTHS)
     _landscape(ws)
     ws.print_title_rows = "2:2"
     row = 2
+    current = compiled.years[-1] if compiled.years else None
     for task in block.tasks:
         if not block.is_section:
             row += 1
             _merged_row(ws, row, task_heading(lang, task), width, _BOLD, _TASK_FILL)
-        for line in task_lines(task):
+        for line in task_lines(task, compiled):
             row += 1
-            _line(ws, row, line, years, compiled.timezone, lang)
+            _line(ws, row, line, years, compiled.timezone, lang, current)
 
 
-def _line(ws: Worksheet, row: int, line: Line, years: Sequence[int], timezone: str, lang: str) -> None:
+def _line(
+    ws: Worksheet,
+    row: int,
+    line: Line,
+    years: Sequence[int],
+    timezone: str,
+    lang: str,
+    current_year: int | None = None,
+) -> None:
     for col, value in enumerate(line.plan_cells(lang), start=1):
         cell = _set(ws, row, col, value or None)
-        if line.share is not None:
+        if line.is_institution:
             cell.font = _ITALIC
             if col == 4:
                 cell.alignment = _INDENT
@@ -260,8 +277,11 @@ def _line(ws: Worksheet, row: int, line: Line, years: Sequence[int], timezone: s
     _status_cell(status_cell, line.status if line.share is None else line.share.status)
     _set(ws, row, col + 4, local_date(line.last_submitted, timezone), DATE_FORMAT)
     _set(ws, row, col + 5, review_label(lang, line.review_state) or None)
-    if line.share is not None:
-        for c in range(col + 1, col + 6):
+    _set(ws, row, col + 6, line.progress_cell(lang, current_year) or None)
+    _set(ws, row, col + 7, line.row.id)
+    _set(ws, row, col + 8, line.institution or label(lang, "row_total_mark"))
+    if line.is_institution:
+        for c in range(col + 1, col + 9):
             ws.cell(row=row, column=c).font = _ITALIC
 
 
@@ -301,4 +321,4 @@ def _policy_sheet(ws: Worksheet, table: PolicyTable, lang: str) -> None:
     _widths(ws, (8, 60, *(10,) * len(table.history_years), *(16, 10, 12) * len(table.years), 30))
 
 
-__all__ = ["export_xlsx"]
+__all__ = ["direction_header", "export_xlsx"]

@@ -1,0 +1,49 @@
+"""``resobot import FILE.xlsx``: backfill reports from the XLSX the bot exports (see
+reporting_forms/imports.py). Every refused cell is listed with its sheet, row and reason and
+nothing is stored; otherwise the changed reports get new submitted revisions by "admin (resobot
+import)", for any plan year (closed periods too)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from bot.import_jobs import CLI_AUTHOR, ImportOutcome, import_file, outcome_text
+from reporting_forms.texts import LANGUAGES
+
+
+def _base() -> Any:
+    from bot import cli  # bot.cli imports this module to register the command
+
+    return cli
+
+
+def import_command(
+    path: Path = typer.Argument(..., help="an XLSX made by `resobot compile --format xlsx` or /summary"),
+    lang: str = typer.Option("lv", "--lang", help="lv or en: the language of the messages"),
+) -> None:
+    """Import reported values from an exported XLSX (e.g. past years): all cells or nothing."""
+    cli = _base()
+    if lang not in LANGUAGES:
+        raise cli.fail(f"--lang must be one of {', '.join(LANGUAGES)}, not {lang!r}.", 2)
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise cli.fail(f"Cannot read {path}: {exc.strerror or exc}", 2) from None
+    settings, catalog = cli.get_settings(), cli.get_catalog()
+    today = dt.datetime.now(settings.tz).date()
+
+    async def work(repos: Any) -> ImportOutcome:
+        return await import_file(
+            repos, catalog, data, name=path.name, today=today, contact_id=None, author=CLI_AUTHOR
+        )
+
+    outcome = cli.with_repos(work, settings)
+    message = outcome_text(lang, outcome)
+    if outcome.stored is None:
+        cli.err.print(message, markup=False, highlight=False, soft_wrap=True)
+        raise typer.Exit(1)
+    cli.out.print(message, markup=False, highlight=False, soft_wrap=True)
