@@ -908,6 +908,10 @@ class CompiledPlan:
         """A year none of the measure's reporters was asked for: "nav datu" in its cells."""
         return self.window.no_data(measure.reporters, year)
 
+    def no_data_years(self, measure: Measure) -> frozenset[int]:
+        """The plan years shown as "nav datu" for the measure (where nothing was reported)."""
+        return frozenset(y for y in self.plan_years if self.no_data(measure, y))
+
     def rows(self) -> Iterator[tuple[DirectionBlock, TaskBlock, MeasureRow, IndicatorRow]]:
         for direction in self.directions:
             for task in direction.tasks:

@@ -209,9 +209,9 @@ def _index(catalog: Catalog) -> dict[str, tuple[Measure, Indicator]]:
 
 
 def may_report(measure: Measure, institution: str) -> bool:
-    """Whose values a measure takes: its responsible and co-responsible institutions (and its
-    designated reporters, where the catalog names them)."""
-    return institution in measure.institutions or institution in getattr(measure, "reporters", ())
+    """Whose values a measure takes: its responsible and co-responsible institutions and its
+    designated reporters (``Measure.institutions`` names them all)."""
+    return institution in measure.institutions
 
 
 def _open(source: bytes | Path | str) -> Any:

@@ -431,3 +431,35 @@ def test_period_reopen_close_and_list(cli_env) -> None:
         assert "closed again" in cli("period", "close", "2025", "VPD")
         assert "not reopened" in cli("period", "close", "2025", "VPD", code=1)
         assert "No reopened years" in cli("period", "list")
+
+
+def test_documents_show_nav_datu_for_years_before_the_first_reporting_year(catalog: Catalog) -> None:
+    import io
+
+    from docx import Document
+    from openpyxl import load_workbook
+
+    from reporting_forms.exports import export_docx, export_html, export_xlsx
+
+    values = _filed(catalog, "1.3.3", "VPD", 2026)
+    compiled = compile_plan(
+        catalog, MAIN, values, year=None, as_of=dt.date(2026, 12, 4), window=ReportingWindow(from_year=2026)
+    )
+    wb = load_workbook(io.BytesIO(export_xlsx(compiled)))
+    sheet = wb["1. rīcības virziens"]
+    rows = list(sheet.iter_rows(values_only=True))
+    header = next(r for r in rows if r[0] == "Nr.p.k.")
+    y2025, y2026 = header.index("2025"), header.index("2026")
+    lines = [r for r in rows if "1.3.3.1" in r]
+    total = next(r for r in lines if r[-1] == "Kopā")
+    vpd = next(r for r in lines if r[-1] == "VPD")
+    assert total[y2025] == "nav datu" and total[y2026] == 5  # the indicator's line
+    assert vpd[y2025] is None and vpd[y2026] == 5  # the institution's line stays empty to fill in
+    document = Document(io.BytesIO(export_docx(compiled)))
+    docx_text = "\n".join(c.text for t in document.tables for r in t.rows for c in r.cells)
+    assert "nav datu" in docx_text
+    html = export_html(compiled).decode("utf-8")
+    every_year = compile_plan(catalog, MAIN, values, year=None, as_of=dt.date(2026, 12, 4))
+    # beyond the summary's status column: one cell per indicator line of the plan in 2025
+    rows = sum(len(m.indicators) for m in next(p for p in catalog.plans if p.id == MAIN).measures())
+    assert html.count(">nav datu<") - export_html(every_year).decode("utf-8").count(">nav datu<") == rows

@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import html
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Container, Iterator, Sequence
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -351,8 +351,16 @@ class Line:
             return own or mine or ""
         return own if own and own != mine else ""
 
-    def year_text_cell(self, lang: str, year: int) -> str:
-        """A year cell as text: number, milestone status or the reported text."""
+    def year_text_cell(self, lang: str, year: int, no_data: Container[int] = ()) -> str:
+        """A year cell as text: number, milestone status or the reported text; "nav datu" on an
+        indicator's line for a year nobody was asked for (``no_data``) where nothing was reported
+        — never on an institution's line, whose empty cells are there to be filled in (import)."""
+        shown = self._year_text(lang, year)
+        if not shown and year in no_data and not self.is_institution and self.share is None:
+            return status_label(lang, Status.NO_DATA)
+        return shown
+
+    def _year_text(self, lang: str, year: int) -> str:
         if self.numeric:
             return number_text(lang, self.value(year))
         status = status_label(lang, self.year_status(year))
@@ -386,12 +394,17 @@ class Line:
         return progress_text(lang, self.progress_notes(), current_year)
 
     def text_cells(
-        self, lang: str, plan_years: Sequence[int], timezone: str, current_year: int | None = None
+        self,
+        lang: str,
+        plan_years: Sequence[int],
+        timezone: str,
+        current_year: int | None = None,
+        no_data: Container[int] = (),
     ) -> list[str]:
         """The whole line as text, for DOCX and HTML."""
         return [
             *self.plan_cells(lang),
-            *(self.year_text_cell(lang, y) for y in plan_years),
+            *(self.year_text_cell(lang, y, no_data) for y in plan_years),
             number_text(lang, self.total) if self.numeric else "",
             percent_text(lang, self.percent),
             self.status_text(lang),
@@ -403,12 +416,9 @@ class Line:
 
 def row_institutions(compiled: CompiledPlan, measure: MeasureRow, row: IndicatorRow) -> list[str]:
     """Who a row's values belong to: the institutions that reported on it, then the measure's
-    institutions that report in chat and have not (yet)."""
+    designated reporters that have not (yet)."""
     reported = [s.institution for s in row.institutions]
-    due = [
-        i for i in measure.measure.institutions if i in compiled.reporting_institutions and i not in reported
-    ]
-    return reported + due
+    return reported + [i for i in measure.measure.reporters if i not in reported]
 
 
 def task_lines(block: TaskBlock, compiled: CompiledPlan | None = None) -> Iterator[Line]:

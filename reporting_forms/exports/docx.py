@@ -93,7 +93,8 @@ def export_docx(
             table = _table(doc, header, len(lines), widths)
             for row, line in zip(table.rows[1:], lines, strict=True):
                 cells = _row_cells(row)
-                texts = line.text_cells(lang, years, compiled.timezone, current)
+                no_data = compiled.no_data_years(line.measure.measure)
+                texts = line.text_cells(lang, years, compiled.timezone, current, no_data)
                 for cell, value in zip(cells, texts, strict=True):
                     _write(cell, value, italic=line.share is not None)
                 status = line.status if line.share is None else line.share.status

@@ -65,7 +65,9 @@ def _directions(compiled: CompiledPlan, lang: str) -> list[dict[str, Any]]:
         for task in block.tasks:
             lines = [
                 {
-                    "cells": line.text_cells(lang, years, compiled.timezone, current),
+                    "cells": line.text_cells(
+                        lang, years, compiled.timezone, current, compiled.no_data_years(line.measure.measure)
+                    ),
                     "status": str(line.status or (line.share.status if line.share else "") or ""),
                     "share": line.share is not None,
                     "numeric": line.numeric,

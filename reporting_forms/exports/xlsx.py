@@ -246,7 +246,8 @@ def _direction_sheet(ws: Worksheet, compiled: CompiledPlan, block: DirectionBloc
             _merged_row(ws, row, task_heading(lang, task), width, _BOLD, _TASK_FILL)
         for line in task_lines(task, compiled):
             row += 1
-            _line(ws, row, line, years, compiled.timezone, lang, current)
+            no_data = compiled.no_data_years(line.measure.measure)
+            _line(ws, row, line, years, compiled.timezone, lang, current, no_data)
 
 
 def _line(
@@ -257,6 +258,7 @@ def _line(
     timezone: str,
     lang: str,
     current_year: int | None = None,
+    no_data: frozenset[int] = frozenset(),
 ) -> None:
     for col, value in enumerate(line.plan_cells(lang), start=1):
         cell = _set(ws, row, col, value or None)
@@ -268,7 +270,9 @@ def _line(
     fmt = _number_format(line.row.kind)
     for year in years:
         col += 1
-        value: Any = line.value(year) if line.numeric else (line.year_text_cell(lang, year) or None)
+        value: Any = line.value(year) if line.numeric else None
+        if value is None:  # text, a milestone, or "nav datu" on an indicator's line
+            value = line.year_text_cell(lang, year, no_data) or None
         _set(ws, row, col, value, fmt if line.numeric else None)
     _set(ws, row, col + 1, line.total if line.numeric else None, fmt)
     percent = line.percent
