@@ -427,6 +427,8 @@ def summary_message(lang: str, compiled: Compiled, *, limit: int = 5) -> str:
         more_risks=max(0, risk_total - len(risks)),
         warnings=[warning_text(lang, w) for w in plan.warnings[:limit]],
         more_warnings=max(0, len(plan.warnings) - limit),
+        reported_rows=plan.summary.numeric_rows,
+        targeted_rows=plan.summary.targeted_rows,
     )
 
 

@@ -161,7 +161,7 @@ def test_xlsx_summary_and_policy(compiled: CompiledPlan, policy: PolicyTable) ->
         "risks",
         "nav uzsākts",
         "nav ziņots",
-        "Vidēji % no mērķa",
+        "Vidēji % no mērķa (skaitliskie rādītāji ar ziņotu vērtību)",
     ]
     assert [ws.cell(r + 1, c).value for c in range(1, 8)] == ["Plāns kopā", 13, 4, 1, 5, 2, 1]
     r = _find_row(ws, 1, "Institūcija")
