@@ -47,6 +47,7 @@ from reporting_forms.compilation import (
 )
 from reporting_forms.exports._common import review_label, status_label, warning_text
 from reporting_forms.exports.csv import DELIMITER, ENCODING
+from reporting_forms.labels import answer_text, field_label
 from reporting_forms.texts import normalise_language, text
 from reporting_forms.workdays import nth_working_day
 from storage.compiled import SUPERSEDED, CompiledRepo, RevisionRow
@@ -507,8 +508,8 @@ def _cells(row: RevisionRow, lang: str, tz: ZoneInfo) -> list[Any]:
         row.revision,
         row.author or "",
         _local(row.submitted_at, tz),
-        row.field,
-        value,
+        field_label(lang, row.field),
+        answer_text(lang, row.field, value),
         _review_text(lang, row.review_state),
     ]
 
