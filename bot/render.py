@@ -9,6 +9,7 @@ from collections.abc import Iterable, Mapping
 from decimal import Decimal
 from typing import Any
 
+from reporting_forms import labels
 from reporting_forms.answers import InvalidAnswer, MilestoneStatus
 from reporting_forms.catalog import Measure
 from reporting_forms.exports._common import review_label
@@ -191,7 +192,9 @@ def change_rows(
         field = fields.get(str(change.get("field")))
         rows.append(
             {
-                "field": field_label(lang, measure, field) if field and measure else str(change.get("field")),
+                "field": field_label(lang, measure, field)
+                if field and measure
+                else labels.field_label(lang, str(change.get("field"))),
                 "old": shown(field, change.get("old")),
                 "new": shown(field, change.get("new")),
             }
