@@ -222,5 +222,12 @@ def summary_text(lang: str, measure: Measure, year: int, summary: Summary, warni
     )
 
 
+_FIELD_PARAMS = ("key", "depends_on")  # answer keys an error names: shown as words (1.1.1.1 datums)
+
+
 def error_text(lang: str, code: str, params: Mapping[str, Any]) -> str:
-    return text(lang, f"answers.error_{code}", **params)
+    shown = {
+        name: labels.field_label(lang, value) if name in _FIELD_PARAMS and isinstance(value, str) else value
+        for name, value in params.items()
+    }
+    return text(lang, f"answers.error_{code}", **shown)

@@ -317,3 +317,11 @@ def test_labels_have_the_same_macros_in_both_languages() -> None:
         }
 
     assert macros(_messages("lv", "labels")) == macros(_messages("en", "labels"))
+
+
+def test_answer_errors_name_fields_in_words() -> None:
+    from bot.render import error_text
+
+    message = error_text("lv", "missing_dependency", {"key": "1.1.1.1.date", "depends_on": "1.1.1.1"})
+    assert "„1.1.1.1 datums”" in message and not FIELD_KEY.search(message)
+    assert "Comment" in error_text("en", "unknown_field", {"key": "comment"})
