@@ -34,6 +34,7 @@ from reporting_forms.catalog import (
     lv_count,
 )
 from reporting_forms.export import catalog_to_dict
+from reporting_forms.labels import answer_text, field_label, kind_label, report_status_label, role_label
 from reporting_forms.texts import format_number
 from storage.db import Database, upgrade_async
 from storage.repositories import Repos
@@ -102,6 +103,7 @@ app.command("import")(import_command)
 
 out = Console()
 err = Console(stderr=True)
+CLI_LANGUAGE = "lv"  # the tables' headings are Latvian; the words for stored keys too (labels.j2)
 T = TypeVar("T")
 
 
@@ -357,7 +359,7 @@ def _indicator_table(title: str, indicators: Any) -> Table:
             ind.id,
             ind.text,
             _target(ind.target),
-            ind.kind.value,
+            kind_label(CLI_LANGUAGE, ind.kind),
             ind.unit or "—",
             _day(ind.deadline, ind.deadline_text),
         )
@@ -557,7 +559,7 @@ def contacts(
             str(c.id),
             c.display_name,
             abbr,
-            c.role,
+            role_label(CLI_LANGUAGE, c.role),
             c.language,
             str(c.telegram_user_id or "—"),
             "jā" if c.active else "nē" + (" (bloķējis botu)" if c.blocked else ""),
@@ -613,13 +615,16 @@ def reports_list(as_json: bool = typer.Option(False, "--json", help="JSON instea
     for name in ("Nr.", "Pasākums", "Institūcija", "Gads", "Statuss", "Red.", "Autors", "Vērtības"):
         table.add_column(name)
     for v in views:
-        values = "\n".join(f"{k}: {val}" for k, val in v.answers().items())
+        values = "\n".join(
+            f"{field_label(CLI_LANGUAGE, k)}: {answer_text(CLI_LANGUAGE, k, val, days=True)}"
+            for k, val in v.answers().items()
+        )
         table.add_row(
             str(v.id),
             v.measure_code,
             v.institution,
             str(v.year),
-            v.status,
+            report_status_label(CLI_LANGUAGE, v.status),
             str(v.revision),
             v.author or "—",
             values,

@@ -75,7 +75,10 @@ def print_summary(compiled: Compiled, lang: str) -> None:
     out.print(statuses)
     mean = plan.summary.mean_percent
     if mean is not None:
-        out.print(f"Mean % of target (numeric rows): {format_number(round(mean, 1), 'en')} %")
+        out.print(
+            f"Mean % of target (numeric rows with a reported value: {plan.summary.numeric_rows} of "
+            f"{plan.summary.targeted_rows}): {format_number(round(mean, 1), 'en')} %"
+        )
     lines = completeness_lines(plan)
     if lines:
         table = Table(title="Reports by institution", show_edge=False)

@@ -12,6 +12,8 @@ from typing import Any
 import typer
 from rich.table import Table
 
+from reporting_forms.labels import message_kind_label, outbox_status_label
+
 reminders_app = typer.Typer(help="Reminders, digests and the outbox", no_args_is_help=True)
 
 
@@ -45,7 +47,7 @@ def _run(coro_fn: Any, settings: Any) -> Any:
 def preview(
     start: str = typer.Option(..., "--from", help="first send date, YYYY-MM-DD"),
     end: str = typer.Option(..., "--to", help="last send date, YYYY-MM-DD"),
-    as_json: bool = typer.Option(False, "--json", help="one JSON object per message"),
+    as_json: bool = typer.Option(False, "--json", help="a JSON array of the messages ([] when none)"),
     digests: bool = typer.Option(True, "--digests/--no-digests", help="include coordinators' digests"),
 ) -> None:
     """What would be sent, to whom and when, if nothing were reported from now on. Sends nothing."""
@@ -69,8 +71,8 @@ def preview(
 
     rows = _run(work, settings)
     if as_json:
-        for row in rows:
-            sys.stdout.write(json.dumps(row.as_json(), ensure_ascii=False) + "\n")
+        json.dump([row.as_json() for row in rows], sys.stdout, ensure_ascii=False, indent=2)
+        sys.stdout.write("\n")
         return
     table = Table(title=f"Atgādinājumi {first:%d.%m.%Y}–{last:%d.%m.%Y} (netiek sūtīti)", show_lines=True)
     for name in ("Sūtīt", "Saņēmējs", "Institūcija", "Veids", "Pasākumi"):
@@ -80,7 +82,7 @@ def preview(
             _local(row.send_at, policy.tz),
             f"{row.recipient} (#{row.contact_id})",
             row.institution,
-            ", ".join(row.kinds),
+            ", ".join(message_kind_label(cli.CLI_LANGUAGE, k) for k in row.kinds),
             ", ".join(row.measures),
         )
     cli.out.print(table)
@@ -149,8 +151,8 @@ def log(
             str(r.id),
             _local(r.send_at, tz),
             f"{r.recipient} ({r.institution})",
-            r.kind,
-            r.status,
+            message_kind_label(cli.CLI_LANGUAGE, r.kind),
+            outbox_status_label(cli.CLI_LANGUAGE, r.status),
             str(r.attempts),
             _local(r.sent_at, tz),
             str(r.telegram_message_id or "—"),
@@ -158,7 +160,10 @@ def log(
             r.last_error or "",
         )
     cli.out.print(table)
-    cli.out.print(", ".join(f"{k}: {v}" for k, v in sorted(counts.items())) or "The outbox is empty.")
+    cli.out.print(
+        ", ".join(f"{outbox_status_label(cli.CLI_LANGUAGE, k)}: {v}" for k, v in sorted(counts.items()))
+        or "The outbox is empty."
+    )
 
 
 @reminders_app.command("mutes")

@@ -47,6 +47,7 @@ from reporting_forms.compilation import (
 from reporting_forms.exports._common import review_label, status_label, warning_text
 from reporting_forms.exports.cells import csv_writer, text_cell
 from reporting_forms.exports.csv import DELIMITER, ENCODING
+from reporting_forms.labels import answer_text, field_label
 from reporting_forms.periods import ReportingWindow
 from reporting_forms.texts import normalise_language, text
 from reporting_forms.workdays import nth_working_day
@@ -431,6 +432,8 @@ def summary_message(lang: str, compiled: Compiled, *, limit: int = 5) -> str:
         more_risks=max(0, risk_total - len(risks)),
         warnings=[warning_text(lang, w) for w in plan.warnings[:limit]],
         more_warnings=max(0, len(plan.warnings) - limit),
+        reported_rows=plan.summary.numeric_rows,
+        targeted_rows=plan.summary.targeted_rows,
     )
 
 
@@ -516,8 +519,8 @@ def _cells(row: RevisionRow, lang: str, tz: ZoneInfo) -> list[Any]:
         row.revision,
         row.author or "",
         _local(row.submitted_at, tz),
-        row.field,
-        value,
+        field_label(lang, row.field),
+        answer_text(lang, row.field, value),
         _review_text(lang, row.review_state),
     ]
 

@@ -9,6 +9,7 @@ from collections.abc import Iterable, Mapping
 from decimal import Decimal
 from typing import Any
 
+from reporting_forms import labels
 from reporting_forms.answers import InvalidAnswer, MilestoneStatus
 from reporting_forms.catalog import Measure
 from reporting_forms.exports._common import review_label
@@ -211,7 +212,9 @@ def change_rows(
         field = fields.get(str(change.get("field")))
         rows.append(
             {
-                "field": field_label(lang, measure, field) if field and measure else str(change.get("field")),
+                "field": field_label(lang, measure, field)
+                if field and measure
+                else labels.field_label(lang, str(change.get("field"))),
                 "old": shown(field, change.get("old")),
                 "new": shown(field, change.get("new")),
                 "comment": None,
@@ -240,5 +243,12 @@ def summary_text(lang: str, measure: Measure, year: int, summary: Summary, warni
     )
 
 
+_FIELD_PARAMS = ("key", "depends_on")  # answer keys an error names: shown as words (1.1.1.1 datums)
+
+
 def error_text(lang: str, code: str, params: Mapping[str, Any]) -> str:
-    return text(lang, f"answers.error_{code}", **params)
+    shown = {
+        name: labels.field_label(lang, value) if name in _FIELD_PARAMS and isinstance(value, str) else value
+        for name, value in params.items()
+    }
+    return text(lang, f"answers.error_{code}", **shown)

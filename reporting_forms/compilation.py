@@ -715,16 +715,27 @@ class IndicatorRow:
 
 @dataclass(frozen=True, slots=True)
 class Summary:
-    """Counts of indicator rows by status and the mean % of target over numeric rows with a target."""
+    """Counts of indicator rows by status and THE progress figure of a block (task, direction,
+    plan): the mean % of target over the numeric rows with a target and a reported value
+    (``numeric_rows`` of the ``targeted_rows``; each row capped as status_rules.yaml says), with
+    the mean % due by the evaluation day over the same rows. Tables, charts and chat summaries
+    all show these two numbers; none computes its own."""
 
     rows: int
     counts: Mapping[Status, int]
-    numeric_rows: int
+    numeric_rows: int  # rows in the mean: a numeric target and a reported value
     percent_total: float
+    targeted_rows: int = 0  # rows with a numeric target, reported or not
+    expected_total: float = 0.0  # sum of the % due (linear pace) over the rows in the mean
 
     @property
     def mean_percent(self) -> float | None:
         return self.percent_total / self.numeric_rows if self.numeric_rows else None
+
+    @property
+    def mean_expected(self) -> float | None:
+        """The mean % of target due by the evaluation day, over the rows of ``mean_percent``."""
+        return self.expected_total / self.numeric_rows if self.numeric_rows else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -1446,28 +1457,33 @@ def _compile_measure(
 
 def summarise(rows: Iterable[IndicatorRow], cap: float | None = 100.0) -> Summary:
     counts = dict.fromkeys(Status, 0)
-    total = numeric = 0
-    percent_total = 0.0
+    total = numeric = targeted = 0
+    percent_total = expected_total = 0.0
     for row in rows:
         total += 1
         counts[row.status] += 1
+        if row.expected_share is not None:
+            targeted += 1
         if row.percent is not None:
             numeric += 1
             percent_total += row.percent if cap is None else min(row.percent, cap)
-    return Summary(total, counts, numeric, percent_total)
+            expected_total += 100.0 * (row.expected_share or 0.0)
+    return Summary(total, counts, numeric, percent_total, targeted, expected_total)
 
 
 def merge_summaries(parts: Iterable[Summary]) -> Summary:
     counts = dict.fromkeys(Status, 0)
-    total = numeric = 0
-    percent_total = 0.0
+    total = numeric = targeted = 0
+    percent_total = expected_total = 0.0
     for part in parts:
         total += part.rows
         numeric += part.numeric_rows
+        targeted += part.targeted_rows
         percent_total += part.percent_total
+        expected_total += part.expected_total
         for status, n in part.counts.items():
             counts[status] += n
-    return Summary(total, counts, numeric, percent_total)
+    return Summary(total, counts, numeric, percent_total, targeted, expected_total)
 
 
 def _compile_task(ctx: _Context, task: Task, position: int, groups: Mapping[str, Reports]) -> TaskBlock:

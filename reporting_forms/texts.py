@@ -11,11 +11,13 @@ from __future__ import annotations
 import datetime as dt
 import html
 import re
+from dataclasses import dataclass
 from decimal import Decimal
 from functools import cache
 from pathlib import Path
 from typing import Any
 
+import yaml
 from babel.dates import format_date, format_datetime
 from babel.numbers import format_decimal
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
@@ -61,6 +63,16 @@ def format_moment(value: dt.datetime | None, lang: str = DEFAULT_LANGUAGE, *, wi
     return format_datetime(value, patterns[0 if with_time else 1], tzinfo=value.tzinfo, locale=_locale(lang))
 
 
+def plural(
+    value: float | int | Decimal | None, singular: str, many: str, lang: str = DEFAULT_LANGUAGE
+) -> str:
+    """The word agreeing with a number: ``n|plural("kontaktpersonai", "kontaktpersonām", lang)``.
+    Latvian: the singular after 1, 21, 101 … (not 11, 111, not fractions); English: after exactly 1."""
+    if normalise_language(lang) == "en":
+        return singular if value is not None and value == 1 else many
+    return singular if takes_singular(value) else many
+
+
 def takes_singular(value: float | int | Decimal | None) -> bool:
     """Latvian agreement: 1, 21, 101 ... take the singular; 11, 111 and fractions the plural."""
     if value is None or value != int(value):
@@ -94,13 +106,50 @@ def lv_singular(unit: str) -> str:
     return " ".join([*(_singular_word(w, _LV_ADJECTIVE_ENDINGS) for w in words[:-1]), head])
 
 
+UNITS_PATH = Path(__file__).with_name("units.yaml")
+
+
+@dataclass(frozen=True, slots=True)
+class Unit:
+    """A catalog unit (Latvian plural, as the plans write it): its English names and what it counts."""
+
+    name: str
+    en: tuple[str, str]  # singular, plural
+    counts: str  # people | events | consultations | sessions | things | percent
+
+
+@cache
+def units() -> dict[str, Unit]:
+    """reporting_forms/units.yaml: every unit of the catalog."""
+    raw = yaml.safe_load(UNITS_PATH.read_text(encoding="utf-8")) or {}
+    return {name: Unit(name, tuple(item["en"]), item["counts"]) for name, item in raw.items()}
+
+
+def unit_counts(unit: str | None) -> str | None:
+    """What a unit counts (``people``, ``events`` …; see units.yaml), None for no or an unknown unit."""
+    found = units().get(unit) if unit else None
+    return found.counts if found else None
+
+
 def unit_for(unit: str | None, value: float | int | Decimal | None, lang: str = DEFAULT_LANGUAGE) -> str:
-    """The unit agreeing with the number before it: 1 programma, 2 programmas, 21 programma."""
+    """The unit in the user's language, agreeing with the number before it: 1 programma,
+    2 programmas, 21 programma; in English 1 programme, 21 programmes (units.yaml). Without a
+    number (None), the plural."""
     if not unit:
         return ""
-    if normalise_language(lang) == "lv" and takes_singular(value):
+    if normalise_language(lang) == "en":
+        found = units().get(unit)
+        if found is None:
+            return unit
+        return found.en[0] if value is not None and value == 1 else found.en[1]
+    if takes_singular(value):
         return lv_singular(unit)
     return unit
+
+
+def unit_name(unit: str | None, lang: str = DEFAULT_LANGUAGE) -> str:
+    """The unit's plural in the user's language ("mācību kursi" → "training courses")."""
+    return unit_for(unit, None, lang)
 
 
 def _locale(lang: str) -> str:
@@ -121,6 +170,9 @@ def environment() -> Environment:
     env.filters["day"] = format_day
     env.filters["moment"] = format_moment
     env.filters["unit_for"] = unit_for
+    env.filters["unit_name"] = unit_name
+    env.filters["plural"] = plural
+    env.tests["counting"] = lambda unit, what: unit_counts(unit) == what
     env.tests["singular"] = takes_singular
     return env
 

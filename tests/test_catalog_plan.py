@@ -101,7 +101,7 @@ def test_header(plan: Plan) -> None:
     assert plan.title == (
         "Resocializācijas politikas pamatnostādņu 2022.–2027. gadam īstenošanas plāns 2025.–2027. gadam"
     )
-    assert plan.short_title == "Īstenošanas plāns 2025.–2027."
+    assert plan.short_title == "Īstenošanas plāns 2025.–2027. gadam"
     assert plan.source == "000_f98ddf4d58baf9dd.txt"
 
 

@@ -49,7 +49,7 @@ def build_catalog() -> Catalog:
         "title": (
             "Resocializācijas politikas pamatnostādņu 2022.–2027. gadam īstenošanas plāns 2025.–2027. gadam"
         ),
-        "short_title": "Īstenošanas plāns 2025.–2027.",
+        "short_title": "Īstenošanas plāns 2025.–2027. gadam",
         "source": "test",
         "policy_results": [
             {

@@ -198,7 +198,7 @@ async def test_console_numbers_answer_a_count_question_and_hash_picks_buttons(
     await db.dispose()
     screen = out.getvalue()
     assert "Pogu izvēlas ar tās numuru kvadrātiekavās: 1 vai #1" in screen  # the intro says how
-    assert "Ierakstīts skaitlis ir atbilde uz jautājumu; pogu izvēlieties ar burtu: A, I, X." in screen
+    assert "Ierakstītais skaitlis ir atbilde uz jautājumu; pogu izvēlieties ar burtu: A, I, X." in screen
     assert "Pogas: ierakstiet 1–4 (vai #1) vai burtu: I, X." in screen  # the milestone question
     assert "Pašreizējā atbilde: 1" in screen  # back from the comment: the count kept the answer 1
     assert "Pogas [9] šobrīd nav." in screen

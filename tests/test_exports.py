@@ -104,7 +104,7 @@ def test_xlsx_sheets_header_and_cells(compiled: CompiledPlan, policy: PolicyTabl
     assert ws["A1"].value == "1. RĪCĪBAS VIRZIENS Turpināt pilnveidot resocializācijas darbu"
     assert [c.value for c in ws[2]] == HEADER_LV + XLSX_KEYS_LV
     assert ws.freeze_panes == "A3"
-    assert ws["A3"].value == "1.1.uzdevums. Resocializācijas instrumentu pilnveidošana"
+    assert ws["A3"].value == "1.1. uzdevums. Resocializācijas instrumentu pilnveidošana"
 
     # first line of measure 1.1.1 carries the plan's columns
     r = _find_row(ws, 4, "Izstrādāts un ieviests instruments")
@@ -125,7 +125,7 @@ def test_xlsx_sheets_header_and_cells(compiled: CompiledPlan, policy: PolicyTabl
     assert [ws.cell(r, c).value for c in range(8, 12)] == [29, 80, 15, 124]
     assert ws.cell(r, 8).number_format == "#,##0"
     assert ws.cell(r, 12).value == pytest.approx(124 / 120)
-    assert ws.cell(r, 12).number_format == "0.0%"
+    assert ws.cell(r, 12).number_format == "0.0 %"
     assert ws.cell(r, 13).value == "izpildīts"
     assert ws.cell(r, 14).value == dt.datetime(2027, 12, 20)
     assert ws.cell(r, 14).number_format == "DD.MM.YYYY"
@@ -165,7 +165,7 @@ def test_xlsx_summary_and_policy(compiled: CompiledPlan, policy: PolicyTable) ->
         "nav uzsākts",
         "nav ziņots",
         "nav datu",
-        "Vidēji % no mērķa",
+        "Vidēji % no mērķa (skaitliskie rādītāji ar ziņotu vērtību)",
     ]
     assert [ws.cell(r + 1, c).value for c in range(1, 9)] == ["Plāns kopā", 13, 4, 1, 5, 2, 1, 0]
     r = _find_row(ws, 1, "Institūcija")
@@ -244,10 +244,10 @@ def test_docx_landscape_headings_and_tables(
 
     headings = [p.text for p in doc.paragraphs if p.style.name.startswith("Heading")]
     assert "1. RĪCĪBAS VIRZIENS Turpināt pilnveidot resocializācijas darbu" in headings
-    assert "1.1.uzdevums. Resocializācijas instrumentu pilnveidošana" in headings
-    assert "1.2.uzdevums. Modeļa pārskatīšana" in headings
-    assert "2.1.uzdevums. Darbinieku apmācības" in headings
-    assert headings.index("1.1.uzdevums. Resocializācijas instrumentu pilnveidošana") < headings.index(
+    assert "1.1. uzdevums. Resocializācijas instrumentu pilnveidošana" in headings
+    assert "1.2. uzdevums. Modeļa pārskatīšana" in headings
+    assert "2.1. uzdevums. Darbinieku apmācības" in headings
+    assert headings.index("1.1. uzdevums. Resocializācijas instrumentu pilnveidošana") < headings.index(
         "2. RĪCĪBAS VIRZIENS Nodrošināt personāla pieejamību"
     )
 
@@ -299,7 +299,7 @@ def test_html_page(compiled: CompiledPlan, policy: PolicyTable, tmp_path: Path) 
     assert page.count('<table class="plan"') == 3
     assert "<th>Rezultatīvā rādītāja vērtība 2027.gadā</th>" in page
     assert "<h2>1. RĪCĪBAS VIRZIENS Turpināt pilnveidot resocializācijas darbu</h2>" in page
-    assert "<h3>1.1.uzdevums. Resocializācijas instrumentu pilnveidošana</h3>" in page
+    assert "<h3>1.1. uzdevums. Resocializācijas instrumentu pilnveidošana</h3>" in page
     assert '<td class="st-done">izpildīts</td>' in page
     assert "103,3 %" in page
     images = re.findall(r'src="data:image/png;base64,([A-Za-z0-9+/=]+)"', page)

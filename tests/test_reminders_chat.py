@@ -168,7 +168,7 @@ async def test_mute_flow_with_bad_input_and_the_digest(world: World) -> None:
     assert "teksta ziņu" in notice.text and "iemeslu" in again.text
     user.send("x" * 301)
     notice, _again = await user.replies(2)
-    assert "par garu (301 rakstzīmes)" in notice.text
+    assert "par garu (301 rakstzīme)" in notice.text  # 301 takes the singular
     user.send("Dati būs  pieejami <janvārī>")
     (saved,) = await user.replies(1)
     assert "apturēti līdz 31.12.2026" in saved.text

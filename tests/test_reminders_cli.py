@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -67,7 +68,7 @@ async def _outbox(url: str) -> list:
 
 def test_preview_json(env: str) -> None:
     out = run("reminders", "preview", "--from", "2026-11-01", "--to", "2027-01-31", "--json")
-    rows = [json.loads(line) for line in out.splitlines()]
+    rows = json.loads(out)  # one JSON array (the keys are for machines; the table shows words)
     lm = [r for r in rows if r["recipient"] == "Līga Ozola"]
     assert [r["send_at"] for r in lm] == [
         "2026-12-01T09:00:00+02:00",
@@ -92,6 +93,19 @@ def test_preview_json(env: str) -> None:
         r["send_at"].startswith(("2026-11-18", "2026-12-24", "2026-12-31", "2027-01-01")) for r in rows
     )
     assert asyncio.run(_outbox(env)) == [], "a preview sends and stores nothing"
+
+
+def test_preview_json_is_an_empty_array_when_nothing_is_due(env: str) -> None:
+    out = run("reminders", "preview", "--from", "2026-11-07", "--to", "2026-11-08", "--json")  # a weekend
+    assert json.loads(out) == []
+
+
+def test_preview_table_names_the_kinds_in_words(env: str) -> None:
+    out = run("reminders", "preview", "--from", "2026-11-01", "--to", "2027-01-31")
+    assert "termiņa atgādinājums" in out and "gada atskaites pieprasījums" in out
+    assert "koordinatoru kopsavilkums" in out
+    words = set(re.findall(r"[\w-]+", out))
+    assert not words & {"deadline", "request", "reminder", "overdue", "digest"}, words
 
 
 def test_preview_table_and_bad_dates(env: str) -> None:
@@ -133,7 +147,8 @@ def test_send_now_then_log(env: str, fake_server: FakeBotAPI, monkeypatch: pytes
     assert "0 added" in again and "Sent 0," in again and len(fake_server.sent_to(3001)) == 1
 
     table = run("reminders", "log")
-    assert "Līga Ozola" in table and "sent" in table and "blocked" in table and "2.5.1" in table
+    assert "Līga Ozola" in table and "nosūtīts" in table and "bloķēts" in table and "2.5.1" in table
+    assert "atgādinājums" in table and not {"sent", "reminder", "digest"} & set(re.findall(r"\w+", table))
     only = run("reminders", "log", "--recipient", "līga", "--json")
     records = [json.loads(line) for line in only.splitlines()]
     assert {r["recipient"] for r in records} == {"Līga Ozola"}

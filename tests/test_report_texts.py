@@ -63,7 +63,8 @@ def test_unit_agrees_with_the_number() -> None:
     assert unit_for("programmas", 1) == "programma"
     assert unit_for("programmas", 21.0) == "programma"
     assert unit_for("programmas", 11) == "programmas"
-    assert unit_for("programmas", 1, "en") == "programmas"  # the catalog's units are Latvian
+    assert unit_for("programmas", 1, "en") == "programme"  # English names from units.yaml
+    assert unit_for("programmas", 21, "en") == "programmes"
     assert unit_for(None, 1) == ""
 
 

@@ -2,10 +2,12 @@
 completeness/timeliness per institution.
 
 The progress chart has a row for every task of the plan. On the left, the task's indicator rows
-by status (all kinds: milestones, texts and numbers). On the right, for the rows with a numeric
-target, the mean % of target against the mean % due by the evaluation day — each row's due
-share runs linearly from the plan start to that row's own deadline (1.5.3 ends in 2025, most
-rows in 2027); tasks without a numeric target say so.
+by status (all kinds: milestones, texts and numbers). On the right, the task's compiled figure
+(``Summary.mean_percent``, the one the tables and the chat summary show: the mean % of target of
+the rows with a numeric target and a reported value) against the mean % due by the evaluation
+day over the same rows (``Summary.mean_expected``) — each row's due share runs linearly from the
+plan start to that row's own deadline (1.5.3 ends in 2025, most rows in 2027); tasks without a
+numeric target, or without a reported value yet, say so. ``progress_series`` is the data.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from reporting_forms.exports._common import (
     label,
     label_cached,
     language,
+    percent_text,
     period_text,
     status_label,
     write_bytes,
@@ -57,33 +60,37 @@ def _png(fig: Figure) -> bytes:
 
 @dataclass(frozen=True, slots=True)
 class TaskProgress:
-    """What the progress chart shows of one task."""
+    """What the progress chart shows of one task — read from the compiled task's ``Summary``,
+    the same figures as the tables and the chat summary (the chart computes none of its own)."""
 
     number: str
     rows: int
     counts: dict[str, int]  # rows per status
-    percent: float | None  # mean % of target of the rows with a numeric target (capped as the summary)
-    expected: float | None  # mean % of target due by the evaluation day, each row by its deadline
+    percent: float | None  # Summary.mean_percent: mean % of target of the rows with a reported value
+    expected: float | None  # Summary.mean_expected: mean % due by the evaluation day, the same rows
+    targeted: int = 0  # rows with a numeric target, reported or not
 
     @property
     def numeric(self) -> bool:
         return self.percent is not None
 
 
-def task_progress(task: TaskBlock, cap: float | None = 100.0) -> TaskProgress:
-    """A task's progress: status counts of all its rows; % of target and % due of the rows
-    with a numeric target (a row's due share follows its own deadline)."""
-    rows = [row for m in task.measures for row in m.rows]
-    targeted = [r for r in rows if r.expected_share is not None]
-    percents = [min(r.percent or 0.0, cap) if cap is not None else r.percent or 0.0 for r in targeted]
-    expected = [100.0 * (r.expected_share or 0.0) for r in targeted]
+def task_progress(task: TaskBlock) -> TaskProgress:
+    """A task's figures as its compiled summary has them."""
+    summary = task.summary
     return TaskProgress(
         number=task.number,
-        rows=len(rows),
-        counts={str(s): task.summary.counts[s] for s in STATUS_ORDER},
-        percent=sum(percents) / len(percents) if targeted else None,
-        expected=sum(expected) / len(expected) if targeted else None,
+        rows=summary.rows,
+        counts={str(s): summary.counts[s] for s in STATUS_ORDER},
+        percent=summary.mean_percent,
+        expected=summary.mean_expected,
+        targeted=summary.targeted_rows,
     )
+
+
+def progress_series(compiled: CompiledPlan) -> list[TaskProgress]:
+    """The progress chart's data, top to bottom: one entry per task of the plan."""
+    return [task_progress(t) for _, t in compiled.tasks()]
 
 
 def pace_colour(percent: float, expected: float) -> str:
@@ -97,7 +104,7 @@ def progress_figure(compiled: CompiledPlan, lang: str = "lv") -> Figure:
     """Every task: its rows by status (left) and, for numeric targets, % of target against the
     % due by now (right)."""
     lang = language(lang)
-    tasks = [task_progress(t, compiled.percent_cap) for _, t in compiled.tasks()]
+    tasks = progress_series(compiled)
     fig = Figure(figsize=(10, max(3.2, 0.3 * len(tasks) + 2.0)), layout="constrained")
     left, right = fig.subplots(1, 2, sharey=True, width_ratios=(1, 1.25))
     ys = list(range(len(tasks)))[::-1]  # the first task on top
@@ -159,15 +166,14 @@ def _target_panel(ax: Axes, tasks: Sequence[TaskProgress], ys: Sequence[int], la
         ax.text(
             min(max(percent, expected), 100.0) + 1.5,
             y,
-            format_number(round(percent), lang),
+            percent_text(lang, percent),
             va="center",
             fontsize=7,
         )
     for y, task in zip(ys, tasks, strict=True):
         if not task.numeric:
-            ax.text(
-                1.5, y, label(lang, "chart_no_target"), va="center", fontsize=7, color=_GREY, style="italic"
-            )
+            note = label(lang, "chart_no_value" if task.targeted else "chart_no_target")
+            ax.text(1.5, y, note, va="center", fontsize=7, color=_GREY, style="italic")
     ax.axvline(100, color=_INK, linewidth=1.0)
     ax.set_xlim(0, 112)
     ax.set_xlabel(label(lang, "chart_progress_axis"), fontsize=8)
@@ -242,5 +248,6 @@ __all__ = [
     "completeness_chart",
     "pace_colour",
     "progress_chart",
+    "progress_series",
     "task_progress",
 ]

@@ -26,6 +26,8 @@ from reporting_forms.exports._common import (
     write_bytes,
 )
 from reporting_forms.exports.cells import csv_writer
+from reporting_forms.labels import kind_label
+from reporting_forms.texts import unit_name
 
 DELIMITER = ","
 ENCODING = "utf-8-sig"  # UTF-8 with BOM
@@ -76,9 +78,9 @@ def export_csv(compiled: CompiledPlan, *, lang: str = "lv", path: Path | str | N
                         measure.measure.id,
                         row.id,
                         row.indicator.text,
-                        row.kind.value,
+                        kind_label(lang, row.kind),
                         _plain(row.target),
-                        row.indicator.unit or "",
+                        unit_name(row.indicator.unit, lang),
                         inst,
                         year,
                         _plain(report.value) if report else "",

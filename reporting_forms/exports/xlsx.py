@@ -50,7 +50,7 @@ from reporting_forms.exports.cells import text_workbook, write_cell
 
 INTEGER_FORMAT = "#,##0"
 DECIMAL_FORMAT = "#,##0.0#"
-PERCENT_FORMAT = "0.0%"
+PERCENT_FORMAT = "0.0 %"  # "65.6 %": the one percent style of every output (number, space, %)
 DATE_FORMAT = "DD.MM.YYYY"
 
 _THIN = Side(style="thin", color="A6A6A6")
