@@ -463,3 +463,26 @@ def test_documents_show_nav_datu_for_years_before_the_first_reporting_year(catal
     # beyond the summary's status column: one cell per indicator line of the plan in 2025
     rows = sum(len(m.indicators) for m in next(p for p in catalog.plans if p.id == MAIN).measures())
     assert html.count(">nav datu<") - export_html(every_year).decode("utf-8").count(">nav datu<") == rows
+
+
+@pytest.mark.parametrize(
+    ("days", "lv", "en"),
+    [
+        (1, "atlikusi 1 d.", "1 day left"),
+        (21, "atlikusi 21 d.", "21 days left"),
+        (11, "atlikušas 11 d.", "11 days left"),
+    ],
+)
+def test_overdue_days_left_agree_with_the_number(days: int, lv: str, en: str) -> None:
+    from reporting_forms.texts import text
+
+    item = {
+        "year": 2026,
+        "plan_id": MAIN,
+        "deadline": dt.date(2026, 12, 31),
+        "days_overdue": -days,
+        "measures": ["1.1.1"],
+    }
+    groups = [{"institution": "VPD", "entries": [item]}]
+    assert lv in text("lv", "coordinator.overdue", today=dt.date(2026, 12, 1), groups=groups)
+    assert en in text("en", "coordinator.overdue", today=dt.date(2026, 12, 1), groups=groups)
