@@ -486,3 +486,33 @@ def test_overdue_days_left_agree_with_the_number(days: int, lv: str, en: str) ->
     groups = [{"institution": "VPD", "entries": [item]}]
     assert lv in text("lv", "coordinator.overdue", today=dt.date(2026, 12, 1), groups=groups)
     assert en in text("en", "coordinator.overdue", today=dt.date(2026, 12, 1), groups=groups)
+
+
+async def test_a_comment_typed_in_chat_reaches_every_compiled_file(harness: Harness, tmp_path) -> None:
+    """Acceptance: the compiled XLSX, DOCX, HTML and CSV contain a comment typed in chat."""
+    import asyncio
+
+    from docx import Document
+    from openpyxl import load_workbook
+
+    from bot.compile_jobs import compile_inputs, load_inputs, render_files
+    from tests.test_chat_e2e import file_report
+
+    comment = "Konsultācijas notiek visos reģionos; =SUM(A1) paliek teksts"
+    anna = await harness.register(2031, "VPD")
+    await file_report(anna, "1.3.3", ["30", "10", "20", "40"], comment=comment)
+    async with harness.db.session() as s:
+        inputs = await load_inputs(s, MAIN)
+    compiled = compile_inputs(
+        harness.services.catalog, inputs, plan_id=MAIN, year=2026, as_of=dt.date(2026, 11, 20)
+    )
+    paths = await asyncio.to_thread(render_files, compiled, ("xlsx", "docx", "html", "csv"), tmp_path)
+    by_ext = {p.suffix: p for p in paths}
+    cells = [
+        c.value for ws in load_workbook(by_ext[".xlsx"]).worksheets for row in ws.iter_rows() for c in row
+    ]
+    assert any(isinstance(v, str) and comment in v for v in cells)
+    document = Document(str(by_ext[".docx"]))
+    assert any(comment in c.text for t in document.tables for r in t.rows for c in r.cells)
+    assert "Konsultācijas notiek visos reģionos" in by_ext[".html"].read_text(encoding="utf-8")
+    assert "Konsultācijas notiek visos reģionos" in by_ext[".csv"].read_text(encoding="utf-8-sig")
