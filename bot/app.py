@@ -141,18 +141,20 @@ async def run_polling(services: Services, *, reminders: bool = True) -> None:
 async def wait_for_bot_api(
     bot: Bot,
     *,
+    call: Callable[[], Awaitable[Any]] | None = None,
     first_delay: float = 1.0,
     max_delay: float = 60.0,
     sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
 ) -> None:
-    """The first Bot API call of a polling start (dropping a webhook), repeated until the API
-    answers: a network error or a 5xx is one log line per attempt, the delay doubling from
-    ``first_delay`` up to ``max_delay`` — never a traceback and exit."""
+    """The first Bot API call of a start — dropping a webhook for polling, or ``call`` (setting
+    the webhook) — repeated until the API answers: a network error or a 5xx is one log line per
+    attempt, the delay doubling from ``first_delay`` up to ``max_delay`` — never a traceback and exit."""
+    first = call or (lambda: bot.delete_webhook(drop_pending_updates=False))
     delay, attempt = first_delay, 0
     while True:
         attempt += 1
         try:
-            await bot.delete_webhook(drop_pending_updates=False)
+            await first()
             return
         except (TelegramNetworkError, TelegramServerError, TelegramRetryAfter) as exc:
             reason = " ".join(str(exc).split())[:200]

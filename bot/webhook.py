@@ -32,7 +32,7 @@ from aiogram import Bot, Dispatcher
 from aiogram.webhook.aiohttp_server import SimpleRequestHandler, setup_application
 from aiohttp import web
 
-from bot.app import Services, background, build_dispatcher, telegram_bot
+from bot.app import Services, background, build_dispatcher, telegram_bot, wait_for_bot_api
 from bot.config import Settings, parse_listen
 from bot.health import Health, observed
 
@@ -131,11 +131,14 @@ async def run_webhook(
                 log.info("webhook server on %s:%s%s", host, port, path)
                 async with background(services, bot, enabled=reminders) as runtime:
                     health.runtime = runtime
-                    await bot.set_webhook(
-                        url,
-                        secret_token=secret,
-                        allowed_updates=dp.resolve_used_update_types(),
-                        drop_pending_updates=False,
+                    await wait_for_bot_api(
+                        bot,
+                        call=lambda: bot.set_webhook(
+                            url,
+                            secret_token=secret,
+                            allowed_updates=dp.resolve_used_update_types(),
+                            drop_pending_updates=False,
+                        ),
                     )
                     log.info("webhook set: %s", url)
                     await stop.wait()

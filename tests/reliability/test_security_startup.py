@@ -65,3 +65,22 @@ async def test_wait_for_bot_api_backs_off_and_returns_once_it_answers(server: Fa
         await bot.session.close()
     assert delays == [1.0, 2.0, 4.0, 8.0, 8.0, 8.0]
     assert len(server.calls_of("deleteWebhook")) == 7
+
+
+async def test_setting_the_webhook_is_retried_too(server: FakeBotAPI) -> None:
+    """Webhook mode's first call (setWebhook) goes through the same bounded retry."""
+    server.fail_next("setWebhook", status=502, times=2)
+    delays: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        delays.append(seconds)
+
+    bot = server.make_bot()
+    try:
+        await wait_for_bot_api(
+            bot, call=lambda: bot.set_webhook("https://bot.example.lv/hook", secret_token="s3"), sleep=sleep
+        )
+    finally:
+        await bot.session.close()
+    assert delays == [1.0, 2.0]
+    assert len(server.calls_of("setWebhook")) == 3 and not server.calls_of("deleteWebhook")
