@@ -31,6 +31,7 @@ def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
     monkeypatch.setenv("DATABASE_URL", url)
     monkeypatch.setenv("COLUMNS", "200")
     monkeypatch.delenv("TELEGRAM_BOT_TOKEN", raising=False)
+    monkeypatch.setenv("REPORTING_FROM_YEAR", "2025")  # every plan year chased, whatever today's date
     monkeypatch.chdir(tmp_path)
     run("init")
     return url
