@@ -247,7 +247,7 @@ async def test_coordinator_console_indicator_takes_a_typed_1_as_the_value(
             actuals = await CompiledRepo(s).policy_actuals()
     await db.dispose()
     assert "Darbība pārtraukta" not in screen
-    assert "Ierakstīts skaitlis ir atbilde uz jautājumu" in screen  # the rule said at the value question
+    assert "Ierakstītais skaitlis ir atbilde uz jautājumu" in screen  # the rule said at the value question
     assert "Saglabāts: PR1.RR1 2025. gadā = 1 (avots: VID)" in screen
     assert [(a.indicator_id, a.year, a.value, a.source) for a in actuals] == [("PR1.RR1", 2025, 1, "VID")]
 

@@ -268,7 +268,7 @@ async def test_overdue_lists_missing_reports(harness: Harness) -> None:
     assert "Neiesniegtās atskaites" in body and "VPD" in body and "IeVP" in body
     assert "2025. gads" not in body  # closed since 31 March 2026: not chased (a coordinator can /reopen it)
     vpd_2026 = next(line for line in body.splitlines() if line.startswith("• 2026. gads, termiņš 31.12.2026"))
-    assert "atlikušas 41 d." in vpd_2026
+    assert "atlikusi 41 d." in vpd_2026  # 41 agrees like 1 (41 diena)
 
 
 async def test_mystatus_shows_only_the_own_institution(harness: Harness) -> None:

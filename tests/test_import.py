@@ -125,7 +125,8 @@ def test_a_percent_cell_typed_as_a_percentage_counts_as_its_percentage() -> None
         ("1.3.3.1", "VPD", "2025", "daudz", "not_a_number"),
         ("1.3.3.1", "VPD", "2025", 12345678, "too_many_digits"),
         ("1.1.1.1", "VPD", "2025", "gandrīz", "choose_button"),
-        ("1.1.1.1", "VPD", "2025", "izpildīts (31.02.2025)", "not_a_date"),
+        ("1.1.1.1", "VPD", "2025", "izpildīts (31.02.2025)", "no_such_date"),
+        ("1.1.1.1", "VPD", "2025", "izpildīts (drīz)", "not_a_date"),
         ("1.1.1.1", "VPD", "2025", "izpildīts (01.01.2020)", "date_out_of_range"),
         ("1.3.3.1", "VPD", "2027", 5, "future_year"),
     ],
@@ -158,10 +159,11 @@ def test_lines_that_are_not_an_institutions_are_refused_or_ignored() -> None:
     other = line(ws, ids, insts, "1.3.3.3", "VPD")
     ws.cell(other, ids).value = "9.9.9.9"
     ws.cell(other, y25).value = 1
-    dup, original = line(ws, ids, insts, "1.3.3.4", "TM"), line(ws, ids, insts, "1.3.3.4", "VPD")
-    ws.cell(dup, insts).value = "VPD"  # two VPD lines for 1.3.3.4: the later one is refused
-    ws.cell(dup, y25).value = 2
-    ws.cell(original, y25).value = 3
+    # 1.3.1 has two reporters: its IeVP line relabelled VPD makes two VPD lines, the later refused
+    dup, original = line(ws, ids, insts, "1.3.1.1", "IeVP"), line(ws, ids, insts, "1.3.1.1", "VPD")
+    ws.cell(dup, insts).value = "VPD"
+    ws.cell(dup, y25).value = "izpildīts"
+    ws.cell(original, y25).value = "procesā"
     buffer = io.BytesIO()
     wb.save(buffer)
     result = read_workbook(buffer.getvalue(), CATALOG, today=TODAY)
@@ -341,3 +343,13 @@ async def test_a_coordinator_imports_the_edited_export_in_chat(harness: Harness)
     anna.send_document("2025.xlsx", good, mime_type=XLSX)
     (forbidden,) = await anna.replies(1)
     assert "tikai TM koordinatori" in forbidden.text
+
+
+@pytest.mark.parametrize("lang", ["lv", "en"])
+def test_every_parser_error_has_an_import_reason_of_its_own(lang: str) -> None:
+    """A refusal never falls back to the generic "(code)" line for an error the chat parsers raise."""
+    from reporting_forms.answers import PARSER_ERROR_CODES
+    from reporting_forms.texts import text
+
+    for code in PARSER_ERROR_CODES:
+        assert text(lang, f"coordinator.import_error_{code}").strip(), code
