@@ -121,13 +121,19 @@ def telegram_bot(settings: Settings) -> Bot:
 
 
 async def run_polling(services: Services, *, reminders: bool = True) -> None:
-    """Long polling plus, unless ``reminders=False``, the reminder scheduler and outbox sender."""
+    """Long polling plus, unless ``reminders=False``, the reminder scheduler and outbox sender.
+
+    Shutdown order (SIGTERM/SIGINT stop the polling): the scheduler and the sender stop first —
+    requests already sent get their answers and are recorded as sent — and only then is the
+    bot's HTTP session closed (aiogram would close it first: ``close_bot_session=False``)."""
     bot = telegram_bot(services.settings)
     dp = build_dispatcher(services)
     try:
         await bot.delete_webhook(drop_pending_updates=False)
         async with background(services, bot, enabled=reminders):
-            await dp.start_polling(bot, allowed_updates=dp.resolve_used_update_types())
+            await dp.start_polling(
+                bot, allowed_updates=dp.resolve_used_update_types(), close_bot_session=False
+            )
     finally:
         await bot.session.close()
 
