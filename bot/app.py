@@ -43,6 +43,9 @@ class Services:
     db: Database
     catalog: Catalog
     settings: Settings
+    # Does this instance run the scheduler and the outbox sender (bot/leader.py)? None: not
+    # decided yet, or no scheduler in this process. For /readyz.
+    is_leader: bool | None = None
 
 
 def build_dispatcher(services: Services) -> Dispatcher:

@@ -69,7 +69,7 @@ from sqlalchemy.exc import DBAPIError
 from bot.config import Settings
 from bot.reminders import render_outbox
 from reporting_forms.reminders import ReminderPolicy
-from storage.db import Database
+from storage.db import Database, is_sqlite
 from storage.outbox import KIND_DIGEST, KIND_DOCUMENT, QUIET_KINDS, REMINDER_KINDS, DueRow, OutboxRepo
 from storage.tables import utcnow
 
@@ -179,6 +179,9 @@ class Sender:
         # Only the leader's sender recovers expired claims; a one-shot sender (the CLI's
         # send-now) leaves them to it.
         self._recover = recover
+        # SQLite: one process per database file (bot/leader.py), so at its start every row in
+        # ``sending`` is a dead process's, whatever its lease says: recovered at once.
+        self._first_recovery = is_sqlite(db.url)
         self.instance_id = instance_id or settings.instance_id or default_instance_id()
         self._db_down_since: float | None = None  # an outage: logged once, retried with backoff
         self._db_failures = 0
@@ -212,10 +215,12 @@ class Sender:
         another instance — is left alone. Run before every drain by the leader's sender."""
         if not self._recover:
             return
+        now = None if self._first_recovery else self.clock()
         async with self.db.session() as s:
             requeued, failed = await OutboxRepo(s).recover_in_flight(
-                self.settings.outbox_max_attempts, now=self.clock()
+                self.settings.outbox_max_attempts, now=now
             )
+        self._first_recovery = False
         if requeued or failed:
             log.warning(
                 "outbox: %s row(s) with an expired claim (their sender stopped mid-request): "
@@ -351,7 +356,7 @@ class Sender:
             await self._fail(row, f"file not found: {row.payload.get('path')}", stats)  # deleted since queued
             return
         async with self._chat_lock(row.chat_id):
-            if not await self._unless_stopped(self.limiter.acquire()):
+            if not await self._unless_stopped(self.limiter.acquire):
                 return  # stopping: the row stays pending, untouched
             if row.kind in QUIET_KINDS and self.is_quiet(self.clock()):
                 return  # quiet hours began while the row waited (a long batch, a 429 pause): morning
@@ -361,11 +366,11 @@ class Sender:
                     return  # someone else has it, a re-plan cancelled it, or the chat was blocked
             await self._send(row, body, markup, stats)
 
-    async def _unless_stopped(self, wait: Awaitable[Any]) -> bool:
-        """Await ``wait`` unless ``stop()`` comes first (then it is cancelled): True if it finished."""
+    async def _unless_stopped(self, wait: Callable[[], Awaitable[Any]]) -> bool:
+        """Await ``wait()`` unless ``stop()`` comes first (then it is cancelled): True if it finished."""
         if self._stopping:
             return False
-        task = asyncio.ensure_future(wait)
+        task = asyncio.ensure_future(wait())
         stopped = asyncio.ensure_future(self._stopped.wait())
         try:
             await asyncio.wait({task, stopped}, return_when=asyncio.FIRST_COMPLETED)

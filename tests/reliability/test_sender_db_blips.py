@@ -42,7 +42,12 @@ def flaky_mark_sent(monkeypatch: pytest.MonkeyPatch):
 
 
 async def test_a_blip_while_writing_sent_is_retried_and_the_row_is_sent(
-    clock, server, db, make_sender, flaky_mark_sent, caplog
+    clock,
+    server,
+    db,
+    make_sender,
+    flaky_mark_sent,
+    caplog,  # noqa: F811 (fixtures)
 ) -> None:
     calls = flaky_mark_sent(3)
     await enqueue(db, await contacts(db, 2))
@@ -55,7 +60,13 @@ async def test_a_blip_while_writing_sent_is_retried_and_the_row_is_sent(
 
 
 async def test_an_error_the_retries_cannot_cure_is_logged_not_swallowed(
-    clock, server, db, make_sender, flaky_mark_sent, monkeypatch, caplog
+    clock,
+    server,
+    db,
+    make_sender,
+    flaky_mark_sent,
+    monkeypatch,
+    caplog,  # noqa: F811 (fixtures)
 ) -> None:
     flaky_mark_sent(10**6)
     monkeypatch.setattr(sender_module, "WRITE_TRIES", 3, raising=False)

@@ -29,6 +29,7 @@ def fast_worker(server: FakeBotAPI, url: str, tmp: Path, rate: int = 20) -> Work
             "OUTBOX_GLOBAL_RATE": str(rate),
             "OUTBOX_REQUEST_TIMEOUT": "5",
             "OUTBOX_CLAIM_LEASE_SECONDS": "3",
+            "COMPILE_ENABLED": "false",
         }
     )
     return worker
@@ -44,7 +45,7 @@ async def test_sigterm_mid_fan_out_then_restart_delivers_each_message_once(
     try:
         for n in (4, 13):
             await worker.start()
-            await wait_for(server, worker, n)
+            await wait_for(server, worker, n, timeout=40)
             await asyncio.sleep(rng.uniform(0, 0.3))
             await worker.stop()  # SIGTERM, with requests in flight
             assert worker.proc is not None and worker.proc.returncode == 0, worker.logs()
@@ -53,7 +54,7 @@ async def test_sigterm_mid_fan_out_then_restart_delivers_each_message_once(
             assert at_stop[S.SENT] == len(delivered(server)), (at_stop, len(delivered(server)))
         server.delay("sendMessage", None)
         await worker.start()
-        await wait_for(server, worker, len(chats))
+        await wait_for(server, worker, len(chats), timeout=40)
         await asyncio.sleep(0.5)  # nothing more arrives
     finally:
         await worker.stop()
