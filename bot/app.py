@@ -24,6 +24,7 @@ from bot.commands import set_default_commands
 from bot.config import Settings
 from bot.middlewares import StateInUnit, UnitOfWork, run_filters_inline
 from bot.reminders import UnblockOnContact
+from bot.replay import HoldBehindReplay, UpdateReplay, is_outage
 from bot.routers import ROUTERS
 from reporting_forms.catalog import Catalog
 from reporting_forms.compilation import default_status_rules, default_validation_rules
@@ -46,6 +47,8 @@ class Services:
     # Does this instance run the scheduler and the outbox sender (bot/leader.py)? None: not
     # decided yet, or no scheduler in this process. For /readyz.
     is_leader: bool | None = None
+    # Updates that failed for want of a database, replayed when it is back (bot/replay.py).
+    replay: UpdateReplay | None = None
 
 
 def build_dispatcher(services: Services) -> Dispatcher:
@@ -59,6 +62,7 @@ def build_dispatcher(services: Services) -> Dispatcher:
     )
     fsm = dp.fsm  # its close() is already a shutdown handler (the same storage and isolation)
     dp.fsm = StateInUnit(storage=fsm.storage, events_isolation=fsm.events_isolation, strategy=fsm.strategy)
+    dp.update.outer_middleware(HoldBehindReplay(lambda: services.replay))  # no database needed
     dp.update.outer_middleware(dp.fsm)  # the per-user lock; UnitOfWork reads the state inside it
     dp.update.outer_middleware(UnitOfWork(services.db, services.settings.default_language))
     dp.update.outer_middleware(UnblockOnContact())  # inside UnitOfWork: sees the contact
@@ -89,8 +93,11 @@ async def _on_error(event: ErrorEvent, bot: Bot, services: Services) -> bool:
 
     Each step is guarded on its own, so the failure message is sent even when the button was
     already answered or the database is what failed."""
-    log.error("update %s failed", event.update.update_id, exc_info=event.exception)
     update = event.update
+    if services.replay is not None and is_outage(event.exception):
+        await services.replay.hold(update)  # the user is told once; handled when it is back
+        return True
+    log.error("update %s failed", event.update.update_id, exc_info=event.exception)
     query = update.callback_query
     message = update.message or (query.message if query else None)
     user = query.from_user if query else (message.from_user if message else None)
@@ -131,6 +138,8 @@ async def run_polling(services: Services, *, reminders: bool = True) -> None:
     bot's HTTP session closed (aiogram would close it first: ``close_bot_session=False``)."""
     bot = telegram_bot(services.settings)
     dp = build_dispatcher(services)
+    services.replay = UpdateReplay(dp, bot, services.db, services.settings.default_language)
+    services.replay.start()
     try:
         await bot.delete_webhook(drop_pending_updates=False)
         async with background(services, bot, enabled=reminders):
@@ -138,6 +147,8 @@ async def run_polling(services: Services, *, reminders: bool = True) -> None:
                 bot, allowed_updates=dp.resolve_used_update_types(), close_bot_session=False
             )
     finally:
+        await services.replay.stop()
+        services.replay = None
         await bot.session.close()
 
 

@@ -68,6 +68,7 @@ from sqlalchemy.exc import DBAPIError
 
 from bot.config import Settings
 from bot.reminders import render_outbox
+from bot.replay import is_outage
 from reporting_forms.reminders import ReminderPolicy
 from storage.db import Database, is_sqlite
 from storage.outbox import KIND_DIGEST, KIND_DOCUMENT, QUIET_KINDS, REMINDER_KINDS, DueRow, OutboxRepo
@@ -240,11 +241,12 @@ class Sender:
                 if stats.sent + stats.retried + stats.rate_limited >= self.batch:
                     continue  # a full batch: there is probably more right now
                 timeout = await self._sleep_time(poll)
-            except DBAPIError as exc:  # the database is down: one line per outage, then backoff
-                timeout = self._database_down(exc, poll)
-            except Exception:  # the loop must survive a bad row
-                log.exception("outbox drain failed")
-                timeout = poll
+            except Exception as exc:  # the loop must survive a bad row or a database outage
+                if is_outage(exc):  # one line per outage, then backoff
+                    timeout = self._database_down(exc, poll)
+                else:
+                    log.exception("outbox drain failed")
+                    timeout = poll
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout)
 

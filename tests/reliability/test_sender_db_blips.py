@@ -1,3 +1,4 @@
+# ruff: noqa: F811  (the sender tests' fixtures, imported by name)
 """Defect 3 of issue 11: a database blip right after a send (asyncpg's InterfaceError /
 DBAPIError while writing "sent") left the row in ``sending`` — to be sent again on the next
 start — and ``gather(return_exceptions=True)`` swallowed the error without a line."""
@@ -47,7 +48,7 @@ async def test_a_blip_while_writing_sent_is_retried_and_the_row_is_sent(
     db,
     make_sender,
     flaky_mark_sent,
-    caplog,  # noqa: F811 (fixtures)
+    caplog,
 ) -> None:
     calls = flaky_mark_sent(3)
     await enqueue(db, await contacts(db, 2))
@@ -66,7 +67,7 @@ async def test_an_error_the_retries_cannot_cure_is_logged_not_swallowed(
     make_sender,
     flaky_mark_sent,
     monkeypatch,
-    caplog,  # noqa: F811 (fixtures)
+    caplog,
 ) -> None:
     flaky_mark_sent(10**6)
     monkeypatch.setattr(sender_module, "WRITE_TRIES", 3, raising=False)
