@@ -19,6 +19,7 @@ from aiogram.client.telegram import TelegramAPIServer
 from aiogram.enums import ParseMode
 from aiogram.fsm.storage.memory import SimpleEventIsolation
 from aiogram.types import ErrorEvent
+from sqlalchemy.orm import configure_mappers
 
 from bot.commands import set_default_commands
 from bot.config import Settings
@@ -71,6 +72,7 @@ def build_dispatcher(services: Services) -> Dispatcher:
     dp.errors.register(_on_error)
     dp.startup.register(set_default_commands)
     dp.startup.register(settle_heap)
+    configure_mappers()  # before the first update: a follower runs no ORM query before it
     preload()  # every message template compiled before the first update, not during it
     default_status_rules()  # the rule files, read by the first summary card otherwise
     default_validation_rules()

@@ -69,6 +69,15 @@ class BotProcess:
             await self.proc.wait()
             return None
 
+    async def started(self, timeout: float = 60.0) -> None:
+        """Until this run is polling (its signal handlers are in place from then on)."""
+        log = self.tmp / f"{self.name}-{self.runs}.log"
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while "Run polling" not in (log.read_text(errors="replace") if log.exists() else ""):
+            assert loop.time() < deadline and self.running, self.logs()[-3000:]
+            await asyncio.sleep(0.1)
+
     def logs(self) -> str:
         return "\n".join(p.read_text(errors="replace") for p in sorted(self.tmp.glob(f"{self.name}-*.log")))
 
