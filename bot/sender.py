@@ -23,17 +23,23 @@ Exactly once, and its honest limit
 ----------------------------------
 A crash (``kill -9``, power loss) can stop the process anywhere. Rows are never lost: a row is
 ``pending`` until claimed and ``sent`` only after Telegram answered. Rows are not repeated
-either — with one exception: a row found in ``sending`` at start-up was claimed, and its
-request *may* have reached Telegram before the crash. The Bot API has no idempotency key and
-no way to read a chat's history, so nobody can tell. Policy: such rows are **sent again**
-(``recover_in_flight``). The window is kept tiny — the rate-limit wait happens *before* the
+either — with one exception: a row left in ``sending`` was claimed, and its request *may* have
+reached Telegram before the crash. The Bot API has no idempotency key and no way to read a
+chat's history, so nobody can tell. Policy: such rows are **sent again** (``recover_in_flight``)
+once their claim's lease (``claimed_by``, ``claim_expires_at``: ``OUTBOX_CLAIM_LEASE_SECONDS``,
+never shorter than the request timeout + 5 s) has expired — a live claim, whose request may
+still be running in another instance, is never touched. On SQLite (one process per file) the
+rows in ``sending`` at start-up are a dead process's and are requeued at once. A clean stop
+(SIGTERM) repeats nothing: no new request starts, those in flight get their answers and are
+recorded before the bot's HTTP session closes (bot/app.py ``run_polling``). The window is kept tiny — the rate-limit wait happens *before* the
 claim, and ``sent`` is committed right after the response — so only a crash inside the HTTP
 round trip itself (the request reached Telegram, the answer was not yet committed:
 milliseconds) can repeat that one message. A timeout is the
 same ambiguity without a crash: it is retried.
-Run one bot process per database: its sender recovers in-flight rows at start-up, which is only
-right when no other sender is mid-request. (``resobot reminders send-now`` may run next to the bot:
-claims are atomic so nothing is sent twice, it skips recovery, but the rate limits are per process.)
+Several bot processes may share one PostgreSQL database: only the leader (bot/leader.py) runs a
+sender, so the rate limits hold for the database. (``resobot reminders send-now`` may run next to
+the bot: claims are atomic so nothing is sent twice, it skips recovery, but its rate limits are its
+own.) The bookkeeping write after a request is retried on any database error with bounded backoff.
 """
 
 from __future__ import annotations
