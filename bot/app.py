@@ -3,11 +3,13 @@ tests and the benchmark — and runs it."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import datetime as dt
 import gc
 import html
 import logging
+import signal
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
@@ -142,16 +144,29 @@ async def run_polling(services: Services, *, reminders: bool = True) -> None:
     dp = build_dispatcher(services)
     services.replay = UpdateReplay(dp, bot, services.db, services.settings.default_language)
     services.replay.start()
+    stop_early = _stop_on_signals()  # SIGTERM while starting: no polling, the same clean stop
     try:
         await bot.delete_webhook(drop_pending_updates=False)
         async with background(services, bot, enabled=reminders):
-            await dp.start_polling(
-                bot, allowed_updates=dp.resolve_used_update_types(), close_bot_session=False
-            )
+            if not stop_early.is_set():  # aiogram installs its own handlers from here on
+                await dp.start_polling(
+                    bot, allowed_updates=dp.resolve_used_update_types(), close_bot_session=False
+                )
     finally:
         await services.replay.stop()
         services.replay = None
         await bot.session.close()
+
+
+def _stop_on_signals() -> asyncio.Event:
+    """Until aiogram's polling takes SIGTERM/SIGINT over, they only note that a stop is wanted
+    (the default action would kill the process with the sender already running)."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+            loop.add_signal_handler(sig, stop.set)
+    return stop
 
 
 @contextlib.asynccontextmanager

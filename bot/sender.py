@@ -29,13 +29,14 @@ chat's history, so nobody can tell. Policy: such rows are **sent again** (``reco
 once their claim's lease (``claimed_by``, ``claim_expires_at``: ``OUTBOX_CLAIM_LEASE_SECONDS``,
 never shorter than the request timeout + 5 s) has expired — a live claim, whose request may
 still be running in another instance, is never touched. On SQLite (one process per file) the
-rows in ``sending`` at start-up are a dead process's and are requeued at once. A clean stop
-(SIGTERM) repeats nothing: no new request starts, those in flight get their answers and are
-recorded before the bot's HTTP session closes (bot/app.py ``run_polling``). The window is kept tiny — the rate-limit wait happens *before* the
-claim, and ``sent`` is committed right after the response — so only a crash inside the HTTP
-round trip itself (the request reached Telegram, the answer was not yet committed:
-milliseconds) can repeat that one message. A timeout is the
-same ambiguity without a crash: it is retried.
+rows in ``sending`` at start-up are a dead process's and are requeued at once. The window is
+kept tiny — the rate-limit wait happens *before* the claim, and ``sent`` is committed right
+after the response — so only a crash inside the HTTP round trip itself (the request reached
+Telegram, the answer was not yet committed: milliseconds) can repeat that one message. A
+timeout is the same ambiguity without a crash: it is retried. A clean stop (SIGTERM) repeats
+nothing: no new request starts, those in flight get their answers and are recorded before the
+bot's HTTP session closes (bot/app.py ``run_polling``).
+
 Several bot processes may share one PostgreSQL database: only the leader (bot/leader.py) runs a
 sender, so the rate limits hold for the database. (``resobot reminders send-now`` may run next to
 the bot: claims are atomic so nothing is sent twice, it skips recovery, but its rate limits are its
