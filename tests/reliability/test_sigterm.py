@@ -61,4 +61,3 @@ async def test_sigterm_mid_fan_out_then_restart_delivers_each_message_once(
     counts = Counter(delivered(server))
     assert counts == Counter(chats), {c: k for c, k in counts.items() if k != 1}
     assert (await states(sqlite_url)) == Counter({S.SENT: len(chats)})
-
