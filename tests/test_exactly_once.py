@@ -185,6 +185,7 @@ async def test_a_kill_inside_the_round_trip_repeats_that_one_message(
     accepted a message but before "sent" was committed sends that one message again."""
     chats = await fan_out(sqlite_url, catalog, contacts=4)
     worker = Worker(server, sqlite_url, tmp_path)
+    worker.env["OUTBOX_GLOBAL_RATE"] = "1"  # the kill lands before a second request, even on a loaded machine
     server.delay("sendMessage", 3.0, after=True)  # processed at once, answered 3 s later
     try:
         await worker.start()
