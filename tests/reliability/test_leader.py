@@ -30,7 +30,7 @@ class Instance:
         return bool(self.leadership.is_leader)
 
 
-async def until(predicate, timeout: float = 10.0) -> bool:
+async def until(predicate, timeout: float = 30.0) -> bool:
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     while not predicate():

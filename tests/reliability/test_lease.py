@@ -67,8 +67,8 @@ async def test_only_the_leader_runs_the_scheduler_and_the_sender(pg_url: str, ca
             assert two.scheduler is None and two._sender_task is None
             await first.__aexit__(None, None, None)
             assert services[0].is_leader is False and one.scheduler is None
-            for _ in range(100):
-                if services[1].is_leader:
+            for _ in range(600):  # one poll, then its start-up: seconds on a loaded machine
+                if services[1].is_leader and two.scheduler is not None:
                     break
                 await asyncio.sleep(0.05)
             assert services[1].is_leader and two.scheduler is not None and two.scheduler.running
