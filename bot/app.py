@@ -9,6 +9,7 @@ import datetime as dt
 import gc
 import html
 import logging
+import signal
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -21,12 +22,14 @@ from aiogram.enums import ParseMode
 from aiogram.exceptions import TelegramNetworkError, TelegramRetryAfter, TelegramServerError
 from aiogram.fsm.storage.memory import SimpleEventIsolation
 from aiogram.types import ErrorEvent
+from sqlalchemy.orm import configure_mappers
 
 from bot.commands import set_default_commands
 from bot.config import Settings
 from bot.middlewares import StateInUnit, UnitOfWork, run_filters_inline
 from bot.redact import chat_ref
 from bot.reminders import UnblockOnContact
+from bot.replay import HoldBehindReplay, UpdateReplay, is_outage
 from bot.routers import ROUTERS
 from reporting_forms.catalog import Catalog
 from reporting_forms.compilation import default_status_rules, default_validation_rules
@@ -46,6 +49,11 @@ class Services:
     db: Database
     catalog: Catalog
     settings: Settings
+    # Does this instance run the scheduler and the outbox sender (bot/leader.py)? None: not
+    # decided yet, or no scheduler in this process. For /readyz.
+    is_leader: bool | None = None
+    # Updates that failed for want of a database, replayed when it is back (bot/replay.py).
+    replay: UpdateReplay | None = None
 
 
 def build_dispatcher(services: Services) -> Dispatcher:
@@ -59,6 +67,7 @@ def build_dispatcher(services: Services) -> Dispatcher:
     )
     fsm = dp.fsm  # its close() is already a shutdown handler (the same storage and isolation)
     dp.fsm = StateInUnit(storage=fsm.storage, events_isolation=fsm.events_isolation, strategy=fsm.strategy)
+    dp.update.outer_middleware(HoldBehindReplay(lambda: services.replay))  # no database needed
     dp.update.outer_middleware(dp.fsm)  # the per-user lock; UnitOfWork reads the state inside it
     dp.update.outer_middleware(UnitOfWork(services.db, services.settings.default_language))
     dp.update.outer_middleware(UnblockOnContact())  # inside UnitOfWork: sees the contact
@@ -67,6 +76,7 @@ def build_dispatcher(services: Services) -> Dispatcher:
     dp.errors.register(_on_error)
     dp.startup.register(set_default_commands)
     dp.startup.register(settle_heap)
+    configure_mappers()  # before the first update: a follower runs no ORM query before it
     preload()  # every message template compiled before the first update, not during it
     default_status_rules()  # the rule files, read by the first summary card otherwise
     default_validation_rules()
@@ -89,8 +99,11 @@ async def _on_error(event: ErrorEvent, bot: Bot, services: Services) -> bool:
 
     Each step is guarded on its own, so the failure message is sent even when the button was
     already answered or the database is what failed."""
-    log.error("update %s failed", event.update.update_id, exc_info=event.exception)
     update = event.update
+    if services.replay is not None and is_outage(event.exception):
+        await services.replay.hold(update)  # the user is told once; handled when it is back
+        return True
+    log.error("update %s failed", event.update.update_id, exc_info=event.exception)
     query = update.callback_query
     message = update.message or (query.message if query else None)
     user = query.from_user if query else (message.from_user if message else None)
@@ -125,16 +138,28 @@ def telegram_bot(settings: Settings) -> Bot:
 
 async def run_polling(services: Services, *, reminders: bool = True) -> None:
     """Long polling plus, unless ``reminders=False``, the reminder scheduler and outbox sender,
-    and the health endpoints on HEALTH_LISTEN (bot/health.py)."""
+    and the health endpoints on HEALTH_LISTEN (bot/health.py).
+
+    Shutdown order (SIGTERM/SIGINT stop the polling): the scheduler and the sender stop first —
+    requests already sent get their answers and are recorded as sent — and only then is the
+    bot's HTTP session closed (aiogram would close it first: ``close_bot_session=False``)."""
     from bot.health import observed
 
     bot = telegram_bot(services.settings)
     dp = build_dispatcher(services)
+    services.replay = UpdateReplay(dp, bot, services.db, services.settings.default_language)
+    services.replay.start()
+    stop_early = _stop_on_signals()  # SIGTERM while starting: no polling, the same clean stop
     try:
-        await wait_for_bot_api(bot)
+        await wait_for_bot_api(bot, stop=stop_early)
         async with background(services, bot, enabled=reminders) as runtime, observed(services, dp, runtime):
-            await dp.start_polling(bot, allowed_updates=dp.resolve_used_update_types())
+            if not stop_early.is_set():  # aiogram installs its own handlers from here on
+                await dp.start_polling(
+                    bot, allowed_updates=dp.resolve_used_update_types(), close_bot_session=False
+                )
     finally:
+        await services.replay.stop()
+        services.replay = None
         await bot.session.close()
 
 
@@ -145,13 +170,15 @@ async def wait_for_bot_api(
     first_delay: float = 1.0,
     max_delay: float = 60.0,
     sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
+    stop: asyncio.Event | None = None,
 ) -> None:
     """The first Bot API call of a start — dropping a webhook for polling, or ``call`` (setting
     the webhook) — repeated until the API answers: a network error or a 5xx is one log line per
-    attempt, the delay doubling from ``first_delay`` up to ``max_delay`` — never a traceback and exit."""
+    attempt, the delay doubling from ``first_delay`` up to ``max_delay`` — never a traceback and exit.
+    Returns early when ``stop`` is set (SIGTERM during an outage at start: a clean stop)."""
     first = call or (lambda: bot.delete_webhook(drop_pending_updates=False))
     delay, attempt = first_delay, 0
-    while True:
+    while stop is None or not stop.is_set():
         attempt += 1
         try:
             await first()
@@ -159,8 +186,23 @@ async def wait_for_bot_api(
         except (TelegramNetworkError, TelegramServerError, TelegramRetryAfter) as exc:
             reason = " ".join(str(exc).split())[:200]
             log.warning("Bot API unreachable (attempt %d, retry in %.0f s): %s", attempt, delay, reason)
-        await sleep(delay)
+        if stop is None:
+            await sleep(delay)
+        else:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), delay)
         delay = min(delay * 2, max_delay)
+
+
+def _stop_on_signals() -> asyncio.Event:
+    """Until aiogram's polling takes SIGTERM/SIGINT over, they only note that a stop is wanted
+    (the default action would kill the process with the sender already running)."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+            loop.add_signal_handler(sig, stop.set)
+    return stop
 
 
 @contextlib.asynccontextmanager

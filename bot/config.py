@@ -83,6 +83,14 @@ class Settings(BaseSettings):
     outbox_backoff_max_seconds: float = Field(default=300.0, gt=0)
     outbox_poll_seconds: float = Field(default=5.0, gt=0)
     outbox_request_timeout: float = Field(default=20.0, gt=0)
+    # Several instances on one PostgreSQL database (bot/leader.py, bot/sender.py).
+    outbox_claim_lease_seconds: float = Field(
+        default=120.0, gt=0, description="A claimed row's lease; only an expired claim is sent again"
+    )
+    leader_poll_seconds: float = Field(
+        default=15.0, gt=0, description="How often a follower tries the leader lock (PostgreSQL)"
+    )
+    instance_id: str | None = Field(default=None, description="This process in claims; default host:pid")
 
     @field_validator("telegram_bot_token")
     @classmethod

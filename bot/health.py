@@ -28,7 +28,7 @@ from typing import Any
 from aiogram import BaseMiddleware, Dispatcher
 from aiogram.types import TelegramObject
 from aiohttp import web
-from sqlalchemy import event, func, select, text
+from sqlalchemy import and_, event, func, or_, select, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError
 from sqlmodel import col
@@ -44,7 +44,6 @@ OUTBOX_STATUSES = tuple(s.value for s in t.OutboxStatus)
 # The column that says since when a row is in ``sending``. Until the outbox carries a claim
 # timestamp of its own (a lease), the time the row became due is the best bound there is: a
 # row due N minutes ago and still ``sending`` has been in flight at most N minutes.
-LEASE_COLUMNS = ("claimed_at", "lease_at", "leased_at")
 
 
 @dataclass
@@ -160,15 +159,16 @@ class Health:
         return web.Response(text=await self.render(), headers={"Content-Type": CONTENT_TYPE})
 
     # -- metrics --------------------------------------------------------------------------------
-    def _since_column(self) -> Any:
-        for name in LEASE_COLUMNS:
-            column = getattr(t.Outbox, name, None)
-            if column is not None:
-                return col(column)
-        return func.coalesce(col(t.Outbox.next_attempt_at), col(t.Outbox.send_at))
+    def _stuck(self, now: dt.datetime) -> Any:
+        """A row in ``sending`` whose claim has expired (its sender died mid-request; the next
+        drain requeues it), or, without a claim, older than ``stuck_minutes``."""
+        claim = col(t.Outbox.claim_expires_at)
+        since = func.coalesce(col(t.Outbox.next_attempt_at), col(t.Outbox.send_at))
+        old = now - dt.timedelta(minutes=self.stuck_minutes)
+        return or_(and_(claim.is_not(None), claim < now), and_(claim.is_(None), since < old))
 
     async def _database_figures(self) -> dict[str, Any]:
-        stuck_before = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=self.stuck_minutes)
+        now = dt.datetime.now(dt.UTC)
         async with self.db.engine.connect() as conn:
             outbox = dict(
                 (await conn.execute(select(t.Outbox.status, func.count()).group_by(t.Outbox.status))).all()
@@ -177,7 +177,7 @@ class Health:
                 await conn.execute(
                     select(func.count())
                     .select_from(t.Outbox)
-                    .where(t.Outbox.status == t.OutboxStatus.SENDING, self._since_column() < stuck_before)
+                    .where(t.Outbox.status == t.OutboxStatus.SENDING, self._stuck(now))
                 )
             ).scalar_one()
             submitted = (

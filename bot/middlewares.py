@@ -3,6 +3,7 @@ the current contact and language injected into handler data."""
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -25,9 +26,10 @@ from aiogram.methods import (
     SetMyCommands,
 )
 from aiogram.types import TelegramObject, Update, User
+from sqlalchemy import Integer
 
 from reporting_forms.registration import language_of
-from storage.db import Database
+from storage.db import Database, Sql, Unit
 from storage.fsm import DatabaseStorage
 from storage.repositories import Repos
 
@@ -100,6 +102,8 @@ class UnitOfWork(BaseMiddleware):
         key = storage.key(context.key) if isinstance(storage, DatabaseStorage) and context else None
         async with self.db.unit() as unit:
             repos = Repos(unit)
+            if key is not None:
+                await lock_conversation(unit, key)
             bot = data.get("bot")
             start = await repos.start_update(
                 event.update_id, user.id if user else None, key, bot_id=bot.id if bot is not None else 0
@@ -119,6 +123,27 @@ class UnitOfWork(BaseMiddleware):
             else:
                 data["lang"] = language_of(user.language_code if user else None, self.default_language)
             return await handler(event, data)
+
+
+# pg_advisory_xact_lock(int4, int4): a key space of its own (the leader lock is the bigint form)
+CHAT_LOCK_CLASS = int.from_bytes(b"rbot", "big")
+_CHAT_LOCK = Sql("SELECT pg_advisory_xact_lock(:cls, :obj)", {"cls": Integer(), "obj": Integer()})
+
+
+def chat_lock_key(key: str) -> int:
+    """An FSM key as the int4 of a PostgreSQL advisory lock (a collision only serialises two chats)."""
+    return int.from_bytes(hashlib.sha256(key.encode()).digest()[:4], "big", signed=True)
+
+
+async def lock_conversation(unit: Unit, key: str) -> None:
+    """The per-user conversation lock across instances. aiogram's lock (StateInUnit) holds
+    within one process; with several instances on one PostgreSQL database, two updates of one
+    user may arrive at two of them. A transaction-scoped advisory lock on the user's FSM key,
+    taken first in the update's transaction, makes the second wait until the first commits —
+    then it reads the state the first wrote. SQLite: one process (bot/leader.py), nothing to do."""
+    if unit.raw is not None or unit.db.engine.dialect.name != "postgresql":
+        return
+    await _CHAT_LOCK.rows(unit, cls=CHAT_LOCK_CLASS, obj=chat_lock_key(key))
 
 
 def run_filters_inline(router: Router) -> Router:

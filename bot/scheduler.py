@@ -546,14 +546,26 @@ class ReminderRuntime:
         self.sender: Sender = Sender(services.db, bot, self.settings, policy=self.policy)
         self.plan_on_start = plan_on_start
         self.scheduler: AsyncIOScheduler | None = None
+
+    @property
+    def is_leader(self) -> bool | None:
+        """Whether this process runs the scheduler and the outbox (``/readyz``): the services'
+        state, which the leader election keeps (None until decided)."""
+        return self.services.is_leader
         self._engine: Engine | None = None
         self._sender_task: asyncio.Task[None] | None = None
         self._planning = asyncio.Lock()  # start-up planning and a coalesced missed run may overlap
         self._ready = False  # start-up planning done: the sender may run
+        self.leadership: Any = None  # bot/leader.py's Leadership, set by running_reminders
 
     async def start(self) -> None:
+        """Become the instance that schedules and sends (bot/leader.py calls it on winning)."""
         global _current
+        from bot.sender import Sender
+
         _current = self
+        if self.sender.stopping:  # led before, stepped down: a fresh sender
+            self.sender = Sender(self.services.db, self.bot, self.settings, policy=self.policy)
         logging.getLogger("apscheduler").setLevel(logging.WARNING)  # no line per minute-job run
         self._engine = jobstore_engine(self.settings.database_url)
         self.scheduler = build_scheduler(self.settings, self._engine)
@@ -628,31 +640,59 @@ class ReminderRuntime:
         return added
 
     async def stop(self) -> None:
+        """Stop scheduling and sending: no new request starts, requests already sent get their
+        answers and are recorded (bounded by the request timeout; past it the task is cancelled
+        and its rows wait for their lease to expire)."""
         global _current
+        self._ready = False
         if self.scheduler is not None and self.scheduler.running:
             self.scheduler.shutdown(wait=False)
             await asyncio.sleep(0)  # AsyncIOScheduler shuts down in a loop callback
+        self.scheduler = None
         self.sender.stop()
-        if self._sender_task is not None:
-            with contextlib.suppress(Exception):
-                await self._sender_task
+        task, self._sender_task = self._sender_task, None
+        if task is not None:
+            grace = max(self.settings.outbox_request_timeout, 60.0) + 5
+            try:
+                await asyncio.wait_for(task, grace)
+            except TimeoutError:
+                log.error("the outbox sender did not stop within %.0f s; abandoned", grace)
+            except Exception:
+                log.exception("the outbox sender stopped with an error")
         if _current is self:
             _current = None
         if self._engine is not None:
             self._engine.dispose()
+            self._engine = None
 
 
 @contextlib.asynccontextmanager
 async def running_reminders(
     services: Services, bot: Bot, *, plan_on_start: bool = True
 ) -> AsyncIterator[ReminderRuntime]:
-    """Scheduler + sender for the duration of the block (the bot's polling, the console)."""
+    """Scheduler + sender for the duration of the block (the bot's polling, the console) — in
+    the leader only (bot/leader.py): on PostgreSQL the instance holding the leader lock, on
+    SQLite always this one. ``services.is_leader`` tells which this instance is."""
+    from bot.leader import Leadership
+
     runtime = ReminderRuntime(services, bot, plan_on_start=plan_on_start)
-    await runtime.start()
+
+    def report(value: bool | None) -> None:
+        services.is_leader = value
+
+    leadership = Leadership(
+        services.settings.database_url,
+        on_gain=runtime.start,
+        on_lose=runtime.stop,
+        poll_seconds=services.settings.leader_poll_seconds,
+        report=report,
+    )
+    runtime.leadership = leadership
+    await leadership.start()
     try:
         yield runtime
     finally:
-        await runtime.stop()
+        await leadership.stop()
 
 
 __all__ = [

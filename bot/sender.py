@@ -23,17 +23,24 @@ Exactly once, and its honest limit
 ----------------------------------
 A crash (``kill -9``, power loss) can stop the process anywhere. Rows are never lost: a row is
 ``pending`` until claimed and ``sent`` only after Telegram answered. Rows are not repeated
-either — with one exception: a row found in ``sending`` at start-up was claimed, and its
-request *may* have reached Telegram before the crash. The Bot API has no idempotency key and
-no way to read a chat's history, so nobody can tell. Policy: such rows are **sent again**
-(``recover_in_flight``). The window is kept tiny — the rate-limit wait happens *before* the
-claim, and ``sent`` is committed right after the response — so only a crash inside the HTTP
-round trip itself (the request reached Telegram, the answer was not yet committed:
-milliseconds) can repeat that one message. A timeout is the
-same ambiguity without a crash: it is retried.
-Run one bot process per database: its sender recovers in-flight rows at start-up, which is only
-right when no other sender is mid-request. (``resobot reminders send-now`` may run next to the bot:
-claims are atomic so nothing is sent twice, it skips recovery, but the rate limits are per process.)
+either — with one exception: a row left in ``sending`` was claimed, and its request *may* have
+reached Telegram before the crash. The Bot API has no idempotency key and no way to read a
+chat's history, so nobody can tell. Policy: such rows are **sent again** (``recover_in_flight``)
+once their claim's lease (``claimed_by``, ``claim_expires_at``: ``OUTBOX_CLAIM_LEASE_SECONDS``,
+never shorter than the request timeout + 5 s) has expired — a live claim, whose request may
+still be running in another instance, is never touched. On SQLite (one process per file) the
+rows in ``sending`` at start-up are a dead process's and are requeued at once. The window is
+kept tiny — the rate-limit wait happens *before* the claim, and ``sent`` is committed right
+after the response — so only a crash inside the HTTP round trip itself (the request reached
+Telegram, the answer was not yet committed: milliseconds) can repeat that one message. A
+timeout is the same ambiguity without a crash: it is retried. A clean stop (SIGTERM) repeats
+nothing: no new request starts, those in flight get their answers and are recorded before the
+bot's HTTP session closes (bot/app.py ``run_polling``).
+
+Several bot processes may share one PostgreSQL database: only the leader (bot/leader.py) runs a
+sender, so the rate limits hold for the database. (``resobot reminders send-now`` may run next to
+the bot: claims are atomic so nothing is sent twice, it skips recovery, but its rate limits are its
+own.) The bookkeeping write after a request is retried on any database error with bounded backoff.
 """
 
 from __future__ import annotations
@@ -44,6 +51,9 @@ import datetime as dt
 import heapq
 import logging
 import math
+import os
+import secrets
+import socket
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
@@ -61,16 +71,22 @@ from aiogram.exceptions import (
     TelegramUnauthorizedError,
 )
 from aiogram.types import FSInputFile
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError
 
 from bot.config import Settings
 from bot.reminders import render_outbox
+from bot.replay import is_outage
 from reporting_forms.reminders import ReminderPolicy
-from storage.db import Database
+from storage.db import Database, is_sqlite
 from storage.outbox import KIND_DIGEST, KIND_DOCUMENT, QUIET_KINDS, REMINDER_KINDS, DueRow, OutboxRepo
 from storage.tables import utcnow
 
 log = logging.getLogger("resobot.sender")
+
+# The bookkeeping write after a request: 0.1, 0.2, 0.4 … ≤ 5 s between tries, ~30 s in all.
+WRITE_TRIES = 10
+WRITE_BACKOFF = 0.1
+WRITE_BACKOFF_MAX = 5.0
 
 Renderer = Callable[[str, dict[str, Any], str, int], tuple[str, Any]]
 
@@ -154,6 +170,7 @@ class Sender:
         concurrency: int = 8,
         clock: Callable[[], dt.datetime] = utcnow,
         recover: bool = True,
+        instance_id: str | None = None,
     ) -> None:
         self.db, self.bot, self.settings = db, bot, settings
         self.policy = policy or settings.reminder_policy
@@ -166,9 +183,16 @@ class Sender:
         self._slots = asyncio.Semaphore(concurrency)
         self._wake = asyncio.Event()
         self._stopping = False
-        # A one-shot sender next to a running bot (the CLI's send-now) must not requeue the
-        # bot's in-flight rows: only the bot process's own sender recovers.
-        self._recovered = not recover
+        self._stopped = asyncio.Event()  # set by stop(): waits before a claim are abandoned
+        # Only the leader's sender recovers expired claims; a one-shot sender (the CLI's
+        # send-now) leaves them to it.
+        self._recover = recover
+        # SQLite: one process per database file (bot/leader.py), so at its start every row in
+        # ``sending`` is a dead process's, whatever its lease says: recovered at once.
+        self._first_recovery = is_sqlite(db.url)
+        self.instance_id = instance_id or settings.instance_id or default_instance_id()
+        self._db_down_since: float | None = None  # an outage: logged once, retried with backoff
+        self._db_failures = 0
         self.totals = SendStats()
 
     # -------------------------------------------------------------- lifecycle
@@ -178,39 +202,74 @@ class Sender:
         self._wake.set()
 
     def stop(self) -> None:
+        """No new request starts from now on; requests already sent finish and are recorded
+        (``run()`` / ``drain_once()`` return once they have)."""
         self._stopping = True
+        self._stopped.set()
         self._wake.set()
 
+    @property
+    def stopping(self) -> bool:
+        return self._stopping
+
+    def lease_until(self, request_timeout: float) -> dt.datetime:
+        """The end of a claim's lease: never shorter than the request it covers may take."""
+        lease = max(self.settings.outbox_claim_lease_seconds, request_timeout + 5)
+        return self.clock() + dt.timedelta(seconds=lease)
+
     async def recover(self) -> None:
-        """Once per process, before the first send: requeue rows a crash left in ``sending``."""
-        if self._recovered:
+        """Requeue rows whose claim has expired: their sender died or lost the database in the
+        middle of a request. A live claim — a request that may still be running, here or in
+        another instance — is left alone. Run before every drain by the leader's sender."""
+        if not self._recover:
             return
+        now = None if self._first_recovery else self.clock()
         async with self.db.session() as s:
-            requeued, failed = await OutboxRepo(s).recover_in_flight(self.settings.outbox_max_attempts)
+            requeued, failed = await OutboxRepo(s).recover_in_flight(
+                self.settings.outbox_max_attempts, now=now
+            )
+        self._first_recovery = False
         if requeued or failed:
             log.warning(
-                "outbox: %s row(s) were in flight at the last stop: %s requeued, %s failed",
+                "outbox: %s row(s) with an expired claim (their sender stopped mid-request): "
+                "%s requeued, %s failed",
                 requeued + failed,
                 requeued,
                 failed,
             )
-        self._recovered = True
 
     async def run(self) -> None:
-        await self.recover()
         poll = self.settings.outbox_poll_seconds
         while not self._stopping:
             self._wake.clear()
             try:
                 stats = await self.drain_once()
+                self._database_back()
                 if stats.sent + stats.retried + stats.rate_limited >= self.batch:
                     continue  # a full batch: there is probably more right now
                 timeout = await self._sleep_time(poll)
-            except Exception:  # the loop must survive a bad row or a database hiccup
-                log.exception("outbox drain failed")
-                timeout = poll
+            except Exception as exc:  # the loop must survive a bad row or a database outage
+                if is_outage(exc):  # one line per outage, then backoff
+                    timeout = self._database_down(exc, poll)
+                else:
+                    log.exception("outbox drain failed")
+                    timeout = poll
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout)
+
+    def _database_down(self, exc: BaseException, poll: float) -> float:
+        now = time.monotonic()
+        if self._db_down_since is None:
+            self._db_down_since = now
+            self._db_failures = 0
+            log.warning("outbox: the database is unavailable (%s); retrying with backoff", _one_line(exc))
+        self._db_failures += 1
+        return min(60.0, poll * 2 ** min(self._db_failures - 1, 6))
+
+    def _database_back(self) -> None:
+        if self._db_down_since is not None:
+            log.warning("outbox: the database is back after %.0f s", time.monotonic() - self._db_down_since)
+            self._db_down_since = None
 
     async def _sleep_time(self, poll: float) -> float:
         if self.is_quiet(self.clock()):
@@ -257,6 +316,8 @@ class Sender:
                 continue
             queues.setdefault(row.chat_id, deque()).append(row)
 
+        if self._stopping:
+            queues.clear()
         heap = [(self._chat_next.get(chat, 0.0), i, chat) for i, chat in enumerate(queues)]
         heapq.heapify(heap)
         tasks: set[asyncio.Task[None]] = set()
@@ -275,7 +336,10 @@ class Sender:
             tasks.add(task)
             task.add_done_callback(lambda t: (tasks.discard(t), self._slots.release()))
         if tasks:
-            await asyncio.gather(*tasks, return_exceptions=True)
+            for outcome in await asyncio.gather(*tasks, return_exceptions=True):
+                if isinstance(outcome, BaseException):  # never swallowed without a line
+                    log.error("outbox: a delivery failed unexpectedly", exc_info=outcome)
+                    stats.errors.append(_one_line(outcome))
         self._forget_idle_chats()
         self.totals.add(stats)
         return stats
@@ -301,13 +365,37 @@ class Sender:
             await self._fail(row, f"file not found: {row.payload.get('path')}", stats)  # deleted since queued
             return
         async with self._chat_lock(row.chat_id):
-            await self.limiter.acquire()
+            if not await self._unless_stopped(self.limiter.acquire):
+                return  # stopping: the row stays pending, untouched
             if row.kind in QUIET_KINDS and self.is_quiet(self.clock()):
                 return  # quiet hours began while the row waited (a long batch, a 429 pause): morning
+            lease = self.lease_until(self._timeout_of(row))
             async with self.db.session() as s:
-                if not await OutboxRepo(s).claim(row.id):
+                if not await OutboxRepo(s).claim(row.id, self.instance_id, lease):
                     return  # someone else has it, a re-plan cancelled it, or the chat was blocked
             await self._send(row, body, markup, stats)
+
+    async def _unless_stopped(self, wait: Callable[[], Awaitable[Any]]) -> bool:
+        """Await ``wait()`` unless ``stop()`` comes first (then it is cancelled): True if it finished."""
+        if self._stopping:
+            return False
+        task = asyncio.ensure_future(wait())
+        stopped = asyncio.ensure_future(self._stopped.wait())
+        try:
+            await asyncio.wait({task, stopped}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stopped.cancel()
+        if task.done() and not task.cancelled():
+            task.result()
+            return not self._stopping
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        return False
+
+    def _timeout_of(self, row: DueRow) -> int:
+        timeout = math.ceil(self.settings.outbox_request_timeout)
+        return max(timeout, 60) if row.kind == KIND_DOCUMENT else timeout
 
     def _chat_lock(self, chat_id: int) -> asyncio.Lock:
         lock = self._chat_locks.get(chat_id)
@@ -316,7 +404,7 @@ class Sender:
         return lock
 
     async def _request(self, row: DueRow, body: str, markup: Any) -> Any:
-        timeout = math.ceil(self.settings.outbox_request_timeout)
+        timeout = self._timeout_of(row)
         if row.kind == KIND_DOCUMENT:
             path = Path(row.payload["path"])
             return await self.bot.send_document(
@@ -324,7 +412,7 @@ class Sender:
                 document=FSInputFile(path, filename=row.payload.get("filename") or path.name),
                 caption=body or None,
                 parse_mode="HTML",
-                request_timeout=max(timeout, 60),  # an upload takes longer than a message
+                request_timeout=timeout,  # an upload takes longer than a message (_timeout_of)
             )
         return await self.bot.send_message(
             chat_id=row.chat_id, text=body, parse_mode="HTML", reply_markup=markup, request_timeout=timeout
@@ -383,15 +471,39 @@ class Sender:
         closed = await self._write(lambda r: r.mark_blocked(row.id, row.contact_id, error))
         stats.blocked += max(1, closed or 0)
 
-    async def _write(self, change: Callable[[OutboxRepo], Awaitable[Any]], tries: int = 5) -> Any:
-        """Commit one status change; a busy database is retried (losing a "sent" mark would
-        mean sending that message again after the next restart)."""
+    async def _write(self, change: Callable[[OutboxRepo], Awaitable[Any]], tries: int | None = None) -> Any:
+        """Commit one status change. A busy database, a dropped connection or a short outage
+        (any DBAPIError: OperationalError, asyncpg's InterfaceError…) is retried with bounded
+        backoff — losing a "sent" mark would mean sending that message again. Past the last
+        try the row stays in ``sending`` until its lease expires; that is logged."""
+        tries = tries or WRITE_TRIES
         for attempt in range(1, tries + 1):
             try:
                 async with self.db.session() as s:
                     return await change(OutboxRepo(s))
-            except OperationalError:
+            except DBAPIError as exc:
                 if attempt == tries:
+                    log.error(
+                        "outbox: a status change was not written after %s tries: %s", tries, _one_line(exc)
+                    )
                     raise
-                await asyncio.sleep(0.05 * attempt)
+                delay = min(WRITE_BACKOFF_MAX, WRITE_BACKOFF * 2 ** (attempt - 1))
+                log.warning(
+                    "outbox: writing a status change failed (try %s of %s, again in %.1f s): %s",
+                    attempt,
+                    tries,
+                    delay,
+                    _one_line(exc),
+                )
+                await asyncio.sleep(delay)
         return None
+
+
+def _one_line(exc: BaseException) -> str:
+    first = (str(exc).strip().splitlines() or [""])[0]
+    return f"{type(exc).__name__}: {first[:300]}"
+
+
+def default_instance_id() -> str:
+    """This process in outbox claims: host, pid and a random suffix (pids are reused)."""
+    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"

@@ -97,6 +97,8 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
     kwargs.setdefault("hide_parameters", True)  # errors and logs never carry names, ids, answers
     if is_sqlite(url):
         kwargs.setdefault("connect_args", {}).setdefault("async_creator_fn", _inline_sqlite)
+    else:  # a pooled connection killed by a restart or pg_terminate_backend is replaced, not used
+        kwargs.setdefault("pool_pre_ping", True)
     engine = create_async_engine(url, **kwargs)
     if is_sqlite(url):
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)

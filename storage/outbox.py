@@ -25,7 +25,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import delete, func, or_, update
+from sqlalchemy import and_, delete, func, or_, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -311,19 +311,37 @@ class OutboxRepo:
             first = dt.datetime.fromisoformat(first)
         return as_utc(first)
 
-    async def claim(self, row_id: int) -> bool:
-        """pending → sending, counting the attempt. False when someone else has it."""
+    async def claim(
+        self, row_id: int, owner: str | None = None, lease_until: dt.datetime | None = None
+    ) -> bool:
+        """pending → sending, counting the attempt, under a lease: ``owner`` (the instance) has
+        the row until ``lease_until``. False when someone else has it. On PostgreSQL the row is
+        picked with ``FOR UPDATE SKIP LOCKED``: a row another instance is claiming this very
+        moment is skipped instead of waited for."""
+        pick = (
+            select(t.Outbox.id)
+            .where(col(t.Outbox.id) == row_id, t.Outbox.status == S.PENDING)
+            .with_for_update(skip_locked=True)
+            .scalar_subquery()
+        )
         stmt = (
             update(t.Outbox)
-            .where(col(t.Outbox.id) == row_id, t.Outbox.status == S.PENDING)
-            .values(status=S.SENDING, attempts=col(t.Outbox.attempts) + 1)
+            .where(col(t.Outbox.id) == pick, t.Outbox.status == S.PENDING)
+            .values(
+                status=S.SENDING,
+                attempts=col(t.Outbox.attempts) + 1,
+                claimed_by=owner,
+                claim_expires_at=_utc(lease_until) if lease_until else None,
+            )
         )
         return (await self.session.exec(stmt)).rowcount == 1
 
     async def mark_sent(self, row_id: int, message_id: int | None, now: dt.datetime) -> bool:
         stmt = (
             update(t.Outbox)
-            .where(col(t.Outbox.id) == row_id, t.Outbox.status == S.SENDING)
+            # pending too: a claim that expired while its request was in fact accepted (the
+            # bookkeeping write was late) is marked sent rather than sent again
+            .where(col(t.Outbox.id) == row_id, col(t.Outbox.status).in_([S.SENDING, S.PENDING]))
             .values(status=S.SENT, sent_at=_utc(now), telegram_message_id=message_id, last_error=None)
         )
         return (await self.session.exec(stmt)).rowcount == 1
@@ -369,22 +387,32 @@ class OutboxRepo:
         await self.session.flush()
         return result
 
-    async def recover_in_flight(self, max_attempts: int) -> tuple[int, int]:
-        """After a crash: rows left in ``sending`` go back to pending (they may or may not have
-        reached Telegram — see bot/sender.py), unless their attempts are used up.
+    async def recover_in_flight(self, max_attempts: int, now: dt.datetime | None = None) -> tuple[int, int]:
+        """Rows left in ``sending`` whose claim has expired — their instance died or lost the
+        database mid-request — go back to pending (they may or may not have reached Telegram —
+        see bot/sender.py), unless their attempts are used up. A live claim (another instance's
+        request may still be running) is never touched. Without ``now``: every row in
+        ``sending``. A claim without an expiry (before the lease existed) counts as expired.
         Returns (requeued, failed)."""
+        in_flight = t.Outbox.status == S.SENDING
+        if now is not None:
+            expired = or_(
+                col(t.Outbox.claim_expires_at).is_(None), col(t.Outbox.claim_expires_at) < _utc(now)
+            )
+            in_flight = and_(in_flight, expired)
+        released = {"claimed_by": None, "claim_expires_at": None}
         failed = (
             await self.session.exec(
                 update(t.Outbox)
-                .where(t.Outbox.status == S.SENDING, t.Outbox.attempts >= max_attempts)
-                .values(status=S.FAILED, last_error="interrupted while sending; attempts used up")
+                .where(in_flight, t.Outbox.attempts >= max_attempts)
+                .values(status=S.FAILED, last_error="interrupted while sending; attempts used up", **released)
             )
         ).rowcount
         requeued = (
             await self.session.exec(
                 update(t.Outbox)
-                .where(t.Outbox.status == S.SENDING)
-                .values(status=S.PENDING, last_error="interrupted while sending; sent again")
+                .where(in_flight)
+                .values(status=S.PENDING, last_error="interrupted while sending; sent again", **released)
             )
         ).rowcount
         return requeued, failed

@@ -322,6 +322,10 @@ class Outbox(SQLModel, table=True):
     sent_at: dt.datetime | None = _when()
     telegram_message_id: int | None = None
     created_at: dt.datetime = _stamp()
+    # The lease of a row in ``sending``: which instance claimed it and until when its request
+    # may still be running. Only an expired claim is recovered (bot/sender.py).
+    claimed_by: str | None = Field(default=None, max_length=128)
+    claim_expires_at: dt.datetime | None = _when()
 
 
 class ReminderMute(SQLModel, table=True):

@@ -90,6 +90,7 @@ class Worker:
             "TELEGRAM_BOT_TOKEN": server.token,
             "TELEGRAM_API_BASE": server.base_url,
             "REMINDERS_ENABLED": "false",  # only the sender's fan-out of the planned rows
+            "COMPILE_ENABLED": "false",
             "REMINDER_POLICY_OVERRIDES": quiet_hours_away_from_now(),
             "OUTBOX_GLOBAL_RATE": str(RATE),
             "OUTBOX_PER_CHAT_RATE": "1",
@@ -128,7 +129,8 @@ def delivered(server: FakeBotAPI) -> list[int]:
     return [o.chat_id for o in server.outputs if o.method == "sendMessage"]
 
 
-async def wait_for(server: FakeBotAPI, worker: Worker, n: int, timeout: float = 20.0) -> None:
+async def wait_for(server: FakeBotAPI, worker: Worker, n: int, timeout: float = 60.0) -> None:
+    """Until ``n`` messages arrived (the timeout covers a process start on a loaded machine)."""
     ok = await server._wait_until(lambda: len(delivered(server)) >= n, timeout)
     assert ok, f"only {len(delivered(server))} of {n} delivered\n{worker.logs()}"
 
@@ -183,6 +185,7 @@ async def test_a_kill_inside_the_round_trip_repeats_that_one_message(
     accepted a message but before "sent" was committed sends that one message again."""
     chats = await fan_out(sqlite_url, catalog, contacts=4)
     worker = Worker(server, sqlite_url, tmp_path)
+    worker.env["OUTBOX_GLOBAL_RATE"] = "1"  # the kill lands before a second request, even on a loaded machine
     server.delay("sendMessage", 3.0, after=True)  # processed at once, answered 3 s later
     try:
         await worker.start()

@@ -1,0 +1,204 @@
+"""Updates that arrive while the database is unreachable: kept and handled once it is back.
+
+Long polling confirms an update to Telegram with the next ``getUpdates`` whatever became of it,
+so an update whose unit of work failed because the database was down would be gone. Instead the
+error handler (bot/app.py) hands it here: the user is told once per outage that the message is
+kept and the answer will follow (templates ``common.db_unavailable``), and the update is replayed
+through the dispatcher — in arrival order, per user after any of theirs still held — as soon as
+the database answers again (checked with backoff, one log line per outage). A replayed update is
+handled exactly once: its failed transaction was rolled back, so it was never marked processed.
+
+Held updates live in this process's memory: a process killed *during* an outage loses the
+updates it was holding (a restart of the database alone loses nothing).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+from aiogram import BaseMiddleware
+from aiogram.types import TelegramObject, Update
+from sqlalchemy import text as sql
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
+
+from reporting_forms.registration import language_of
+from reporting_forms.texts import text
+from storage.db import Database
+
+if TYPE_CHECKING:
+    from aiogram import Bot, Dispatcher
+
+log = logging.getLogger("resobot.replay")
+
+MAX_HELD = 10_000  # beyond this an outage is long enough that memory matters more
+BACKOFF_FIRST, BACKOFF_MAX = 0.5, 10.0
+
+
+def is_outage(exc: BaseException | None) -> bool:
+    """Did this fail because the database could not be reached (not because of the data)?"""
+    seen = 0
+    while exc is not None and seen < 8:
+        if isinstance(exc, OperationalError | InterfaceError | PoolTimeout | ConnectionError | TimeoutError):
+            return True
+        if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+            return True
+        if isinstance(exc, OSError) and exc.errno is not None:  # refused, unreachable, reset
+            return True
+        exc = exc.__cause__ or exc.__context__
+        seen += 1
+    return False
+
+
+def _chat_of(update: Update) -> int | None:
+    message = update.message or update.edited_message
+    if message is not None:
+        return message.chat.id
+    query = update.callback_query
+    if query is not None:
+        return query.message.chat.id if query.message else query.from_user.id
+    return None
+
+
+class UpdateReplay:
+    """Holds updates that failed for want of a database and replays them when it is back."""
+
+    def __init__(self, dp: Dispatcher, bot: Bot, db: Database, default_language: str = "lv") -> None:
+        self.dp, self.bot, self.db = dp, bot, db
+        self.default_language = default_language
+        self._held: deque[Update] = deque()
+        self._held_chats: dict[int, int] = {}  # chat → updates of it held
+        self._told: set[int] = set()  # chats told in this outage
+        self._replaying: Update | None = None
+        self._requeued = False
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._down_since: float | None = None
+
+    @property
+    def held(self) -> int:
+        return len(self._held)
+
+    def holds_chat(self, chat_id: int | None) -> bool:
+        return chat_id is not None and self._held_chats.get(chat_id, 0) > 0
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="update-replay")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        if self._held:
+            log.error("replay: %s held update(s) were not handled before the stop", self.held)
+
+    async def hold(self, update: Update, lang: str | None = None) -> None:
+        """Keep ``update`` for later and tell its user once per outage."""
+        if self._down_since is None:
+            self._down_since = time.monotonic()
+            log.warning("the database is unavailable: updates are held and will be replayed")
+        if update is self._replaying:  # still down: back to the front, in order
+            self._requeued = True
+            self._held.appendleft(update)
+        elif len(self._held) >= MAX_HELD:
+            log.error("replay: %s updates held already; update %s dropped", MAX_HELD, update.update_id)
+            return
+        else:
+            self._held.append(update)
+        chat = _chat_of(update)
+        if chat is not None:
+            self._held_chats[chat] = self._held_chats.get(chat, 0) + 1
+            if chat not in self._told:
+                self._told.add(chat)
+                await self._tell(update, chat, lang)
+        self._wake.set()
+
+    async def _tell(self, update: Update, chat: int, lang: str | None) -> None:
+        query = update.callback_query
+        if query is not None:
+            with contextlib.suppress(Exception):
+                await query.answer()
+        user = query.from_user if query else (update.message.from_user if update.message else None)
+        # the contact's language is in the database: Telegram's language of the user instead
+        language = lang or language_of(user.language_code if user else None, self.default_language)
+        try:
+            await self.bot.send_message(chat, text(language, "common.db_unavailable"))
+        except Exception as exc:  # the Bot API may be what is down; the update is kept anyway
+            log.warning("replay: could not tell chat %s to wait: %s", chat, type(exc).__name__)
+
+    async def _database_up(self) -> bool:
+        try:
+            async with self.db.session() as s:
+                await s.exec(sql("SELECT 1"))
+        except Exception:
+            return False
+        return True
+
+    async def _run(self) -> None:
+        delay = BACKOFF_FIRST
+        while True:
+            if not self._held:
+                self._wake.clear()
+                await self._wake.wait()
+                delay = BACKOFF_FIRST
+            await asyncio.sleep(delay)
+            if not await self._database_up():
+                delay = min(BACKOFF_MAX, delay * 2)
+                continue
+            if await self._replay_all():
+                down = time.monotonic() - (self._down_since or time.monotonic())
+                log.warning("the database is back after %.0f s: held updates replayed", down)
+                self._down_since = None
+                self._told.clear()
+                delay = BACKOFF_FIRST
+            else:
+                delay = min(BACKOFF_MAX, delay * 2)
+
+    async def _replay_all(self) -> bool:
+        """Feed the held updates in order; False when the database failed again midway."""
+        while self._held:
+            update = self._held.popleft()
+            chat = _chat_of(update)
+            if chat is not None:
+                self._held_chats[chat] -= 1
+                if not self._held_chats[chat]:
+                    del self._held_chats[chat]
+            self._replaying, self._requeued = update, False
+            try:
+                await self.dp.feed_update(self.bot, update, replayed=True)
+            except Exception:  # the error handler logs; a handler bug must not stop the replay
+                log.exception("replay: update %s failed again", update.update_id)
+            finally:
+                self._replaying = None
+            if self._requeued:
+                return False
+        return True
+
+
+class HoldBehindReplay(BaseMiddleware):
+    """Outer update middleware: while a user has updates held for replay, their new updates
+    queue behind them (answers keep their order)."""
+
+    def __init__(self, replay: Callable[[], UpdateReplay | None]) -> None:
+        self.replay = replay
+
+    async def __call__(
+        self,
+        handler: Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]],
+        event: TelegramObject,
+        data: dict[str, Any],
+    ) -> Any:
+        replay = self.replay()
+        held = replay is not None and not data.get("replayed") and isinstance(event, Update)
+        if held and replay.holds_chat(_chat_of(event)):  # type: ignore[union-attr, arg-type]
+            await replay.hold(event)  # type: ignore[union-attr, arg-type]
+            return None
+        return await handler(event, data)
