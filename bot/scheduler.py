@@ -546,17 +546,17 @@ class ReminderRuntime:
         self.sender: Sender = Sender(services.db, bot, self.settings, policy=self.policy)
         self.plan_on_start = plan_on_start
         self.scheduler: AsyncIOScheduler | None = None
+        self._engine: Engine | None = None
+        self._sender_task: asyncio.Task[None] | None = None
+        self._planning = asyncio.Lock()  # start-up planning and a coalesced missed run may overlap
+        self._ready = False  # start-up planning done: the sender may run
+        self.leadership: Any = None  # bot/leader.py's Leadership, set by running_reminders
 
     @property
     def is_leader(self) -> bool | None:
         """Whether this process runs the scheduler and the outbox (``/readyz``): the services'
         state, which the leader election keeps (None until decided)."""
         return self.services.is_leader
-        self._engine: Engine | None = None
-        self._sender_task: asyncio.Task[None] | None = None
-        self._planning = asyncio.Lock()  # start-up planning and a coalesced missed run may overlap
-        self._ready = False  # start-up planning done: the sender may run
-        self.leadership: Any = None  # bot/leader.py's Leadership, set by running_reminders
 
     async def start(self) -> None:
         """Become the instance that schedules and sends (bot/leader.py calls it on winning)."""

@@ -200,7 +200,8 @@ async def test_health_endpoints_in_webhook_mode(
     async with webhook_bot(server, sqlite_url, catalog) as bot:
         assert (await bot.get("/healthz"))[0] == 200
         status, body = await bot.get("/readyz")
-        assert status == 200 and '"database": "ok"' in body and '"leader": "unknown"' in body
+        # SQLite: one process, always the leader of its own scheduler and outbox
+        assert status == 200 and '"database": "ok"' in body and '"leader": true' in body
         m = await bot.metrics()
         assert m["resobot_database_up"] == 1
         for status_ in ("pending", "sending", "sent", "failed", "blocked"):
