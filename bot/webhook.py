@@ -35,6 +35,7 @@ from aiohttp import web
 from bot.app import Services, background, build_dispatcher, telegram_bot, wait_for_bot_api
 from bot.config import Settings, parse_listen
 from bot.health import Health, observed
+from bot.replay import UpdateReplay
 
 log = logging.getLogger("resobot.webhook")
 
@@ -116,6 +117,10 @@ async def run_webhook(
     stop = stop or _stop_event()
     bot = telegram_bot(settings)
     dp = build_dispatcher(services)
+    # an update that fails because the database is down is held and replayed (as in polling):
+    # it is answered 200 and not lost
+    services.replay = UpdateReplay(dp, bot, services.db, settings.default_language)
+    services.replay.start()
     app = web.Application()
     try:
         async with observed(services, dp, extra_app=app) as health:
@@ -149,6 +154,8 @@ async def run_webhook(
                 if serving:
                     await runner.cleanup()
     finally:
+        await services.replay.stop()
+        services.replay = None
         await bot.session.close()
 
 
