@@ -83,7 +83,9 @@ def _stop(proc: subprocess.Popen) -> None:
             proc.wait()
 
 
-def idle_process(server: FakeBotAPI, argv: list[str], env: dict[str, str], cwd: Path) -> tuple[float, dict[str, int]]:
+def idle_process(
+    server: FakeBotAPI, argv: list[str], env: dict[str, str], cwd: Path
+) -> tuple[float, dict[str, int]]:
     """Start ``argv``, wait for its second getUpdates, settle; (seconds to first getUpdates, RSS)."""
     before = len(server.calls_of("getUpdates"))
     started = time.perf_counter()
@@ -110,7 +112,9 @@ def import_seconds(statement: str, env: dict[str, str], cwd: Path, repeat: int) 
     code = f"import time; t = time.perf_counter(); {statement}; print(time.perf_counter() - t)"
     best = float("inf")
     for _ in range(repeat):
-        out = subprocess.run([sys.executable, "-c", code], env=env, cwd=cwd, capture_output=True, text=True, check=True)
+        out = subprocess.run(
+            [sys.executable, "-c", code], env=env, cwd=cwd, capture_output=True, text=True, check=True
+        )
         best = min(best, float(out.stdout.strip()))
     return best
 
@@ -130,7 +134,9 @@ def main() -> None:
             "TELEGRAM_API_BASE": server.base_url,
             "TELEGRAM_BOT_USERNAME": "resobot_bench",
         }
-        subprocess.run([sys.executable, "-m", "bot.cli", "init"], env=env, cwd=work, check=True, capture_output=True)
+        subprocess.run(
+            [sys.executable, "-m", "bot.cli", "init"], env=env, cwd=work, check=True, capture_output=True
+        )
         echo_script = work / "echo_bot.py"
         echo_script.write_text(ECHO_BOT)
         bot_first, bot_mem = idle_process(server, [sys.executable, "-m", "bot.cli", "run"], env, work)
@@ -148,7 +154,8 @@ def main() -> None:
     )
     print(f"ratio: {bot_rss / echo_rss:.2f}  (target ≤ 1.25)")
     print(
-        f"spawn → first getUpdates: bot {bot_first:.2f} s, echo {echo_first:.2f} s, ratio {bot_first / echo_first:.2f}"
+        f"spawn → first getUpdates: bot {bot_first:.2f} s, echo {echo_first:.2f} s, "
+        f"ratio {bot_first / echo_first:.2f}"
     )
     print(
         f"import time (best of {args.repeat}): bot modules {bot_import * 1000:.0f} ms, "

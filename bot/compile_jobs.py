@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-
 from bot.config import PROJECT_ROOT
 from bot.render import chunks
 from reporting_forms import exports

@@ -29,7 +29,8 @@ from reporting_forms.catalog import load_catalog
 from storage.db import Database
 
 url = sys.argv[1]
-services = Services(db=Database(url), catalog=load_catalog(), settings=Settings(database_url=url, _env_file=None))
+settings = Settings(database_url=url, _env_file=None)
+services = Services(db=Database(url), catalog=load_catalog(), settings=settings)
 dp = build_dispatcher(services)
 import bot.scheduler, bot.sender  # what polling starts next to the dispatcher
 settle_heap()

@@ -59,10 +59,10 @@ from bot.config import Settings
 from bot.keyboards import new_nonce
 from bot.render import button, format_stored
 from bot.reopening import reopen_year
+from reporting_forms import exports  # each format loads on first use (exports.__getattr__)
 from reporting_forms.answers import InvalidAnswer, parse_comment
 from reporting_forms.catalog import Catalog, MetricKind
 from reporting_forms.compilation import compile_policy_results
-from reporting_forms import exports  # each format loads on first use (exports.__getattr__)
 from reporting_forms.texts import format_day, format_number, text
 from storage.compiled import REVIEW_FIELD, CompiledRepo, ReviewError, ReviewResult
 from storage.db import Database
