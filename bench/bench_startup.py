@@ -89,13 +89,15 @@ def idle_process(
     """Start ``argv``, wait for its second getUpdates, settle; (seconds to first getUpdates, RSS)."""
     before = len(server.calls_of("getUpdates"))
     started = time.perf_counter()
-    proc = subprocess.Popen(argv, env=env, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    log = cwd / f"{Path(argv[-1]).stem}.log"  # a file, not a pipe nobody reads while it runs
+    with log.open("wb") as out:
+        proc = subprocess.Popen(argv, env=env, cwd=cwd, stdout=out, stderr=subprocess.STDOUT)
     first: float | None = None
     try:
         deadline = started + 120
         while len(server.calls_of("getUpdates")) < before + 2:
             if proc.poll() is not None or time.perf_counter() > deadline:
-                output = proc.stdout.read().decode(errors="replace") if proc.stdout else ""
+                output = log.read_text(errors="replace")
                 raise SystemExit(f"{argv} did not start polling (exit {proc.returncode}):\n{output[-3000:]}")
             if first is None and len(server.calls_of("getUpdates")) > before:
                 first = time.perf_counter() - started
