@@ -1,7 +1,8 @@
-"""Updates per second: complete report flows (SQLite, drafts persisted) vs a bare aiogram echo.
+"""Updates per second: complete report flows (drafts persisted) vs their floor, on SQLite and PostgreSQL.
 
-Both run in this process through ``Dispatcher.feed_update`` with a session that intercepts the
-API calls (RecordingSession). Prints both figures and the ratio (target: ratio ≥ 0.5).
+Everything runs in this process through ``Dispatcher.feed_update`` with a session that intercepts
+the API calls (RecordingSession). Target (issue 12, item 7): flows ÷ floor ≥ 0.6 on each backend.
+The ratio to a bare aiogram echo is printed for information.
 
 Every flow is a real, distinct report: one per (measure, institution, year) for every measure
 VPD and IeVP report on, in both open years (the clock is set to February 2027, when 2027 and
@@ -9,13 +10,16 @@ VPD and IeVP report on, in both open years (the clock is set to February 2027, w
 ``/report <id>`` → the year button → an answer to every question (counts, percentages,
 milestone statuses and dates, texts, the comment) → confirm.
 
-A third figure bounds what any implementation on this stack can reach: the floor, one bare
-handler that per update writes one row with raw sqlite3 on the loop thread and makes exactly the
-Bot API calls the report flow made for that update (the same texts and keyboards) — no routers,
-middlewares, FSM, forms, validation or templates. Its ratio to the echo is printed, and the
-flows' ratio to it.
+The floor bounds what any implementation on this stack can reach: one bare handler that per
+update writes one row on the loop (raw sqlite3 on SQLite; asyncpg, one transaction, on
+PostgreSQL) and makes exactly the Bot API calls the report flow made for that update (the same
+texts and keyboards) — no routers, middlewares, FSM, forms, validation or templates.
 
-Only the ``feed_update`` calls are timed. Between them, untimed, a second SQLite connection
+PostgreSQL: a fresh database on ``RESOBOT_BENCH_PG`` (default
+``postgresql://postgres@127.0.0.1:5432/postgres``, trust) is created, migrated and dropped by the
+run; when the server does not answer, the PostgreSQL lines say so and the SQLite ones still print.
+
+Only the ``feed_update`` calls are timed. Between them, untimed, a second database connection
 checks that the update's effect was committed: after every answer the stored draft holds it,
 after confirm the report exists. At the end the numbers of reports, revisions, values and
 open drafts are asserted.
@@ -30,14 +34,20 @@ import datetime as dt
 import gc
 import io
 import json
+import os
+import re
 import sqlite3
 import sys
 import tempfile
 import time
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import asyncpg
 import time_machine
 from aiogram import Bot, Dispatcher, Router
 from aiogram.client.default import DefaultBotProperties
@@ -58,6 +68,7 @@ INSTITUTIONS = ("VPD", "IeVP")
 CONTACTS_PER_INSTITUTION = 6
 NOW = dt.datetime(2027, 2, 10, 9, 0, tzinfo=dt.UTC)  # 2027 and 2026 are both open
 YEARS = (2027, 2026)
+PG_ADMIN_DSN = os.environ.get("RESOBOT_BENCH_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 
 
 @dataclass
@@ -176,6 +187,11 @@ async def bare_echo(updates: int, users: int) -> Timing:
     return await _round_robin(router, updates, users, "echo")
 
 
+def _replayed(replies: list[list[TelegramMethod]]) -> Iterator[list[tuple[type, dict]]]:
+    # each call is built again from its fields, as a handler builds its message and keyboard
+    return iter([[(type(m), m.model_dump(exclude_unset=True)) for m in calls] for calls in replies])
+
+
 async def floor(workdir: Path, replies: list[list[TelegramMethod]], users: int) -> Timing:
     """The least a persisted form can do per update: one row read and written by raw sqlite3 on
     the loop thread (WAL, synchronous=NORMAL, as storage/db.py sets them), then the report
@@ -185,8 +201,7 @@ async def floor(workdir: Path, replies: list[list[TelegramMethod]], users: int) 
     conn.execute("PRAGMA synchronous=NORMAL")
     conn.execute("CREATE TABLE processed (update_id INTEGER PRIMARY KEY)")
     conn.execute("CREATE TABLE draft (chat_id INTEGER PRIMARY KEY, answers TEXT NOT NULL)")
-    # each call is built again from its fields, as a handler builds its message and keyboard
-    pending = iter([[(type(m), m.model_dump(exclude_unset=True)) for m in calls] for calls in replies])
+    pending = _replayed(replies)
     router = Router()
 
     @router.message()
@@ -209,27 +224,87 @@ async def floor(workdir: Path, replies: list[list[TelegramMethod]], users: int) 
         conn.close()
 
 
+async def floor_pg(dsn: str, replies: list[list[TelegramMethod]], users: int) -> Timing:
+    """The same least work on PostgreSQL: one asyncpg connection on the loop, one transaction
+    per update (the update's row, the chat's draft read and upserted), then the replayed calls."""
+    conn = await asyncpg.connect(dsn)
+    await conn.execute("CREATE TABLE floor_processed (update_id BIGINT PRIMARY KEY)")
+    await conn.execute("CREATE TABLE floor_draft (chat_id BIGINT PRIMARY KEY, answers TEXT NOT NULL)")
+    pending = _replayed(replies)
+    router = Router()
+
+    @router.message()
+    async def step(message: Message, event_update: Update) -> None:
+        async with conn.transaction():
+            await conn.execute("INSERT INTO floor_processed VALUES ($1)", event_update.update_id)
+            row = await conn.fetchrow("SELECT answers FROM floor_draft WHERE chat_id = $1", message.chat.id)
+            answers = {**json.loads(row[0] if row else "{}"), str(message.message_id): message.text}
+            await conn.execute(
+                "INSERT INTO floor_draft VALUES ($1, $2) "
+                "ON CONFLICT (chat_id) DO UPDATE SET answers = excluded.answers",
+                message.chat.id,
+                json.dumps(answers),
+            )
+        for method, fields in next(pending):
+            await message.bot(method(**fields))  # type: ignore[union-attr]
+
+    try:
+        return await _round_robin(router, len(replies), users, "floor")
+    finally:
+        await conn.close()
+
+
 class Checker:
-    """A second connection to the database file: sees only what was committed."""
+    """A second connection to the database: sees only what was committed. SQL is written with
+    ``?`` placeholders; on PostgreSQL they become ``$1``, ``$2`` … (asyncpg)."""
 
-    def __init__(self, path: Path) -> None:
-        self.conn = sqlite3.connect(path)
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.sqlite: sqlite3.Connection | None = None
+        self.pg: asyncpg.Connection | None = None
 
-    def draft(self, user_id: int) -> tuple[str | None, dict]:
-        row = self.conn.execute(
-            "SELECT state, data FROM conversation_state WHERE key LIKE ?", (f"%:{user_id}:{user_id}:%",)
-        ).fetchone()
+    async def open(self) -> Checker:
+        if self.url.startswith("sqlite"):
+            self.sqlite = sqlite3.connect(self.url.split("///", 1)[1])
+        else:
+            self.pg = await asyncpg.connect(self.url.replace("postgresql+asyncpg://", "postgresql://"))
+        return self
+
+    async def row(self, sql: str, *args: object) -> tuple | None:
+        if self.sqlite is not None:
+            return self.sqlite.execute(sql, args).fetchone()
+        numbered = iter(range(1, len(args) + 1))
+        row = await self.pg.fetchrow(re.sub(r"\?", lambda _m: f"${next(numbered)}", sql), *args)  # type: ignore[union-attr]
+        return None if row is None else tuple(row)
+
+    async def execute(self, sql: str) -> None:
+        if self.sqlite is not None:
+            self.sqlite.execute(sql)
+            self.sqlite.commit()
+        else:
+            await self.pg.execute(sql)  # type: ignore[union-attr]
+
+    async def draft(self, user_id: int) -> tuple[str | None, dict]:
+        row = await self.row(
+            "SELECT state, data FROM conversation_state WHERE key LIKE ?", f"%:{user_id}:{user_id}:%"
+        )
         if row is None:
             return None, {}
         return row[0], json.loads(row[1]) if isinstance(row[1], str) else row[1]
 
-    def scalar(self, sql: str, *args: object) -> int:
-        return self.conn.execute(sql, args).fetchone()[0]
+    async def scalar(self, sql: str, *args: object) -> int:
+        row = await self.row(sql, *args)
+        assert row is not None
+        return row[0]
+
+    async def close(self) -> None:
+        if self.sqlite is not None:
+            self.sqlite.close()
+        if self.pg is not None:
+            await self.pg.close()
 
 
-async def report_flows(workdir: Path, contacts: int) -> tuple[Timing, list[Flow], list[list[TelegramMethod]]]:
-    path = workdir / "bench.db"
-    url = f"sqlite+aiosqlite:///{path}"
+async def report_flows(url: str, contacts: int) -> tuple[Timing, list[Flow], list[list[TelegramMethod]]]:
     await asyncio.to_thread(upgrade, url)
     catalog = load_catalog()
     db = Database(url)
@@ -253,7 +328,7 @@ async def report_flows(workdir: Path, contacts: int) -> tuple[Timing, list[Flow]
     dp = build_dispatcher(services)
     settle_heap()  # what the dispatcher's startup does in production
     chats = {uid: _chat(dp, uid) for uid in per_user}
-    check = Checker(path)
+    check = await Checker(url).open()
     timing = Timing()
     replies: list[list[TelegramMethod]] = []  # the Bot API calls each timed update made
     for n, (uid, flow, step) in enumerate(interleave(per_user)):
@@ -269,7 +344,7 @@ async def report_flows(workdir: Path, contacts: int) -> tuple[Timing, list[Flow]
         timing.add(step.kind, time.perf_counter() - started)
         replies.append(chat.session.requests[made:])
         # untimed: the effect of this update is committed and visible to another connection
-        state, data = check.draft(uid)
+        state, data = await check.draft(uid)
         if step.kind == "confirm":
             assert state is None and not data.get("draft"), (flow.measure_id, state)
         elif step.kind == "report":
@@ -283,7 +358,7 @@ async def report_flows(workdir: Path, contacts: int) -> tuple[Timing, list[Flow]
         if n % 7 == 0:  # untimed: Telegram delivers the same update again; it changes nothing
             calls = len(chat.session.calls)
             await chat.feed(update)
-            assert len(chat.session.calls) == calls and check.draft(uid) == (state, data), step
+            assert len(chat.session.calls) == calls and await check.draft(uid) == (state, data), step
             timing.duplicates += 1
     errors = [e for c in chats.values() for e in c.errors]
     if errors:
@@ -299,16 +374,16 @@ async def report_flows(workdir: Path, contacts: int) -> tuple[Timing, list[Flow]
         "SELECT count(*) FROM processed_update": timing.updates,  # the duplicates added none
     }
     for sql, count in expected.items():
-        assert check.scalar(sql) == count, (sql, check.scalar(sql), count)
+        found = await check.scalar(sql)
+        assert found == count, (sql, found, count)
     # untimed: a contact deactivated by another process (the CLI) is refused at their next update
     uid = next(iter(per_user))
-    check.conn.execute("UPDATE contact SET active = 0 WHERE telegram_user_id = ?", (uid,))
-    check.conn.commit()
+    await check.execute(f"UPDATE contact SET active = FALSE WHERE telegram_user_id = {int(uid)}")
     await chats[uid].send_text(f"/report {flows[0].measure_id}")
     refused = chats[uid].session.calls[-1].text
     assert refused is not None and refused.plain == html_to_rich(text("lv", "common.deactivated")).plain
-    assert check.draft(uid)[0] is None
-    check.conn.close()
+    assert (await check.draft(uid))[0] is None
+    await check.close()
     await db.dispose()
     return timing, flows, replies
 
@@ -320,27 +395,78 @@ def _breakdown(timing: Timing) -> str:
     return ", ".join(parts)
 
 
+async def _pg_admin(sql: str) -> None:
+    conn = await asyncpg.connect(PG_ADMIN_DSN, timeout=5)
+    try:
+        await conn.execute(sql)
+    finally:
+        await conn.close()
+
+
+@dataclass
+class Lane:
+    backend: str
+    flow: Timing
+    flows: list[Flow]
+    least: Timing
+
+
+async def sqlite_lane(workdir: Path, contacts: int) -> Lane:
+    flow, flows, replies = await report_flows(f"sqlite+aiosqlite:///{workdir / 'bench.db'}", contacts)
+    gc.collect()  # untimed: each run starts without the garbage of the one before
+    least = await floor(workdir, replies, 2 * contacts)
+    return Lane("SQLite", flow, flows, least)
+
+
+async def postgres_lane(contacts: int) -> Lane | str:
+    """A fresh database for the run, dropped after; the reason instead when there is no server."""
+    try:
+        await _pg_admin("SELECT 1")
+    except (OSError, asyncpg.PostgresError) as exc:
+        return f"PostgreSQL not reachable at {PG_ADMIN_DSN}: {type(exc).__name__}: {exc}"
+    name = f"resobot_bench_{uuid.uuid4().hex[:8]}"
+    await _pg_admin(f'CREATE DATABASE "{name}"')
+    dsn = f"{PG_ADMIN_DSN.rsplit('/', 1)[0]}/{name}"
+    try:
+        flow, flows, replies = await report_flows(
+            dsn.replace("postgresql://", "postgresql+asyncpg://"), contacts
+        )
+        gc.collect()
+        least = await floor_pg(dsn, replies, 2 * contacts)
+        return Lane("PostgreSQL", flow, flows, least)
+    finally:
+        await _pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
 async def main(contacts: int) -> None:
     with tempfile.TemporaryDirectory() as tmp, time_machine.travel(NOW, tick=True):
         await bare_echo(200, 4)  # warm up imports and pydantic models
-        flow, flows, replies = await report_flows(Path(tmp), contacts)
-        gc.collect()  # untimed: each run starts without the garbage of the one before
-        echo = await bare_echo(flow.updates, 2 * contacts)
+        lanes: list[Lane | str] = [await sqlite_lane(Path(tmp), contacts)]
         gc.collect()
-        least = await floor(Path(tmp), replies, 2 * contacts)
-    print(
-        f"report flows (SQLite, drafts persisted): {flow.rate:8.1f} updates/s  "
-        f"({len(flows)} reports by {2 * contacts} contacts, {flow.updates} updates; "
-        f"{flow.duplicates} re-deliveries dropped, untimed)"
-    )
-    print(f"  per update: {_breakdown(flow)}")
-    print(f"bare aiogram echo (baseline):           {echo.rate:8.1f} updates/s  ({echo.updates} updates)")
-    print(f"ratio: {flow.rate / echo.rate:.2f}  (target ≥ 0.5)")
-    print(
-        f"floor (the flows' own Bot API calls + one raw sqlite3 row per update, nothing else): "
-        f"{least.rate:.1f} updates/s, ratio {least.rate / echo.rate:.2f}"
-    )
-    print(f"flows / floor: {flow.rate / least.rate:.2f}")
+        echo = await bare_echo(lanes[0].flow.updates, 2 * contacts)  # type: ignore[union-attr]
+        gc.collect()
+        lanes.append(await postgres_lane(contacts))
+    for lane in lanes:
+        if isinstance(lane, str):
+            print(f"PostgreSQL lane skipped: {lane}")
+            continue
+        flow, least = lane.flow, lane.least
+        print(
+            f"report flows ({lane.backend}, drafts persisted): {flow.rate:8.1f} updates/s  "
+            f"({len(lane.flows)} reports by {2 * contacts} contacts, {flow.updates} updates; "
+            f"{flow.duplicates} re-deliveries dropped, untimed)"
+        )
+        print(f"  per update: {_breakdown(flow)}")
+        print(
+            f"  floor ({lane.backend}: the flows' own Bot API calls + one raw row per update, nothing else): "
+            f"{least.rate:.1f} updates/s"
+        )
+        print(f"  flows / floor ({lane.backend}): {flow.rate / least.rate:.2f}  (target ≥ 0.6)")
+        print(
+            f"  for information, ratios to the bare echo: flows {flow.rate / echo.rate:.2f}, "
+            f"floor {least.rate / echo.rate:.2f}"
+        )
+    print(f"bare aiogram echo (for information):     {echo.rate:8.1f} updates/s  ({echo.updates} updates)")
 
 
 if __name__ == "__main__":

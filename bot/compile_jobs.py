@@ -19,9 +19,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-from openpyxl import Workbook
-from openpyxl.styles import Alignment, Font, PatternFill
-
 from bot.config import PROJECT_ROOT
 from bot.render import chunks
 from reporting_forms import exports
@@ -531,6 +528,11 @@ def revision_header(lang: str) -> list[str]:
 
 def revisions_xlsx(rows: Iterable[RevisionRow], *, lang: str = "lv", tz: ZoneInfo = RIGA) -> bytes:
     """Every revision × answer as one sheet (frozen header, filters, local times)."""
+    # Imported here, where the file is made, not at start-up: openpyxl is a heavy optional
+    # library the idle bot must not hold in memory (issue 12, item 6) — not a hidden cycle break.
+    from openpyxl import Workbook
+    from openpyxl.styles import Alignment, Font, PatternFill
+
     lang = normalise_language(lang)
     wb = Workbook()
     ws = wb.active

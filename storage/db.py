@@ -20,11 +20,9 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import aiosqlite
-from alembic import command
-from alembic.config import Config
 from sqlalchemy import bindparam, column, event, inspect, text
 from sqlalchemy.engine import Dialect, make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, async_sessionmaker, create_async_engine
@@ -33,6 +31,9 @@ from sqlalchemy.orm import make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.types import TypeEngine
 from sqlmodel.ext.asyncio.session import AsyncSession
+
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
@@ -382,6 +383,10 @@ class Database:
 
 
 def alembic_config(url: str) -> Config:
+    # Alembic (and Mako under it) is imported here, where migrations run, not when the bot
+    # starts: the idle bot must not hold it in memory (issue 12, item 6) — not a cycle break.
+    from alembic.config import Config
+
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
     cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
@@ -390,6 +395,8 @@ def alembic_config(url: str) -> Config:
 
 def upgrade(url: str, revision: str = "head") -> None:
     """Run Alembic migrations (blocking; call from a thread inside an event loop)."""
+    from alembic import command  # see alembic_config
+
     ensure_sqlite_dir(url)
     command.upgrade(alembic_config(url), revision)
 

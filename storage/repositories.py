@@ -13,7 +13,7 @@ import secrets
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Boolean, DateTime, Integer, String, func
+from sqlalchemy import JSON, BigInteger, Boolean, Date, DateTime, Integer, String, func
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -955,6 +955,19 @@ class UpdateContext:
     data: dict[str, Any] | None
 
 
+# The reporting window is read on every report step (which years may be filed): two hot-path
+# statements, not the ORM (on SQLite they run on the unit's sqlite3 connection).
+_SETTING = Sql(
+    "SELECT value FROM app_setting WHERE key = :key", params={"key": String()}, columns={"value": String()}
+)
+_REOPENED = Sql(
+    """SELECT i.abbr, r.year, r.until FROM period_reopening AS r
+       JOIN institution AS i ON i.id = r.institution_id ORDER BY r.year, i.abbr""",
+    params={},
+    columns={"abbr": String(), "year": Integer(), "until": Date()},
+)
+
+
 class PeriodRepo(_Repo):
     """Which years the bot chases: the first one (``reporting_from_year``) and reopened years."""
 
@@ -989,8 +1002,9 @@ class PeriodRepo(_Repo):
     async def window(self) -> ReportingWindow:
         """The installation's reporting window. A database ``resobot init`` never set up chases
         every plan year (from the plan's first)."""
-        from_year = await self.from_year()
-        reopened = {(abbr, year): until for abbr, year, until, _ in await self.reopenings()}
+        row = await _SETTING.one(self.source, key=self.FROM_YEAR)
+        from_year = int(row[0]) if row is not None else None
+        reopened = {(abbr, year): until for abbr, year, until in await _REOPENED.rows(self.source)}
         return ReportingWindow(from_year=from_year or FIRST_YEAR, reopened=reopened)
 
     async def reopen(

@@ -63,10 +63,10 @@ from bot.keyboards import DbInt, new_nonce
 from bot.redact import chat_ref
 from bot.render import button, format_stored
 from bot.reopening import reopen_year
+from reporting_forms import exports  # each format loads on first use (exports.__getattr__)
 from reporting_forms.answers import InvalidAnswer, parse_comment
 from reporting_forms.catalog import Catalog, MetricKind
 from reporting_forms.compilation import compile_policy_results
-from reporting_forms.exports import export_docx, export_xlsx, progress_chart
 from reporting_forms.imports import read_workbook
 from reporting_forms.texts import as_plain, format_day, format_number, text
 from storage.compiled import REVIEW_FIELD, CompiledRepo, ReviewError, ReviewResult
@@ -165,9 +165,9 @@ def _summary_files(compiled: Compiled, lang: str, stem: str) -> list[tuple[str, 
     """Blocking (run in a thread): the compiled plan as XLSX, DOCX and the progress chart."""
     plan, policy = compiled.plan, compiled.policy
     return [
-        (f"{stem}.xlsx", export_xlsx(plan, policy=policy, lang=lang)),
-        (f"{stem}.docx", export_docx(plan, policy=policy, lang=lang)),
-        (f"{stem}_progress.png", progress_chart(plan, lang=lang)),
+        (f"{stem}.xlsx", exports.export_xlsx(plan, policy=policy, lang=lang)),
+        (f"{stem}.docx", exports.export_docx(plan, policy=policy, lang=lang)),
+        (f"{stem}_progress.png", exports.progress_chart(plan, lang=lang)),
     ]
 
 

@@ -44,7 +44,7 @@ from bot.states import ReportFlow
 from reporting_forms import forms
 from reporting_forms.catalog import Catalog, Measure, Task
 from reporting_forms.compilation import default_status_rules
-from reporting_forms.periods import filed_late
+from reporting_forms.periods import ReportingWindow, filed_late
 from reporting_forms.texts import LANGUAGES, alert, text, to_local
 from storage.repositories import Repos
 from storage.tables import Contact
@@ -68,6 +68,7 @@ class Ctx:
     catalog: Catalog
     state: FSMContext
     settings: Settings
+    _window: ReportingWindow | None = None  # read once per update (a step may ask twice)
 
     def today(self) -> dt.date:
         return dt.datetime.now(self.settings.tz).date()
@@ -75,8 +76,9 @@ class Ctx:
     async def open_years(self) -> list[int]:
         """Years the contact's institution may file today: the open periods and any year a
         coordinator reopened for it (``/reopen``)."""
-        window = await self.repos.periods.window()
-        return window.open_years(self.today(), self.institution)
+        if self._window is None:
+            self._window = await self.repos.periods.window()
+        return self._window.open_years(self.today(), self.institution)
 
 
 class WithCtx(BaseMiddleware):

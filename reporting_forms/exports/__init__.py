@@ -2,7 +2,9 @@
 
 Each ``export_*`` takes a ``CompiledPlan`` (plus optional completeness and policy table) and
 returns bytes, writing them to ``path`` too when given. Labels come from
-``templates/<lang>/reports.j2``. HTML and charts import matplotlib, so they load on first use.
+``templates/<lang>/reports.j2``. Every format loads on first use (module ``__getattr__``): openpyxl,
+python-docx and matplotlib (with numpy) are heavy, and the bot must not hold them in memory from
+start-up until a document is actually made (issue 12, item 6).
 """
 
 from __future__ import annotations
@@ -10,11 +12,10 @@ from __future__ import annotations
 from importlib import import_module
 from typing import Any
 
-from reporting_forms.exports.csv import export_csv
-from reporting_forms.exports.docx import export_docx
-from reporting_forms.exports.xlsx import export_xlsx
-
 _LAZY = {
+    "export_csv": "reporting_forms.exports.csv",
+    "export_docx": "reporting_forms.exports.docx",
+    "export_xlsx": "reporting_forms.exports.xlsx",
     "export_html": "reporting_forms.exports.html",
     "progress_chart": "reporting_forms.exports.charts",
     "completeness_chart": "reporting_forms.exports.charts",
