@@ -28,6 +28,7 @@ from sqlalchemy import text as sql
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
+from bot.redact import chat_ref
 from reporting_forms.registration import language_of
 from reporting_forms.texts import text
 from storage.db import Database
@@ -132,7 +133,7 @@ class UpdateReplay:
         try:
             await self.bot.send_message(chat, text(language, "common.db_unavailable"))
         except Exception as exc:  # the Bot API may be what is down; the update is kept anyway
-            log.warning("replay: could not tell chat %s to wait: %s", chat, type(exc).__name__)
+            log.warning("replay: could not tell chat %s to wait: %s", chat_ref(chat), type(exc).__name__)
 
     async def _database_up(self) -> bool:
         try:
