@@ -54,6 +54,14 @@ class Services:
     is_leader: bool | None = None
     # Updates that failed for want of a database, replayed when it is back (bot/replay.py).
     replay: UpdateReplay | None = None
+    # The outbox sender running in this process (the leader's), woken when a unit of work that
+    # queued rows commits; None where none runs (a follower: the leader's sender polls).
+    sender: Any = None
+
+    def wake_outbox(self) -> None:
+        """After a commit that queued outbox rows: deliver them now, not at the next poll."""
+        if self.sender is not None:
+            self.sender.wake()
 
 
 def build_dispatcher(services: Services) -> Dispatcher:
@@ -208,9 +216,14 @@ def _stop_on_signals() -> asyncio.Event:
 @contextlib.asynccontextmanager
 async def background(services: Services, bot: Bot, *, enabled: bool = True) -> AsyncIterator[Any]:
     """The hook that runs the reminder scheduler and the outbox sender next to a Dispatcher
-    (Telegram polling, or the console with ``run_console(..., reminders=True)``)."""
+    (Telegram polling, or the console with ``run_console(..., reminders=True)``). Without the
+    scheduler (``enabled=False``: the console by default) the sender still runs, so notices an
+    update queued (a review, a reopened year) are delivered."""
+    from bot.sender import sending
+
     if not enabled:
-        yield None
+        async with sending(services, bot):
+            yield None
         return
     from bot.scheduler import running_reminders
 

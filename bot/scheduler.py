@@ -596,6 +596,7 @@ class ReminderRuntime:
             ):
                 log.error("the outbox sender stopped; restarting it", exc_info=self._sender_task.exception())
             self._sender_task = asyncio.create_task(self.sender.run(), name="outbox-sender")
+        self.services.sender = self.sender  # woken after an update's unit queues rows
         self.sender.wake()
 
     async def plan_reminders(self, day: dt.date | None = None) -> PlanResult | None:
@@ -649,6 +650,8 @@ class ReminderRuntime:
             self.scheduler.shutdown(wait=False)
             await asyncio.sleep(0)  # AsyncIOScheduler shuts down in a loop callback
         self.scheduler = None
+        if self.services.sender is self.sender:
+            self.services.sender = None
         self.sender.stop()
         task, self._sender_task = self._sender_task, None
         if task is not None:

@@ -56,7 +56,7 @@ import secrets
 import socket
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -507,3 +507,20 @@ def _one_line(exc: BaseException) -> str:
 def default_instance_id() -> str:
     """This process in outbox claims: host, pid and a random suffix (pids are reused)."""
     return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
+
+
+@contextlib.asynccontextmanager
+async def sending(services: Any, bot: Bot) -> AsyncIterator[Sender]:
+    """The outbox sender alone, without the scheduler: the offline console without reminders
+    and the tests' running bot. Notices queued by an update go out once it has committed."""
+    settings = services.settings
+    sender = Sender(services.db, bot, settings, policy=settings.reminder_policy)
+    services.sender = sender
+    task = asyncio.create_task(sender.run(), name="outbox-sender")
+    try:
+        yield sender
+    finally:
+        sender.stop()
+        await task
+        if services.sender is sender:
+            services.sender = None

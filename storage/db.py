@@ -210,6 +210,7 @@ class Unit:
         self._conn = conn
         self._session = session
         self._hooks: list[Hook] = []
+        self._after: list[Callable[[], None]] = []
         self._adopted: dict[Any, Any] = {}  # identity key → instance
 
     @property
@@ -241,6 +242,12 @@ class Unit:
         if hook not in self._hooks:
             self._hooks.append(hook)
 
+    def after_commit(self, callback: Callable[[], None]) -> None:
+        """``callback`` runs once the unit has committed (never after a rollback): e.g. waking
+        the outbox sender for the rows this unit queued."""
+        if callback not in self._after:
+            self._after.append(callback)
+
     async def autoflush(self) -> None:
         """Before a raw statement: the ORM's pending changes go first (as SQLAlchemy's autoflush)."""
         session = self._session
@@ -256,8 +263,12 @@ class Unit:
             await self._session.commit()  # on SQLite this commits the raw statements too
         if self.raw is not None and self.raw.in_transaction:
             self.raw.commit()
+        after, self._after = self._after, []
+        for callback in after:
+            callback()
 
     async def rollback(self) -> None:
+        self._after.clear()
         try:
             if self._session is not None:
                 await self._session.rollback()

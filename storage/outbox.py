@@ -38,13 +38,14 @@ KIND_SNOOZE = "snooze"  # "Atgādināt rīt": the same content again on the next
 KIND_DIGEST = "digest"  # the coordinators' escalation digest (one or more parts per day)
 KIND_SUMMARY = "summary"  # a scheduled compilation's text summary (one or more parts)
 KIND_DOCUMENT = "document"  # a file of a scheduled compilation (sendDocument)
-KIND_NOTICE = "notice"  # a one-off notice, rendered in the recipient's language when queued
+KIND_NOTICE = "notice"  # a review decision, a reopened year: rendered in the recipient's language when queued
 REMINDER_KINDS = frozenset({KIND_REMINDER, KIND_SNOOZE})
 # Messages of one day: an unsent reminder/snooze is folded into the next day's reminder by the
 # planner, an unsent digest is superseded by the next day's. The sender never sends them late.
 DAILY_KINDS = frozenset({KIND_REMINDER, KIND_SNOOZE, KIND_DIGEST})
 # Never sent in quiet hours (every scheduled kind; they wait for the morning).
-QUIET_KINDS = frozenset({*DAILY_KINDS, KIND_SUMMARY, KIND_DOCUMENT, KIND_NOTICE})
+# A notice (a coordinator's review, a reopened year) answers someone's action: sent at once.
+QUIET_KINDS = frozenset({*DAILY_KINDS, KIND_SUMMARY, KIND_DOCUMENT})
 
 S = t.OutboxStatus
 

@@ -12,6 +12,7 @@ from aiogram.enums import ParseMode
 
 from bot.app import Services, build_dispatcher
 from bot.config import Settings
+from bot.sender import sending
 from reporting_forms.catalog import Catalog
 from storage.db import Database
 from storage.repositories import Repos
@@ -73,7 +74,9 @@ async def running_bot(server: FakeBotAPI, url: str, catalog: Catalog) -> AsyncIt
     dp = build_dispatcher(services)
     bot = server.make_bot(default=DefaultBotProperties(parse_mode=ParseMode.HTML))
     try:
-        async with server.polling(dp, bot):
+        # the outbox sender, as the running bot has it: notices (reviews, reopened years) go
+        # out through the outbox once the update that queued them has committed
+        async with sending(services, bot), server.polling(dp, bot):
             yield Harness(server, db, services)
     finally:
         await bot.session.close()

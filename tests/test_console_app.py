@@ -252,13 +252,31 @@ async def test_coordinator_console_indicator_takes_a_typed_1_as_the_value(
     assert [(a.indicator_id, a.year, a.value, a.source) for a in actuals] == [("PR1.RR1", 2025, 1, "VID")]
 
 
+async def _outbox_drained(url: str, timeout: float = 5.0) -> None:
+    """Wait until the console's sender has delivered every queued outbox row."""
+    from sqlmodel import select
+
+    from storage.tables import Outbox, OutboxStatus
+
+    db = Database(url)
+    try:
+        for _ in range(int(timeout / 0.05)):
+            async with db.session() as s:
+                rows = (await s.exec(select(Outbox))).all()
+            if rows and all(r.status == OutboxStatus.SENT for r in rows):
+                return
+            await asyncio.sleep(0.05)
+        raise AssertionError("the outbox was not delivered")
+    finally:
+        await db.dispose()
+
+
 async def test_coordinator_console_labels_the_contacts_notification(
     sqlite_url: str, catalog: Catalog, tmp_path
 ) -> None:
     """Returning a report tells the institution's contact — in the contact's chat. The
     coordinator's console shows that message as sent to another user, named, with no buttons to
     press; the coordinator's own messages are shown as before."""
-    from bot.routers import coordinator
 
     await prepare_database(sqlite_url, catalog)
     db = Database(sqlite_url)
@@ -276,8 +294,8 @@ async def test_coordinator_console_labels_the_contacts_notification(
 
     async def read(prompt: str) -> str:
         line = next(lines)
-        if line == "/quit":  # the notice goes out once the decision is committed: let it
-            await asyncio.gather(*coordinator._NOTIFIERS)
+        if line == "/quit":  # the notice goes out through the outbox once the decision is committed
+            await _outbox_drained(sqlite_url)
         return line
 
     with time_machine.travel("2026-11-20 10:00 +02:00", tick=True):

@@ -299,6 +299,8 @@ async def test_reopen_lets_the_contact_file_a_closed_year_marked_late(harness: H
     (done,) = await coordinator.replies(1)
     assert "2025. gada pārskata periods atvērts institūcijai VPD" in done.text
     assert "Paziņojums nosūtīts 1 kontaktpersonai" in done.text
+    (notice,) = await anna.replies(1)  # through the outbox, once the reopening was committed
+    assert "atvēra 2025. gada pārskata periodu" in notice.text
     async with harness.db.session() as s:
         from sqlmodel import select
 
@@ -306,7 +308,7 @@ async def test_reopen_lets_the_contact_file_a_closed_year_marked_late(harness: H
         from storage.tables import Outbox
 
         rows = list((await s.exec(select(Outbox).where(Outbox.kind == KIND_NOTICE))).all())
-    assert len(rows) == 1 and rows[0].chat_id == 2012 and "atvēra 2025. gada" in rows[0].payload["text"]
+    assert [(r.chat_id, r.status) for r in rows] == [(2012, "sent")]
 
     anna.send("/report 1.3.3")
     (choose,) = await anna.replies(1)
@@ -516,3 +518,39 @@ async def test_a_comment_typed_in_chat_reaches_every_compiled_file(harness: Harn
     assert any(comment in c.text for t in document.tables for r in t.rows for c in r.cells)
     assert "Konsultācijas notiek visos reģionos" in by_ext[".html"].read_text(encoding="utf-8")
     assert "Konsultācijas notiek visos reģionos" in by_ext[".csv"].read_text(encoding="utf-8-sig")
+
+
+async def test_a_review_notice_goes_through_the_outbox(harness: Harness) -> None:
+    """The decision and its notices commit in one unit of work; the sender is woken after it."""
+    from sqlmodel import select
+
+    from storage.outbox import KIND_NOTICE
+    from storage.tables import Outbox
+    from tests.test_coordinator_chat import file_1_3_3, report_ids
+
+    coordinator = await harness.register(2041, "TM", role="coordinator")
+    anna = await harness.register(2042, "VPD")
+    await file_1_3_3(anna)
+    (rid,) = await report_ids(harness)
+    coordinator.send("/review")
+    await coordinator.replies(1)
+    coordinator.click_text(f"✅ Pieņemt Nr. {rid}")
+    await coordinator.replies(2)
+    (notice,) = await anna.replies(1)
+    assert f"Nr. {rid}" in notice.text and "pieņemta" in notice.text
+    async with harness.db.session() as s:
+        rows = list((await s.exec(select(Outbox).where(Outbox.kind == KIND_NOTICE))).all())
+    assert [(r.chat_id, r.status, r.telegram_message_id) for r in rows] == [(2042, "sent", notice.message_id)]
+
+
+async def test_after_commit_callbacks_run_only_after_a_commit(db) -> None:
+    woken: list[str] = []
+    async with db.unit() as unit:
+        unit.after_commit(lambda: woken.append("first"))
+        assert woken == []
+    assert woken == ["first"]
+    with pytest.raises(RuntimeError):
+        async with db.unit() as unit:
+            unit.after_commit(lambda: woken.append("second"))
+            raise RuntimeError("rolled back")
+    assert woken == ["first"]

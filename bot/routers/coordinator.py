@@ -60,7 +60,6 @@ from bot.compile_jobs import (
 from bot.config import Settings
 from bot.import_jobs import import_file, outcome_message
 from bot.keyboards import DbInt, new_nonce
-from bot.redact import chat_ref
 from bot.render import button, format_stored
 from bot.reopening import reopen_year
 from reporting_forms import exports  # each format loads on first use (exports.__getattr__)
@@ -70,7 +69,8 @@ from reporting_forms.compilation import compile_policy_results
 from reporting_forms.imports import read_workbook
 from reporting_forms.texts import as_plain, format_day, format_number, text
 from storage.compiled import REVIEW_FIELD, CompiledRepo, ReviewError, ReviewResult
-from storage.db import Database
+from storage.db import Unit
+from storage.outbox import KIND_NOTICE, NewMessage, OutboxRepo, outbox_key
 from storage.repositories import ReportView, Repos, StoredValue
 from storage.tables import Contact, ReviewState
 
@@ -247,6 +247,7 @@ async def cmd_reopen(
     repos: Repos,
     catalog: Catalog,
     settings: Settings,
+    services: Services,
 ) -> None:
     """``/reopen 2025 VPD``: open a closed year for one institution (its contacts are told)."""
     await _leave_flow(state)
@@ -269,6 +270,7 @@ async def cmd_reopen(
     except InputError as exc:
         await message.answer(exc.message(lang))
         return
+    wake_after_commit(repos, services)  # the notices go out once the reopening is committed
     await message.answer(
         text(
             lang,
@@ -478,10 +480,10 @@ def _review_error(lang: str, result: ReviewResult) -> str:
 
 
 async def _notices(
-    repos: Repos, report_id: int, reviewer: Contact, state: str, comment: str | None
-) -> list[tuple[int, str]]:
-    """(chat id, text) for the institution's active contacts (not the reviewer), each in their
-    language, telling them of the decision."""
+    repos: Repos, report_id: int, revision: int, reviewer: Contact, state: str, comment: str | None
+) -> list[NewMessage]:
+    """Outbox rows telling the institution's active contacts (not the reviewer) of the decision,
+    each in their language; one per contact, revision and decision (the dedup key)."""
     view = await repos.reports.view(report_id)
     institution = await repos.people.institution(view.institution) if view else None
     if view is None or institution is None:
@@ -496,54 +498,32 @@ async def _notices(
     }
     if state == ReviewState.RETURNED:
         params["comment"] = comment
+    now = dt.datetime.now(dt.UTC)
     return [
-        (contact.telegram_user_id, text(contact.language, macro, **params))
+        NewMessage(
+            outbox_key(["review", report_id, revision, state, contact.id]),
+            contact.id,
+            contact.telegram_user_id,
+            KIND_NOTICE,
+            {"text": text(contact.language, macro, **params)},
+            now,
+        )
         for contact in await repos.people.contacts(institution.id, active_only=True)
         if contact.id != reviewer.id and contact.telegram_user_id is not None and not contact.blocked
     ]
 
 
-_NOTIFIERS: set[asyncio.Task[None]] = set()  # running notifications (a task needs a reference)
-COMMIT_WAITS = (0.0, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 4.0)  # seconds between looks at the database
-
-
-async def _notify_when_committed(
-    bot: Bot, db: Database, report_id: int, revision: int, state: str, notices: list[tuple[int, str]]
-) -> None:
-    """Send the notices once the decision is committed, never before: the update's unit of work
-    commits after the handler returns, so this task looks in a session of its own (on SQLite it
-    gets the database only after that unit has committed or rolled back; on PostgreSQL it looks
-    again until the decision is visible). A decision that was rolled back tells no one; a failed
-    send (a contact who blocked the bot) changes nothing."""
-    for wait in COMMIT_WAITS:
-        await asyncio.sleep(wait)
-        async with db.session() as session:
-            found = await CompiledRepo(session).decision(report_id)
-        if found is None or found[0] != revision:
-            return
-        if found[1] == state:
-            break
-        if found[1] != ReviewState.PENDING:
-            return
-    else:
-        log.warning("review of report %s not committed: nobody notified", report_id)
-        return
-    for chat_id, body in notices:
-        try:
-            await bot.send_message(chat_id, body)
-        except TelegramAPIError:
-            log.warning("could not notify chat %s of the review of report %s", chat_ref(chat_id), report_id)
-
-
-def _after_commit(bot: Bot, db: Database, report_id: int, revision: int, state: str, notices: Any) -> None:
-    task = asyncio.create_task(_notify_when_committed(bot, db, report_id, revision, state, notices))
-    _NOTIFIERS.add(task)
-    task.add_done_callback(_NOTIFIERS.discard)
+def wake_after_commit(repos: Repos, services: Services) -> None:
+    """The rows this update queued go out as soon as its unit of work has committed (never
+    before it, never after a rollback): the sender is woken then."""
+    if isinstance(repos.source, Unit):
+        repos.source.after_commit(services.wake_outbox)
+    else:  # a plain session (tests, the CLI): the sender finds them at its next poll
+        services.wake_outbox()
 
 
 async def _decide(
-    bot: Bot,
-    db: Database,
+    services: Services,
     repos: Repos,
     contact: Contact,
     lang: str,
@@ -552,8 +532,8 @@ async def _decide(
     state: str,
     comment: str | None = None,
 ) -> str:
-    """Record the decision (one conditional UPDATE); the institution's contacts are told once it
-    is committed. Returns the text for the coordinator."""
+    """Record the decision (one conditional UPDATE) and, in the same unit of work, queue the
+    notices to the institution's contacts in the outbox. Returns the text for the coordinator."""
     result = await CompiledRepo(repos.session).review(
         report_id,
         state=state,
@@ -564,8 +544,9 @@ async def _decide(
     )
     if result.error is not None:
         return _review_error(lang, result)
-    notices = await _notices(repos, report_id, contact, state, comment)
-    _after_commit(bot, db, report_id, revision, state, notices)
+    notices = await _notices(repos, report_id, revision, contact, state, comment)
+    await OutboxRepo(repos.session).add_many(notices)
+    wake_after_commit(repos, services)
     return text(lang, "coordinator.review_done", report_id=report_id, state=state, notified=len(notices))
 
 
@@ -592,7 +573,7 @@ async def on_review(
     await query.answer()
     if callback_data.a == "a":
         done = await _decide(
-            bot, services.db, repos, contact, lang, callback_data.rid, callback_data.rev, ReviewState.ACCEPTED
+            services, repos, contact, lang, callback_data.rid, callback_data.rev, ReviewState.ACCEPTED
         )
         await message.answer(done)
         await _show_page(query, lang, repos, settings, catalog, callback_data.p)
@@ -641,7 +622,7 @@ async def on_review_comment(
         return
     await state.clear()
     done = await _decide(
-        bot, services.db, repos, contact, lang, data["rid"], data["rev"], ReviewState.RETURNED, comment
+        services, repos, contact, lang, data["rid"], data["rev"], ReviewState.RETURNED, comment
     )
     await message.answer(done)
 
