@@ -1007,17 +1007,17 @@ class PeriodRepo(_Repo):
         reopened = {(abbr, year): until for abbr, year, until in await _REOPENED.rows(self.source)}
         return ReportingWindow(from_year=from_year or FIRST_YEAR, reopened=reopened)
 
+    async def _reopening(self, institution_id: int, year: int) -> t.PeriodReopening | None:
+        stmt = select(t.PeriodReopening).where(
+            t.PeriodReopening.institution_id == institution_id, t.PeriodReopening.year == year
+        )
+        return (await self.session.exec(stmt)).first()
+
     async def reopen(
         self, institution_id: int, year: int, until: dt.date, by_contact_id: int | None
     ) -> t.PeriodReopening:
         """Open ``year`` for the institution until ``until`` (a second call moves the day)."""
-        row = (
-            await self.session.exec(
-                select(t.PeriodReopening).where(
-                    t.PeriodReopening.institution_id == institution_id, t.PeriodReopening.year == year
-                )
-            )
-        ).first()
+        row = await self._reopening(institution_id, year)
         if row is None:
             row = t.PeriodReopening(institution_id=institution_id, year=year, until=until)
         row.until, row.reopened_by_contact_id, row.reopened_at = until, by_contact_id, t.utcnow()
@@ -1027,13 +1027,7 @@ class PeriodRepo(_Repo):
 
     async def close(self, institution_id: int, year: int) -> bool:
         """Close a reopened year again; False when it was not reopened. Reports filed stay."""
-        row = (
-            await self.session.exec(
-                select(t.PeriodReopening).where(
-                    t.PeriodReopening.institution_id == institution_id, t.PeriodReopening.year == year
-                )
-            )
-        ).first()
+        row = await self._reopening(institution_id, year)
         if row is None:
             return False
         await self.session.delete(row)
