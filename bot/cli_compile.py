@@ -131,7 +131,8 @@ def compile_command(
     cli = _base()
     if lang not in LANGUAGES:
         raise cli.fail(f"--lang must be one of {', '.join(LANGUAGES)}, not {lang!r}.", 2)
-    settings, catalog = cli.get_settings(), cli.get_catalog()
+    settings = cli.get_settings()
+    catalog = cli.get_effective_catalog(settings)  # with an admin's reporters (plan reporters)
     try:
         runs = plan_runs(catalog, plan, parse_formats(formats))
         day = _as_of(as_of, settings.tz)
@@ -164,7 +165,8 @@ def indicator_set(
 ) -> None:
     """Enter (or replace) the actual value of a policy-result indicator for a year."""
     cli = _base()
-    settings, catalog = cli.get_settings(), cli.get_catalog()
+    settings = cli.get_settings()
+    catalog = cli.get_effective_catalog(settings)  # with an admin's reporters (plan reporters)
     try:
         _, found = find_policy_indicator(catalog, indicator)
         the_year = parse_actual_year(year)
@@ -202,7 +204,8 @@ def _history_cell(row: PolicyRow, year: int) -> str:
 def indicator_list(plan: str = typer.Option(MAIN_PLAN, "--plan")) -> None:
     """Policy-result indicators: passport history, yearly targets and the actuals entered."""
     cli = _base()
-    settings, catalog = cli.get_settings(), cli.get_catalog()
+    settings = cli.get_settings()
+    catalog = cli.get_effective_catalog(settings)  # with an admin's reporters (plan reporters)
     try:
         plan_id = resolve_plan(catalog, plan)
     except InputError as exc:

@@ -33,7 +33,8 @@ def import_command(
         data = path.read_bytes()
     except OSError as exc:
         raise cli.fail(f"Cannot read {path}: {exc.strerror or exc}", 2) from None
-    settings, catalog = cli.get_settings(), cli.get_catalog()
+    settings = cli.get_settings()
+    catalog = cli.get_effective_catalog(settings)  # with an admin's reporters (plan reporters)
     today = dt.datetime.now(settings.tz).date()
 
     async def work(repos: Any) -> ImportOutcome:

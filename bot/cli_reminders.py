@@ -58,7 +58,8 @@ def preview(
     first, last = _day(start, "--from"), _day(end, "--to")
     if last < first:
         raise cli.fail("--to is before --from.", 2)
-    settings, catalog = cli.get_settings(), cli.get_catalog()
+    settings = cli.get_settings()
+    catalog = cli.get_effective_catalog(settings)  # with an admin's reporters (plan reporters)
     policy = settings.reminder_policy
 
     async def work() -> list[Any]:
@@ -228,7 +229,8 @@ def send_now() -> None:
     from storage.db import Database
 
     cli = _base()
-    settings, catalog = cli.get_settings(), cli.get_catalog()
+    settings = cli.get_settings()
+    catalog = cli.get_effective_catalog(settings)  # with an admin's reporters (plan reporters)
     if not settings.telegram_bot_token:
         raise cli.fail("TELEGRAM_BOT_TOKEN is not set: nothing can be sent.", 2)
     policy = settings.reminder_policy

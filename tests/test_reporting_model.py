@@ -554,3 +554,17 @@ async def test_after_commit_callbacks_run_only_after_a_commit(db) -> None:
             unit.after_commit(lambda: woken.append("second"))
             raise RuntimeError("rolled back")
     assert woken == ["first"]
+
+
+def test_compile_uses_the_admins_reporters(cli_env) -> None:
+    """``resobot compile`` (like reminders and import) reads the reporters from the database."""
+    cli("init")
+    cli("plan", "reporters", "1.3.3", "VPD", "IeVP")
+    cli("compile", "--year", "2026", "--format", "csv", "--out", "out", "--plan", "RPP")
+    text = (cli_env / "out" / "RPP-2025-2027_2026.csv").read_text(encoding="utf-8-sig")
+    rows_133 = [line for line in text.splitlines() if "1.3.3.1" in line]
+    assert any("IeVP" in line for line in rows_133) and any("VPD" in line for line in rows_133)
+    cli("plan", "reporters", "1.3.3", "--reset")
+    cli("compile", "--year", "2026", "--format", "csv", "--out", "out2", "--plan", "RPP")
+    text = (cli_env / "out2" / "RPP-2025-2027_2026.csv").read_text(encoding="utf-8-sig")
+    assert not any("IeVP" in line for line in text.splitlines() if "1.3.3.1" in line)
