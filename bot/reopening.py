@@ -50,8 +50,7 @@ async def reopen_year(
 ) -> Reopened:
     """Reopen ``year`` for the institution for ``days`` days (through ``today + days``)."""
     abbr = institution_abbr(catalog, institution)
-    window = await repos.periods.window()
-    refusal = reopen_refusal(window, abbr, year, today, plan_years())
+    refusal = reopen_refusal(year, today, plan_years())
     if refusal is not None:
         years = plan_years()
         raise InputError(refusal, year=year, first=years[0], last=years[-1])

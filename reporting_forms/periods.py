@@ -87,15 +87,13 @@ class ReportingWindow:
         return not any(self.expected(inst, year) for inst in institutions)
 
 
-def reopen_refusal(
-    window: ReportingWindow, institution: str, year: int, today: dt.date, plan_years: Iterable[int]
-) -> str | None:
-    """Why ``year`` cannot be reopened for ``institution`` today (a message code), or None.
-    Only a plan year that has ended and is closed for filing can be reopened."""
+def reopen_refusal(year: int, today: dt.date, plan_years: Iterable[int]) -> str | None:
+    """Why ``year`` cannot be reopened today (a message code), or None. Only a plan year that
+    has ended and is closed for filing (``is_closed``) can be reopened."""
     if year not in tuple(plan_years):
         return "year_outside_plan"
     if year >= today.year:
         return "reopen_not_ended"
-    if year in open_years(today):
+    if not is_closed(year, today):
         return "reopen_still_open"
     return None

@@ -114,9 +114,9 @@ def test_window_expects_chases_and_opens() -> None:
     [(2025, None), (2026, "reopen_not_ended"), (2027, "reopen_not_ended"), (2024, "year_outside_plan")],
 )
 def test_only_an_ended_closed_plan_year_can_be_reopened(year: int, refusal: str | None) -> None:
-    window = ReportingWindow(from_year=2026)
-    assert reopen_refusal(window, "VPD", year, dt.date(2026, 12, 4), (2025, 2026, 2027)) == refusal
-    assert reopen_refusal(window, "VPD", 2025, dt.date(2026, 2, 1), (2025, 2026, 2027)) == "reopen_still_open"
+    assert reopen_refusal(year, dt.date(2026, 12, 4), (2025, 2026, 2027)) == refusal
+    assert reopen_refusal(2025, dt.date(2026, 2, 1), (2025, 2026, 2027)) == "reopen_still_open"
+    assert reopen_refusal(2025, dt.date(2026, 4, 1), (2025, 2026, 2027)) is None
 
 
 def test_filed_late_is_after_the_year_deadline_in_local_time() -> None:
