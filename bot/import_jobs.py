@@ -8,6 +8,7 @@ import datetime as dt
 import html
 from dataclasses import dataclass
 
+from bot.compile_jobs import plain
 from reporting_forms.catalog import Catalog
 from reporting_forms.imports import MAX_REFUSALS_SHOWN, ImportResult, Refusal, read_workbook
 from reporting_forms.texts import text
@@ -45,17 +46,13 @@ async def import_file(
     return ImportOutcome(name, result, stored)
 
 
-def _plain(lang: str, name: str, /, **params: object) -> str:
-    return html.unescape(text(lang, name, **params))
-
-
 def refusal_line(lang: str, refusal: Refusal) -> str:
     """ "1. rīcības virziens, rinda 14: 1.3.3.1 (2025) — „12,5” nav vesels skaitlis" (plain text)."""
     try:
-        reason = _plain(lang, f"coordinator.import_error_{refusal.code}", **dict(refusal.params))
+        reason = plain(lang, f"coordinator.import_error_{refusal.code}", **dict(refusal.params))
     except (KeyError, TypeError):
-        reason = _plain(lang, "coordinator.import_error_generic", code=refusal.code)
-    return _plain(
+        reason = plain(lang, "coordinator.import_error_generic", code=refusal.code)
+    return plain(
         lang,
         "coordinator.import_refusal",
         sheet=refusal.sheet or None,
