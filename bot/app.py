@@ -11,7 +11,6 @@ import html
 import logging
 import signal
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
 from typing import Any
 
 from aiogram import Bot, Dispatcher
@@ -31,37 +30,14 @@ from bot.redact import chat_ref
 from bot.reminders import UnblockOnContact
 from bot.replay import HoldBehindReplay, UpdateReplay, is_outage
 from bot.routers import ROUTERS
-from reporting_forms.catalog import Catalog
+from bot.services_container import Services
 from reporting_forms.compilation import default_status_rules, default_validation_rules
 from reporting_forms.texts import preload, text
-from storage.db import Database
 from storage.fsm import DatabaseStorage
 from storage.repositories import Repos
 from storage.tables import Role
 
 log = logging.getLogger("resobot")
-
-
-@dataclass
-class Services:
-    """What handlers receive besides the event (aiogram workflow data)."""
-
-    db: Database
-    catalog: Catalog
-    settings: Settings
-    # Does this instance run the scheduler and the outbox sender (bot/leader.py)? None: not
-    # decided yet, or no scheduler in this process. For /readyz.
-    is_leader: bool | None = None
-    # Updates that failed for want of a database, replayed when it is back (bot/replay.py).
-    replay: UpdateReplay | None = None
-    # The outbox sender running in this process (the leader's), woken when a unit of work that
-    # queued rows commits; None where none runs (a follower: the leader's sender polls).
-    sender: Any = None
-
-    def wake_outbox(self) -> None:
-        """After a commit that queued outbox rows: deliver them now, not at the next poll."""
-        if self.sender is not None:
-            self.sender.wake()
 
 
 def build_dispatcher(services: Services) -> Dispatcher:

@@ -9,16 +9,10 @@ from typing import Any
 
 import typer
 
-
-def _base() -> Any:
-    # bot.cli imports this module to register it; import it back lazily (no import cycle)
-    from bot import cli
-
-    return cli
+from bot import cli_common as cli
 
 
 def _run(coro_fn: Any, settings: Any) -> Any:
-    cli = _base()
     try:
         return asyncio.run(coro_fn())
     except OSError as exc:
@@ -34,7 +28,6 @@ def backup_command(
     from storage import backup
     from storage.db import Database
 
-    cli = _base()
     settings, catalog = cli.get_settings(), cli.get_catalog()
 
     async def main() -> dict[str, Any]:
@@ -67,7 +60,6 @@ def restore_command(
     from storage import backup
     from storage.db import Database, upgrade_async
 
-    cli = _base()
     settings, catalog = cli.get_settings(), cli.get_catalog()
     try:
         data = backup.read_file(file)
@@ -109,7 +101,6 @@ def purge_command(
     from storage.db import Database
     from storage.retention import purge
 
-    cli = _base()
     settings = cli.get_settings()
     keep = days or settings.retention_days
 

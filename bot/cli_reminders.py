@@ -12,16 +12,10 @@ from typing import Any
 import typer
 from rich.table import Table
 
+from bot import cli_common as cli
 from reporting_forms.labels import message_kind_label, outbox_status_label
 
 reminders_app = typer.Typer(help="Reminders, digests and the outbox", no_args_is_help=True)
-
-
-def _base() -> Any:
-    # bot.cli imports this module to register it; import it back lazily (no import cycle)
-    from bot import cli
-
-    return cli
 
 
 def _day(value: str, option: str) -> dt.date:
@@ -36,7 +30,6 @@ def _local(moment: dt.datetime | None, tz: Any) -> str:
 
 
 def _run(coro_fn: Any, settings: Any) -> Any:
-    cli = _base()
     try:
         return asyncio.run(coro_fn())
     except OSError as exc:
@@ -54,7 +47,6 @@ def preview(
     from bot.scheduler import ReminderPlanner
     from storage.db import Database
 
-    cli = _base()
     first, last = _day(start, "--from"), _day(end, "--to")
     if last < first:
         raise cli.fail("--to is before --from.", 2)
@@ -100,7 +92,6 @@ def log(
     from storage.db import Database
     from storage.outbox import OutboxRepo
 
-    cli = _base()
     settings = cli.get_settings()
     tz = settings.reminder_policy.tz
 
@@ -176,7 +167,6 @@ def mutes(
     from storage.db import Database
     from storage.outbox import ReminderRepo
 
-    cli = _base()
     settings = cli.get_settings()
     today = dt.datetime.now(settings.reminder_policy.tz).date()
 
@@ -228,7 +218,6 @@ def send_now() -> None:
     from bot.sender import Sender
     from storage.db import Database
 
-    cli = _base()
     settings = cli.get_settings()
     catalog = cli.get_effective_catalog(settings)  # with an admin's reporters (plan reporters)
     if not settings.telegram_bot_token:
