@@ -25,6 +25,7 @@ from sqlalchemy.orm import configure_mappers
 
 from bot.commands import set_default_commands
 from bot.config import Settings
+from bot.fsm_storage import DatabaseStorage
 from bot.middlewares import StateInUnit, UnitOfWork, run_filters_inline
 from bot.redact import chat_ref
 from bot.reminders import UnblockOnContact
@@ -33,7 +34,6 @@ from bot.routers import ROUTERS
 from bot.services_container import Services
 from reporting_forms.compilation import default_status_rules, default_validation_rules
 from reporting_forms.texts import preload, text
-from storage.fsm import DatabaseStorage
 from storage.repositories import Repos
 from storage.tables import Role
 
