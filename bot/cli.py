@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import datetime as dt
 import json
+import logging
 import re
 import sys
 from collections.abc import Callable
@@ -17,6 +18,7 @@ from rich.table import Table
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from typer.core import TyperGroup
 
+from bot.app import ConsoleSetupError, run_console, run_polling, telegram_bot
 from bot.cli_common import (
     CLI_LANGUAGE,
     effective_catalog,
@@ -33,8 +35,9 @@ from bot.cli_import import import_command
 from bot.cli_ops import backup_command, purge_command, restore_command
 from bot.cli_periods import period_app, plan_reporters
 from bot.cli_reminders import reminders_app
-from bot.config import Settings
+from bot.config import Settings, parse_listen
 from bot.services_container import Services
+from bot.webhook import WebhookConfigError, check_settings, run_webhook
 from reporting_forms.catalog import (
     Catalog,
     catalog_files,
@@ -445,8 +448,6 @@ FALLBACK_BOT_USERNAME = "resobot"
 
 async def _ask_bot_username(settings: Settings) -> str:
     """getMe on the configured Bot API server (TELEGRAM_API_BASE)."""
-    from bot.app import telegram_bot
-
     bot = telegram_bot(settings)
     try:
         me = await bot.get_me(request_timeout=10)
@@ -589,8 +590,6 @@ async def _services(settings: Settings) -> Services:
 def _start_console(
     settings: Settings, contact_id: int | None, institution: str, role: Role = Role.CONTACT
 ) -> None:
-    from bot.app import ConsoleSetupError, run_console
-
     async def main() -> None:
         await initialise(settings, get_catalog())
         services = await _services(settings)
@@ -627,9 +626,6 @@ def run(
         )
         _start_console(settings, None, "VPD")
         return
-    from bot.app import run_polling
-    from bot.config import parse_listen
-    from bot.webhook import WebhookConfigError, check_settings, run_webhook
 
     if webhook:
         try:
@@ -648,8 +644,6 @@ def run(
                 await run_polling(services)
         finally:
             await services.db.dispose()
-
-    import logging
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     with contextlib.suppress(KeyboardInterrupt):

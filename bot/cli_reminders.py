@@ -13,7 +13,12 @@ import typer
 from rich.table import Table
 
 from bot import cli_common as cli
+from bot.app import telegram_bot
+from bot.scheduler import ReminderPlanner
+from bot.sender import Sender
 from reporting_forms.labels import message_kind_label, outbox_status_label
+from storage.db import Database
+from storage.outbox import OutboxRepo, ReminderRepo
 
 reminders_app = typer.Typer(help="Reminders, digests and the outbox", no_args_is_help=True)
 
@@ -44,9 +49,6 @@ def preview(
     digests: bool = typer.Option(True, "--digests/--no-digests", help="include coordinators' digests"),
 ) -> None:
     """What would be sent, to whom and when, if nothing were reported from now on. Sends nothing."""
-    from bot.scheduler import ReminderPlanner
-    from storage.db import Database
-
     first, last = _day(start, "--from"), _day(end, "--to")
     if last < first:
         raise cli.fail("--to is before --from.", 2)
@@ -89,9 +91,6 @@ def log(
     as_json: bool = typer.Option(False, "--json", help="JSON lines instead of a table"),
 ) -> None:
     """What was sent (or is waiting) and its delivery state, newest first."""
-    from storage.db import Database
-    from storage.outbox import OutboxRepo
-
     settings = cli.get_settings()
     tz = settings.reminder_policy.tz
 
@@ -164,9 +163,6 @@ def mutes(
     as_json: bool = typer.Option(False, "--json", help="JSON lines instead of a table"),
 ) -> None:
     """Measures whose reminders contacts have muted, until when and why (what coordinators see)."""
-    from storage.db import Database
-    from storage.outbox import ReminderRepo
-
     settings = cli.get_settings()
     today = dt.datetime.now(settings.reminder_policy.tz).date()
 
@@ -213,11 +209,6 @@ def mutes(
 @reminders_app.command("send-now")
 def send_now() -> None:
     """Admin: plan today's reminders and digest into the outbox and send what is due today, once."""
-    from bot.app import telegram_bot
-    from bot.scheduler import ReminderPlanner
-    from bot.sender import Sender
-    from storage.db import Database
-
     settings = cli.get_settings()
     catalog = cli.get_effective_catalog(settings)  # with an admin's reporters (plan reporters)
     if not settings.telegram_bot_token:
