@@ -7,11 +7,14 @@ point one way — bot → services → (reporting_forms, storage), storage → r
 from __future__ import annotations
 
 import ast
+import re
+import tomllib
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from setuptools import find_packages
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = ("bot", "services", "reporting_forms", "storage")
@@ -169,6 +172,17 @@ def test_layers_import_downwards_only(sources: dict[str, tuple[str, bool]]) -> N
             if any(imp.target == p or imp.target.startswith(f"{p}.") for p in forbidden):
                 wrong.append(f"{name}:{imp.line} imports {imp.target}")
     assert not wrong, "\n".join(wrong)
+
+
+def test_every_package_is_installed_and_copied_into_the_image() -> None:
+    """``pip install .`` (the wheel) and the Dockerfile carry every package of the map."""
+    find = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]["find"]
+    installed = set(find_packages(str(ROOT), include=find["include"]))
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    for package in PACKAGES:
+        assert package in installed, f"{package} is not in pyproject's packages"
+        copied = re.search(rf"^COPY {package} \./{package}$", dockerfile, flags=re.M)
+        assert copied, f"the Dockerfile does not COPY {package}"
 
 
 # ---------------------------------------------------------------- the checks can fail
