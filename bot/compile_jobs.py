@@ -39,13 +39,12 @@ from reporting_forms.compilation import (
     completeness_for,
     default_status_rules,
     find_plan,
-    report_deadline,
 )
 from reporting_forms.exports._common import review_label, status_label, warning_text
 from reporting_forms.exports.cells import csv_writer, text_cell
 from reporting_forms.exports.csv import DELIMITER, ENCODING
 from reporting_forms.labels import answer_text, field_label
-from reporting_forms.periods import ReportingWindow
+from reporting_forms.periods import ReportingWindow, report_deadline
 from reporting_forms.texts import normalise_language, text
 from reporting_forms.workdays import nth_working_day
 from storage.compiled import SUPERSEDED, CompiledRepo, RevisionRow

@@ -41,8 +41,8 @@ from reporting_forms.catalog import (
 )
 from reporting_forms.periods import ReportingWindow, report_deadline
 
-STATUS_RULES_PATH = Path(__file__).with_name("status_rules.yaml")
-VALIDATION_RULES_PATH = Path(__file__).with_name("validation_rules.yaml")
+STATUS_RULES_PATH = Path(__file__).parents[1] / "status_rules.yaml"
+VALIDATION_RULES_PATH = Path(__file__).parents[1] / "validation_rules.yaml"
 
 # Tuples, not sets: an Enum member hashes through a Python-level __hash__, while tuple membership
 # compares by identity first — it matters a million times over.
