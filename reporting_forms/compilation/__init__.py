@@ -1,72 +1,92 @@
-"""Compiled plan tables (see ``compile.py``); the public names, re-exported."""
+"""Compiled plan tables, by concern (each module says more):
 
-from reporting_forms.compilation.compile import (
-    NUMERIC_KINDS,
-    STATUS_RULES_PATH,
+- ``status``: status rules as data (``status_rules.yaml``) and how a row's status is decided;
+- ``checks``: validation rules as data (``validation_rules.yaml``), one implementation each;
+- ``tables``: the table model (reported values in; rows, blocks, summaries, the plan out);
+- ``compile``: ``compile_plan``, the reported values set against the plan's indicators;
+- ``completeness``: DHIS2-style completeness and timeliness;
+- ``policy``: policy-result targets against the actuals entered.
+
+The public names are re-exported here: ``from reporting_forms.compilation import X``.
+"""
+
+from reporting_forms.compilation.checks import (
     VALIDATION_RULES_PATH,
-    CompiledPlan,
-    CompiledRules,
     CompiledWarning,
-    Completeness,
-    CompletenessRow,
-    Condition,
     CumulativeRule,
-    DirectionBlock,
-    IndicatorRow,
-    InstitutionShare,
     MeasureChecks,
-    MeasureRow,
     PairRule,
-    Period,
-    PolicyActual,
-    PolicyRow,
-    PolicyTable,
-    PolicyYear,
-    Predicate,
-    ProgressNote,
     RangeRule,
-    ReportedValue,
-    Reports,
-    ReviewState,
-    RowFacts,
     RuleScope,
-    Status,
-    StatusRule,
-    StatusRules,
-    Submissions,
-    Summary,
-    TaskBlock,
     ValidationRule,
     ValidationRules,
     ValidationWarning,
     Warning,
     check_rules,
+    default_validation_rules,
+    load_validation_rules,
+)
+from reporting_forms.compilation.compile import (
+    Reports,
+    compile_plan,
+    group_reports,
+)
+from reporting_forms.compilation.completeness import (
+    Submissions,
+    compile_completeness,
+    completeness_for,
+    expected_reports,
+    local_day,
+)
+from reporting_forms.compilation.policy import (
+    PolicyActual,
+    PolicyRow,
+    PolicyTable,
+    PolicyYear,
+    compile_policy_results,
+    policy_target_met,
+)
+from reporting_forms.compilation.status import (
+    NUMERIC_KINDS,
+    STATUS_RULES_PATH,
+    CompiledRules,
+    Condition,
+    Period,
+    Predicate,
+    ReviewState,
+    RowFacts,
+    Status,
+    StatusRule,
+    StatusRules,
     combine_review_states,
     combine_statuses,
-    compile_completeness,
-    compile_plan,
-    compile_policy_results,
     compile_status_rules,
     compiled_years,
-    completeness_for,
     decide_status,
     default_status_rules,
-    default_validation_rules,
     evaluation_day,
-    expected_reports,
     expected_share,
-    find_plan,
-    group_reports,
     load_status_rules,
-    load_validation_rules,
-    local_day,
-    merge_summaries,
     pace_shortfall,
     pace_tolerance,
-    policy_target_met,
+    row_status,
+)
+from reporting_forms.compilation.tables import (
+    CompiledPlan,
+    Completeness,
+    CompletenessRow,
+    DirectionBlock,
+    IndicatorRow,
+    InstitutionShare,
+    MeasureRow,
+    ProgressNote,
+    ReportedValue,
+    Summary,
+    TaskBlock,
+    find_plan,
+    merge_summaries,
     report_progress,
     row_progress,
-    row_status,
     share_progress,
     summarise,
 )
