@@ -31,7 +31,7 @@ from bot.compile_jobs import (
     top_risks,
 )
 from reporting_forms.compilation import PolicyRow, Status, compile_policy_results
-from reporting_forms.exports._common import status_label
+from reporting_forms.exports.common import status_label
 from reporting_forms.texts import LANGUAGES, format_number
 from storage.compiled import CompiledRepo
 

@@ -40,8 +40,8 @@ from reporting_forms.compilation import (
     default_status_rules,
     find_plan,
 )
-from reporting_forms.exports._common import review_label, status_label, warning_text
 from reporting_forms.exports.cells import csv_writer, text_cell
+from reporting_forms.exports.common import review_label, status_label, warning_text
 from reporting_forms.exports.csv import DELIMITER, ENCODING
 from reporting_forms.labels import answer_text, field_label
 from reporting_forms.periods import ReportingWindow, report_deadline

@@ -12,7 +12,7 @@ from typing import Any
 from reporting_forms import labels
 from reporting_forms.answers import InvalidAnswer, MilestoneStatus
 from reporting_forms.catalog import Measure
-from reporting_forms.exports._common import review_label
+from reporting_forms.exports.common import review_label
 from reporting_forms.forms import (
     Ask,
     FieldKind,
