@@ -111,6 +111,12 @@ class StatusRules(RulesModel):
     def tz(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
 
+    def accumulates(self, kind: MetricKind) -> bool:
+        """Whether a row of this kind adds up over the years (its cumulative value is the sum of
+        its yearly values): the numeric kinds that are not levels (``latest_value_kinds``). The
+        one answer for the compilation and the chat's "reported earlier (total …)"."""
+        return kind.is_numeric and kind not in self.latest_value_kinds
+
 
 def load_rules(model: type[RulesModel], path: Path) -> Any:
     """A rules YAML file (status or validation rules) as ``model``."""
