@@ -143,8 +143,8 @@ def _report_facts(by_year: Mapping[int, ReportedValue]) -> _ReportFacts:
         if last is None or v.submitted_at > last:
             last = v.submitted_at
         state = v.review_state
-        if state != review:
-            review = stronger_review(review, state)
+        if state != review:  # the first state, or the stronger one (the review rule)
+            review = state if review is None else stronger_review(review, state)
     latest = by_year[max(by_year)] if by_year else None
     return _ReportFacts(by_year.keys(), last, review, latest.risk_flag if latest is not None else False)
 
@@ -290,8 +290,8 @@ def _compile_indicator(
             if moment is not None and (last is None or moment > last):
                 last = moment
             state = facts.review_state
-            if state != review:
-                review = stronger_review(review, state)
+            if state != review:  # the first state, or the stronger one (the review rule)
+                review = state if review is None else stronger_review(review, state)
     shares = tuple(parts)
     if level:  # the yearly value is the mean over institutions; the latest year's value counts
         for y, n in counts.items():
