@@ -43,7 +43,7 @@ from reporting_forms.catalog import (
     catalog_files,
     lv_count,
 )
-from reporting_forms.export import catalog_to_dict
+from reporting_forms.exports.catalog_json import catalog_to_dict
 from reporting_forms.inputs import plan_years
 from reporting_forms.labels import answer_text, field_label, kind_label, report_status_label, role_label
 from reporting_forms.texts import format_number

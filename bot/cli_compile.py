@@ -12,7 +12,7 @@ from rich.table import Table
 
 from bot import cli_common as cli
 from reporting_forms.compilation import PolicyRow, Status, compile_policy_results
-from reporting_forms.exports._common import status_label
+from reporting_forms.exports.common import status_label
 from reporting_forms.inputs import FORMATS, MAIN_PLAN, InputError, parse_formats, resolve_plan
 from reporting_forms.policy_values import (
     find_policy_indicator,

@@ -11,7 +11,8 @@ from typing import Any
 from reporting_forms import labels
 from reporting_forms.answers import InvalidAnswer, MilestoneStatus
 from reporting_forms.catalog import Measure
-from reporting_forms.exports._common import review_label
+from reporting_forms.compilation import default_status_rules
+from reporting_forms.exports.common import review_label
 from reporting_forms.forms import (
     Ask,
     FieldKind,
@@ -64,8 +65,8 @@ def question_text(
     if indicator is not None and field.depends_on is None:
         by_year = earlier.get(indicator.id, {})
         past = [(y, _stored_value(field, v, y, lang)) for y, v in sorted(by_year.items()) if y < year]
-        if indicator.kind.is_integer and by_year:
-            cumulative = float(sum(int(v) for y, v in by_year.items() if y < year))
+        if default_status_rules().accumulates(indicator.kind) and by_year:
+            cumulative = float(sum(float(v) for y, v in by_year.items() if y < year))
     show_indicator = indicator is not None
     return text(
         lang,

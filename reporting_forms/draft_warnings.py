@@ -42,7 +42,7 @@ def draft_warnings(
     ``CompiledRepo.row_values_besides``) per indicator and year — earlier years make the
     cumulative value before the draft, other institutions' values of ``year`` add to the draft's.
     Warnings only: they never block a report."""
-    levels = default_status_rules().latest_value_kinds
+    rules = default_status_rules()
     numeric: dict[str, float | None] = {}
     row: dict[str, float | None] = {}
     before: dict[str, float] = {}
@@ -51,7 +51,7 @@ def draft_warnings(
             continue
         value = _as_number(answers.get(indicator.id))
         past = others.get(indicator.id, {})
-        if indicator.kind not in levels:  # a level's latest value counts, it does not add up
+        if rules.accumulates(indicator.kind):  # a level's latest value counts, it does not add up
             earlier = (_as_number(v) for y, v in past.items() if y < year)
             before[indicator.id] = sum(v for v in earlier if v is not None)
         if value is not None:

@@ -27,11 +27,10 @@ from reporting_forms.compilation import (
     compile_policy_results,
     completeness_for,
     find_plan,
-    report_deadline,
 )
-from reporting_forms.exports._common import status_label, warning_text
+from reporting_forms.exports.common import status_label, warning_text
 from reporting_forms.inputs import FORMATS, MAIN_PLAN, InputError, check_year, plan_years, resolve_plan
-from reporting_forms.periods import ReportingWindow
+from reporting_forms.periods import ReportingWindow, report_deadline
 from reporting_forms.texts import normalise_language, text
 
 # ---------------------------------------------------------------- scope
