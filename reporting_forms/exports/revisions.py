@@ -10,8 +10,8 @@ from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from reporting_forms.exports.common import review_label
 from reporting_forms.exports.cells import csv_writer, text_cell
+from reporting_forms.exports.common import review_label
 from reporting_forms.exports.csv import DELIMITER, ENCODING
 from reporting_forms.labels import answer_text, field_label
 from reporting_forms.schedule import RIGA
