@@ -81,7 +81,7 @@ from bot.replay import is_outage
 from bot.throttle import Throttle, install
 from reporting_forms.reminders import ReminderPolicy
 from storage.db import Database, is_sqlite
-from storage.outbox import KIND_DIGEST, KIND_DOCUMENT, QUIET_KINDS, REMINDER_KINDS, DueRow, OutboxRepo
+from storage.outbox import DOCUMENT_KINDS, KIND_DIGEST, QUIET_KINDS, REMINDER_KINDS, DueRow, OutboxRepo
 from storage.tables import utcnow
 
 log = logging.getLogger("resobot.sender")
@@ -326,7 +326,7 @@ class Sender:
             log.exception("outbox row %s cannot be rendered", row.id)
             await self._fail(row, f"render: {exc!r}", stats)
             return
-        if row.kind == KIND_DOCUMENT and not Path(row.payload.get("path", "")).is_file():
+        if row.kind in DOCUMENT_KINDS and not Path(row.payload.get("path", "")).is_file():
             await self._fail(row, f"file not found: {row.payload.get('path')}", stats)  # deleted since queued
             return
         async with self._chat_lock(row.chat_id):
@@ -360,7 +360,7 @@ class Sender:
 
     def _timeout_of(self, row: DueRow) -> int:
         timeout = math.ceil(self.settings.outbox_request_timeout)
-        return max(timeout, 60) if row.kind == KIND_DOCUMENT else timeout
+        return max(timeout, 60) if row.kind in DOCUMENT_KINDS else timeout
 
     def _chat_lock(self, chat_id: int) -> asyncio.Lock:
         lock = self._chat_locks.get(chat_id)
@@ -370,7 +370,7 @@ class Sender:
 
     async def _request(self, row: DueRow, body: str, markup: Any) -> Any:
         timeout = self._timeout_of(row)
-        if row.kind == KIND_DOCUMENT:
+        if row.kind in DOCUMENT_KINDS:
             path = Path(row.payload["path"])
             return await self.bot.send_document(
                 chat_id=row.chat_id,

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import tempfile
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from pathlib import Path
 
+from aiogram import Bot
 from aiogram.client.default import DefaultBotProperties
 from aiogram.enums import ParseMode
 
@@ -28,6 +31,7 @@ class Harness:
     server: FakeBotAPI
     db: Database
     services: Services
+    bot: Bot  # the running bot (its request middleware: bot/throttle.py)
 
     async def invite(
         self,
@@ -68,12 +72,22 @@ async def prepare_database(url: str, catalog: Catalog) -> None:
 @contextlib.asynccontextmanager
 async def running_bot(server: FakeBotAPI, url: str, catalog: Catalog) -> AsyncIterator[Harness]:
     """One bot process lifetime: a Database, a Dispatcher, polling. Leaving the block = stopping."""
+    with tempfile.TemporaryDirectory(prefix="resobot-compiled-") as compiled:
+        async with _running_bot(server, url, catalog, Path(compiled)) as harness:
+            yield harness
+
+
+@contextlib.asynccontextmanager
+async def _running_bot(
+    server: FakeBotAPI, url: str, catalog: Catalog, compiled: Path
+) -> AsyncIterator[Harness]:
     settings = Settings(
         database_url=url,
         telegram_bot_token=server.token,
         telegram_api_base=server.base_url,
         outbox_global_rate=HARNESS_RATE,
         outbox_per_chat_rate=HARNESS_RATE,
+        compiled_dir=compiled,  # the files /summary and /export queue in the outbox
         _env_file=None,
     )
     db = Database(url)
@@ -88,7 +102,7 @@ async def running_bot(server: FakeBotAPI, url: str, catalog: Catalog) -> AsyncIt
         # the outbox sender, as the running bot has it: notices (reviews, reopened years) go
         # out through the outbox once the update that queued them has committed
         async with sending(services, bot), server.polling(dp, bot):
-            yield Harness(server, db, services)
+            yield Harness(server, db, services, bot)
     finally:
         await bot.session.close()
         await db.dispose()
