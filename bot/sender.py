@@ -14,11 +14,10 @@ Send path of one row (each step its own short transaction)::
     sendMessage / sendDocument
     mark   (sending → sent + telegram_message_id, COMMIT — right after the response)
 
-Failures: 429 → the middleware pauses every start for ``retry_after`` and tries again, within
-a bounded budget; a 429 past it → back to pending after ``retry_after`` (a 429 does not use up an
-attempt); 5xx, timeouts and network errors → back to pending with
-exponential backoff (``OUTBOX_BACKOFF_SECONDS`` doubling, capped), ``failed`` once
-``OUTBOX_MAX_ATTEMPTS`` attempts are used; 403 → ``blocked`` and ``Contact.blocked``;
+Failures: 429 → back to pending after ``retry_after`` (the middleware pauses every start of the
+bot that long, direct answers too; a 429 does not use up an attempt); 5xx, timeouts and network
+errors → back to pending with exponential backoff (``OUTBOX_BACKOFF_SECONDS`` doubling,
+capped), ``failed`` once ``OUTBOX_MAX_ATTEMPTS`` attempts are used; 403 → ``blocked`` and ``Contact.blocked``;
 other 4xx → ``failed`` at once (retrying cannot help).
 
 Exactly once, and its honest limit
@@ -175,11 +174,8 @@ class Sender:
         return self._stopping
 
     def lease_until(self, request_timeout: float) -> dt.datetime:
-        """The end of a claim's lease: never shorter than the request it covers may take (with
-        the middleware's retries after a 429 and their waits)."""
-        throttle = self.throttle
-        longest = request_timeout * (1 + throttle.retry_tries) + throttle.retry_max_wait
-        lease = max(self.settings.outbox_claim_lease_seconds, longest + 5)
+        """The end of a claim's lease: never shorter than the request it covers may take."""
+        lease = max(self.settings.outbox_claim_lease_seconds, request_timeout + 5)
         return self.clock() + dt.timedelta(seconds=lease)
 
     async def recover(self) -> None:
@@ -388,7 +384,7 @@ class Sender:
         try:
             with self.throttle.prepaid():  # the turn was taken before the claim (_deliver)
                 message = await self._request(row, body, markup)
-        except TelegramRetryAfter as exc:  # still 429 after the middleware's bounded retries
+        except TelegramRetryAfter as exc:  # the middleware paused the bot; the row waits in the outbox
             self.throttle.pause(exc.retry_after)
             stats.rate_limited += 1
             log.warning("outbox row %s: 429, retry after %ss", row.id, exc.retry_after)

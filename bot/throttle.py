@@ -12,14 +12,15 @@ Bot the application builds (``bot.app.telegram_bot``, the console's bot, the tes
 - the global limit: at most ``OUTBOX_GLOBAL_RATE`` starts per second overall, evenly spaced
   (``RateLimiter``).
 
-A 429 (``TelegramRetryAfter``) pauses every start for ``retry_after`` and the request is tried
-again, at most ``RETRY_AFTER_TRIES`` times and ``RETRY_AFTER_MAX_WAIT`` s in all; past that the
-429 is raised to the caller — the outbox sender then puts its row back for later, a handler's
-error goes to the error handler.
+A 429 (``TelegramRetryAfter``) pauses every start for ``retry_after``. A direct answer is then
+tried again, at most ``RETRY_AFTER_TRIES`` times and ``RETRY_AFTER_MAX_WAIT`` s in all; past that
+the 429 goes to the handler's error handler.
 
 The outbox sender waits for its turn *before* it claims a row (a crash while waiting must leave
 the row pending, bot/sender.py) and then sends inside ``prepaid()``: the middleware does not
-wait a second time for that request.
+wait a second time for that request, and a 429 is raised at once — the row goes back to the
+outbox for ``retry_after`` (no attempt used) instead of waiting inside its claim, which would
+stretch the window in which a crash leaves it in doubt and outlast the claim's lease.
 """
 
 from __future__ import annotations
@@ -198,7 +199,8 @@ class Throttle(BaseRequestMiddleware):
     ) -> Response[TelegramType]:
         limited = throttled(method)
         chat_id = getattr(method, "chat_id", None)
-        if limited and not _prepaid.get():
+        prepaid = _prepaid.get()
+        if limited and not prepaid:
             await self.acquire(chat_id)
         tries, waited = 0, 0.0
         while True:
@@ -206,6 +208,8 @@ class Throttle(BaseRequestMiddleware):
                 return await make_request(bot, method)
             except TelegramRetryAfter as exc:
                 self.pause(exc.retry_after)
+                if prepaid:  # the outbox's claimed row: it goes back to the outbox at once
+                    raise
                 if tries >= self.retry_tries or waited + exc.retry_after > self.retry_max_wait:
                     self.given_up += 1
                     raise
