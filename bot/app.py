@@ -35,6 +35,7 @@ from bot.routers import ROUTERS
 from bot.scheduler import running_reminders
 from bot.sender import sending
 from bot.services_container import Services
+from bot.throttle import Throttle, install
 from reporting_forms.compilation import default_status_rules, default_validation_rules
 from reporting_forms.texts import preload, text
 from storage.repositories import Repos
@@ -117,10 +118,14 @@ async def _on_error(event: ErrorEvent, bot: Bot, services: Services) -> bool:
 
 
 def telegram_bot(settings: Settings) -> Bot:
+    """The Telegram bot (polling, webhook, the CLI's sends); its requests go through the rate
+    limits and bounded 429 retries of bot/throttle.py, direct answers and outbox rows alike."""
     session = AiohttpSession(api=TelegramAPIServer.from_base(settings.telegram_api_base))
-    return Bot(
+    bot = Bot(
         settings.telegram_bot_token, session=session, default=DefaultBotProperties(parse_mode=ParseMode.HTML)
     )
+    install(bot, Throttle.from_settings(settings))
+    return bot
 
 
 async def run_polling(services: Services, *, reminders: bool = True) -> None:
@@ -276,7 +281,8 @@ async def run_console(
 
     console = console or Console()
     user, first_lines = await console_identity(services, contact_id, institution, role)
-    bot = build_console_bot(services.settings.console_files_dir, console=console)
+    throttle = Throttle.from_settings(services.settings)
+    bot = build_console_bot(services.settings.console_files_dir, console=console, throttle=throttle)
     dp = build_dispatcher(services)
     chat = ConsoleChat(dp, bot, user=user, console=console, input_fn=input_fn)
     try:
