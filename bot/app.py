@@ -26,9 +26,8 @@ from sqlalchemy.orm import configure_mappers
 
 from bot.commands import set_default_commands
 from bot.config import Settings
-from bot.middlewares import StateInUnit, UnitOfWork, run_filters_inline
+from bot.middlewares import StateInUnit, UnblockOnContact, UnitOfWork, run_filters_inline
 from bot.redact import chat_ref
-from bot.reminders import UnblockOnContact
 from bot.replay import HoldBehindReplay, UpdateReplay, is_outage
 from bot.routers import ROUTERS
 from reporting_forms.catalog import Catalog

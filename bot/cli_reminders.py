@@ -51,7 +51,7 @@ def preview(
     digests: bool = typer.Option(True, "--digests/--no-digests", help="include coordinators' digests"),
 ) -> None:
     """What would be sent, to whom and when, if nothing were reported from now on. Sends nothing."""
-    from bot.scheduler import ReminderPlanner
+    from services.reminder_planner import ReminderPlanner
     from storage.db import Database
 
     cli = _base()
@@ -224,8 +224,8 @@ def mutes(
 def send_now() -> None:
     """Admin: plan today's reminders and digest into the outbox and send what is due today, once."""
     from bot.app import telegram_bot
-    from bot.scheduler import ReminderPlanner
     from bot.sender import Sender
+    from services.reminder_planner import ReminderPlanner
     from storage.db import Database
 
     cli = _base()

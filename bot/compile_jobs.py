@@ -45,6 +45,7 @@ from reporting_forms.exports._common import review_label, status_label, warning_
 from reporting_forms.exports.cells import csv_writer, text_cell
 from reporting_forms.exports.csv import DELIMITER, ENCODING
 from reporting_forms.labels import answer_text, field_label
+from reporting_forms.payloads import DocumentPayload, SummaryPayload
 from reporting_forms.periods import ReportingWindow
 from reporting_forms.texts import normalise_language, text
 from reporting_forms.workdays import nth_working_day
@@ -847,13 +848,13 @@ def delivery_messages(
     for contact_id, chat_id, body, files in deliveries:
         parts = chunks(body)
         for i, part in enumerate(parts, start=1):
-            payload = {"text": part, "part": i, "parts": len(parts)}
             key = outbox_key([contact_id, job, day.isoformat(), f"text:{i}"])
-            out.append(NewMessage(key, contact_id, chat_id, KIND_SUMMARY, payload, send_at))
+            summary = SummaryPayload(part, i, len(parts))
+            out.append(NewMessage(key, contact_id, chat_id, KIND_SUMMARY, summary, send_at))
         for path in files:
-            payload = {"path": str(path), "filename": path.name}
             key = outbox_key([contact_id, job, day.isoformat(), f"file:{path.name}"])
-            out.append(NewMessage(key, contact_id, chat_id, KIND_DOCUMENT, payload, send_at))
+            document = DocumentPayload(str(path), path.name)
+            out.append(NewMessage(key, contact_id, chat_id, KIND_DOCUMENT, document, send_at))
     return out
 
 

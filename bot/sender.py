@@ -70,13 +70,15 @@ from aiogram.exceptions import (
     TelegramServerError,
     TelegramUnauthorizedError,
 )
-from aiogram.types import FSInputFile
+from aiogram.types import FSInputFile, InlineKeyboardMarkup
 from sqlalchemy.exc import DBAPIError
 
 from bot.config import Settings
-from bot.reminders import render_outbox
+from bot.keyboards import reminder_keyboard
 from bot.replay import is_outage
-from reporting_forms.reminders import ReminderPolicy
+from reporting_forms.payloads import DocumentPayload, OutboxPayload, ReminderPayload, load_payload
+from reporting_forms.reminder_policy import ReminderPolicy
+from services.reminder_messages import outbox_text
 from storage.db import Database, is_sqlite
 from storage.outbox import KIND_DIGEST, KIND_DOCUMENT, QUIET_KINDS, REMINDER_KINDS, DueRow, OutboxRepo
 from storage.tables import utcnow
@@ -88,7 +90,13 @@ WRITE_TRIES = 10
 WRITE_BACKOFF = 0.1
 WRITE_BACKOFF_MAX = 5.0
 
-Renderer = Callable[[str, dict[str, Any], str, int], tuple[str, Any]]
+Renderer = Callable[[OutboxPayload, str, int], tuple[str, InlineKeyboardMarkup | None]]
+
+
+def render_outbox(payload: OutboxPayload, lang: str, row_id: int) -> tuple[str, InlineKeyboardMarkup | None]:
+    """What an outbox row looks like in chat: its text, and a reminder's buttons."""
+    markup = reminder_keyboard(row_id, payload, lang) if isinstance(payload, ReminderPayload) else None
+    return outbox_text(payload, lang), markup
 
 
 class RateLimiter:
@@ -356,13 +364,14 @@ class Sender:
         claim, send, mark. The wait comes before the claim: a crash while waiting leaves the
         row pending, and only a crash inside the request itself leaves it in flight."""
         try:
-            body, markup = self.renderer(row.kind, row.payload, row.language, row.id)
+            payload = load_payload(row.kind, row.payload)
+            body, markup = self.renderer(payload, row.language, row.id)
         except Exception as exc:  # a payload the templates cannot render: never retry it
             log.exception("outbox row %s cannot be rendered", row.id)
             await self._fail(row, f"render: {exc!r}", stats)
             return
-        if row.kind == KIND_DOCUMENT and not Path(row.payload.get("path", "")).is_file():
-            await self._fail(row, f"file not found: {row.payload.get('path')}", stats)  # deleted since queued
+        if isinstance(payload, DocumentPayload) and not Path(payload.path).is_file():
+            await self._fail(row, f"file not found: {payload.path}", stats)  # deleted since queued
             return
         async with self._chat_lock(row.chat_id):
             if not await self._unless_stopped(self.limiter.acquire):
@@ -373,7 +382,7 @@ class Sender:
             async with self.db.session() as s:
                 if not await OutboxRepo(s).claim(row.id, self.instance_id, lease):
                     return  # someone else has it, a re-plan cancelled it, or the chat was blocked
-            await self._send(row, body, markup, stats)
+            await self._send(row, payload, body, markup, stats)
 
     async def _unless_stopped(self, wait: Callable[[], Awaitable[Any]]) -> bool:
         """Await ``wait()`` unless ``stop()`` comes first (then it is cancelled): True if it finished."""
@@ -403,13 +412,13 @@ class Sender:
             lock = self._chat_locks[chat_id] = asyncio.Lock()
         return lock
 
-    async def _request(self, row: DueRow, body: str, markup: Any) -> Any:
+    async def _request(self, row: DueRow, payload: OutboxPayload, body: str, markup: Any) -> Any:
         timeout = self._timeout_of(row)
-        if row.kind == KIND_DOCUMENT:
-            path = Path(row.payload["path"])
+        if isinstance(payload, DocumentPayload):
+            path = Path(payload.path)
             return await self.bot.send_document(
                 chat_id=row.chat_id,
-                document=FSInputFile(path, filename=row.payload.get("filename") or path.name),
+                document=FSInputFile(path, filename=payload.filename or path.name),
                 caption=body or None,
                 parse_mode="HTML",
                 request_timeout=timeout,  # an upload takes longer than a message (_timeout_of)
@@ -418,10 +427,12 @@ class Sender:
             chat_id=row.chat_id, text=body, parse_mode="HTML", reply_markup=markup, request_timeout=timeout
         )
 
-    async def _send(self, row: DueRow, body: str, markup: Any, stats: SendStats) -> None:
+    async def _send(
+        self, row: DueRow, payload: OutboxPayload, body: str, markup: Any, stats: SendStats
+    ) -> None:
         attempt = row.attempts + 1
         try:
-            message = await self._request(row, body, markup)
+            message = await self._request(row, payload, body, markup)
         except TelegramRetryAfter as exc:
             self.limiter.pause(exc.retry_after)
             stats.rate_limited += 1

@@ -67,6 +67,7 @@ from reporting_forms.answers import InvalidAnswer, parse_comment
 from reporting_forms.catalog import Catalog, MetricKind
 from reporting_forms.compilation import compile_policy_results
 from reporting_forms.imports import read_workbook
+from reporting_forms.payloads import NoticePayload
 from reporting_forms.texts import as_plain, format_day, format_number, text
 from storage.compiled import REVIEW_FIELD, CompiledRepo, ReviewError, ReviewResult
 from storage.db import Unit
@@ -505,7 +506,7 @@ async def _notices(
             contact.id,
             contact.telegram_user_id,
             KIND_NOTICE,
-            {"text": text(contact.language, macro, **params)},
+            NoticePayload(text(contact.language, macro, **params)),
             now,
         )
         for contact in await repos.people.contacts(institution.id, active_only=True)
