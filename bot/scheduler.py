@@ -39,17 +39,18 @@ from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 
-from bot.compile_jobs import COMPILE_AT, due_compile_runs, enqueue_compilation
 from bot.config import Settings
 from bot.leader import Leadership
 from bot.sender import Sender
+from reporting_forms.schedule import COMPILE_AT, due_compile_runs
+from services.compilation import enqueue_compilation
 from services.reminder_planner import JOB_PLAN, PlanResult, ReminderPlanner
 from storage.tables import utcnow
 
 if TYPE_CHECKING:
     from aiogram import Bot
 
-    from bot.app import Services
+    from bot.services_container import Services
 
 log = logging.getLogger("resobot.scheduler")
 

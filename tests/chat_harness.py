@@ -10,9 +10,10 @@ from dataclasses import dataclass
 from aiogram.client.default import DefaultBotProperties
 from aiogram.enums import ParseMode
 
-from bot.app import Services, build_dispatcher
+from bot.app import build_dispatcher
 from bot.config import Settings
 from bot.sender import sending
+from bot.services_container import Services
 from reporting_forms.catalog import Catalog
 from storage.db import Database
 from storage.repositories import Repos

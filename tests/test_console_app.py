@@ -13,10 +13,11 @@ from rich.console import Console
 from sqlmodel import select
 from typer.testing import CliRunner
 
-from bot.app import Services, run_console, settle_heap
+from bot.app import run_console, settle_heap
 from bot.cli import app
 from bot.config import Settings
 from bot.console import scripted_input
+from bot.services_container import Services
 from reporting_forms.catalog import Catalog
 from storage.compiled import CompiledRepo
 from storage.db import Database

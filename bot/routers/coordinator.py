@@ -35,40 +35,39 @@ from aiogram.types import (
 from aiohttp import ClientError
 
 from bot.access import COORDINATORS, RequireContact
-from bot.compile_jobs import (
-    ACTUAL_YEARS,
-    MAIN_PLAN,
-    Compiled,
-    InputError,
-    chunks,
-    compile_inputs,
-    file_stem,
-    find_policy_indicator,
-    load_inputs,
-    missing_reports,
-    parse_actual_value,
-    parse_actual_year,
-    parse_source,
-    parse_summary_args,
-    plan_years,
-    policy_card,
-    policy_indicators,
-    revisions_csv,
-    revisions_xlsx,
-    summary_message,
-)
 from bot.config import Settings
-from bot.import_jobs import import_file, outcome_message
 from bot.keyboards import DbInt, new_nonce
 from bot.render import button, format_stored
-from bot.reopening import reopen_year
 from reporting_forms import exports  # each format loads on first use (exports.__getattr__)
 from reporting_forms.answers import InvalidAnswer, parse_comment
 from reporting_forms.catalog import Catalog, MetricKind
 from reporting_forms.compilation import compile_policy_results
+from reporting_forms.exports.revisions import revisions_csv, revisions_xlsx
 from reporting_forms.imports import read_workbook
+from reporting_forms.inputs import MAIN_PLAN, InputError, plan_years
+from reporting_forms.messages import chunks
 from reporting_forms.payloads import NoticePayload
+from reporting_forms.policy_values import (
+    ACTUAL_YEARS,
+    find_policy_indicator,
+    parse_actual_value,
+    parse_actual_year,
+    parse_source,
+    policy_card,
+    policy_indicators,
+)
+from reporting_forms.summaries import (
+    Compiled,
+    compile_inputs,
+    file_stem,
+    missing_reports,
+    parse_summary_args,
+    summary_message,
+)
 from reporting_forms.texts import as_plain, format_day, format_number, text
+from services.compilation import load_inputs
+from services.imports import import_file, outcome_message
+from services.reopening import reopen_year
 from storage.compiled import REVIEW_FIELD, CompiledRepo, ReviewError, ReviewResult
 from storage.db import Unit
 from storage.outbox import KIND_NOTICE, NewMessage, OutboxRepo, outbox_key
@@ -76,7 +75,7 @@ from storage.repositories import ReportView, Repos, StoredValue
 from storage.tables import Contact, ReviewState
 
 if TYPE_CHECKING:
-    from bot.app import Services
+    from bot.services_container import Services
 
 log = logging.getLogger(__name__)
 PAGE_SIZE = 5
