@@ -37,7 +37,8 @@ import time_machine
 
 from bot.config import Settings
 from bot.sender import Sender
-from reporting_forms.reminders import (
+from reporting_forms.payloads import ReminderPayload
+from reporting_forms.reminder_policy import (
     ContactRef,
     MeasureDue,
     ReminderKind,
@@ -101,7 +102,14 @@ async def _sender_run(messages: int, rate: float, tmp: Path) -> dict[str, float]
     async with db.session() as s:
         await OutboxRepo(s).add_many(
             [
-                NewMessage(f"bench-{n}", None, 500_000 + n, KIND_REMINDER, _payload(n), NOW)
+                NewMessage(
+                    f"bench-{n}",
+                    None,
+                    500_000 + n,
+                    KIND_REMINDER,
+                    ReminderPayload.from_json(_payload(n)),
+                    NOW,
+                )
                 for n in range(messages)
             ]
         )
@@ -261,7 +269,7 @@ def bench_planning(repeat: int) -> None:
 
 
 async def _planner_end_to_end(measures: list[MeasureDue], people: list[ContactRef], policy: Any) -> float:
-    from bot.scheduler import ReminderPlanner
+    from services.reminder_planner import ReminderPlanner
     from storage import tables as t
 
     with tempfile.TemporaryDirectory() as tmp:

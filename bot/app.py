@@ -27,9 +27,8 @@ from bot.commands import set_default_commands
 from bot.config import Settings
 from bot.fsm_storage import DatabaseStorage
 from bot.health import observed
-from bot.middlewares import StateInUnit, UnitOfWork, run_filters_inline
+from bot.middlewares import StateInUnit, UnblockOnContact, UnitOfWork, run_filters_inline
 from bot.redact import chat_ref
-from bot.reminders import UnblockOnContact
 from bot.replay import HoldBehindReplay, UpdateReplay, is_outage
 from bot.routers import ROUTERS
 from bot.scheduler import running_reminders

@@ -14,9 +14,9 @@ from rich.table import Table
 
 from bot import cli_common as cli
 from bot.app import telegram_bot
-from bot.scheduler import ReminderPlanner
 from bot.sender import Sender
 from reporting_forms.labels import message_kind_label, outbox_status_label
+from services.reminder_planner import ReminderPlanner
 from storage.db import Database
 from storage.outbox import OutboxRepo, ReminderRepo
 

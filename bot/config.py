@@ -17,7 +17,7 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 if TYPE_CHECKING:
-    from reporting_forms.reminders import ReminderPolicy
+    from reporting_forms.reminder_policy import ReminderPolicy
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DATA_DIR = PROJECT_ROOT / "var"
@@ -225,7 +225,7 @@ def _sqlite_in_memory(url: str) -> bool:
 
 @lru_cache(maxsize=16)
 def _policy(overrides: str | None) -> ReminderPolicy:
-    from reporting_forms.reminders import PolicyError, load_policy
+    from reporting_forms.reminder_policy import PolicyError, load_policy
 
     data: Any = {}
     if overrides:

@@ -14,6 +14,7 @@ from pydantic import Field
 
 from bot.render import button
 from reporting_forms.forms import FormField
+from reporting_forms.payloads import ReminderPayload
 
 MAX_ID = 2**31 - 1  # a database INTEGER: a forged button's id beyond it must not reach a query
 # A row id, page or year carried in button data: pressed buttons are user input (they can be
@@ -188,3 +189,49 @@ def my_reports_keyboard(lang: str, report_ids: Sequence[int]) -> InlineKeyboardM
             for rid in report_ids
         ]
     )
+
+
+# ------------------------------------------------------------------ reminders (bot/routers/reminders.py)
+
+MAX_REPORT_BUTTONS = 6
+
+
+class ReminderCb(CallbackData, prefix="rem"):
+    """A button under a reminder. a: r=report now, s=snooze, m=mute; o: the outbox row id;
+    m: a measure code (empty: the measure picker)."""
+
+    a: str
+    o: DbInt
+    m: str = ""
+
+
+class MuteCb(CallbackData, prefix="mu"):
+    """A button of the mute flow. a: m=measure (v=code), p=period (v=2w|1m|dl), x=cancel."""
+
+    n: str
+    a: str
+    v: str = ""
+
+
+def reminder_keyboard(row_id: int, payload: ReminderPayload, lang: str) -> InlineKeyboardMarkup:
+    """Under a reminder: report now (one button per measure, up to ``MAX_REPORT_BUTTONS``, else
+    one "Citi pasākumi…" for the picker), remind tomorrow, stop reminders."""
+    codes = payload.measures
+    rows: list[list[InlineKeyboardButton]] = []
+    if len(codes) == 1:
+        rows.append([_btn(button(lang, "reminders.btn_report_now"), ReminderCb(a="r", o=row_id, m=codes[0]))])
+    else:
+        shown = [
+            _btn(button(lang, "reminders.btn_report_measure", code=code), ReminderCb(a="r", o=row_id, m=code))
+            for code in codes[:MAX_REPORT_BUTTONS]
+        ]
+        rows.extend(shown[i : i + 2] for i in range(0, len(shown), 2))
+        if len(codes) > MAX_REPORT_BUTTONS:
+            rows.append([_btn(button(lang, "reminders.btn_report_other"), ReminderCb(a="r", o=row_id))])
+    rows.append(
+        [
+            _btn(button(lang, "reminders.btn_snooze"), ReminderCb(a="s", o=row_id)),
+            _btn(button(lang, "reminders.btn_mute"), ReminderCb(a="m", o=row_id)),
+        ]
+    )
+    return InlineKeyboardMarkup(inline_keyboard=rows)

@@ -32,6 +32,7 @@ from bot.fsm_storage import DatabaseStorage
 from reporting_forms.registration import language_of
 from storage.db import Database, Sql, Unit
 from storage.repositories import Repos
+from storage.tables import Contact
 
 log = logging.getLogger(__name__)
 Handler = Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]]
@@ -174,3 +175,14 @@ def _on_loop(check: Callable[..., Any]) -> Callable[..., Awaitable[Any]]:
         return check(*args, **kwargs)
 
     return inline
+
+
+class UnblockOnContact(BaseMiddleware):
+    """A contact flagged ``blocked`` (a 403 on a reminder) who writes to the bot again has
+    unblocked it: clear the flag so reminders resume. Runs inside UnitOfWork (same session)."""
+
+    async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
+        contact: Contact | None = data.get("contact")
+        if contact is not None and contact.blocked:
+            contact.blocked = False
+        return await handler(event, data)

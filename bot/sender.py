@@ -71,14 +71,16 @@ from aiogram.exceptions import (
     TelegramServerError,
     TelegramUnauthorizedError,
 )
-from aiogram.types import FSInputFile
+from aiogram.types import FSInputFile, InlineKeyboardMarkup
 from sqlalchemy.exc import DBAPIError
 
 from bot.config import Settings
-from bot.reminders import render_outbox
+from bot.keyboards import reminder_keyboard
 from bot.replay import is_outage
 from bot.throttle import Throttle, install
-from reporting_forms.reminders import ReminderPolicy
+from reporting_forms.payloads import DocumentPayload, OutboxPayload, ReminderPayload, load_payload
+from reporting_forms.reminder_policy import ReminderPolicy
+from services.reminder_messages import outbox_text
 from storage.db import Database, is_sqlite
 from storage.outbox import DOCUMENT_KINDS, KIND_DIGEST, QUIET_KINDS, REMINDER_KINDS, DueRow, OutboxRepo
 from storage.tables import utcnow
@@ -90,7 +92,13 @@ WRITE_TRIES = 10
 WRITE_BACKOFF = 0.1
 WRITE_BACKOFF_MAX = 5.0
 
-Renderer = Callable[[str, dict[str, Any], str, int], tuple[str, Any]]
+Renderer = Callable[[OutboxPayload, str, int], tuple[str, InlineKeyboardMarkup | None]]
+
+
+def render_outbox(payload: OutboxPayload, lang: str, row_id: int) -> tuple[str, InlineKeyboardMarkup | None]:
+    """What an outbox row looks like in chat: its text, and a reminder's buttons."""
+    markup = reminder_keyboard(row_id, payload, lang) if isinstance(payload, ReminderPayload) else None
+    return outbox_text(payload, lang), markup
 
 
 @dataclass
@@ -317,13 +325,14 @@ class Sender:
         claim, send, mark. The wait comes before the claim: a crash while waiting leaves the
         row pending, and only a crash inside the request itself leaves it in flight."""
         try:
-            body, markup = self.renderer(row.kind, row.payload, row.language, row.id)
+            payload = load_payload(row.kind, row.payload)
+            body, markup = self.renderer(payload, row.language, row.id)
         except Exception as exc:  # a payload the templates cannot render: never retry it
             log.exception("outbox row %s cannot be rendered", row.id)
             await self._fail(row, f"render: {exc!r}", stats)
             return
-        if row.kind in DOCUMENT_KINDS and not Path(row.payload.get("path", "")).is_file():
-            await self._fail(row, f"file not found: {row.payload.get('path')}", stats)  # deleted since queued
+        if isinstance(payload, DocumentPayload) and not Path(payload.path).is_file():
+            await self._fail(row, f"file not found: {payload.path}", stats)  # deleted since queued
             return
         async with self._chat_lock(row.chat_id):
             if not await self._unless_stopped(lambda: self.throttle.acquire(row.chat_id)):
@@ -334,7 +343,7 @@ class Sender:
             async with self.db.session() as s:
                 if not await OutboxRepo(s).claim(row.id, self.instance_id, lease):
                     return  # someone else has it, a re-plan cancelled it, or the chat was blocked
-            await self._send(row, body, markup, stats)
+            await self._send(row, payload, body, markup, stats)
 
     async def _unless_stopped(self, wait: Callable[[], Awaitable[Any]]) -> bool:
         """Await ``wait()`` unless ``stop()`` comes first (then it is cancelled): True if it finished."""
@@ -364,13 +373,13 @@ class Sender:
             lock = self._chat_locks[chat_id] = asyncio.Lock()
         return lock
 
-    async def _request(self, row: DueRow, body: str, markup: Any) -> Any:
+    async def _request(self, row: DueRow, payload: OutboxPayload, body: str, markup: Any) -> Any:
         timeout = self._timeout_of(row)
-        if row.kind in DOCUMENT_KINDS:
-            path = Path(row.payload["path"])
+        if isinstance(payload, DocumentPayload):
+            path = Path(payload.path)
             return await self.bot.send_document(
                 chat_id=row.chat_id,
-                document=FSInputFile(path, filename=row.payload.get("filename") or path.name),
+                document=FSInputFile(path, filename=payload.filename or path.name),
                 caption=body or None,
                 parse_mode="HTML",
                 request_timeout=timeout,  # an upload takes longer than a message (_timeout_of)
@@ -379,11 +388,13 @@ class Sender:
             chat_id=row.chat_id, text=body, parse_mode="HTML", reply_markup=markup, request_timeout=timeout
         )
 
-    async def _send(self, row: DueRow, body: str, markup: Any, stats: SendStats) -> None:
+    async def _send(
+        self, row: DueRow, payload: OutboxPayload, body: str, markup: Any, stats: SendStats
+    ) -> None:
         attempt = row.attempts + 1
         try:
             with self.throttle.prepaid():  # the turn was taken before the claim (_deliver)
-                message = await self._request(row, body, markup)
+                message = await self._request(row, payload, body, markup)
         except TelegramRetryAfter as exc:  # the middleware paused the bot; the row waits in the outbox
             self.throttle.pause(exc.retry_after)
             stats.rate_limited += 1

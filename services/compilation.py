@@ -15,6 +15,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from reporting_forms.catalog import Catalog
 from reporting_forms.inputs import MAIN_PLAN, check_year
 from reporting_forms.messages import chunks
+from reporting_forms.payloads import DocumentPayload, SummaryPayload
 from reporting_forms.schedule import JOB_FORMATS, CompileRun, compile_job_name
 from reporting_forms.summaries import CompileInputs, compile_inputs, render_files, summary_message
 from reporting_forms.texts import normalise_language, text
@@ -111,13 +112,13 @@ def delivery_messages(
     for contact_id, chat_id, body, files in deliveries:
         parts = chunks(body)
         for i, part in enumerate(parts, start=1):
-            payload = {"text": part, "part": i, "parts": len(parts)}
             key = outbox_key([contact_id, job, day.isoformat(), f"text:{i}"])
-            out.append(NewMessage(key, contact_id, chat_id, KIND_SUMMARY, payload, send_at))
+            summary = SummaryPayload(part, i, len(parts))
+            out.append(NewMessage(key, contact_id, chat_id, KIND_SUMMARY, summary, send_at))
         for path in files:
-            payload = {"path": str(path), "filename": path.name}
             key = outbox_key([contact_id, job, day.isoformat(), f"file:{path.name}"])
-            out.append(NewMessage(key, contact_id, chat_id, KIND_DOCUMENT, payload, send_at))
+            document = DocumentPayload(str(path), path.name)
+            out.append(NewMessage(key, contact_id, chat_id, KIND_DOCUMENT, document, send_at))
     return out
 
 

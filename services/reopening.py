@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 from reporting_forms.catalog import Catalog
 from reporting_forms.inputs import InputError, plan_years
+from reporting_forms.payloads import NoticePayload
 from reporting_forms.periods import reopen_refusal
 from reporting_forms.texts import text
 from storage.outbox import KIND_NOTICE, NewMessage, OutboxRepo, outbox_key
@@ -64,7 +65,7 @@ async def reopen_year(
             contact.id,
             contact.telegram_user_id,
             KIND_NOTICE,
-            {"text": text(contact.language, "report.year_reopened", year=year, until=until)},
+            NoticePayload(text(contact.language, "report.year_reopened", year=year, until=until)),
             utcnow(),
         )
         for contact in await repos.people.contacts(inst.id, active_only=True)

@@ -29,19 +29,32 @@ from sqlalchemy import and_, delete, func, or_, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from reporting_forms.reminders import ContactRef, MeasureDue, MissingMap, Mute, SentLogEntry
+from reporting_forms.payloads import (  # re-exported: producers import the kinds from here
+    DOCUMENT_KINDS as DOCUMENT_KINDS,
+)
+from reporting_forms.payloads import (
+    KIND_DIGEST,
+    KIND_DOCUMENT,
+    KIND_REMINDER,
+    KIND_SNOOZE,
+    KIND_SUMMARY,
+    PAYLOAD_TYPES,
+    REMINDER_KINDS,
+    OutboxPayload,
+    ReminderPayload,
+    stored_language,
+)
+from reporting_forms.payloads import (
+    KIND_FILE as KIND_FILE,
+)
+from reporting_forms.payloads import (
+    KIND_NOTICE as KIND_NOTICE,
+)
+from reporting_forms.reminder_policy import ContactRef, MeasureDue, MissingMap, Mute, SentLogEntry
 from storage import tables as t
 from storage.db import as_utc
 
-KIND_REMINDER = "reminder"  # a planned reminder (one per contact per working day)
-KIND_SNOOZE = "snooze"  # "Atgādināt rīt": the same content again on the next working day
-KIND_DIGEST = "digest"  # the coordinators' escalation digest (one or more parts per day)
-KIND_SUMMARY = "summary"  # a scheduled compilation's text summary (one or more parts)
-KIND_DOCUMENT = "document"  # a file of a scheduled compilation (sendDocument)
-KIND_NOTICE = "notice"  # a review decision, a reopened year: rendered in the recipient's language when queued
-KIND_FILE = "file"  # a file answering a coordinator's command (/summary, /export): sendDocument at once
-DOCUMENT_KINDS = frozenset({KIND_DOCUMENT, KIND_FILE})  # payload: path, filename, caption (optional)
-REMINDER_KINDS = frozenset({KIND_REMINDER, KIND_SNOOZE})
+# The kinds and their payload classes live in reporting_forms/payloads.py (re-exported here).
 # Messages of one day: an unsent reminder/snooze is folded into the next day's reminder by the
 # planner, an unsent digest is superseded by the next day's. The sender never sends them late.
 DAILY_KINDS = frozenset({KIND_REMINDER, KIND_SNOOZE, KIND_DIGEST})
@@ -66,14 +79,19 @@ def _utc(moment: dt.datetime) -> dt.datetime:
 
 @dataclass(frozen=True)
 class NewMessage:
-    """An outbox row to enqueue."""
+    """An outbox row to enqueue; ``payload`` is the class of its ``kind`` (reporting_forms/payloads.py)."""
 
     dedup_key: str
     contact_id: int | None
     chat_id: int
     kind: str
-    payload: dict[str, Any]
+    payload: OutboxPayload
     send_at: dt.datetime  # aware
+
+    def __post_init__(self) -> None:
+        expected = PAYLOAD_TYPES.get(self.kind)
+        if expected is None or not isinstance(self.payload, expected):
+            raise TypeError(f"an outbox row of kind {self.kind!r} cannot carry {type(self.payload).__name__}")
 
 
 @dataclass(frozen=True)
@@ -85,7 +103,7 @@ class DueRow:
     contact_id: int | None
     chat_id: int
     kind: str
-    payload: dict[str, Any]
+    payload: dict[str, Any]  # as stored: read it with reporting_forms.payloads.load_payload
     send_at: dt.datetime
     attempts: int
     language: str
@@ -134,12 +152,6 @@ class MuteView:
         return Mute(self.contact_id, self.measure_id, self.until, self.reason)
 
 
-def payload_measures(payload: dict[str, Any]) -> tuple[str, ...]:
-    """Measure codes a reminder/snooze payload lists, in order, without repeats."""
-    codes = (item["measure_id"] for group in payload.get("tasks", ()) for item in group.get("items", ()))
-    return tuple(dict.fromkeys(codes))
-
-
 def missing_from_reported(
     measures: Iterable[MeasureDue], reported: dict[tuple[str, str, int], set[str]]
 ) -> MissingMap:
@@ -185,7 +197,7 @@ class OutboxRepo:
                     contact_id=m.contact_id,
                     chat_id=m.chat_id,
                     kind=m.kind,
-                    payload=m.payload,
+                    payload=m.payload.to_json(),
                     send_at=_utc(m.send_at),
                     status=S.PENDING,
                     created_at=created,
@@ -226,7 +238,7 @@ class OutboxRepo:
             .where(col(t.Outbox.id) == row_id, col(t.Outbox.status).in_([S.PENDING, S.CANCELLED]))
             .values(
                 dedup_key=message.dedup_key,
-                payload=message.payload,
+                payload=message.payload.to_json(),
                 send_at=_utc(message.send_at),
                 status=S.PENDING,
                 attempts=0,
@@ -294,7 +306,7 @@ class OutboxRepo:
                     payload=row.payload,
                     send_at=as_utc(row.send_at),
                     attempts=row.attempts,
-                    language=contact.language if contact else row.payload.get("language", "lv"),
+                    language=contact.language if contact else stored_language(row.payload),
                     contact_active=contact.active if contact else True,
                     contact_blocked=contact.blocked if contact else False,
                 )
@@ -459,6 +471,7 @@ class OutboxRepo:
         stmt = stmt.order_by(col(t.Outbox.send_at).desc(), col(t.Outbox.id).desc()).limit(limit)
         out = []
         for row, contact, inst in (await self.session.exec(stmt)).all():
+            reminder = ReminderPayload.from_json(row.payload) if row.kind in REMINDER_KINDS else None
             out.append(
                 LogRow(
                     id=row.id,
@@ -473,7 +486,7 @@ class OutboxRepo:
                     attempts=row.attempts,
                     telegram_message_id=row.telegram_message_id,
                     last_error=row.last_error,
-                    measures=payload_measures(row.payload) if row.kind in REMINDER_KINDS else (),
+                    measures=reminder.measures if reminder else (),
                 )
             )
         return out
@@ -490,7 +503,7 @@ class OutboxRepo:
         out: list[SentLogEntry] = []
         for contact_id, payload, sent_at in (await self.session.exec(stmt)).all():
             at = as_utc(sent_at)
-            out.extend((contact_id, code, at) for code in payload_measures(payload))
+            out.extend((contact_id, code, at) for code in ReminderPayload.from_json(payload).measures)
         return out
 
 

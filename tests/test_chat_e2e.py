@@ -850,7 +850,8 @@ async def test_back_from_editing_the_first_field_returns_to_the_summary_unchange
 
 
 async def test_other_institution_cannot_use_history_or_reminder_buttons(harness: Harness) -> None:
-    from bot.reminders import ReminderCb
+    from bot.keyboards import ReminderCb
+    from reporting_forms.payloads import ReminderPayload
     from storage.outbox import KIND_REMINDER, NewMessage, OutboxRepo
 
     ievp = await harness.register(1117, "IeVP")
@@ -878,7 +879,7 @@ async def test_other_institution_cannot_use_history_or_reminder_buttons(harness:
                 contact_id=contact.id,
                 chat_id=1118,
                 kind=KIND_REMINDER,
-                payload={"send_date": "2026-11-20", "tasks": []},
+                payload=ReminderPayload(dt.date(2026, 11, 20)),
                 send_at=NOW,
             )
         )

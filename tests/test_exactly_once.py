@@ -27,9 +27,9 @@ from zoneinfo import ZoneInfo
 import time_machine
 from sqlalchemy import update
 
-from bot.scheduler import ReminderPlanner
 from reporting_forms.catalog import Catalog
-from reporting_forms.reminders import load_policy
+from reporting_forms.reminder_policy import load_policy
+from services.reminder_planner import ReminderPlanner
 from storage.db import Database
 from storage.outbox import OutboxRepo
 from storage.repositories import Repos

@@ -8,7 +8,8 @@ import pytest
 from sqlalchemy.exc import IntegrityError
 
 from reporting_forms.catalog import Catalog
-from reporting_forms.reminders import MeasureDue
+from reporting_forms.payloads import DigestPayload, OutboxPayload, ReminderPayload
+from reporting_forms.reminder_policy import MeasureDue
 from storage.db import Database
 from storage.outbox import (
     KIND_DIGEST,
@@ -18,7 +19,6 @@ from storage.outbox import (
     OutboxRepo,
     ReminderRepo,
     missing_from_reported,
-    payload_measures,
 )
 from storage.repositories import Repos
 from storage.tables import Contact, Outbox, OutboxStatus
@@ -59,7 +59,10 @@ def payload(*measures: str) -> dict:
 def msg(
     key: str, contact_id: int, chat_id: int = 1001, at: dt.datetime = T0, kind: str = KIND_REMINDER
 ) -> NewMessage:
-    return NewMessage(key, contact_id, chat_id, kind, payload("1.1.1", "1.1.2"), at)
+    content: OutboxPayload = ReminderPayload.from_json(payload("1.1.1", "1.1.2"))
+    if kind == KIND_DIGEST:
+        content = DigestPayload(at.date())
+    return NewMessage(key, contact_id, chat_id, kind, content, at)
 
 
 @pytest.fixture
@@ -297,7 +300,7 @@ def test_missing_from_reported() -> None:
 
 
 def test_payload_measures() -> None:
-    p = payload("1.1.1", "1.1.2", "1.1.1")
-    assert payload_measures(p) == ("1.1.1", "1.1.2")
-    assert payload_measures({}) == ()
+    p = ReminderPayload.from_json(payload("1.1.1", "1.1.2", "1.1.1"))
+    assert p.measures == ("1.1.1", "1.1.2")
+    assert ReminderPayload.from_json({"send_date": "2026-12-01"}).measures == ()
     assert KIND_SNOOZE != KIND_REMINDER

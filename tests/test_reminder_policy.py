@@ -14,7 +14,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from reporting_forms.reminders import (
+from reporting_forms.payloads import ReminderPayload
+from reporting_forms.reminder_policy import (
     ContactRef,
     DueItem,
     MeasureDue,
@@ -290,7 +291,7 @@ def test_one_message_per_contact_per_day_grouped_by_task(policy: ReminderPolicy)
         (K.DEADLINE, D("2026-04-01"), 7, ("2.1.10.a",)),
     ]
     assert msg.kinds == {K.DEADLINE}
-    json.dumps(msg.payload())
+    json.dumps(ReminderPayload.of_message(msg).to_json())
 
 
 def test_deadline_and_cycle_on_the_same_day_share_a_message(policy: ReminderPolicy) -> None:

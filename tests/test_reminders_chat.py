@@ -15,10 +15,11 @@ from aiogram import Bot
 from sqlmodel import select
 
 from bot.config import Settings
-from bot.reminders import ReasonError, add_months, mute_until, parse_reason
-from bot.scheduler import ReminderPlanner
 from bot.sender import Sender
 from reporting_forms.catalog import Catalog
+from reporting_forms.payloads import DigestPayload, ReminderPayload
+from services.reminder_messages import ReasonError, add_months, mute_until, parse_reason
+from services.reminder_planner import ReminderPlanner
 from storage.outbox import KIND_DIGEST, KIND_SNOOZE, OutboxRepo
 from storage.repositories import Repos
 from storage.tables import Contact, ReminderMute
@@ -269,7 +270,7 @@ def test_mute_rules() -> None:
 
 
 def _big_digest(institutions: int, measures: int) -> Any:
-    from reporting_forms.reminders import EscalationDigest, OverdueEntry, OverdueSource, Reminded
+    from reporting_forms.reminder_policy import EscalationDigest, OverdueEntry, OverdueSource, Reminded
 
     entries = tuple(
         OverdueEntry(
@@ -294,7 +295,7 @@ def _big_digest(institutions: int, measures: int) -> Any:
 
 
 def test_a_long_digest_is_split_into_messages_that_fit() -> None:
-    from bot.reminders import MESSAGE_LIMIT, digest_payloads, digest_text
+    from services.reminder_messages import MESSAGE_LIMIT, digest_payloads, digest_text
     from storage.outbox import MuteView
 
     digest = _big_digest(institutions=6, measures=120)
@@ -306,18 +307,22 @@ def test_a_long_digest_is_split_into_messages_that_fit() -> None:
     ]
     for lang in ("lv", "en"):
         parts = digest_payloads(digest, mutes, {i * 10: f"K{i}" for i in range(6)}, lang, RIGA)
-        assert len(parts) > 2 and [p["part"] for p in parts] == list(range(1, len(parts) + 1))
+        assert len(parts) > 2 and [p.part for p in parts] == list(range(1, len(parts) + 1))
         texts = [digest_text(p, lang) for p in parts]
         assert all(len(t) <= MESSAGE_LIMIT for t in texts), [len(t) for t in texts]
-        assert sum(len(p["mutes"]) for p in parts) == 40
-        shown = {i["abbr"] for p in parts for i in p["institutions"]}
+        assert sum(len(p.mutes) for p in parts) == 40
+        shown = {i.abbr for p in parts for i in p.institutions}
         assert shown == {f"INST{i}" for i in range(6)}
+        # what is stored is what is rendered: each part survives its JSON unchanged
+        assert [DigestPayload.from_json(p.to_json()) for p in parts] == parts
+        assert [digest_text(DigestPayload.from_json(p.to_json()), lang) for p in parts] == texts
     small = digest_payloads(_big_digest(2, 3), mutes[:2], {}, "lv", RIGA)
-    assert len(small) == 1 and small[0]["mutes"] and small[0]["parts"] == 1
+    assert len(small) == 1 and small[0].mutes and small[0].parts == 1
 
 
 def test_a_reminder_of_many_measures_fits_one_message() -> None:
-    from bot.reminders import MESSAGE_LIMIT, reminder_keyboard, reminder_text
+    from bot.keyboards import reminder_keyboard
+    from services.reminder_messages import MESSAGE_LIMIT, reminder_text
 
     items = [
         {
@@ -331,12 +336,14 @@ def test_a_reminder_of_many_measures_fits_one_message() -> None:
         }
         for n in range(150)
     ]
-    payload = {
-        "institution": "TM",
-        "send_date": "2026-12-01",
-        "kinds": ["request"],
-        "tasks": [{"task_id": "1.1", "task_title": "Uzdevums " * 40, "items": items}],
-    }
+    payload = ReminderPayload.from_json(
+        {
+            "institution": "TM",
+            "send_date": "2026-12-01",
+            "kinds": ["request"],
+            "tasks": [{"task_id": "1.1", "task_title": "Uzdevums " * 40, "items": items}],
+        }
+    )
     body = reminder_text(payload, "lv")
     assert len(body) <= MESSAGE_LIMIT and "un vēl" in body and "/report" in body
     rows = reminder_keyboard(7, payload, "lv").inline_keyboard
@@ -347,7 +354,7 @@ def test_a_reminder_of_many_measures_fits_one_message() -> None:
 
 
 def test_the_digest_says_who_was_reminded_when_with_the_year() -> None:
-    from bot.reminders import digest_payloads, digest_text
+    from services.reminder_messages import digest_payloads, digest_text
 
     digest = _big_digest(institutions=1, measures=2)
     (part,) = digest_payloads(digest, [], {0: "Līga"}, "lv", RIGA)

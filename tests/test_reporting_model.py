@@ -11,7 +11,7 @@ import pytest
 from reporting_forms.catalog import Catalog, CatalogError, default_reporters, load_catalog
 from reporting_forms.compilation import ReportedValue, Status, compile_plan
 from reporting_forms.periods import ReportingWindow, filed_late, is_closed, reopen_refusal
-from reporting_forms.reminders import (
+from reporting_forms.reminder_policy import (
     ContactRef,
     chased_only,
     escalation_digest,

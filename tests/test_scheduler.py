@@ -24,7 +24,6 @@ from bot.scheduler import (
     JOB_DIGEST,
     JOB_DRAIN,
     JOB_PLAN,
-    ReminderPlanner,
     ReminderRuntime,
     build_scheduler,
     install_jobs,
@@ -33,7 +32,8 @@ from bot.scheduler import (
 )
 from bot.services_container import Services
 from reporting_forms.catalog import Catalog
-from reporting_forms.reminders import (
+from reporting_forms.payloads import ReminderPayload
+from reporting_forms.reminder_policy import (
     MeasureDue,
     Mute,
     ReminderKind,
@@ -43,6 +43,7 @@ from reporting_forms.reminders import (
     plan_messages,
 )
 from reporting_forms.workdays import is_working_day
+from services.reminder_planner import ReminderPlanner
 from storage.db import Database
 from storage.jobs import JobRunRepo
 from storage.outbox import KIND_DIGEST, KIND_REMINDER, KIND_SNOOZE, NewMessage, OutboxRepo, ReminderRepo
@@ -120,9 +121,7 @@ async def test_planning_is_idempotent_and_follows_reported_values(
     refreshed = await planner.plan_reminders(day)
     assert refreshed.refreshed == 1
     (row,) = await outbox(db)
-    from storage.outbox import payload_measures
-
-    assert "2.6.1" not in payload_measures(row.payload) and row.status == S.PENDING
+    assert "2.6.1" not in ReminderPayload.from_json(row.payload).measures and row.status == S.PENDING
 
     async with db.session() as s:  # once it went out, a later change does not send a second one
         repo = OutboxRepo(s)
@@ -171,7 +170,8 @@ async def test_a_snooze_is_folded_into_the_days_message_minus_what_was_reported(
     await planner.plan_reminders(D("2026-12-01"))
     (row,) = await outbox(db)
     await mark_sent(db, row.id)
-    snooze = dict(row.payload, send_date="2026-12-02", snoozed_from="2026-12-01")
+    snooze = ReminderPayload.from_json(row.payload).snoozed(D("2026-12-02"), row.id)
+    assert snooze.snoozed_from == D("2026-12-01")
     async with db.session() as s:
         await OutboxRepo(s).add(NewMessage("snooze", anna, 3001, KIND_SNOOZE, snooze, riga(D("2026-12-02"))))
     await submit(db, "2.6.1", "LM", 2026, {"2.6.1.1": "done"})
@@ -220,7 +220,11 @@ async def test_a_snooze_on_a_reminder_day_gives_one_message_not_two(
         ],
     }
     async with db.session() as s:
-        await OutboxRepo(s).add(NewMessage("snooze", anna, 3001, KIND_SNOOZE, payload, riga(snooze_day)))
+        await OutboxRepo(s).add(
+            NewMessage(
+                "snooze", anna, 3001, KIND_SNOOZE, ReminderPayload.from_json(payload), riga(snooze_day)
+            )
+        )
     await planner.plan_reminders(snooze_day)
     day_rows = [
         r
@@ -513,7 +517,7 @@ async def test_simulate_2026_and_january_2027(sqlite_url: str, catalog: Catalog)
 
     # the same policy computed directly (pure), before and after VPD's report
     def expected(start: dt.date, end: dt.date, missing: dict) -> dict:
-        from reporting_forms.reminders import ContactRef
+        from reporting_forms.reminder_policy import ContactRef
 
         contacts = [ContactRef(vpd, 5001, "VPD"), ContactRef(lm, 5002, "LM")]  # reporters only
         msgs = plan_messages(POLICY, due_items(POLICY, measures, start, end), contacts, mutes, missing)

@@ -14,6 +14,7 @@ import time_machine
 from bot.config import Settings
 from bot.sender import Sender, backoff
 from reporting_forms.catalog import Catalog
+from reporting_forms.payloads import ReminderPayload
 from storage.db import Database
 from storage.outbox import KIND_DIGEST, KIND_DOCUMENT, KIND_FILE, KIND_REMINDER, NewMessage, OutboxRepo
 from storage.repositories import Repos
@@ -26,30 +27,32 @@ NOW = dt.datetime(2026, 12, 1, 9, 0, tzinfo=RIGA)
 S = OutboxStatus
 
 
-def reminder_payload(measure: str = "1.1.1") -> dict:
-    return {
-        "institution": "VPD",
-        "language": "lv",
-        "send_date": "2026-12-01",
-        "kinds": ["request"],
-        "tasks": [
-            {
-                "task_id": "1.1",
-                "task_title": "Uzdevums",
-                "items": [
-                    {
-                        "measure_id": measure,
-                        "measure_name": "Pasākums",
-                        "kind": "request",
-                        "deadline": "2026-12-31",
-                        "period_year": 2026,
-                        "missing": [f"{measure}.1"],
-                        "offset_days": None,
-                    }
-                ],
-            }
-        ],
-    }
+def reminder_payload(measure: str = "1.1.1") -> ReminderPayload:
+    return ReminderPayload.from_json(
+        {
+            "institution": "VPD",
+            "language": "lv",
+            "send_date": "2026-12-01",
+            "kinds": ["request"],
+            "tasks": [
+                {
+                    "task_id": "1.1",
+                    "task_title": "Uzdevums",
+                    "items": [
+                        {
+                            "measure_id": measure,
+                            "measure_name": "Pasākums",
+                            "kind": "request",
+                            "deadline": "2026-12-31",
+                            "period_year": 2026,
+                            "missing": [f"{measure}.1"],
+                            "offset_days": None,
+                        }
+                    ],
+                }
+            ],
+        }
+    )
 
 
 @pytest.fixture
@@ -286,7 +289,17 @@ async def test_inactive_contact_is_cancelled_and_render_failure_fails(clock, ser
     await enqueue(db, [(anna, anna_chat)])
     async with db.session() as s:
         (await s.get(Contact, anna)).active = False
-        await OutboxRepo(s).add(NewMessage("broken", bob, bob_chat, KIND_REMINDER, {"tasks": []}, NOW))
+        # a stored payload that is not a reminder's (no send_date): written as raw JSON
+        s.add(
+            Outbox(
+                dedup_key="broken",
+                contact_id=bob,
+                chat_id=bob_chat,
+                kind=KIND_REMINDER,
+                payload={"tasks": []},
+                send_at=NOW.astimezone(dt.UTC),
+            )
+        )
     stats = await make_sender().drain_once()
     assert (stats.cancelled, stats.failed, stats.sent) == (1, 1, 0)
     assert {r.dedup_key: r.status for r in await rows(db)} == {f"k{anna}-0": S.CANCELLED, "broken": S.FAILED}

@@ -7,8 +7,7 @@ from collections.abc import Callable
 
 from aiogram import Router
 
-from bot import reminders
-from bot.routers import coordinator, fallback, report, start, status
+from bot.routers import coordinator, fallback, reminders, report, start, status
 
 ROUTERS: list[Callable[[], Router]] = [
     start.public_router,  # /start, /help, and the gate for unregistered users

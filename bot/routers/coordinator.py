@@ -47,6 +47,7 @@ from reporting_forms.exports.revisions import revisions_csv, revisions_xlsx
 from reporting_forms.imports import read_workbook
 from reporting_forms.inputs import MAIN_PLAN, InputError, plan_years
 from reporting_forms.messages import chunks
+from reporting_forms.payloads import DocumentPayload, NoticePayload
 from reporting_forms.policy_values import (
     ACTUAL_YEARS,
     find_policy_indicator,
@@ -173,9 +174,8 @@ async def _queue_files(
     now = dt.datetime.now(dt.UTC)
     rows = []
     for i, path in enumerate(paths, start=1):
-        payload: dict[str, Any] = {"path": str(path), "filename": path.name}
-        if caption and i == len(paths):
-            payload["caption"] = caption
+        last = caption if caption and i == len(paths) else ""
+        payload = DocumentPayload(str(path), path.name, last)
         key = outbox_key(["file", chat_id, update.update_id, i, path.name])
         rows.append(NewMessage(key, contact.id, chat_id, KIND_FILE, payload, now))
     await OutboxRepo(repos.session).add_many(rows)
@@ -532,7 +532,7 @@ async def _notices(
             contact.id,
             contact.telegram_user_id,
             KIND_NOTICE,
-            {"text": text(contact.language, macro, **params)},
+            NoticePayload(text(contact.language, macro, **params)),
             now,
         )
         for contact in await repos.people.contacts(institution.id, active_only=True)

@@ -12,6 +12,7 @@ import pytest
 from sqlmodel import select
 
 from reporting_forms.catalog import Catalog
+from reporting_forms.payloads import NoticePayload
 from storage import backup
 from storage import tables as t
 from storage.db import Database
@@ -111,9 +112,7 @@ async def build_data(db: Database, catalog: Catalog) -> None:
         outbox = OutboxRepo(s)
         for i, status in enumerate(("pending", "sent", "failed", "cancelled")):
             await outbox.add(
-                NewMessage(
-                    f"k{i}", anna.id, 5_000_000_001, "reminder", {"text": f"m{i}", "measures": ["1.1.1"]}, NOW
-                )
+                NewMessage(f"k{i}", anna.id, 5_000_000_001, "notice", NoticePayload(f"m{i}"), NOW)
             )
             row = await outbox.by_key(f"k{i}")
             row.status, row.attempts = status, i

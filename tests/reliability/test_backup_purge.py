@@ -9,6 +9,7 @@ import os
 from sqlmodel import select
 
 from reporting_forms.catalog import Catalog
+from reporting_forms.payloads import DocumentPayload, NoticePayload
 from storage import tables as t
 from storage.db import Database
 from storage.outbox import NewMessage, OutboxRepo
@@ -36,7 +37,7 @@ async def test_purge_deletes_old_rows_of_each_category(db: Database) -> None:
             ("blocked-old", "blocked", OLD),
             ("pending-old", "pending", OLD),
         ):
-            await outbox.add(NewMessage(key, None, 5, "reminder", {"text": key}, at))
+            await outbox.add(NewMessage(key, None, 5, "notice", NoticePayload(key), at))
             row = await outbox.by_key(key)
             row.status = status
             if status == "sent":
@@ -123,7 +124,7 @@ async def test_purge_removes_old_compiled_files_not_waiting_in_the_outbox(db: Da
         os.utime(path, (when, when))
     async with db.session() as s:
         await OutboxRepo(s).add(
-            NewMessage("doc", None, 5, "document", {"path": str(files["waiting"]), "filename": "c.xlsx"}, NOW)
+            NewMessage("doc", None, 5, "document", DocumentPayload(str(files["waiting"]), "c.xlsx"), NOW)
         )
     result = await purge(db, days=90, now=NOW, compiled_dir=root)
     assert result.compiled_files == 1 and result.removed_files == [files["old"]]

@@ -14,6 +14,7 @@ from bot.config import Settings
 from bot.scheduler import running_reminders
 from bot.services_container import Services
 from reporting_forms.catalog import Catalog
+from reporting_forms.payloads import ReminderPayload
 from storage.db import Database
 from storage.outbox import KIND_REMINDER, NewMessage, OutboxRepo
 from storage.tables import OutboxStatus, utcnow
@@ -27,7 +28,10 @@ async def test_recovery_touches_only_expired_claims(db: Database) -> None:
     async with db.session() as s:
         repo = OutboxRepo(s)
         await repo.add_many(
-            [NewMessage(f"k{i}", None, 5000 + i, KIND_REMINDER, {"language": "lv"}, now) for i in range(3)]
+            [
+                NewMessage(f"k{i}", None, 5000 + i, KIND_REMINDER, ReminderPayload(now.date()), now)
+                for i in range(3)
+            ]
         )
         live, expired, legacy = [(await repo.by_key(f"k{i}")).id for i in range(3)]
         assert await repo.claim(live, "other-instance", now + dt.timedelta(seconds=60))

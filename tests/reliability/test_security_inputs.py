@@ -37,6 +37,6 @@ def test_ordinary_text_is_kept() -> None:
 
 
 def test_mute_reasons_are_cleaned_too() -> None:
-    from bot.reminders import parse_reason
+    from services.reminder_messages import parse_reason
 
     assert parse_reason("Atvaļinājums\u202e līdz\u200b janvārim") == "Atvaļinājums līdz janvārim"

@@ -476,16 +476,6 @@ class PlannedMessage:
     def items(self) -> tuple[PlannedItem, ...]:
         return tuple(item for group in self.tasks for item in group.items)
 
-    def payload(self) -> dict[str, Any]:
-        """JSON-ready content for an outbox row (the templates render from this)."""
-        return {
-            "institution": self.institution,
-            "language": self.language,
-            "send_date": self.send_date.isoformat(),
-            "kinds": sorted(k.value for k in self.kinds),
-            "tasks": [g.as_dict() for g in self.tasks],
-        }
-
 
 @lru_cache(maxsize=65536)
 def natural_key(item_id: str) -> tuple[tuple[int, int | str], ...]:
@@ -751,24 +741,6 @@ class CarriedItem:
     task_id: str
     task_title: str
     item: PlannedItem
-
-
-def carried_items(payload: Mapping[str, Any]) -> list[CarriedItem]:
-    """The lines of a reminder or snooze payload (``PlannedMessage.payload()``)."""
-    out = []
-    for group in payload.get("tasks", ()):
-        for raw in group.get("items", ()):
-            planned = PlannedItem(
-                measure_id=raw["measure_id"],
-                measure_name=raw["measure_name"],
-                kind=ReminderKind(raw["kind"]),
-                deadline=dt.date.fromisoformat(raw["deadline"]),
-                period_year=int(raw["period_year"]),
-                missing=tuple(raw.get("missing", ())),
-                offset_days=raw.get("offset_days"),
-            )
-            out.append(CarriedItem(group["task_id"], group["task_title"], planned))
-    return out
 
 
 def merge_carried(
