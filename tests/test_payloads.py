@@ -14,6 +14,7 @@ from bot.sender import render_outbox
 from reporting_forms.payloads import (
     KIND_DIGEST,
     KIND_DOCUMENT,
+    KIND_FILE,
     KIND_NOTICE,
     KIND_REMINDER,
     KIND_SNOOZE,
@@ -86,6 +87,7 @@ EXAMPLES: list[tuple[str, OutboxPayload]] = [
     (KIND_DIGEST, DIGEST),
     (KIND_SUMMARY, SummaryPayload("<b>Kopsavilkums</b>", 2, 3)),
     (KIND_DOCUMENT, DocumentPayload("/var/compiled/2026/lv/a.xlsx", "a.xlsx")),
+    (KIND_FILE, DocumentPayload("/var/compiled/x/update-7/a.xlsx", "a.xlsx", "Kopsavilkums")),
     (KIND_NOTICE, NoticePayload("Atskaite pieņemta.")),
 ]
 

@@ -14,7 +14,7 @@ import time_machine
 from bot.config import Settings
 from bot.sender import Sender, backoff
 from reporting_forms.catalog import Catalog
-from reporting_forms.payloads import ReminderPayload
+from reporting_forms.payloads import DocumentPayload, ReminderPayload
 from storage.db import Database
 from storage.outbox import KIND_DIGEST, KIND_DOCUMENT, KIND_FILE, KIND_REMINDER, NewMessage, OutboxRepo
 from storage.repositories import Repos
@@ -336,7 +336,7 @@ async def test_a_commands_file_goes_out_in_quiet_hours_a_scheduled_one_waits(
                         cid,
                         chat,
                         KIND_DOCUMENT,
-                        {"path": str(path), "filename": "s.csv"},
+                        DocumentPayload(str(path), "s.csv"),
                         evening,
                     ),
                     NewMessage(
@@ -344,7 +344,7 @@ async def test_a_commands_file_goes_out_in_quiet_hours_a_scheduled_one_waits(
                         cid,
                         chat,
                         KIND_FILE,
-                        {"path": str(path), "filename": "a.csv", "caption": "Te"},
+                        DocumentPayload(str(path), "a.csv", "Te"),
                         evening,
                     ),
                 ]
