@@ -467,7 +467,9 @@ def _advance(spec: FormSpec, draft: Draft, index: int) -> tuple[Draft, Ask | Sum
             (
                 i
                 for i in later
-                if spec.fields[i].depends_on == key and spec.fields[i].key not in draft.answers
+                if spec.fields[i].depends_on == key
+                and spec.fields[i].key not in draft.answers
+                and _applicable(spec.fields[i], draft.answers)  # a skipped milestone has no date
             ),
             None,
         )

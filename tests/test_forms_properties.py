@@ -150,3 +150,17 @@ def test_parsers_only_raise_invalid_answer(raw: str) -> None:
             parse(raw)
         except InvalidAnswer as exc:
             assert exc.code
+
+
+def test_skipping_a_milestone_edited_from_the_summary_does_not_ask_its_date() -> None:
+    # found by test_random_conversations_keep_the_draft_valid: the date of a skipped milestone
+    # was asked, and the next answer jumped to another field while being rejected
+    draft, _ = start(SPEC, YEAR)
+    for move in [("skip", None), ("answer", "0"), ("skip", None), ("answer", "0"), ("skip", None)]:
+        draft, _ = apply(draft, move)
+    assert draft.cursor == "summary"
+    draft, step = apply(draft, ("edit", "9.9.9.3"))
+    assert isinstance(step, Ask) and step.field.key == "9.9.9.3"
+    draft, step = apply(draft, ("skip", None))
+    assert isinstance(step, Summary) and draft.cursor == "summary"
+    assert "9.9.9.3.date" not in {row.field.key for row in step.rows}
