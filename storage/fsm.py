@@ -12,7 +12,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from contextlib import AbstractAsyncContextManager, nullcontext
 from dataclasses import dataclass, field
-from functools import lru_cache
 from typing import Any
 
 from aiogram.fsm.state import State
@@ -52,12 +51,9 @@ class DatabaseStorage(BaseStorage):
     def __init__(self, db: Database, key_builder: KeyBuilder | None = None) -> None:
         self.db = db
         self.key_builder = key_builder or DefaultKeyBuilder(with_destiny=True)
-        # a handler reaches its state and data several times per update, each call building the
-        # same string (~8 µs each in bench/bench_chat.py): the recent chats' keys are kept
-        self._keys = lru_cache(maxsize=4096)(self.key_builder.build)
 
     def key(self, key: StorageKey) -> str:
-        return self._keys(key)
+        return self.key_builder.build(key)
 
     def prime(self, unit: Unit, key: str, state: str | None, data: Mapping[str, Any] | None) -> None:
         """The row of ``key`` as the unit already read it (None, None: there is none)."""
