@@ -23,6 +23,7 @@ RUN pip install -r requirements.lock
 COPY pyproject.toml README.md ./
 COPY bot ./bot
 COPY reporting_forms ./reporting_forms
+COPY services ./services
 COPY storage ./storage
 COPY templates ./templates
 COPY docker/entrypoint.sh ./docker/entrypoint.sh

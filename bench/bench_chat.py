@@ -55,9 +55,10 @@ from aiogram.methods import TelegramMethod
 from aiogram.types import Message, Update
 from rich.console import Console
 
-from bot.app import Services, build_dispatcher, settle_heap
+from bot.app import build_dispatcher, settle_heap
 from bot.config import Settings
 from bot.console import ConsoleChat, RecordingSession, html_to_rich
+from bot.services_container import Services
 from reporting_forms import forms
 from reporting_forms.catalog import Catalog, MetricKind, load_catalog
 from reporting_forms.texts import text

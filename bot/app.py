@@ -11,7 +11,6 @@ import html
 import logging
 import signal
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
 from typing import Any
 
 from aiogram import Bot, Dispatcher
@@ -26,42 +25,23 @@ from sqlalchemy.orm import configure_mappers
 
 from bot.commands import set_default_commands
 from bot.config import Settings
+from bot.fsm_storage import DatabaseStorage
+from bot.health import observed
 from bot.middlewares import StateInUnit, UnitOfWork, run_filters_inline
 from bot.redact import chat_ref
 from bot.reminders import UnblockOnContact
 from bot.replay import HoldBehindReplay, UpdateReplay, is_outage
 from bot.routers import ROUTERS
-from reporting_forms.catalog import Catalog
+from bot.scheduler import running_reminders
+from bot.sender import sending
+from bot.services_container import Services
+from bot.throttle import Throttle, install
 from reporting_forms.compilation import default_status_rules, default_validation_rules
 from reporting_forms.texts import preload, text
-from storage.db import Database
-from storage.fsm import DatabaseStorage
 from storage.repositories import Repos
 from storage.tables import Role
 
 log = logging.getLogger("resobot")
-
-
-@dataclass
-class Services:
-    """What handlers receive besides the event (aiogram workflow data)."""
-
-    db: Database
-    catalog: Catalog
-    settings: Settings
-    # Does this instance run the scheduler and the outbox sender (bot/leader.py)? None: not
-    # decided yet, or no scheduler in this process. For /readyz.
-    is_leader: bool | None = None
-    # Updates that failed for want of a database, replayed when it is back (bot/replay.py).
-    replay: UpdateReplay | None = None
-    # The outbox sender running in this process (the leader's), woken when a unit of work that
-    # queued rows commits; None where none runs (a follower: the leader's sender polls).
-    sender: Any = None
-
-    def wake_outbox(self) -> None:
-        """After a commit that queued outbox rows: deliver them now, not at the next poll."""
-        if self.sender is not None:
-            self.sender.wake()
 
 
 def build_dispatcher(services: Services) -> Dispatcher:
@@ -138,10 +118,14 @@ async def _on_error(event: ErrorEvent, bot: Bot, services: Services) -> bool:
 
 
 def telegram_bot(settings: Settings) -> Bot:
+    """The Telegram bot (polling, webhook, the CLI's sends); its requests go through the rate
+    limits and bounded 429 retries of bot/throttle.py, direct answers and outbox rows alike."""
     session = AiohttpSession(api=TelegramAPIServer.from_base(settings.telegram_api_base))
-    return Bot(
+    bot = Bot(
         settings.telegram_bot_token, session=session, default=DefaultBotProperties(parse_mode=ParseMode.HTML)
     )
+    install(bot, Throttle.from_settings(settings))
+    return bot
 
 
 async def run_polling(services: Services, *, reminders: bool = True) -> None:
@@ -151,8 +135,6 @@ async def run_polling(services: Services, *, reminders: bool = True) -> None:
     Shutdown order (SIGTERM/SIGINT stop the polling): the scheduler and the sender stop first —
     requests already sent get their answers and are recorded as sent — and only then is the
     bot's HTTP session closed (aiogram would close it first: ``close_bot_session=False``)."""
-    from bot.health import observed
-
     bot = telegram_bot(services.settings)
     dp = build_dispatcher(services)
     services.replay = UpdateReplay(dp, bot, services.db, services.settings.default_language)
@@ -219,14 +201,10 @@ async def background(services: Services, bot: Bot, *, enabled: bool = True) -> A
     (Telegram polling, or the console with ``run_console(..., reminders=True)``). Without the
     scheduler (``enabled=False``: the console by default) the sender still runs, so notices an
     update queued (a review, a reopened year) are delivered."""
-    from bot.sender import sending
-
     if not enabled:
         async with sending(services, bot):
             yield None
         return
-    from bot.scheduler import running_reminders
-
     async with running_reminders(services, bot) as runtime:
         yield runtime
 
@@ -303,7 +281,8 @@ async def run_console(
 
     console = console or Console()
     user, first_lines = await console_identity(services, contact_id, institution, role)
-    bot = build_console_bot(services.settings.console_files_dir, console=console)
+    throttle = Throttle.from_settings(services.settings)
+    bot = build_console_bot(services.settings.console_files_dir, console=console, throttle=throttle)
     dp = build_dispatcher(services)
     chat = ConsoleChat(dp, bot, user=user, console=console, input_fn=input_fn)
     try:

@@ -6,34 +6,45 @@ import asyncio
 import contextlib
 import datetime as dt
 import json
+import logging
 import re
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import typer
-from rich.console import Console
 from rich.table import Table
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from typer.core import TyperGroup
 
+from bot.app import ConsoleSetupError, run_console, run_polling, telegram_bot
+from bot.cli_common import (
+    CLI_LANGUAGE,
+    effective_catalog,
+    err,
+    fail,
+    get_catalog,
+    get_effective_catalog,
+    get_settings,
+    out,
+    with_repos,
+)
 from bot.cli_compile import compile_command, indicator_app
 from bot.cli_import import import_command
 from bot.cli_ops import backup_command, purge_command, restore_command
 from bot.cli_periods import period_app, plan_reporters
 from bot.cli_reminders import reminders_app
-from bot.compile_jobs import plan_years
-from bot.config import Settings, SettingsError, load_settings
+from bot.config import Settings, parse_listen
+from bot.services_container import Services
+from bot.webhook import WebhookConfigError, check_settings, run_webhook
 from reporting_forms.catalog import (
     Catalog,
-    CatalogError,
     catalog_files,
-    load_catalog,
-    load_catalog_at,
     lv_count,
 )
-from reporting_forms.export import catalog_to_dict
+from reporting_forms.exports.catalog_json import catalog_to_dict
+from reporting_forms.inputs import plan_years
 from reporting_forms.labels import answer_text, field_label, kind_label, report_status_label, role_label
 from reporting_forms.texts import format_number
 from storage.db import Database, upgrade_async
@@ -101,49 +112,6 @@ app.command("restore")(restore_command)
 app.command("purge")(purge_command)
 app.command("import")(import_command)
 
-out = Console()
-err = Console(stderr=True)
-CLI_LANGUAGE = "lv"  # the tables' headings are Latvian; the words for stored keys too (labels.j2)
-T = TypeVar("T")
-
-
-def fail(message: str, code: int = 1) -> typer.Exit:
-    err.print(f"[red]{message}[/red]", highlight=False)
-    return typer.Exit(code)
-
-
-def get_settings() -> Settings:
-    try:
-        return load_settings()
-    except SettingsError as exc:
-        raise fail(str(exc), 2) from None
-
-
-def get_catalog(path: Path | None = None) -> Catalog:
-    """The installed catalog, or the one at ``path`` (a plans folder or one plan file)."""
-    try:
-        return load_catalog() if path is None else load_catalog_at(path)
-    except CatalogError as exc:
-        raise fail(f"Catalog error: {exc}", 2) from None
-
-
-def with_repos(fn: Callable[[Repos], Awaitable[T]], settings: Settings | None = None) -> T:
-    """Run one unit of work against the configured database."""
-    settings = settings or get_settings()
-
-    async def main() -> T:
-        db = Database(settings.database_url)
-        try:
-            async with db.session() as session:
-                return await fn(Repos(session))
-        finally:
-            await db.dispose()
-
-    try:
-        return asyncio.run(main())
-    except OSError as exc:
-        raise fail(f"Database unreachable ({settings.database_url}): {exc}", 3) from None
-
 
 async def initialise(settings: Settings, catalog: Catalog) -> dict[str, Any]:
     """Migrate the schema and load the catalog; safe to run any number of times."""
@@ -176,25 +144,6 @@ async def _reporting_from_year(repos: Repos, settings: Settings) -> int:
     if year != stored:
         await repos.periods.set_setting(repos.periods.FROM_YEAR, str(year))
     return year
-
-
-async def effective_catalog(settings: Settings) -> Catalog:
-    """The installed catalog with an admin's reporters (``plan reporters``) from the database;
-    the YAML alone when the database cannot be read (not initialised yet)."""
-    catalog = get_catalog()
-    db = Database(settings.database_url)
-    try:
-        async with db.session() as session:
-            return catalog.with_reporters(await Repos(session).catalog.reporter_overrides())
-    except (OSError, DBAPIError):
-        return catalog
-    finally:
-        await db.dispose()
-
-
-def get_effective_catalog(settings: Settings | None = None) -> Catalog:
-    """``effective_catalog`` for a command outside an event loop."""
-    return asyncio.run(effective_catalog(settings or get_settings()))
 
 
 # ------------------------------------------------------------------ init
@@ -499,8 +448,6 @@ FALLBACK_BOT_USERNAME = "resobot"
 
 async def _ask_bot_username(settings: Settings) -> str:
     """getMe on the configured Bot API server (TELEGRAM_API_BASE)."""
-    from bot.app import telegram_bot
-
     bot = telegram_bot(settings)
     try:
         me = await bot.get_me(request_timeout=10)
@@ -635,9 +582,7 @@ def reports_list(as_json: bool = typer.Option(False, "--json", help="JSON instea
 # ------------------------------------------------------------------ the bot
 
 
-async def _services(settings: Settings) -> Any:
-    from bot.app import Services
-
+async def _services(settings: Settings) -> Services:
     catalog = await effective_catalog(settings)
     return Services(db=Database(settings.database_url), catalog=catalog, settings=settings)
 
@@ -645,8 +590,6 @@ async def _services(settings: Settings) -> Any:
 def _start_console(
     settings: Settings, contact_id: int | None, institution: str, role: Role = Role.CONTACT
 ) -> None:
-    from bot.app import ConsoleSetupError, run_console
-
     async def main() -> None:
         await initialise(settings, get_catalog())
         services = await _services(settings)
@@ -683,9 +626,6 @@ def run(
         )
         _start_console(settings, None, "VPD")
         return
-    from bot.app import run_polling
-    from bot.config import parse_listen
-    from bot.webhook import WebhookConfigError, check_settings, run_webhook
 
     if webhook:
         try:
@@ -704,8 +644,6 @@ def run(
                 await run_polling(services)
         finally:
             await services.db.dispose()
-
-    import logging
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     with contextlib.suppress(KeyboardInterrupt):

@@ -10,43 +10,34 @@ from typing import Any
 import typer
 from rich.table import Table
 
-from bot.compile_jobs import (
-    FORMATS,
-    MAIN_PLAN,
-    Compiled,
-    CompileInputs,
-    InputError,
-    compile_inputs,
-    completeness_lines,
+from bot import cli_common as cli
+from reporting_forms.compilation import PolicyRow, Status, compile_policy_results
+from reporting_forms.exports.common import status_label
+from reporting_forms.inputs import FORMATS, MAIN_PLAN, InputError, parse_formats, resolve_plan
+from reporting_forms.policy_values import (
     find_policy_indicator,
-    load_inputs,
     parse_actual_value,
     parse_actual_year,
-    parse_formats,
     parse_source,
-    plain,
+)
+from reporting_forms.summaries import (
+    Compiled,
+    CompileInputs,
+    compile_inputs,
+    completeness_lines,
     render_files,
-    resolve_plan,
     review_counts,
     top_risks,
 )
-from reporting_forms.compilation import PolicyRow, Status, compile_policy_results
-from reporting_forms.exports._common import status_label
-from reporting_forms.texts import LANGUAGES, format_number
+from reporting_forms.texts import LANGUAGES, format_number, plain
+from services.compilation import load_inputs
 from storage.compiled import CompiledRepo
 
 indicator_app = typer.Typer(help="Policy-result indicator actuals (PR1–PR3)", no_args_is_help=True)
 
 
-def _base() -> Any:
-    # bot.cli imports this module to register its commands; import it back lazily (no cycle)
-    from bot import cli
-
-    return cli
-
-
 def _input_error(exc: InputError) -> typer.Exit:
-    return _base().fail(plain("en", f"coordinator.input_{exc.code}", **exc.params), 2)
+    return cli.fail(plain("en", f"coordinator.input_{exc.code}", **exc.params), 2)
 
 
 def _as_of(value: str | None, tz: Any) -> dt.date:
@@ -55,12 +46,12 @@ def _as_of(value: str | None, tz: Any) -> dt.date:
     try:
         return dt.date.fromisoformat(value)
     except ValueError:
-        raise _base().fail(f"--as-of: use YYYY-MM-DD, not {value!r}.", 2) from None
+        raise cli.fail(f"--as-of: use YYYY-MM-DD, not {value!r}.", 2) from None
 
 
 def print_summary(compiled: Compiled, lang: str) -> None:
     """A short rich summary: rows by status, completeness per institution, reviews, risks."""
-    out = _base().out
+    out = cli.out
     plan = compiled.plan
     years = plan.plan_years
     period = str(plan.year) if plan.year is not None else f"{years[0]}–{years[-1]}"
@@ -128,7 +119,6 @@ def compile_command(
     as_of: str = typer.Option(None, "--as-of", help="statuses as of this day, YYYY-MM-DD (default today)"),
 ) -> None:
     """Compile the reports into the plans' indicator tables and write the files."""
-    cli = _base()
     if lang not in LANGUAGES:
         raise cli.fail(f"--lang must be one of {', '.join(LANGUAGES)}, not {lang!r}.", 2)
     settings = cli.get_settings()
@@ -164,7 +154,6 @@ def indicator_set(
     source: str = typer.Option(None, "--source", help='where the value comes from, e.g. "VID"'),
 ) -> None:
     """Enter (or replace) the actual value of a policy-result indicator for a year."""
-    cli = _base()
     settings = cli.get_settings()
     catalog = cli.get_effective_catalog(settings)  # with an admin's reporters (plan reporters)
     try:
@@ -203,7 +192,6 @@ def _history_cell(row: PolicyRow, year: int) -> str:
 @indicator_app.command("list")
 def indicator_list(plan: str = typer.Option(MAIN_PLAN, "--plan")) -> None:
     """Policy-result indicators: passport history, yearly targets and the actuals entered."""
-    cli = _base()
     settings = cli.get_settings()
     catalog = cli.get_effective_catalog(settings)  # with an admin's reporters (plan reporters)
     try:

@@ -11,14 +11,9 @@ from typing import Any
 
 import typer
 
-from bot.import_jobs import CLI_AUTHOR, ImportOutcome, import_file, outcome_text
+from bot import cli_common as cli
 from reporting_forms.texts import LANGUAGES
-
-
-def _base() -> Any:
-    from bot import cli  # bot.cli imports this module to register the command
-
-    return cli
+from services.imports import CLI_AUTHOR, ImportOutcome, import_file, outcome_text
 
 
 def import_command(
@@ -26,7 +21,6 @@ def import_command(
     lang: str = typer.Option("lv", "--lang", help="lv or en: the language of the messages"),
 ) -> None:
     """Import reported values from an exported XLSX (e.g. past years): all cells or nothing."""
-    cli = _base()
     if lang not in LANGUAGES:
         raise cli.fail(f"--lang must be one of {', '.join(LANGUAGES)}, not {lang!r}.", 2)
     try:

@@ -9,16 +9,13 @@ from typing import Any
 
 import typer
 
-
-def _base() -> Any:
-    # bot.cli imports this module to register it; import it back lazily (no import cycle)
-    from bot import cli
-
-    return cli
+from bot import cli_common as cli
+from storage import backup
+from storage.db import Database, upgrade_async
+from storage.retention import purge
 
 
 def _run(coro_fn: Any, settings: Any) -> Any:
-    cli = _base()
     try:
         return asyncio.run(coro_fn())
     except OSError as exc:
@@ -31,10 +28,6 @@ def backup_command(
 ) -> None:
     """A consistent dump of the database (catalog version, people, reports with every revision,
     policy actuals, mutes, job runs, outbox) as JSON, read in one transaction."""
-    from storage import backup
-    from storage.db import Database
-
-    cli = _base()
     settings, catalog = cli.get_settings(), cli.get_catalog()
 
     async def main() -> dict[str, Any]:
@@ -64,10 +57,6 @@ def restore_command(
 ) -> None:
     """Load a backup into an empty database (migrated first); ids are kept. Refuses a database
     that already holds contacts, reports or outbox rows."""
-    from storage import backup
-    from storage.db import Database, upgrade_async
-
-    cli = _base()
     settings, catalog = cli.get_settings(), cli.get_catalog()
     try:
         data = backup.read_file(file)
@@ -106,10 +95,6 @@ def purge_command(
 ) -> None:
     """Delete processed update ids, delivered outbox rows, registration attempts and compiled
     files older than N days; erase the personal data of contacts deactivated N days ago."""
-    from storage.db import Database
-    from storage.retention import purge
-
-    cli = _base()
     settings = cli.get_settings()
     keep = days or settings.retention_days
 

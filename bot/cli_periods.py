@@ -9,22 +9,18 @@ from typing import Any
 import typer
 from rich.table import Table
 
+from bot import cli_common as cli
+from reporting_forms.inputs import InputError
+from reporting_forms.texts import plain
+from services.reopening import close_year, reopen_year
+
 period_app = typer.Typer(
     help="Reporting periods: reopen a closed year for one institution",
     no_args_is_help=True,
 )
 
 
-def _base() -> Any:
-    # bot.cli imports this module to register it; import it back lazily (no import cycle)
-    from bot import cli
-
-    return cli
-
-
 def _refused(cli: Any, exc: Any) -> typer.Exit:
-    from bot.compile_jobs import plain
-
     return cli.fail(plain("lv", f"coordinator.input_{exc.code}", **exc.params), 2)
 
 
@@ -35,10 +31,6 @@ def reopen(
     days: int = typer.Option(30, "--days", min=1, max=366, help="how many days it stays open"),
 ) -> None:
     """Reopen a closed year for one institution: its contacts may file it (marked late) and are told."""
-    from bot.compile_jobs import InputError
-    from bot.reopening import reopen_year
-
-    cli = _base()
     settings, catalog = cli.get_settings(), cli.get_catalog()
     today = dt.datetime.now(settings.tz).date()
     try:
@@ -62,10 +54,6 @@ def close(
     institution: str = typer.Argument(..., help="the institution, e.g. VPD"),
 ) -> None:
     """Close a reopened year again (reports already filed stay)."""
-    from bot.compile_jobs import InputError
-    from bot.reopening import close_year
-
-    cli = _base()
     settings, catalog = cli.get_settings(), cli.get_catalog()
     try:
         closed = cli.with_repos(
@@ -81,7 +69,6 @@ def close(
 @period_app.command("list")
 def list_periods() -> None:
     """The first year the bot chases and every reopened year."""
-    cli = _base()
     settings = cli.get_settings()
 
     async def work(repos: Any) -> tuple[Any, list[Any]]:
@@ -109,7 +96,6 @@ def plan_reporters(
 ) -> None:
     """Show or set who files a measure's reports (kept in the database; survives `resobot init`).
     The running bot uses the new list from its next start."""
-    cli = _base()
     settings, catalog = cli.get_settings(), cli.get_catalog()
     try:
         measure = catalog.measure(measure_id)

@@ -12,16 +12,15 @@ from typing import Any
 import typer
 from rich.table import Table
 
+from bot import cli_common as cli
+from bot.app import telegram_bot
+from bot.scheduler import ReminderPlanner
+from bot.sender import Sender
 from reporting_forms.labels import message_kind_label, outbox_status_label
+from storage.db import Database
+from storage.outbox import OutboxRepo, ReminderRepo
 
 reminders_app = typer.Typer(help="Reminders, digests and the outbox", no_args_is_help=True)
-
-
-def _base() -> Any:
-    # bot.cli imports this module to register it; import it back lazily (no import cycle)
-    from bot import cli
-
-    return cli
 
 
 def _day(value: str, option: str) -> dt.date:
@@ -36,7 +35,6 @@ def _local(moment: dt.datetime | None, tz: Any) -> str:
 
 
 def _run(coro_fn: Any, settings: Any) -> Any:
-    cli = _base()
     try:
         return asyncio.run(coro_fn())
     except OSError as exc:
@@ -51,10 +49,6 @@ def preview(
     digests: bool = typer.Option(True, "--digests/--no-digests", help="include coordinators' digests"),
 ) -> None:
     """What would be sent, to whom and when, if nothing were reported from now on. Sends nothing."""
-    from bot.scheduler import ReminderPlanner
-    from storage.db import Database
-
-    cli = _base()
     first, last = _day(start, "--from"), _day(end, "--to")
     if last < first:
         raise cli.fail("--to is before --from.", 2)
@@ -97,10 +91,6 @@ def log(
     as_json: bool = typer.Option(False, "--json", help="JSON lines instead of a table"),
 ) -> None:
     """What was sent (or is waiting) and its delivery state, newest first."""
-    from storage.db import Database
-    from storage.outbox import OutboxRepo
-
-    cli = _base()
     settings = cli.get_settings()
     tz = settings.reminder_policy.tz
 
@@ -173,10 +163,6 @@ def mutes(
     as_json: bool = typer.Option(False, "--json", help="JSON lines instead of a table"),
 ) -> None:
     """Measures whose reminders contacts have muted, until when and why (what coordinators see)."""
-    from storage.db import Database
-    from storage.outbox import ReminderRepo
-
-    cli = _base()
     settings = cli.get_settings()
     today = dt.datetime.now(settings.reminder_policy.tz).date()
 
@@ -223,12 +209,6 @@ def mutes(
 @reminders_app.command("send-now")
 def send_now() -> None:
     """Admin: plan today's reminders and digest into the outbox and send what is due today, once."""
-    from bot.app import telegram_bot
-    from bot.scheduler import ReminderPlanner
-    from bot.sender import Sender
-    from storage.db import Database
-
-    cli = _base()
     settings = cli.get_settings()
     catalog = cli.get_effective_catalog(settings)  # with an admin's reporters (plan reporters)
     if not settings.telegram_bot_token:

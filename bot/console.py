@@ -71,6 +71,7 @@ from rich.panel import Panel
 from rich.style import Style
 from rich.text import Text
 
+from bot.throttle import Throttle, install
 from reporting_forms.texts import LANGUAGES, normalise_language, text
 
 __all__ = [
@@ -1182,7 +1183,12 @@ def build_console_bot(
     console: Console | None = None,
     *,
     token: str = CONSOLE_TOKEN,
+    throttle: Throttle | None = None,
 ) -> Bot:
-    """An aiogram Bot with a :class:`ConsoleSession` and HTML as the default parse mode."""
+    """An aiogram Bot with a :class:`ConsoleSession` and HTML as the default parse mode; its
+    requests pass the rate limits of bot/throttle.py like the Telegram bot's (default limits
+    unless ``throttle`` is given)."""
     session = ConsoleSession(console=console, output_dir=output_dir)
-    return Bot(token=token, session=session, default=DefaultBotProperties(parse_mode="HTML"))
+    bot = Bot(token=token, session=session, default=DefaultBotProperties(parse_mode="HTML"))
+    install(bot, throttle)
+    return bot

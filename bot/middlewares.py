@@ -28,9 +28,9 @@ from aiogram.methods import (
 from aiogram.types import TelegramObject, Update, User
 from sqlalchemy import Integer
 
+from bot.fsm_storage import DatabaseStorage
 from reporting_forms.registration import language_of
 from storage.db import Database, Sql, Unit
-from storage.fsm import DatabaseStorage
 from storage.repositories import Repos
 
 log = logging.getLogger(__name__)
@@ -89,7 +89,7 @@ class UnitOfWork(BaseMiddleware):
     (Telegram re-delivery) is dropped. The duplicate check (on PostgreSQL, the same statement
     first takes the chat lock across instances), then the sender's contact and institution with
     their conversation row (one SELECT), open the transaction; the FSM row is written once, at
-    the commit (storage/fsm.py).
+    the commit (bot/fsm_storage.py).
     """
 
     def __init__(self, db: Database, default_language: str = "lv") -> None:

@@ -46,8 +46,8 @@ from reporting_forms.reminders import EscalationDigest, natural_key
 from reporting_forms.texts import alert, text
 from reporting_forms.workdays import next_working_day
 from storage.outbox import (
+    DOCUMENT_KINDS,
     KIND_DIGEST,
-    KIND_DOCUMENT,
     KIND_NOTICE,
     KIND_SNOOZE,
     KIND_SUMMARY,
@@ -379,7 +379,7 @@ def render_outbox(
         return digest_text(payload, lang), None
     if kind in (KIND_SUMMARY, KIND_NOTICE):  # rendered in the recipient's language when queued
         return payload["text"], None
-    if kind == KIND_DOCUMENT:  # the file is the message; a caption is optional
+    if kind in DOCUMENT_KINDS:  # the file is the message; a caption is optional
         return payload.get("caption", ""), None
     raise ValueError(f"no renderer for outbox kind {kind!r}")
 

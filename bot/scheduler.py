@@ -44,7 +44,6 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError
 
-from bot.compile_jobs import COMPILE_AT, due_compile_runs, enqueue_compilation
 from bot.config import Settings
 from bot.reminders import digest_payloads
 from reporting_forms.catalog import Catalog
@@ -62,7 +61,9 @@ from reporting_forms.reminders import (
     natural_key,
     plan_messages,
 )
+from reporting_forms.schedule import COMPILE_AT, due_compile_runs
 from reporting_forms.workdays import is_working_day
+from services.compilation import enqueue_compilation
 from storage.db import Database, as_utc
 from storage.jobs import JobRunRepo
 from storage.outbox import (
@@ -83,8 +84,8 @@ from storage.tables import OutboxStatus, Role, utcnow
 if TYPE_CHECKING:
     from aiogram import Bot
 
-    from bot.app import Services
     from bot.sender import Sender
+    from bot.services_container import Services
 
 log = logging.getLogger("resobot.scheduler")
 

@@ -2,21 +2,22 @@
 reach Telegram.
 
 Drains due ``outbox`` rows at no more than ``OUTBOX_GLOBAL_RATE`` messages/s overall and
-``OUTBOX_PER_CHAT_RATE`` per chat, one request per chat at a time, never in the policy's quiet
+``OUTBOX_PER_CHAT_RATE`` per chat — the limits of the bot's request middleware (bot/throttle.py),
+shared with the bot's direct answers — one request per chat at a time, never in the policy's quiet
 hours (checked again right before each request, so a long batch or a 429 pause that runs into
 20:00 holds the rest until morning). ``document`` rows go out with sendDocument.
 
 Send path of one row (each step its own short transaction)::
 
-    wait for the global rate limit, check quiet hours
+    wait for the chat's turn and the global rate limit (bot/throttle.py), check quiet hours
     claim  (pending → sending, attempts + 1, COMMIT)
     sendMessage / sendDocument
     mark   (sending → sent + telegram_message_id, COMMIT — right after the response)
 
-Failures: 429 → back to pending after ``retry_after`` (the whole sender pauses that long; a 429
-does not use up an attempt); 5xx, timeouts and network errors → back to pending with
-exponential backoff (``OUTBOX_BACKOFF_SECONDS`` doubling, capped), ``failed`` once
-``OUTBOX_MAX_ATTEMPTS`` attempts are used; 403 → ``blocked`` and ``Contact.blocked``;
+Failures: 429 → back to pending after ``retry_after`` (the middleware pauses every start of the
+bot that long, direct answers too; a 429 does not use up an attempt); 5xx, timeouts and network
+errors → back to pending with exponential backoff (``OUTBOX_BACKOFF_SECONDS`` doubling,
+capped), ``failed`` once ``OUTBOX_MAX_ATTEMPTS`` attempts are used; 403 → ``blocked`` and ``Contact.blocked``;
 other 4xx → ``failed`` at once (retrying cannot help).
 
 Exactly once, and its honest limit
@@ -76,9 +77,10 @@ from sqlalchemy.exc import DBAPIError
 from bot.config import Settings
 from bot.reminders import render_outbox
 from bot.replay import is_outage
+from bot.throttle import Throttle, install
 from reporting_forms.reminders import ReminderPolicy
 from storage.db import Database, is_sqlite
-from storage.outbox import KIND_DIGEST, KIND_DOCUMENT, QUIET_KINDS, REMINDER_KINDS, DueRow, OutboxRepo
+from storage.outbox import DOCUMENT_KINDS, KIND_DIGEST, QUIET_KINDS, REMINDER_KINDS, DueRow, OutboxRepo
 from storage.tables import utcnow
 
 log = logging.getLogger("resobot.sender")
@@ -89,48 +91,6 @@ WRITE_BACKOFF = 0.1
 WRITE_BACKOFF_MAX = 5.0
 
 Renderer = Callable[[str, dict[str, Any], str, int], tuple[str, Any]]
-
-
-class RateLimiter:
-    """Spaces out request starts: at least ``1/rate`` s apart, and at most ``rate`` starts in
-    any window of ``1 + margin`` s. The margin absorbs network jitter, so a server that counts
-    "N per second" at its end never sees N + 1. ``pause`` holds every start (a 429)."""
-
-    def __init__(
-        self,
-        rate: float,
-        *,
-        margin: float = 0.05,
-        clock: Callable[[], float] = time.monotonic,
-        sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
-    ) -> None:
-        self.interval = 1.0 / rate
-        self.window = 1.0 + margin
-        self.cap = max(1, math.floor(rate))
-        self._clock, self._sleep = clock, sleep
-        self._starts: deque[float] = deque()
-        self._last = -math.inf
-        self._paused_until = -math.inf
-        self._lock = asyncio.Lock()
-
-    def wait_time(self) -> float:
-        now = self._clock()
-        while self._starts and now - self._starts[0] >= self.window:
-            self._starts.popleft()
-        wait = max(self._paused_until - now, self._last + self.interval - now)
-        if len(self._starts) >= self.cap:
-            wait = max(wait, self._starts[0] + self.window - now)
-        return wait
-
-    async def acquire(self) -> None:
-        async with self._lock:
-            while (wait := self.wait_time()) > 0:
-                await self._sleep(wait)
-            self._last = self._clock()
-            self._starts.append(self._last)
-
-    def pause(self, seconds: float) -> None:
-        self._paused_until = max(self._paused_until, self._clock() + seconds)
 
 
 @dataclass
@@ -176,8 +136,9 @@ class Sender:
         self.policy = policy or settings.reminder_policy
         self.renderer = renderer
         self.batch, self.clock = batch, clock
-        self.limiter = RateLimiter(settings.outbox_global_rate)
-        self.chat_interval = 1.0 / settings.outbox_per_chat_rate
+        # The bot's request middleware holds the rate limits (bot/throttle.py): shared with the
+        # direct answers of the same bot. A bot built without one gets it from these settings.
+        self.throttle = install(bot, Throttle.from_settings(settings))
         self._chat_next: dict[int, float] = {}
         self._chat_locks: dict[int, asyncio.Lock] = {}
         self._slots = asyncio.Semaphore(concurrency)
@@ -327,7 +288,7 @@ class Sender:
             if (delay := ready - time.monotonic()) > 0:
                 await asyncio.sleep(delay)
             row = queues[chat].popleft()
-            self._chat_next[chat] = time.monotonic() + self.chat_interval
+            self._chat_next[chat] = time.monotonic() + self.throttle.chat_interval(chat)
             if queues[chat]:
                 seq += 1
                 heapq.heappush(heap, (self._chat_next[chat], seq, chat))
@@ -361,11 +322,11 @@ class Sender:
             log.exception("outbox row %s cannot be rendered", row.id)
             await self._fail(row, f"render: {exc!r}", stats)
             return
-        if row.kind == KIND_DOCUMENT and not Path(row.payload.get("path", "")).is_file():
+        if row.kind in DOCUMENT_KINDS and not Path(row.payload.get("path", "")).is_file():
             await self._fail(row, f"file not found: {row.payload.get('path')}", stats)  # deleted since queued
             return
         async with self._chat_lock(row.chat_id):
-            if not await self._unless_stopped(self.limiter.acquire):
+            if not await self._unless_stopped(lambda: self.throttle.acquire(row.chat_id)):
                 return  # stopping: the row stays pending, untouched
             if row.kind in QUIET_KINDS and self.is_quiet(self.clock()):
                 return  # quiet hours began while the row waited (a long batch, a 429 pause): morning
@@ -395,7 +356,7 @@ class Sender:
 
     def _timeout_of(self, row: DueRow) -> int:
         timeout = math.ceil(self.settings.outbox_request_timeout)
-        return max(timeout, 60) if row.kind == KIND_DOCUMENT else timeout
+        return max(timeout, 60) if row.kind in DOCUMENT_KINDS else timeout
 
     def _chat_lock(self, chat_id: int) -> asyncio.Lock:
         lock = self._chat_locks.get(chat_id)
@@ -405,7 +366,7 @@ class Sender:
 
     async def _request(self, row: DueRow, body: str, markup: Any) -> Any:
         timeout = self._timeout_of(row)
-        if row.kind == KIND_DOCUMENT:
+        if row.kind in DOCUMENT_KINDS:
             path = Path(row.payload["path"])
             return await self.bot.send_document(
                 chat_id=row.chat_id,
@@ -421,9 +382,10 @@ class Sender:
     async def _send(self, row: DueRow, body: str, markup: Any, stats: SendStats) -> None:
         attempt = row.attempts + 1
         try:
-            message = await self._request(row, body, markup)
-        except TelegramRetryAfter as exc:
-            self.limiter.pause(exc.retry_after)
+            with self.throttle.prepaid():  # the turn was taken before the claim (_deliver)
+                message = await self._request(row, body, markup)
+        except TelegramRetryAfter as exc:  # the middleware paused the bot; the row waits in the outbox
+            self.throttle.pause(exc.retry_after)
             stats.rate_limited += 1
             log.warning("outbox row %s: 429, retry after %ss", row.id, exc.retry_after)
             retry_at = self.clock() + dt.timedelta(seconds=exc.retry_after)
@@ -433,7 +395,7 @@ class Sender:
             await self._close_blocked(row, f"403: {exc.message}", stats)
         except TelegramUnauthorizedError as exc:  # a configuration error, not the row's fault
             log.error("outbox: the bot token was refused (%s); pausing 60 s", exc.message)
-            self.limiter.pause(60)
+            self.throttle.pause(60)
             retry_at = self.clock() + dt.timedelta(seconds=60)
             error = f"401: {exc.message}"
             await self._write(lambda r: r.retry_later(row.id, retry_at, error, count_attempt=False))

@@ -251,6 +251,11 @@ def text(lang: str | None, name: str, /, **params: Any) -> str:
     return str(fn(**params)).strip()
 
 
+def plain(lang: str | None, name: str, /, **params: Any) -> str:
+    """A message as plain text (file cells, CLI lines): rendered, then unescaped."""
+    return html.unescape(text(lang, name, **params))
+
+
 _TAG = re.compile(r"</?[a-zA-Z][^<>]*>")
 
 

@@ -19,26 +19,9 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from reporting_forms import compilation as comp
+from reporting_forms.exports.revisions import SUPERSEDED, RevisionRow  # the /export table's row
 from storage import tables as t
 from storage.db import Sql, Unit, as_utc
-
-SUPERSEDED = "superseded"  # the review state shown for revisions a later one replaced
-
-
-@dataclass(frozen=True)
-class RevisionRow:
-    """One answer of one submitted revision (the /export audit table)."""
-
-    report_id: int
-    measure: str
-    institution: str
-    year: int
-    revision: int
-    author: str | None
-    submitted_at: dt.datetime
-    field: str
-    value: Any
-    review_state: str
 
 
 class ReviewError(StrEnum):

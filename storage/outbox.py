@@ -39,6 +39,8 @@ KIND_DIGEST = "digest"  # the coordinators' escalation digest (one or more parts
 KIND_SUMMARY = "summary"  # a scheduled compilation's text summary (one or more parts)
 KIND_DOCUMENT = "document"  # a file of a scheduled compilation (sendDocument)
 KIND_NOTICE = "notice"  # a review decision, a reopened year: rendered in the recipient's language when queued
+KIND_FILE = "file"  # a file answering a coordinator's command (/summary, /export): sendDocument at once
+DOCUMENT_KINDS = frozenset({KIND_DOCUMENT, KIND_FILE})  # payload: path, filename, caption (optional)
 REMINDER_KINDS = frozenset({KIND_REMINDER, KIND_SNOOZE})
 # Messages of one day: an unsent reminder/snooze is folded into the next day's reminder by the
 # planner, an unsent digest is superseded by the next day's. The sender never sends them late.

@@ -119,7 +119,7 @@ async def _anonymise(s: AsyncSession, cutoff: dt.datetime) -> int:
     for contact in gone:
         if contact.telegram_user_id is not None:
             user = str(contact.telegram_user_id)
-            # aiogram's storage keys: bot:chat:user[:thread][:destiny] (storage/fsm.py)
+            # aiogram's storage keys: bot:chat:user[:thread][:destiny] (bot/fsm_storage.py)
             for pattern in (f"%:{user}:{user}:%", f"%:{user}:{user}"):
                 await _run(s, delete(t.ConversationState).where(col(t.ConversationState.key).like(pattern)))
         contact.display_name, contact.telegram_user_id = ANONYMOUS, None

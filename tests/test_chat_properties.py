@@ -18,13 +18,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from rich.console import Console
 
-from bot.app import Services, build_dispatcher
+from bot.app import build_dispatcher
 from bot.config import Settings
 from bot.console import ConsoleChat, RecordingSession
+from bot.fsm_storage import DatabaseStorage
+from bot.services_container import Services
 from reporting_forms import forms
 from reporting_forms.catalog import load_catalog
 from storage.db import Database, upgrade
-from storage.fsm import DatabaseStorage
 from storage.repositories import Repos
 from tests.fakebotapi import parse_html
 

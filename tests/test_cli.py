@@ -14,7 +14,7 @@ from typer.testing import CliRunner, Result
 
 from bot.cli import DATABASE_ERRORS, app, database_error_message
 from reporting_forms.catalog import PLANS_DIR, CatalogError, load_catalog, lv_count
-from reporting_forms.export import catalog_to_dict, plain_number
+from reporting_forms.exports.catalog_json import catalog_to_dict, plain_number
 from tests.conftest import PG_ADMIN_DSN, _pg_reason
 from tests.fakebotapi import FakeBotAPI, served_in_thread
 

@@ -1,4 +1,5 @@
-"""The pure helpers of bot/compile_jobs.py as tables of cases (schedule, input parsing, scopes,
+"""The pure helpers of the compilations (reporting_forms: inputs, summaries, schedule,
+policy values, draft warnings, messages) as tables of cases (schedule, input parsing, scopes,
 warnings, message splitting, lv/en templates) and the scheduled job against a database."""
 
 from __future__ import annotations
@@ -9,31 +10,18 @@ from zoneinfo import ZoneInfo
 import pytest
 from openpyxl import load_workbook
 
-from bot.app import Services
-from bot.compile_jobs import (
-    HIERARCHY_PLAN,
-    MAIN_PLAN,
-    CompileRun,
-    InputError,
-    Scope,
-    annual_run,
-    chunks,
-    compile_for_coordinators,
-    compile_runs,
-    draft_warnings,
-    monthly_run,
-    next_compile_run,
-    parse_actual_value,
-    parse_actual_year,
-    parse_formats,
-    parse_summary_args,
-    policy_card,
-    scoped_plan,
-)
 from bot.config import Settings
+from bot.services_container import Services
 from reporting_forms.catalog import Catalog, MetricKind
 from reporting_forms.compilation import PolicyActual, compile_policy_results
+from reporting_forms.draft_warnings import draft_warnings
+from reporting_forms.inputs import HIERARCHY_PLAN, MAIN_PLAN, InputError, parse_formats
+from reporting_forms.messages import chunks
+from reporting_forms.policy_values import parse_actual_value, parse_actual_year, policy_card
+from reporting_forms.schedule import CompileRun, annual_run, compile_runs, monthly_run, next_compile_run
+from reporting_forms.summaries import Scope, parse_summary_args, scoped_plan
 from reporting_forms.texts import _messages
+from services.compilation import compile_for_coordinators
 from storage.db import Database
 from storage.repositories import Repos
 from tests.chat_harness import prepare_database

@@ -12,11 +12,12 @@ from zoneinfo import ZoneInfo
 import pytest
 import time_machine
 
-from bot.app import Services
-from bot.compile_jobs import CompileRun, due_compile_runs, enqueue_compilation
 from bot.config import Settings
 from bot.sender import Sender
+from bot.services_container import Services
 from reporting_forms.catalog import Catalog
+from reporting_forms.schedule import CompileRun, due_compile_runs
+from services.compilation import enqueue_compilation
 from storage.db import Database
 from storage.jobs import JobRunRepo
 from storage.outbox import KIND_DOCUMENT, KIND_SUMMARY, OutboxRepo

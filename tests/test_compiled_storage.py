@@ -11,9 +11,11 @@ import pytest
 from sqlalchemy import update
 from sqlmodel import col, select
 
-from bot.compile_jobs import MAIN_PLAN, CompileInputs, Scope, compile_inputs, load_inputs, missing_reports
 from reporting_forms.catalog import Catalog
 from reporting_forms.compilation import Status
+from reporting_forms.inputs import MAIN_PLAN
+from reporting_forms.summaries import CompileInputs, Scope, compile_inputs, missing_reports
+from services.compilation import load_inputs
 from storage import tables as t
 from storage.compiled import SUPERSEDED, CompiledRepo, ReviewError, field_order
 from storage.db import Database

@@ -30,8 +30,17 @@ from bot.console import (
     html_to_rich,
     scripted_input,
 )
+from bot.throttle import Throttle
+from tests.chat_harness import HARNESS_RATE
 
 USER_ID = 1001
+
+
+def fast() -> Throttle:
+    """The console bot's rate limits, loose enough for a script typing at machine speed."""
+    return Throttle(HARNESS_RATE, HARNESS_RATE)
+
+
 USER = {"id": USER_ID, "first_name": "Anna", "language_code": "lv"}
 REPORT_BYTES = "Pārskats 2025 ✓".encode()
 
@@ -97,7 +106,7 @@ def toy_dispatcher() -> Dispatcher:
 
 async def test_console_chat_end_to_end(tmp_path: Path) -> None:
     console = Console(record=True, width=100, color_system=None)
-    bot = build_console_bot(tmp_path / "files", console=console)
+    bot = build_console_bot(tmp_path / "files", console=console, throttle=fast())
     assert isinstance(bot.session, ConsoleSession)
     me = await bot.get_me()
     assert me.is_bot and me.username == "resobot_console" and me.id == 1
@@ -142,7 +151,7 @@ async def test_console_chat_end_to_end(tmp_path: Path) -> None:
 
 async def test_console_eof_ends_chat_and_files_keep_both_names(tmp_path: Path) -> None:
     console = Console(record=True, width=100, color_system=None)
-    bot = build_console_bot(tmp_path, console=console)
+    bot = build_console_bot(tmp_path, console=console, throttle=fast())
     chat = ConsoleChat(
         toy_dispatcher(), bot, user=USER, console=console, input_fn=scripted_input(["doc", "doc"])
     )
@@ -205,7 +214,7 @@ async def test_typed_numbers_are_answers_when_the_question_expects_one(tmp_path:
     """The rule: "#N" always presses button N; a bare number does only when the current
     question expects no typed number. The console says which rule applies, in the user's language."""
     console = Console(record=True, width=100, color_system=None)
-    bot = build_console_bot(tmp_path, console=console)
+    bot = build_console_bot(tmp_path, console=console, throttle=fast())
     expects = {"number": True}
 
     async def view() -> ConsoleView:

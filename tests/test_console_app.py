@@ -13,16 +13,20 @@ from rich.console import Console
 from sqlmodel import select
 from typer.testing import CliRunner
 
-from bot.app import Services, run_console, settle_heap
+from bot.app import run_console, settle_heap
 from bot.cli import app
 from bot.config import Settings
 from bot.console import scripted_input
+from bot.services_container import Services
 from reporting_forms.catalog import Catalog
 from storage.compiled import CompiledRepo
 from storage.db import Database
 from storage.repositories import Repos
 from storage.tables import Contact, ConversationState, Role
-from tests.chat_harness import prepare_database
+from tests.chat_harness import HARNESS_RATE, prepare_database
+
+# the console bot passes the rate limits of bot/throttle.py; a script types faster than a person
+FAST = {"outbox_global_rate": HARNESS_RATE, "outbox_per_chat_rate": HARNESS_RATE}
 
 LINES = [
     "/report",  # the picker: measures of VPD, grouped by task
@@ -47,7 +51,7 @@ async def test_console_newcomer_files_and_corrects_a_report(
     sqlite_url: str, catalog: Catalog, tmp_path
 ) -> None:
     await prepare_database(sqlite_url, catalog)
-    settings = Settings(database_url=sqlite_url, console_files_dir=tmp_path / "files", _env_file=None)
+    settings = Settings(**FAST, database_url=sqlite_url, console_files_dir=tmp_path / "files", _env_file=None)
     db = Database(sqlite_url)
     out = io.StringIO()
     console = Console(file=out, width=120, color_system=None)
@@ -72,7 +76,7 @@ async def test_console_newcomer_files_and_corrects_a_report(
 
 async def test_second_console_run_is_already_registered(sqlite_url: str, catalog: Catalog, tmp_path) -> None:
     await prepare_database(sqlite_url, catalog)
-    settings = Settings(database_url=sqlite_url, console_files_dir=tmp_path, _env_file=None)
+    settings = Settings(**FAST, database_url=sqlite_url, console_files_dir=tmp_path, _env_file=None)
     for expected in ("Sveicināti", "Lietotājs: Demo kontaktpersona; iestāde: VPD; loma: kontaktpersona."):
         db = Database(sqlite_url)
         out = io.StringIO()
@@ -87,7 +91,7 @@ async def test_second_console_run_is_already_registered(sqlite_url: str, catalog
 
 async def test_the_demo_coordinator_is_a_user_of_its_own(sqlite_url: str, catalog: Catalog, tmp_path) -> None:
     await prepare_database(sqlite_url, catalog)
-    settings = Settings(database_url=sqlite_url, console_files_dir=tmp_path, _env_file=None)
+    settings = Settings(**FAST, database_url=sqlite_url, console_files_dir=tmp_path, _env_file=None)
     screens = []
     for minute, role in enumerate((Role.CONTACT, Role.COORDINATOR)):
         db = Database(sqlite_url)
@@ -174,7 +178,7 @@ async def test_console_numbers_answer_a_count_question_and_hash_picks_buttons(
     """On a count question with [A] Atpakaļ [I] Izlaist [X] Atcelt, "1" is the answer 1 and "#A" goes
     back; where no number is expected (a milestone) a bare number presses the button."""
     await prepare_database(sqlite_url, catalog)
-    settings = Settings(database_url=sqlite_url, console_files_dir=tmp_path, _env_file=None)
+    settings = Settings(**FAST, database_url=sqlite_url, console_files_dir=tmp_path, _env_file=None)
     db = Database(sqlite_url)
     out = io.StringIO()
     lines = [
@@ -221,7 +225,7 @@ async def _console(
     sqlite_url: str, catalog: Catalog, tmp_path, lines: list[str], input_fn=None, **identity
 ) -> tuple[str, Database]:
     """Run the console with ``lines`` typed (prepared database); returns the screen and the db."""
-    settings = Settings(database_url=sqlite_url, console_files_dir=tmp_path, _env_file=None)
+    settings = Settings(**FAST, database_url=sqlite_url, console_files_dir=tmp_path, _env_file=None)
     db = Database(sqlite_url)
     out = io.StringIO()
     await run_console(

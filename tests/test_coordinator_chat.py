@@ -7,13 +7,16 @@ import asyncio
 import csv
 import datetime as dt
 import io
+from pathlib import Path
 
 from docx import Document
 from openpyxl import load_workbook
 
 from storage.compiled import CompiledRepo
 from storage.db import Database
+from storage.outbox import KIND_FILE, OutboxRepo
 from storage.repositories import Repos
+from storage.tables import Outbox, OutboxStatus
 from tests.chat_harness import CHAT_NOW, Harness
 from tests.fakebotapi import FakeUser
 
@@ -49,9 +52,7 @@ async def test_review_return_notify_correct_accept(harness: Harness) -> None:
     (listing,) = await coordinator.replies(1)
     assert "gaida pārskatīšanu: 1" in listing.text
     assert f"Nr. {rid}" in listing.text and "1.3.3" in listing.text and "VPD" in listing.text
-    assert (
-        "redakcija 1" in listing.text and "Iesniedza Anna" in listing.text and "ziņots: 10" in listing.text
-    )
+    assert "redakcija 1" in listing.text and "Iesniedza Anna" in listing.text and "ziņots: 10" in listing.text
     assert listing.button_texts == [f"✅ Pieņemt Nr. {rid}", f"↩️ Atgriezt Nr. {rid}"]
 
     coordinator.click_text(f"↩️ Atgriezt Nr. {rid}")
@@ -436,3 +437,43 @@ async def test_the_second_coordinator_hears_who_reviewed_first(harness: Harness)
     )
     async with harness.db.session() as s:
         assert (await Repos(s).reports.view(rid)).review_state == "accepted"
+
+
+async def _files_queued(harness: Harness, chat_id: int) -> list[Outbox]:
+    async with harness.db.session() as s:
+        day = dt.timedelta(days=1)
+        rows = await OutboxRepo(s).for_period([KIND_FILE], NOW - day, NOW + day)
+    return [r for r in rows if r.chat_id == chat_id]
+
+
+async def test_summary_and_export_files_go_through_the_outbox(harness: Harness) -> None:
+    coordinator = await harness.register(1301, "TM", role="coordinator")
+    anna = await harness.register(1302, "VPD", name="Anna")
+    await file_1_3_3(anna)
+    coordinator.send("/export")
+    first = await coordinator.replies(2, timeout=10)
+    coordinator.send("/export")  # asked again: sent again
+    second = await coordinator.replies(2, timeout=10)
+    coordinator.send("/summary 2026")
+    summary, *files = await coordinator.replies(4, timeout=20)
+    assert summary.method == "sendMessage" and [o.method for o in files] == ["sendDocument"] * 3
+
+    rows = await _files_queued(harness, 1301)
+    assert len(rows) == 7 and len({r.dedup_key for r in rows}) == 7
+    assert all(r.status == OutboxStatus.SENT for r in rows), [(r.status, r.last_error) for r in rows]
+    # each file is the row the sender sent: same order, names and caption (on the last file)
+    delivered = [*first, *second, *files]
+    assert [r.telegram_message_id for r in rows] == [o.message_id for o in delivered]
+    assert [r.payload["filename"] for r in rows] == [o.document_name for o in delivered]
+    assert [bool(r.payload.get("caption")) for r in rows] == [False, True, False, True, False, False, True]
+    assert "1 redakcija" in second[1].text
+    assert files[-1].text == rows[-1].payload["caption"]
+    for row in rows:  # the files wait where scheduled compilations keep theirs (resobot purge)
+        assert Path(row.payload["path"]).is_relative_to(harness.services.settings.compiled_dir)
+
+
+def test_routers_send_no_files_themselves() -> None:
+    """Files go out through the outbox (KIND_FILE rows), never from a handler directly."""
+    for path in Path("bot/routers").glob("*.py"):
+        source = path.read_text(encoding="utf-8")
+        assert "send_document" not in source and "BufferedInputFile" not in source, path

@@ -12,12 +12,12 @@ import pytest
 from docx import Document
 from openpyxl import load_workbook
 
-from bot.compile_jobs import CompileInputs, Scope, compile_inputs, summary_message
 from reporting_forms.catalog import Catalog
 from reporting_forms.compilation import CompiledPlan, ReportedValue
 from reporting_forms.exports import export_docx, export_html, export_xlsx
-from reporting_forms.exports._common import percent_text, task_heading
 from reporting_forms.exports.charts import progress_figure, progress_series
+from reporting_forms.exports.common import percent_text, task_heading
+from reporting_forms.summaries import CompileInputs, Scope, compile_inputs, summary_message
 from tests.test_compilation import PLAN, build_catalog, compile_all, seeded_values
 
 AS_OF = dt.date(2028, 1, 10)

@@ -11,10 +11,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.render import change_rows, chunks, field_label
+from bot.render import change_rows, field_label
 from bot.routers.report import expects_typed_number
 from reporting_forms import forms
 from reporting_forms.catalog import Catalog
+from reporting_forms.messages import chunks
 from reporting_forms.texts import format_moment, lv_singular, takes_singular, text, to_local, unit_for
 from tests.fakebotapi import parse_html
 

@@ -8,7 +8,6 @@ import datetime as dt
 
 import pytest
 
-from bot.compile_jobs import CompileInputs, missing_reports
 from reporting_forms.catalog import Catalog, CatalogError, default_reporters, load_catalog
 from reporting_forms.compilation import ReportedValue, Status, compile_plan
 from reporting_forms.periods import ReportingWindow, filed_late, is_closed, reopen_refusal
@@ -18,6 +17,7 @@ from reporting_forms.reminders import (
     escalation_digest,
     measures_due,
 )
+from reporting_forms.summaries import CompileInputs, missing_reports
 from storage.repositories import Repos
 from tests.chat_harness import Harness
 
@@ -497,7 +497,8 @@ async def test_a_comment_typed_in_chat_reaches_every_compiled_file(harness: Harn
     from docx import Document
     from openpyxl import load_workbook
 
-    from bot.compile_jobs import compile_inputs, load_inputs, render_files
+    from reporting_forms.summaries import compile_inputs, render_files
+    from services.compilation import load_inputs
     from tests.test_chat_e2e import file_report
 
     comment = "Konsultācijas notiek visos reģionos; =SUM(A1) paliek teksts"

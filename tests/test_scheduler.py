@@ -17,7 +17,6 @@ from apscheduler.triggers.cron import CronTrigger
 from sqlalchemy import create_engine, text
 
 import bot.scheduler as scheduler_module
-from bot.app import Services
 from bot.config import Settings
 from bot.console import RecordingSession
 from bot.scheduler import (
@@ -32,6 +31,7 @@ from bot.scheduler import (
     jobstore_engine,
     sync_database_url,
 )
+from bot.services_container import Services
 from reporting_forms.catalog import Catalog
 from reporting_forms.reminders import (
     MeasureDue,

@@ -12,10 +12,10 @@ import pytest
 import time_machine
 
 from bot.config import Settings
-from bot.sender import RateLimiter, Sender, backoff
+from bot.sender import Sender, backoff
 from reporting_forms.catalog import Catalog
 from storage.db import Database
-from storage.outbox import KIND_DIGEST, KIND_REMINDER, NewMessage, OutboxRepo
+from storage.outbox import KIND_DIGEST, KIND_DOCUMENT, KIND_FILE, KIND_REMINDER, NewMessage, OutboxRepo
 from storage.repositories import Repos
 from storage.tables import Contact, Outbox, OutboxStatus
 from tests.chat_harness import prepare_database
@@ -168,6 +168,7 @@ async def test_429_is_honoured(clock, server, db, make_sender) -> None:
     sender = make_sender()
     await settle(sender, db)
     assert server.stats["429"] >= 1 and sender.totals.rate_limited == server.stats["429"]
+    assert sender.throttle.retried == 0, "a claimed row is not retried inside the middleware"
     for _cid, chat in people:
         assert len(server.sent_to(chat)) == 1
     # retry_after is waited out: a sender that retried at once would collect dozens of 429s
@@ -306,23 +307,36 @@ def test_backoff_doubles_up_to_a_cap() -> None:
     assert [backoff(n, 2.0, 20.0) for n in range(1, 6)] == [2.0, 4.0, 8.0, 16.0, 20.0]
 
 
-async def test_rate_limiter_spacing_window_and_pause() -> None:
-    now = [0.0]
-    slept: list[float] = []
-
-    async def sleep(seconds: float) -> None:
-        slept.append(seconds)
-        now[0] += seconds
-
-    limiter = RateLimiter(10, margin=0.05, clock=lambda: now[0], sleep=sleep)
-    starts = []
-    for _ in range(25):
-        await limiter.acquire()
-        starts.append(now[0])
-    assert all(b - a >= 0.1 - 1e-9 for a, b in pairwise(starts))
-    for i in range(len(starts) - 10):  # never 11 starts within 1.05 s
-        assert starts[i + 10] - starts[i] >= 1.05 - 1e-9
-    limiter.pause(3)
-    before = now[0]
-    await limiter.acquire()
-    assert now[0] - before >= 3 - 1e-9
+async def test_a_commands_file_goes_out_in_quiet_hours_a_scheduled_one_waits(
+    server, db, make_sender, tmp_path
+) -> None:
+    ((cid, chat),) = await contacts(db, 1)
+    path = tmp_path / "a.csv"
+    path.write_text("x")
+    evening = dt.datetime(2026, 12, 1, 21, 0, tzinfo=RIGA)
+    with time_machine.travel(evening, tick=True):
+        async with db.session() as s:
+            await OutboxRepo(s).add_many(
+                [
+                    NewMessage(
+                        "scheduled",
+                        cid,
+                        chat,
+                        KIND_DOCUMENT,
+                        {"path": str(path), "filename": "s.csv"},
+                        evening,
+                    ),
+                    NewMessage(
+                        "asked",
+                        cid,
+                        chat,
+                        KIND_FILE,
+                        {"path": str(path), "filename": "a.csv", "caption": "Te"},
+                        evening,
+                    ),
+                ]
+            )
+        stats = await make_sender().drain_once()
+    assert stats.sent == 1
+    (out,) = server.sent_to(chat)
+    assert (out.method, out.document_name, out.text) == ("sendDocument", "a.csv", "Te")

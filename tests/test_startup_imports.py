@@ -23,7 +23,8 @@ def heavy():
     return sorted(m for m in sys.modules if m.split(".")[0] in HEAVY)
 
 import bot.app, bot.cli
-from bot.app import Services, build_dispatcher, settle_heap
+from bot.app import build_dispatcher, settle_heap
+from bot.services_container import Services
 from bot.config import Settings
 from reporting_forms.catalog import load_catalog
 from storage.db import Database

@@ -8,10 +8,10 @@ import pytest
 from aiogram.fsm.storage.base import StorageKey
 from sqlmodel import select
 
+from bot.fsm_storage import DatabaseStorage
 from reporting_forms.catalog import Catalog
 from storage import tables as t
 from storage.db import Database
-from storage.fsm import DatabaseStorage
 from storage.repositories import InviteError, Repos, hash_code
 
 

@@ -14,9 +14,10 @@ import aiohttp
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from bot.app import Services, run_polling
+from bot.app import run_polling
 from bot.config import Settings
 from bot.health import Health, leader_state
+from bot.services_container import Services
 from bot.webhook import WebhookConfigError, check_settings, run_webhook, webhook_path
 from reporting_forms.catalog import Catalog
 from storage import tables as t

@@ -16,11 +16,11 @@ from openpyxl import load_workbook
 from typer.testing import CliRunner
 
 from bot.cli import app
-from bot.compile_jobs import revisions_csv, revisions_xlsx
 from reporting_forms.catalog import Catalog, MetricKind, load_catalog
 from reporting_forms.compilation import compile_plan
 from reporting_forms.exports import export_csv, export_docx, export_html, export_xlsx, progress_chart
 from reporting_forms.exports.charts import progress_figure
+from reporting_forms.exports.revisions import revisions_csv, revisions_xlsx
 from reporting_forms.forms import COMMENT_KEY
 from reporting_forms.labels import answer_text, field_label, kind_label
 from reporting_forms.texts import _messages, environment, text, unit_counts, unit_for, units

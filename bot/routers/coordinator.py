@@ -15,6 +15,7 @@ import datetime as dt
 import logging
 import math
 from collections.abc import Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from aiogram import Bot, F, Router
@@ -24,58 +25,58 @@ from aiogram.filters.callback_data import CallbackData
 from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import (
-    BufferedInputFile,
     CallbackQuery,
     Document,
     InaccessibleMessage,
     InlineKeyboardButton,
     InlineKeyboardMarkup,
     Message,
+    Update,
 )
 from aiohttp import ClientError
 
 from bot.access import COORDINATORS, RequireContact
-from bot.compile_jobs import (
-    ACTUAL_YEARS,
-    MAIN_PLAN,
-    Compiled,
-    InputError,
-    chunks,
-    compile_inputs,
-    file_stem,
-    find_policy_indicator,
-    load_inputs,
-    missing_reports,
-    parse_actual_value,
-    parse_actual_year,
-    parse_source,
-    parse_summary_args,
-    plan_years,
-    policy_card,
-    policy_indicators,
-    revisions_csv,
-    revisions_xlsx,
-    summary_message,
-)
 from bot.config import Settings
-from bot.import_jobs import import_file, outcome_message
 from bot.keyboards import DbInt, new_nonce
 from bot.render import button, format_stored
-from bot.reopening import reopen_year
 from reporting_forms import exports  # each format loads on first use (exports.__getattr__)
 from reporting_forms.answers import InvalidAnswer, parse_comment
 from reporting_forms.catalog import Catalog, MetricKind
 from reporting_forms.compilation import compile_policy_results
+from reporting_forms.exports.revisions import revisions_csv, revisions_xlsx
 from reporting_forms.imports import read_workbook
+from reporting_forms.inputs import MAIN_PLAN, InputError, plan_years
+from reporting_forms.messages import chunks
+from reporting_forms.policy_values import (
+    ACTUAL_YEARS,
+    find_policy_indicator,
+    parse_actual_value,
+    parse_actual_year,
+    parse_source,
+    policy_card,
+    policy_indicators,
+)
+from reporting_forms.summaries import (
+    Compiled,
+    compile_inputs,
+    file_stem,
+    missing_reports,
+    parse_summary_args,
+    render_files,
+    summary_message,
+)
 from reporting_forms.texts import as_plain, format_day, format_number, text
+from services.compilation import load_inputs
+from services.imports import import_file, outcome_message
+from services.reopening import reopen_year
 from storage.compiled import REVIEW_FIELD, CompiledRepo, ReviewError, ReviewResult
 from storage.db import Unit
-from storage.outbox import KIND_NOTICE, NewMessage, OutboxRepo, outbox_key
+from storage.outbox import KIND_FILE, KIND_NOTICE, NewMessage, OutboxRepo, outbox_key
 from storage.repositories import ReportView, Repos, StoredValue
 from storage.tables import Contact, ReviewState
 
 if TYPE_CHECKING:
-    from bot.app import Services
+    from bot.services_container import Services
 
 log = logging.getLogger(__name__)
 PAGE_SIZE = 5
@@ -149,37 +150,61 @@ async def _send_long(message: Message, body: str) -> None:
         await message.answer(part)
 
 
-async def _send_files(
-    bot: Bot, chat_id: int, files: Sequence[tuple[str, bytes]], caption: str | None = None
+def _files_folder(settings: Settings, update: Update) -> Path:
+    """Where a command's files wait for the outbox sender: under COMPILED_DIR, a folder per
+    moment as a scheduled compilation's (``resobot purge`` removes them once nothing waiting
+    in the outbox names them), one per update."""
+    stamp = dt.datetime.now(settings.tz).strftime("%Y%m%dT%H%M%S")
+    return settings.compiled_dir / stamp / f"update-{update.update_id}"
+
+
+async def _queue_files(
+    services: Services,
+    repos: Repos,
+    contact: Contact,
+    chat_id: int,
+    update: Update,
+    paths: Sequence[Path],
+    caption: str | None = None,
 ) -> None:
-    for i, (name, data) in enumerate(files):
-        await bot.send_document(
-            chat_id, BufferedInputFile(data, filename=name), caption=caption if i == len(files) - 1 else None
-        )
+    """The files as outbox documents, in order, the caption on the last, in this update's unit
+    of work; the sender is woken once it has committed. The key names the update: asking
+    again sends them again, the same update replayed adds nothing."""
+    now = dt.datetime.now(dt.UTC)
+    rows = []
+    for i, path in enumerate(paths, start=1):
+        payload: dict[str, Any] = {"path": str(path), "filename": path.name}
+        if caption and i == len(paths):
+            payload["caption"] = caption
+        key = outbox_key(["file", chat_id, update.update_id, i, path.name])
+        rows.append(NewMessage(key, contact.id, chat_id, KIND_FILE, payload, now))
+    await OutboxRepo(repos.session).add_many(rows)
+    wake_after_commit(repos, services)
 
 
 # ------------------------------------------------------------------ /summary
 
 
-def _summary_files(compiled: Compiled, lang: str, stem: str) -> list[tuple[str, bytes]]:
-    """Blocking (run in a thread): the compiled plan as XLSX, DOCX and the progress chart."""
-    plan, policy = compiled.plan, compiled.policy
-    return [
-        (f"{stem}.xlsx", exports.export_xlsx(plan, policy=policy, lang=lang)),
-        (f"{stem}.docx", exports.export_docx(plan, policy=policy, lang=lang)),
-        (f"{stem}_progress.png", exports.progress_chart(plan, lang=lang)),
-    ]
+def _summary_files(compiled: Compiled, lang: str, folder: Path) -> list[Path]:
+    """Blocking (run in a thread): the compiled plan as XLSX, DOCX and the progress chart,
+    written into ``folder`` as a scheduled compilation writes its files (render_files)."""
+    paths = render_files(compiled, ("xlsx", "docx"), folder, lang=lang)
+    progress = folder / f"{file_stem(compiled)}_progress.png"
+    exports.progress_chart(compiled.plan, lang=lang, path=progress)
+    return [*paths, progress]
 
 
 async def cmd_summary(
     message: Message,
     command: CommandObject,
-    bot: Bot,
+    event_update: Update,
     state: FSMContext,
+    contact: Contact,
     lang: str,
     repos: Repos,
     catalog: Catalog,
     settings: Settings,
+    services: Services,
 ) -> None:
     await _leave_flow(state)
     try:
@@ -197,8 +222,10 @@ async def cmd_summary(
         scope=request.scope,
     )
     await _send_long(message, summary_message(lang, compiled))
-    files = await asyncio.to_thread(_summary_files, compiled, lang, file_stem(compiled))
-    await _send_files(bot, message.chat.id, files, text(lang, "coordinator.summary_files"))
+    folder = _files_folder(settings, event_update)
+    files = await asyncio.to_thread(_summary_files, compiled, lang, folder)
+    caption = text(lang, "coordinator.summary_files")
+    await _queue_files(services, repos, contact, message.chat.id, event_update, files, caption)
 
 
 # ------------------------------------------------------------------ /overdue
@@ -636,15 +663,24 @@ async def on_review_not_text(message: Message, state: FSMContext, lang: str, rep
 # ------------------------------------------------------------------ /export
 
 
-def _export_files(rows: list[Any], lang: str, settings: Settings, stamp: str) -> list[tuple[str, bytes]]:
-    return [
-        (f"resobot_revisions_{stamp}.xlsx", revisions_xlsx(rows, lang=lang, tz=settings.tz)),
-        (f"resobot_revisions_{stamp}.csv", revisions_csv(rows, lang=lang, tz=settings.tz)),
-    ]
+def _export_files(rows: list[Any], lang: str, settings: Settings, stamp: str, folder: Path) -> list[Path]:
+    """Blocking (run in a thread): every revision as XLSX and CSV, written into ``folder``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    xlsx, csv = folder / f"resobot_revisions_{stamp}.xlsx", folder / f"resobot_revisions_{stamp}.csv"
+    xlsx.write_bytes(revisions_xlsx(rows, lang=lang, tz=settings.tz))
+    csv.write_bytes(revisions_csv(rows, lang=lang, tz=settings.tz))
+    return [xlsx, csv]
 
 
 async def cmd_export(
-    message: Message, bot: Bot, state: FSMContext, lang: str, repos: Repos, settings: Settings
+    message: Message,
+    event_update: Update,
+    state: FSMContext,
+    contact: Contact,
+    lang: str,
+    repos: Repos,
+    settings: Settings,
+    services: Services,
 ) -> None:
     await _leave_flow(state)
     rows = await CompiledRepo(repos.session).revision_rows()
@@ -652,10 +688,11 @@ async def cmd_export(
         await message.answer(text(lang, "coordinator.export_none"))
         return
     stamp = dt.datetime.now(settings.tz).strftime("%Y%m%d-%H%M")
-    files = await asyncio.to_thread(_export_files, rows, lang, settings, stamp)
+    folder = _files_folder(settings, event_update)
+    files = await asyncio.to_thread(_export_files, rows, lang, settings, stamp, folder)
     revisions = len({(r.report_id, r.revision) for r in rows})
     caption = text(lang, "coordinator.export_caption", revisions=revisions, rows=len(rows))
-    await _send_files(bot, message.chat.id, files, caption)
+    await _queue_files(services, repos, contact, message.chat.id, event_update, files, caption)
 
 
 # ------------------------------------------------------------------ /indicator

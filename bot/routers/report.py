@@ -20,7 +20,6 @@ from aiogram.fsm.state import State
 from aiogram.types import CallbackQuery, InaccessibleMessage, InlineKeyboardMarkup, Message, TelegramObject
 
 from bot.access import RequireContact
-from bot.compile_jobs import draft_warnings
 from bot.config import Settings
 from bot.keyboards import (
     DraftCb,
@@ -37,13 +36,15 @@ from bot.keyboards import (
     tasks_keyboard,
     years_keyboard,
 )
-from bot.render import button, change_rows, chunks, error_text, question_text, summary_text
+from bot.render import button, change_rows, error_text, question_text, summary_text
 from bot.routers import status
 from bot.routers.start import switch_language
 from bot.states import ReportFlow
 from reporting_forms import forms
 from reporting_forms.catalog import Catalog, Measure, Task
 from reporting_forms.compilation import default_status_rules
+from reporting_forms.draft_warnings import draft_warnings
+from reporting_forms.messages import chunks
 from reporting_forms.periods import ReportingWindow, filed_late
 from reporting_forms.texts import LANGUAGES, alert, text, to_local
 from storage.repositories import Repos

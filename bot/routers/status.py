@@ -15,21 +15,13 @@ from aiogram.filters import Command, CommandObject
 from aiogram.types import Message
 
 from bot.access import RequireContact
-from bot.compile_jobs import (
-    MAIN_PLAN,
-    InputError,
-    Scope,
-    check_year,
-    chunks,
-    compile_inputs,
-    load_inputs,
-    missing_reports,
-    plan_years,
-    summary_message,
-)
 from bot.config import Settings
 from reporting_forms.catalog import Catalog
+from reporting_forms.inputs import MAIN_PLAN, InputError, check_year, plan_years
+from reporting_forms.messages import chunks
+from reporting_forms.summaries import Scope, compile_inputs, missing_reports, summary_message
 from reporting_forms.texts import text
+from services.compilation import load_inputs
 from storage.repositories import Repos
 from storage.tables import Contact, ReviewState
 

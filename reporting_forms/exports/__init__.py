@@ -5,6 +5,10 @@ returns bytes, writing them to ``path`` too when given. Labels come from
 ``templates/<lang>/reports.j2``. Every format loads on first use (module ``__getattr__``): openpyxl,
 python-docx and matplotlib (with numpy) are heavy, and the bot must not hold them in memory from
 start-up until a document is actually made (issue 12, item 6).
+
+Modules: ``common`` (what every format shares: labels, status colours, plan-layout lines; public,
+the chat's summaries use its labels too), one module per format, and ``catalog_json`` (the catalog
+itself as JSON-ready data, ``resobot plan export``).
 """
 
 from __future__ import annotations

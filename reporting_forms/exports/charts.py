@@ -31,7 +31,7 @@ from reporting_forms.compilation import (
     completeness_for,
     pace_tolerance,
 )
-from reporting_forms.exports._common import (
+from reporting_forms.exports.common import (
     STATUS_FILLS,
     STATUS_FONTS,
     STATUS_ORDER,

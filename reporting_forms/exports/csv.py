@@ -15,7 +15,8 @@ import io
 from pathlib import Path
 
 from reporting_forms.compilation import CompiledPlan, InstitutionShare, ProgressNote, report_progress
-from reporting_forms.exports._common import (
+from reporting_forms.exports.cells import csv_writer
+from reporting_forms.exports.common import (
     label,
     language,
     local_date,
@@ -25,7 +26,6 @@ from reporting_forms.exports._common import (
     status_label,
     write_bytes,
 )
-from reporting_forms.exports.cells import csv_writer
 from reporting_forms.labels import kind_label
 from reporting_forms.texts import unit_name
 

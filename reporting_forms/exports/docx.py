@@ -23,7 +23,7 @@ from docx.table import Table, _Cell, _Row
 from lxml.etree import SubElement
 
 from reporting_forms.compilation import CompiledPlan, Completeness, PolicyTable, Status
-from reporting_forms.exports._common import (
+from reporting_forms.exports.common import (
     STATUS_FILLS,
     STATUS_ORDER,
     completeness_header,

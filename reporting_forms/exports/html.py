@@ -9,7 +9,7 @@ from typing import Any
 
 from reporting_forms.compilation import CompiledPlan, Completeness, PolicyTable
 from reporting_forms.exports import charts as chart_module
-from reporting_forms.exports._common import (
+from reporting_forms.exports.common import (
     PLAN_COLUMNS,
     STATUS_FILLS,
     STATUS_FONTS,

@@ -19,7 +19,8 @@ from openpyxl.worksheet.worksheet import Worksheet
 
 from reporting_forms.catalog import MetricKind
 from reporting_forms.compilation import CompiledPlan, Completeness, DirectionBlock, PolicyTable, Status
-from reporting_forms.exports._common import (
+from reporting_forms.exports.cells import text_workbook, write_cell
+from reporting_forms.exports.common import (
     PLAN_COLUMNS,
     STATUS_FILLS,
     STATUS_FONTS,
@@ -46,7 +47,6 @@ from reporting_forms.exports._common import (
     warning_text,
     write_bytes,
 )
-from reporting_forms.exports.cells import text_workbook, write_cell
 
 INTEGER_FORMAT = "#,##0"
 DECIMAL_FORMAT = "#,##0.0#"

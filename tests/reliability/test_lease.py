@@ -10,9 +10,9 @@ import datetime as dt
 from aiogram import Bot
 from aiogram.client.default import DefaultBotProperties
 
-from bot.app import Services
 from bot.config import Settings
 from bot.scheduler import running_reminders
+from bot.services_container import Services
 from reporting_forms.catalog import Catalog
 from storage.db import Database
 from storage.outbox import KIND_REMINDER, NewMessage, OutboxRepo

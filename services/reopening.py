@@ -7,8 +7,8 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from bot.compile_jobs import InputError, plan_years
 from reporting_forms.catalog import Catalog
+from reporting_forms.inputs import InputError, plan_years
 from reporting_forms.periods import reopen_refusal
 from reporting_forms.texts import text
 from storage.outbox import KIND_NOTICE, NewMessage, OutboxRepo, outbox_key

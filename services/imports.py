@@ -8,10 +8,9 @@ import datetime as dt
 import html
 from dataclasses import dataclass
 
-from bot.compile_jobs import plain
 from reporting_forms.catalog import Catalog
 from reporting_forms.imports import MAX_REFUSALS_SHOWN, ImportResult, Refusal, read_workbook
-from reporting_forms.texts import text
+from reporting_forms.texts import plain, text
 from storage.imports import StoredImport, store_import
 from storage.repositories import Repos
 

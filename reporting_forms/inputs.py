@@ -1,0 +1,68 @@
+"""What a coordinator types (or passes to the CLI) to name a plan, a year or file formats, and
+the one error for input that is not acceptable (``InputError``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from reporting_forms.catalog import Catalog
+from reporting_forms.compilation import default_status_rules
+from reporting_forms.texts import text
+
+MAIN_PLAN = "RPP-2025-2027"
+HIERARCHY_PLAN = "NH-2024"
+PLAN_ALIASES = {"rpp": MAIN_PLAN, "nh": HIERARCHY_PLAN}
+FORMATS = ("xlsx", "docx", "html", "csv", "png")
+
+
+class InputError(ValueError):
+    """Input a coordinator typed (or passed to the CLI) is not acceptable; ``code`` names the
+    message macro ``coordinator.input_<code>``."""
+
+    def __init__(self, code: str, /, **params: Any) -> None:
+        self.code = code
+        self.params = params
+        super().__init__(code, params)
+
+    def message(self, lang: str) -> str:
+        return text(lang, f"coordinator.input_{self.code}", **self.params)
+
+
+# ---------------------------------------------------------------- formats and plans
+
+
+def parse_formats(raw: str) -> tuple[str, ...]:
+    """``"xlsx, docx"`` → ("xlsx", "docx"), in the order given, without repeats."""
+    found: list[str] = []
+    for part in (p.strip().casefold().lstrip(".") for p in raw.split(",")):
+        if not part:
+            continue
+        if part not in FORMATS:
+            raise InputError("unknown_format", value=part, known=", ".join(FORMATS))
+        if part not in found:
+            found.append(part)
+    if not found:
+        raise InputError("unknown_format", value=raw.strip(), known=", ".join(FORMATS))
+    return tuple(found)
+
+
+def resolve_plan(catalog: Catalog, raw: str | None) -> str:
+    """A plan id from its id or short alias (``RPP``, ``NH``), case-insensitive."""
+    if not raw:
+        return MAIN_PLAN
+    wanted = PLAN_ALIASES.get(raw.strip().casefold(), raw.strip())
+    for plan in catalog.plans:
+        if plan.id.casefold() == wanted.casefold():
+            return plan.id
+    raise InputError("unknown_plan", value=raw.strip(), known=", ".join(p.id for p in catalog.plans))
+
+
+def plan_years() -> tuple[int, ...]:
+    return default_status_rules().period.years
+
+
+def check_year(year: int | None) -> int | None:
+    years = plan_years()
+    if year is not None and year not in years:
+        raise InputError("year_outside_plan", year=year, first=years[0], last=years[-1])
+    return year

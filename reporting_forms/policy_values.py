@@ -1,0 +1,104 @@
+"""Policy-result actuals a coordinator enters (``/indicator``, ``resobot indicator set``):
+finding the indicator, parsing the year, the value and its source, and the indicator's card."""
+
+from __future__ import annotations
+
+import re
+
+from reporting_forms.catalog import Catalog, MetricKind, PolicyIndicator
+from reporting_forms.compilation import PolicyTable
+from reporting_forms.inputs import InputError
+from reporting_forms.texts import text
+
+ACTUAL_YEARS = (2022, 2027)
+_NUMBER = re.compile(
+    r"(?P<minus>[-\u2212\u2013]?)\s*(?P<int>\d{1,3}(?:[ \u00a0\u202f]\d{3})+|\d+)(?:[.,](?P<frac>\d+))?"
+)
+MAX_ACTUAL_DECIMALS = 4
+
+
+def policy_indicators(catalog: Catalog) -> list[tuple[str, PolicyIndicator]]:
+    """(plan id, indicator) of every policy-result indicator, in plan order."""
+    return [
+        (plan.id, ind)
+        for plan in catalog.plans
+        for result in plan.policy_results
+        for ind in result.indicators
+    ]
+
+
+def find_policy_indicator(catalog: Catalog, raw: str) -> tuple[str, PolicyIndicator]:
+    wanted = raw.strip().casefold()
+    for plan_id, indicator in policy_indicators(catalog):
+        if indicator.id.casefold() == wanted:
+            return plan_id, indicator
+    known = ", ".join(i.id for _, i in policy_indicators(catalog))
+    raise InputError("unknown_indicator", value=raw.strip()[:40], known=known)
+
+
+def parse_actual_year(raw: str | int) -> int:
+    value = str(raw).strip().rstrip(".")
+    first, last = ACTUAL_YEARS
+    if not value.isdigit() or not first <= int(value) <= last:
+        raise InputError("bad_year", value=str(raw).strip()[:20], first=first, last=last)
+    return int(value)
+
+
+def parse_actual_value(raw: str, kind: MetricKind = MetricKind.COUNT) -> float:
+    """A non-negative number, decimals with a comma or a dot, thousands grouped by spaces,
+    an optional % sign; a percent is at most 100."""
+    s = raw.strip().removesuffix("%").strip()
+    match = _NUMBER.fullmatch(s)
+    if match is None:
+        raise InputError("not_a_number", value=raw.strip()[:40])
+    frac = match["frac"] or ""
+    if len(frac) > MAX_ACTUAL_DECIMALS:
+        raise InputError("too_many_decimals", max_decimals=MAX_ACTUAL_DECIMALS)
+    value = float(f"{re.sub(r'[^0-9]', '', match['int'])}.{frac or '0'}")
+    if match["minus"] and value:
+        raise InputError("negative")
+    if kind is MetricKind.PERCENT and value > 100:
+        raise InputError("percent_above_100")
+    return value
+
+
+def parse_source(raw: str) -> str:
+    value = " ".join(raw.split())
+    if not value:
+        raise InputError("empty_source")
+    if len(value) > 200:
+        raise InputError("source_too_long", max_length=200)
+    return value
+
+
+def policy_card(lang: str, table: PolicyTable, indicator_id: str) -> str:
+    """One policy indicator: history 2022–2024 (the passport's, or a value entered over it, with
+    its source) beside the targets and actuals."""
+    row = next(r for r in table.rows if r.indicator_id == indicator_id)
+    return text(
+        lang,
+        "coordinator.policy_card",
+        indicator_id=row.indicator_id,
+        text=row.text,
+        unit=row.unit,
+        history=[
+            {
+                "year": y,
+                "value": row.history_value(y),
+                "entered": y in row.entered,
+                "source": row.entered[y].source if y in row.entered else None,
+                "passport": passport,
+            }
+            for y, passport in row.history.items()
+        ],
+        years=[
+            {
+                "year": cell.year,
+                "target": cell.target.text if cell.target else None,
+                "actual": cell.value,
+                "source": cell.actual.source if cell.actual else None,
+                "met": cell.met,
+            }
+            for cell in row.years
+        ],
+    )
