@@ -87,9 +87,10 @@ class UnitOfWork(BaseMiddleware):
 
     Opens the update's unit of work and binds it, so FSM draft writes and domain writes commit
     together or not at all, before the update counts as handled; an update id seen before
-    (Telegram re-delivery) is dropped. The duplicate check, then the sender's contact and
-    institution with their conversation row (one SELECT), open the transaction; the FSM row is
-    written once, at the commit (bot/fsm_storage.py).
+    (Telegram re-delivery) is dropped. The duplicate check (on PostgreSQL, the same statement
+    first takes the chat lock across instances), then the sender's contact and institution with
+    their conversation row (one SELECT), open the transaction; the FSM row is written once, at
+    the commit (bot/fsm_storage.py).
     """
 
     def __init__(self, db: Database, default_language: str = "lv") -> None:
@@ -103,11 +104,13 @@ class UnitOfWork(BaseMiddleware):
         key = storage.key(context.key) if isinstance(storage, DatabaseStorage) and context else None
         async with self.db.unit() as unit:
             repos = Repos(unit)
-            if key is not None:
-                await lock_conversation(unit, key)
             bot = data.get("bot")
-            start = await repos.start_update(
-                event.update_id, user.id if user else None, key, bot_id=bot.id if bot is not None else 0
+            start = await repos.start_update(  # on PostgreSQL its first statement takes the chat lock
+                event.update_id,
+                user.id if user else None,
+                key,
+                bot_id=bot.id if bot is not None else 0,
+                lock=conversation_lock(unit, key) if key is not None else None,
             )
             if start is None:
                 log.info("duplicate update %s dropped", event.update_id)
@@ -136,15 +139,23 @@ def chat_lock_key(key: str) -> int:
     return int.from_bytes(hashlib.sha256(key.encode()).digest()[:4], "big", signed=True)
 
 
+def conversation_lock(unit: Unit, key: str) -> tuple[int, int] | None:
+    """The advisory lock (class, key) of :func:`lock_conversation` for ``key``; None on SQLite.
+    UnitOfWork has it taken by the update's first statement (``Repos.start_update``)."""
+    if unit.raw is not None or unit.db.engine.dialect.name != "postgresql":
+        return None
+    return CHAT_LOCK_CLASS, chat_lock_key(key)
+
+
 async def lock_conversation(unit: Unit, key: str) -> None:
     """The per-user conversation lock across instances. aiogram's lock (StateInUnit) holds
     within one process; with several instances on one PostgreSQL database, two updates of one
     user may arrive at two of them. A transaction-scoped advisory lock on the user's FSM key,
     taken first in the update's transaction, makes the second wait until the first commits —
     then it reads the state the first wrote. SQLite: one process (bot/leader.py), nothing to do."""
-    if unit.raw is not None or unit.db.engine.dialect.name != "postgresql":
-        return
-    await _CHAT_LOCK.rows(unit, cls=CHAT_LOCK_CLASS, obj=chat_lock_key(key))
+    lock = conversation_lock(unit, key)
+    if lock is not None:
+        await _CHAT_LOCK.rows(unit, cls=lock[0], obj=lock[1])
 
 
 def run_filters_inline(router: Router) -> Router:

@@ -9,17 +9,44 @@ days off as holidays and the worked Saturdays in ``weekend_workdays``.
 from __future__ import annotations
 
 import datetime as dt
+import importlib.util
 from functools import cache
+from pathlib import Path
 
 import holidays
+from holidays.registry import COUNTRIES
 
 COUNTRY = "LV"
 _ONE_DAY = dt.timedelta(days=1)
 
 
 @cache
+def _country(country: str) -> type[holidays.HolidayBase] | None:
+    """The country's calendar class, read from its own module of ``holidays.countries``.
+
+    ``holidays.country_holidays`` imports that package, and with it the modules of all ~250
+    countries (~5 MB of the idle bot's memory, issue 12 item 6), to use one. None when the
+    package is not laid out as expected: :func:`_calendar` then asks ``holidays`` the usual way."""
+    for module, (name, *codes) in COUNTRIES.items():
+        if country not in codes:
+            continue
+        path = Path(holidays.__file__).parent / "countries" / f"{module}.py"
+        spec = importlib.util.spec_from_file_location(f"holidays.countries.{module}", path)
+        if spec is None or spec.loader is None or not path.is_file():
+            return None
+        found = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(found)
+        entity = getattr(found, name, None)
+        return entity if isinstance(entity, type) and issubclass(entity, holidays.HolidayBase) else None
+    return None
+
+
+@cache
 def _calendar(year: int, country: str = COUNTRY) -> holidays.HolidayBase:
-    return holidays.country_holidays(country, years=year)
+    entity = _country(country)
+    if entity is None:
+        return holidays.country_holidays(country, years=year)
+    return entity(years=year)
 
 
 @cache

@@ -922,6 +922,23 @@ _MARK_UPDATE = Sql(
        ON CONFLICT (bot_id, update_id) DO NOTHING""",
     params={"bot_id": BigInteger(), "update_id": BigInteger(), "at": DateTime(timezone=True)},
 )
+# PostgreSQL: the update's conversation lock (bot/middlewares.py, a transaction-scoped advisory
+# lock) taken by the duplicate check's own statement — one round trip instead of two. The lock
+# is acquired before the row is inserted (the INSERT reads its one row from the MATERIALIZED
+# CTE), and the next statement — the conversation row's SELECT — takes its snapshot after it.
+_LOCK_AND_MARK_UPDATE = Sql(
+    """WITH locked AS MATERIALIZED (SELECT pg_advisory_xact_lock(:lock_class, :lock_key))
+       INSERT INTO processed_update (bot_id, update_id, at)
+       SELECT :bot_id, :update_id, :at FROM locked
+       ON CONFLICT (bot_id, update_id) DO NOTHING""",
+    params={
+        "lock_class": Integer(),
+        "lock_key": Integer(),
+        "bot_id": BigInteger(),
+        "update_id": BigInteger(),
+        "at": DateTime(timezone=True),
+    },
+)
 _FORGET_UPDATES = Sql(
     "DELETE FROM processed_update WHERE at < :before", params={"before": DateTime(timezone=True)}
 )
@@ -1047,26 +1064,49 @@ class Repos:
     def session(self) -> AsyncSession:
         return self.source.session if isinstance(self.source, Unit) else self.source
 
-    async def mark_update(self, update_id: int, now: dt.datetime | None = None, *, bot_id: int = 0) -> bool:
+    async def mark_update(
+        self,
+        update_id: int,
+        now: dt.datetime | None = None,
+        *,
+        bot_id: int = 0,
+        lock: tuple[int, int] | None = None,
+    ) -> bool:
         """Remember a Telegram update id of bot ``bot_id``; False when it was handled before (a
         duplicate). Update ids are per bot: two bots sharing a database each have an update 1.
 
         One INSERT ... ON CONFLICT DO NOTHING (SQLite and PostgreSQL both speak it). Telegram
         re-delivers within hours at most, so ids older than UPDATE_MEMORY are forgotten, a
-        batch at a time (every PRUNE_EVERY-th update)."""
+        batch at a time (every PRUNE_EVERY-th update).
+
+        ``lock`` (PostgreSQL only): the advisory lock (class, key) taken first, by the same
+        statement (bot/middlewares.py: the conversation lock across instances)."""
         now = now or t.utcnow()
-        if not await _MARK_UPDATE.run(self.source, bot_id=bot_id, update_id=update_id, at=now):
+        if lock is not None:
+            marked = await _LOCK_AND_MARK_UPDATE.run(
+                self.source, lock_class=lock[0], lock_key=lock[1], bot_id=bot_id, update_id=update_id, at=now
+            )
+        else:
+            marked = await _MARK_UPDATE.run(self.source, bot_id=bot_id, update_id=update_id, at=now)
+        if not marked:
             return False
         if update_id % PRUNE_EVERY == 0:
             await _FORGET_UPDATES.run(self.source, before=now - UPDATE_MEMORY)
         return True
 
     async def start_update(
-        self, update_id: int, telegram_user_id: int | None, state_key: str | None, *, bot_id: int = 0
+        self,
+        update_id: int,
+        telegram_user_id: int | None,
+        state_key: str | None,
+        *,
+        bot_id: int = 0,
+        lock: tuple[int, int] | None = None,
     ) -> UpdateContext | None:
         """The first statements of an update: None when it is a duplicate; else the sender's
-        contact and institution (ORM instances of this unit) and the conversation row."""
-        if not await self.mark_update(update_id, bot_id=bot_id):
+        contact and institution (ORM instances of this unit) and the conversation row.
+        ``lock``: see :meth:`mark_update` (PostgreSQL)."""
+        if not await self.mark_update(update_id, bot_id=bot_id, lock=lock):
             return None
         row = await _UPDATE_CONTEXT.one(self.source, user_id=telegram_user_id, state_key=state_key)
         assert row is not None

@@ -37,6 +37,13 @@ import bot.scheduler, bot.sender  # what polling starts next to the dispatcher
 settle_heap()
 at_start = heavy()
 
+# the working-day calendar (the scheduler plans today at start): Latvia's module only, not the
+# ~250 countries of holidays.countries
+from reporting_forms.workdays import is_working_day  # noqa: E402
+
+working = is_working_day(dt.date(2026, 1, 2))
+countries = sorted(m for m in sys.modules if m.startswith("holidays.countries"))
+
 from openpyxl import load_workbook  # noqa: E402  (only after the start-up check)
 
 from reporting_forms import exports
@@ -46,7 +53,8 @@ catalog = services.catalog
 plan = next(p for p in catalog.plans if p.directions)
 compiled = compile_plan(catalog, plan.id, [], year=None, as_of=dt.date(2026, 1, 15))
 workbook = load_workbook(io.BytesIO(exports.export_xlsx(compiled)))
-print(json.dumps({"at_start": at_start, "sheets": workbook.sheetnames, "after": heavy()}))
+print(json.dumps({"at_start": at_start, "sheets": workbook.sheetnames, "after": heavy(),
+                  "working": working, "countries": countries}))
 """
 
 
@@ -70,3 +78,9 @@ def test_the_bot_starts_without_document_libraries_and_still_makes_an_xlsx(tmp_p
     # making a document loads what it needs, and the file is a real workbook
     assert "openpyxl" in seen["after"]
     assert len(seen["sheets"]) >= 2
+
+
+def test_the_working_day_calendar_loads_latvia_alone(tmp_path: Path) -> None:
+    seen = _run(tmp_path)
+    assert seen["working"] is False  # 2 January 2026: a day off transferred from Saturday 17 January
+    assert seen["countries"] == []  # holidays.countries (every country's module) was never imported

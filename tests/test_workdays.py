@@ -162,3 +162,12 @@ def test_cached_per_year() -> None:
     info = workdays._working_set.cache_info()
     assert info.misses == 1
     assert info.hits == 11
+
+
+@pytest.mark.parametrize("year", range(2024, 2031))
+def test_the_calendar_read_from_latvias_module_is_the_one_holidays_gives(year: int) -> None:
+    ours = workdays._calendar(year)
+    theirs = holidays.country_holidays("LV", years=year)
+    assert workdays._country("LV") is not None  # read from its module, not via holidays.countries
+    assert dict(ours) == dict(theirs)
+    assert ours.weekend_workdays == theirs.weekend_workdays

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import asyncio
 
-from sqlalchemy import text
+from sqlalchemy import String, text
 
 from bot.leader import Leadership
-from bot.middlewares import lock_conversation
-from storage.db import Database
+from bot.middlewares import CHAT_LOCK_CLASS, chat_lock_key, conversation_lock, lock_conversation
+from storage.db import Database, Sql
+from storage.repositories import Repos
 
 
 class Instance:
@@ -108,6 +109,48 @@ async def test_the_conversation_lock_holds_across_instances(pg_url: str) -> None
         release.set()
         await asyncio.gather(first, second)
         assert order == ["A in", "other in", "other out", "A out", "B in", "B out"]
+    finally:
+        await one.dispose()
+        await two.dispose()
+
+
+_STATE = Sql(
+    "INSERT INTO conversation_state (key, state, data, updated_at) VALUES (:k, 'S', '{}', now())",
+    {"k": String()},
+)
+
+
+async def test_the_duplicate_check_takes_the_conversation_lock_first(pg_url: str) -> None:
+    """UnitOfWork takes the lock with the update's first statement (Repos.start_update): a second
+    instance's update of the same user waits until the first commits, then reads what it wrote;
+    a re-delivered update is still dropped."""
+    one, two = Database(pg_url), Database(pg_url)
+    key = "bot:1001:1001"
+    first_in, release = asyncio.Event(), asyncio.Event()
+    order: list[str] = []
+
+    async def update(db: Database, update_id: int, name: str, hold: bool = False) -> bool:
+        async with db.unit() as unit:
+            lock = conversation_lock(unit, key)
+            assert lock == (CHAT_LOCK_CLASS, chat_lock_key(key))
+            start = await Repos(unit).start_update(update_id, 1001, key, bot_id=1, lock=lock)
+            order.append(f"{name} in {start.state if start else 'duplicate'}")
+            if hold:
+                first_in.set()
+                await release.wait()
+                await _STATE.run(unit, k=key)
+            return start is not None
+
+    try:
+        first = asyncio.create_task(update(one, 1, "A", hold=True))
+        await first_in.wait()
+        second = asyncio.create_task(update(two, 2, "B"))
+        done, _ = await asyncio.wait({second}, timeout=0.5)
+        assert not done, "the same user's second update waits for the first transaction"
+        release.set()
+        assert await asyncio.gather(first, second) == [True, True]
+        assert not await update(two, 1, "A again")
+        assert order == ["A in None", "B in S", "A again in duplicate"]
     finally:
         await one.dispose()
         await two.dispose()
