@@ -51,18 +51,16 @@ from storage.db import Database, upgrade_async
 from storage.repositories import Repos
 from storage.tables import Role, utcnow
 
-
-def _database_error_types() -> tuple[type[BaseException], ...]:
-    """SQLAlchemy's wrapped DBAPI errors, and asyncpg's own in case one escapes unwrapped."""
-    types: tuple[type[BaseException], ...] = (DBAPIError, OperationalError, InterfaceError)
-    try:
-        import asyncpg
-    except ImportError:  # pragma: no cover - asyncpg is a dependency
-        return types
-    return (*types, asyncpg.PostgresError, asyncpg.InterfaceError)
+SQLALCHEMY_DATABASE_ERRORS = (DBAPIError, OperationalError, InterfaceError)
 
 
-DATABASE_ERRORS = _database_error_types()
+def database_error_types() -> tuple[type[BaseException], ...]:
+    """SQLAlchemy's wrapped DBAPI errors, and asyncpg's own in case one escapes unwrapped —
+    asyncpg's only when it is loaded (a PostgreSQL URL): an SQLite bot never imports it."""
+    asyncpg = sys.modules.get("asyncpg")
+    if asyncpg is None:
+        return SQLALCHEMY_DATABASE_ERRORS
+    return (*SQLALCHEMY_DATABASE_ERRORS, asyncpg.PostgresError, asyncpg.InterfaceError)
 
 
 def database_error_message(exc: BaseException) -> str:
@@ -87,7 +85,7 @@ class _ResobotGroup(TyperGroup):
     def invoke(self, ctx: typer.Context) -> Any:
         try:
             return super().invoke(ctx)
-        except DATABASE_ERRORS as exc:
+        except database_error_types() as exc:
             raise fail(f"Database error: {database_error_message(exc)}", 3) from None
 
 

@@ -36,6 +36,7 @@ dp = build_dispatcher(services)
 import bot.scheduler, bot.sender  # what polling starts next to the dispatcher
 settle_heap()
 at_start = heavy()
+postgres_driver = "asyncpg" in sys.modules  # an SQLite bot has no use for it
 
 # the working-day calendar (the scheduler plans today at start): Latvia's module only, not the
 # ~250 countries of holidays.countries
@@ -54,7 +55,8 @@ plan = next(p for p in catalog.plans if p.directions)
 compiled = compile_plan(catalog, plan.id, [], year=None, as_of=dt.date(2026, 1, 15))
 workbook = load_workbook(io.BytesIO(exports.export_xlsx(compiled)))
 print(json.dumps({"at_start": at_start, "sheets": workbook.sheetnames, "after": heavy(),
-                  "working": working, "countries": countries}))
+                  "working": working, "countries": countries,
+                  "postgres_driver": postgres_driver}))
 """
 
 
@@ -84,3 +86,7 @@ def test_the_working_day_calendar_loads_latvia_alone(tmp_path: Path) -> None:
     seen = _run(tmp_path)
     assert seen["working"] is False  # 2 January 2026: a day off transferred from Saturday 17 January
     assert seen["countries"] == []  # holidays.countries (every country's module) was never imported
+
+
+def test_an_sqlite_bot_does_not_load_the_postgresql_driver(tmp_path: Path) -> None:
+    assert _run(tmp_path)["postgres_driver"] is False
