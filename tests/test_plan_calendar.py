@@ -233,6 +233,17 @@ def test_no_plan_year_time_zone_or_main_plan_literal_outside_the_one_source() ->
     assert found == []
 
 
+def test_no_plan_year_in_the_templates() -> None:
+    """Texts name plan years through ``plan_calendar()`` (a Jinja global), never literally."""
+    found = [
+        f"{path.relative_to(ROOT).as_posix()}:{n}: {line.strip()[:60]}"
+        for path in sorted((ROOT / "templates").rglob("*.j2"))
+        for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1)
+        if FACTS.search(line)
+    ]
+    assert found == []
+
+
 def test_the_scan_finds_a_literal() -> None:
     source = (
         'X = 2027\nZONE = "Europe/Riga"\n'

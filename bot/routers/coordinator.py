@@ -278,7 +278,7 @@ async def cmd_reopen(
     settings: Settings,
     services: Services,
 ) -> None:
-    """``/reopen 2025 VPD``: open a closed year for one institution (its contacts are told)."""
+    """``/reopen YEAR VPD``: open a closed year for one institution (its contacts are told)."""
     await _leave_flow(state)
     years = plan_years()
     words = (command.args or "").split()
@@ -343,7 +343,7 @@ def _review_rows(
     lang: str, view: ReportView, catalog: Catalog, changes: Sequence[dict[str, Any]], width: int | None
 ) -> list[dict[str, Any]]:
     """One row per indicator of the measure: its text (shortened to ``width``; None: left out),
-    the 2027 target and unit, the value reported and — from the second revision — what changed
+    the last-year target and unit, the value reported and — from the second revision — what changed
     since the previous one (old → new, the milestone date too)."""
     try:
         measure = catalog.measure(view.measure_code)
