@@ -44,9 +44,7 @@ async def mystatus_parts(
     except InputError as exc:
         return [exc.message(lang)]
     plans = [
-        p
-        for p in catalog.plans_main_first()
-        if any(institution.abbr in m.institutions for m in p.measures())
+        p for p in catalog.plans_main_first() if any(institution.abbr in m.institutions for m in p.measures())
     ]
     if not plans:
         return [text(lang, "coordinator.mystatus_none", institution=institution.abbr)]
