@@ -294,7 +294,7 @@ def _indicator_table(title: str, indicators: Any) -> Table:
     table = Table(title=title, show_lines=True)
     for name, kw in (
         ("Id", {"no_wrap": True}),
-        ("Rezultatīvā rādītāja vērtība 2027.gadā", {}),
+        (f"Rezultatīvā rādītāja vērtība {plan_years()[-1]}.gadā", {}),
         ("Mērķis", {"justify": "right"}),
         ("Veids", {}),
         ("Mērvienība", {}),

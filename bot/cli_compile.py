@@ -13,7 +13,7 @@ from rich.table import Table
 from bot import cli_common as cli
 from reporting_forms.compilation import PolicyRow, Status, compile_policy_results
 from reporting_forms.exports.common import status_label
-from reporting_forms.inputs import FORMATS, MAIN_PLAN, InputError, parse_formats, resolve_plan
+from reporting_forms.inputs import FORMATS, InputError, parse_formats, resolve_plan
 from reporting_forms.policy_values import (
     find_policy_indicator,
     parse_actual_value,
@@ -101,19 +101,19 @@ def plan_runs(catalog: Any, plan: str | None, wanted: tuple[str, ...]) -> list[t
     the main plan so, then every other plan (the informal-hierarchy plan) as its status table."""
     if plan is not None:
         return [(resolve_plan(catalog, plan), wanted)]
-    others = [p.id for p in catalog.plans if p.id != MAIN_PLAN]
-    return [(MAIN_PLAN, wanted), *((plan_id, STATUS_TABLE) for plan_id in others)]
+    main, *others = catalog.plans_main_first()
+    return [(main.id, wanted), *((p.id, STATUS_TABLE) for p in others)]
 
 
 def compile_command(
-    year: int = typer.Option(None, "--year", help="a year of the plan; default: the whole 2025–2027 period"),
+    year: int = typer.Option(None, "--year", help="a year of the plan; default: the whole plan period"),
     formats: str = typer.Option(",".join(FORMATS), "--format", help=f"comma-separated: {', '.join(FORMATS)}"),
     out_dir: Path = typer.Option(Path("compiled"), "--out", help="folder for the files (created)"),
     plan: str = typer.Option(
         None,
         "--plan",
-        help="RPP-2025-2027 or NH-2024 (RPP, NH); default: both — the main plan in --format, "
-        "NH-2024 as its XLSX status table",
+        help="a plan id or its alias (RPP, NH); default: every plan — the main plan in --format, "
+        "the others as their XLSX status tables",
     ),
     lang: str = typer.Option("lv", "--lang", help="lv or en"),
     as_of: str = typer.Option(None, "--as-of", help="statuses as of this day, YYYY-MM-DD (default today)"),
@@ -132,7 +132,17 @@ def compile_command(
 
         inputs = cli.with_repos(work, settings)
         compiled = [
-            (compile_inputs(catalog, inputs[plan_id], plan_id=plan_id, year=year, as_of=day), wanted)
+            (
+                compile_inputs(
+                    catalog,
+                    inputs[plan_id],
+                    plan_id=plan_id,
+                    year=year,
+                    as_of=day,
+                    timezone=settings.timezone,
+                ),
+                wanted,
+            )
             for plan_id, wanted in runs
         ]
     except InputError as exc:
@@ -149,7 +159,7 @@ def compile_command(
 @indicator_app.command("set")
 def indicator_set(
     indicator: str = typer.Argument(..., help="e.g. PR1.RR2"),
-    year: str = typer.Argument(..., help="2022–2027"),
+    year: str = typer.Argument(..., help="a year of the policy guidelines' period"),
     value: str = typer.Argument(..., help="a number; decimals with a comma or a dot"),
     source: str = typer.Option(None, "--source", help='where the value comes from, e.g. "VID"'),
 ) -> None:
@@ -190,7 +200,7 @@ def _history_cell(row: PolicyRow, year: int) -> str:
 
 
 @indicator_app.command("list")
-def indicator_list(plan: str = typer.Option(MAIN_PLAN, "--plan")) -> None:
+def indicator_list(plan: str = typer.Option(None, "--plan", help="default: the main plan")) -> None:
     """Policy-result indicators: passport history, yearly targets and the actuals entered."""
     settings = cli.get_settings()
     catalog = cli.get_effective_catalog(settings)  # with an admin's reporters (plan reporters)

@@ -26,7 +26,7 @@ def _refused(cli: Any, exc: Any) -> typer.Exit:
 
 @period_app.command("reopen")
 def reopen(
-    year: int = typer.Argument(..., help="the closed plan year, e.g. 2025"),
+    year: int = typer.Argument(..., help="a closed year of the plan"),
     institution: str = typer.Argument(..., help="the institution whose contacts may file it, e.g. VPD"),
     days: int = typer.Option(30, "--days", min=1, max=366, help="how many days it stays open"),
 ) -> None:

@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING, Any, Self
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from reporting_forms.calendar import DEFAULT_TIMEZONE, default_calendar
+
 if TYPE_CHECKING:
     from reporting_forms.reminder_policy import ReminderPolicy
 
@@ -40,7 +42,9 @@ class Settings(BaseSettings):
     # (each can still be set on its own). Outside the package in a deployment (/data in Docker).
     data_dir: Path = Field(default=DEFAULT_DATA_DIR, description="Data folder (DATA_DIR)")
     database_url: str = Field(default=f"sqlite+aiosqlite:///{DEFAULT_SQLITE}")
-    timezone: str = "Europe/Riga"
+    timezone: str = Field(
+        default=DEFAULT_TIMEZONE, description="The one time zone of reminders, compilations, report dates"
+    )
     default_language: str = "lv"
     console_files_dir: Path = DEFAULT_DATA_DIR / "console-files"
     compiled_dir: Path = Field(
@@ -64,8 +68,6 @@ class Settings(BaseSettings):
     reminders_enabled: bool = Field(default=True, description="Plan reminders and digests")
     reporting_from_year: int | None = Field(
         default=None,
-        ge=2025,
-        le=2027,
         description="First plan year the bot chases (kept by `resobot init`; default: its first year)",
     )
     compile_enabled: bool = Field(
@@ -181,6 +183,14 @@ class Settings(BaseSettings):
             raise ValueError(f"unknown time zone {v!r}") from exc
         return v
 
+    @field_validator("reporting_from_year")
+    @classmethod
+    def _plan_year(cls, v: int | None) -> int | None:
+        calendar = default_calendar()
+        if v is not None and not calendar.in_plan(v):
+            raise ValueError(f"must be a year of the plan, {calendar.first_year}–{calendar.last_year}")
+        return v
+
     @field_validator("default_language")
     @classmethod
     def _lang(cls, v: str) -> str:
@@ -202,8 +212,9 @@ class Settings(BaseSettings):
 
     @property
     def reminder_policy(self) -> ReminderPolicy:
-        """reporting_forms/reminder_policy.yaml with REMINDER_POLICY_OVERRIDES applied."""
-        return _policy(self.reminder_policy_overrides)
+        """reporting_forms/reminder_policy.yaml with REMINDER_POLICY_OVERRIDES applied, in the
+        TIMEZONE setting's zone (the one time zone of everything)."""
+        return _policy(self.reminder_policy_overrides, self.timezone)
 
 
 def parse_listen(text: str) -> tuple[str, int]:
@@ -224,7 +235,7 @@ def _sqlite_in_memory(url: str) -> bool:
 
 
 @lru_cache(maxsize=16)
-def _policy(overrides: str | None) -> ReminderPolicy:
+def _policy(overrides: str | None, timezone: str = DEFAULT_TIMEZONE) -> ReminderPolicy:
     from reporting_forms.reminder_policy import PolicyError, load_policy
 
     data: Any = {}
@@ -236,7 +247,7 @@ def _policy(overrides: str | None) -> ReminderPolicy:
         if not isinstance(data, dict):
             raise ValueError("expected a JSON object of policy fields")
     try:
-        return load_policy(overrides=data)
+        return load_policy(overrides={**data, "timezone": timezone})
     except PolicyError as exc:
         raise ValueError(str(exc)) from None
 

@@ -4,7 +4,7 @@ The scheduler only *triggers* work; what is due is always computed from the data
 ``services.reminder_planner`` (the policy of ``reporting_forms.reminder_policy`` over catalog
 deadlines, contacts, mutes, submitted values and the sent log), so it is right after any restart.
 Jobs (APScheduler 3 ``AsyncIOScheduler``, jobs kept in the project database by
-``SQLAlchemyJobStore``, time zone of the policy — Europe/Riga):
+``SQLAlchemyJobStore``, in the TIMEZONE setting's zone):
 
 ``reminders.plan``    every day at send_time − REMINDER_PLAN_LEAD_MINUTES (08:55): today's
                       planned messages → outbox (idempotent: unique dedup_key, and at most one

@@ -200,11 +200,34 @@ class PolicyResult(_Strict):
     indicators: tuple[PolicyIndicator, ...]
 
 
+class PlanPeriod(_Strict):
+    """A span of whole days, ``start`` to ``end`` inclusive (a plan's or its guidelines' period)."""
+
+    start: dt.date
+    end: dt.date
+
+    @model_validator(mode="after")
+    def _ordered(self) -> PlanPeriod:
+        if self.end <= self.start:
+            raise ValueError("period end must be after its start")
+        return self
+
+    @property
+    def years(self) -> tuple[int, ...]:
+        return tuple(range(self.start.year, self.end.year + 1))
+
+
 class Plan(_Strict):
     id: str
     title: str
     short_title: str
     source: str
+    alias: str | None = Field(default=None, description="Short name a coordinator may type (RPP, NH).")
+    main: bool = Field(default=False, description="The main plan: its period is the reporting calendar.")
+    period: PlanPeriod | None = Field(default=None, description="The plan's own period (reporting years).")
+    guidelines_period: PlanPeriod | None = Field(
+        default=None, description="The policy guidelines' period: years of policy-result actuals."
+    )
     owner: str | None = Field(default=None, description="The institution that owns and coordinates the plan.")
     directions: tuple[Direction, ...]
     policy_results: tuple[PolicyResult, ...] = ()
@@ -264,6 +287,16 @@ class Catalog(_Strict):
         if missing:  # still being built: the frozen model's own field, set once
             object.__setattr__(self, "plans", self.with_reporters(missing).plans)
         return self
+
+    @property
+    def main_plan(self) -> Plan:
+        """The plan flagged ``main: true`` (at most one, checked on load); else the first plan."""
+        return next((p for p in self.plans if p.main), self.plans[0])
+
+    def plans_main_first(self) -> list[Plan]:
+        """The plans, the main plan first (then in catalog order)."""
+        main = self.main_plan
+        return [main, *(p for p in self.plans if p is not main)]
 
     def _index(self) -> _Index:
         """The lookups, kept in the instance dict as functools.cached_property keeps a value
@@ -443,6 +476,11 @@ def _check_references(catalog: Catalog, files: dict[str, str]) -> None:
             raise CatalogError(file, item_id, f"duplicate id (also in {seen[item_id]})")
         seen[item_id] = file
 
+    mains = [p.id for p in catalog.plans if p.main]
+    if len(mains) > 1:
+        raise CatalogError(files[mains[1]], mains[1], f"main: true on more than one plan (also {mains[0]})")
+    if mains and catalog.main_plan.period is None:
+        raise CatalogError(files[mains[0]], mains[0], "the main plan needs a period (start, end)")
     for abbr in (i.abbr for i in catalog.institutions):
         if list(i.abbr for i in catalog.institutions).count(abbr) > 1:
             raise CatalogError(INSTITUTIONS_FILE, abbr, "duplicate institution")

@@ -5,13 +5,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from reporting_forms.calendar import default_calendar
 from reporting_forms.catalog import Catalog
-from reporting_forms.compilation import default_status_rules
 from reporting_forms.texts import text
 
-MAIN_PLAN = "RPP-2025-2027"
-HIERARCHY_PLAN = "NH-2024"
-PLAN_ALIASES = {"rpp": MAIN_PLAN, "nh": HIERARCHY_PLAN}
 FORMATS = ("xlsx", "docx", "html", "csv", "png")
 
 
@@ -47,18 +44,20 @@ def parse_formats(raw: str) -> tuple[str, ...]:
 
 
 def resolve_plan(catalog: Catalog, raw: str | None) -> str:
-    """A plan id from its id or short alias (``RPP``, ``NH``), case-insensitive."""
+    """A plan id from its id or its ``alias`` in the catalog (``RPP``, ``NH``), case-insensitive;
+    none given: the catalog's main plan."""
     if not raw:
-        return MAIN_PLAN
-    wanted = PLAN_ALIASES.get(raw.strip().casefold(), raw.strip())
+        return catalog.main_plan.id
+    wanted = raw.strip().casefold()
     for plan in catalog.plans:
-        if plan.id.casefold() == wanted.casefold():
+        if wanted in (plan.id.casefold(), (plan.alias or "").casefold()):
             return plan.id
     raise InputError("unknown_plan", value=raw.strip(), known=", ".join(p.id for p in catalog.plans))
 
 
 def plan_years() -> tuple[int, ...]:
-    return default_status_rules().period.years
+    """The plan calendar's years."""
+    return default_calendar().years
 
 
 def check_year(year: int | None) -> int | None:

@@ -1,4 +1,5 @@
-"""Reporting periods: calendar years of the plan; which ones are open for reports today."""
+"""Reporting periods: calendar years of the plan (``reporting_forms.calendar``); which ones are
+open for reports today."""
 
 from __future__ import annotations
 
@@ -7,15 +8,18 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import tzinfo
 
-FIRST_YEAR = 2025
-LAST_YEAR = 2027
+from reporting_forms.calendar import default_calendar
+
 # The previous year stays open for late reports and corrections until this day (month, day).
 PREVIOUS_YEAR_OPEN_UNTIL = (3, 31)
 
 
-def open_years(today: dt.date, first: int = FIRST_YEAR, last: int = LAST_YEAR) -> list[int]:
+def open_years(today: dt.date, first: int | None = None, last: int | None = None) -> list[int]:
     """Years a contact may report on today, newest first: the current year, plus the previous
-    year until 31 March; only years of the plan."""
+    year until 31 March; only years of the plan (``first``..``last``, default the calendar's)."""
+    calendar = default_calendar()
+    first = calendar.first_year if first is None else first
+    last = calendar.last_year if last is None else last
     years = [today.year]
     if (today.month, today.day) <= PREVIOUS_YEAR_OPEN_UNTIL:
         years.append(today.year - 1)
@@ -48,11 +52,11 @@ class ReportingWindow:
     ``from_year`` is the first year the bot chases (``REPORTING_FROM_YEAR``, stored at the first
     ``resobot init``): earlier years are neither reminded nor overdue nor counted in completeness
     (documents show them as "nav datu"). A coordinator can reopen a closed year for one
-    institution (``/reopen 2025 VPD``): ``reopened`` maps (institution, year) to the last day it
+    institution (``/reopen YEAR VPD``): ``reopened`` maps (institution, year) to the last day it
     stays open; its contacts may then file it (late), and it is expected and chased until then.
     """
 
-    from_year: int = FIRST_YEAR
+    from_year: int = field(default_factory=lambda: default_calendar().first_year)
     reopened: Mapping[tuple[str, int], dt.date] = field(default_factory=dict)
 
     def expected(self, institution: str, year: int) -> bool:

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import re
 
+from reporting_forms.calendar import default_calendar
 from reporting_forms.catalog import Catalog, MetricKind, PolicyIndicator
 from reporting_forms.compilation import PolicyTable
 from reporting_forms.inputs import InputError
 from reporting_forms.texts import text
 
-ACTUAL_YEARS = (2022, 2027)
 _NUMBER = re.compile(
     r"(?P<minus>[-\u2212\u2013]?)\s*(?P<int>\d{1,3}(?:[ \u00a0\u202f]\d{3})+|\d+)(?:[.,](?P<frac>\d+))?"
 )
@@ -36,9 +36,15 @@ def find_policy_indicator(catalog: Catalog, raw: str) -> tuple[str, PolicyIndica
     raise InputError("unknown_indicator", value=raw.strip()[:40], known=known)
 
 
+def actual_years() -> tuple[int, int]:
+    """(first, last) year a policy-result actual may be entered for: the guidelines' period."""
+    years = default_calendar().guideline_years
+    return years[0], years[-1]
+
+
 def parse_actual_year(raw: str | int) -> int:
     value = str(raw).strip().rstrip(".")
-    first, last = ACTUAL_YEARS
+    first, last = actual_years()
     if not value.isdigit() or not first <= int(value) <= last:
         raise InputError("bad_year", value=str(raw).strip()[:20], first=first, last=last)
     return int(value)
@@ -72,7 +78,7 @@ def parse_source(raw: str) -> str:
 
 
 def policy_card(lang: str, table: PolicyTable, indicator_id: str) -> str:
-    """One policy indicator: history 2022–2024 (the passport's, or a value entered over it, with
+    """One policy indicator: the history years (the passport's, or a value entered over it, with
     its source) beside the targets and actuals."""
     row = next(r for r in table.rows if r.indicator_id == indicator_id)
     return text(

@@ -34,6 +34,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from reporting_forms.calendar import DEFAULT_TIMEZONE, default_calendar
 from reporting_forms.periods import ReportingWindow
 from reporting_forms.workdays import nth_working_day, previous_working_day
 
@@ -104,9 +105,19 @@ class QuietHours(_Frozen):
         return self.start <= t < self.end
 
 
+def _first_year() -> int:
+    return default_calendar().first_year
+
+
+def _last_year() -> int:
+    return default_calendar().last_year
+
+
 class YearlyCycle(_Frozen):
-    first_year: int
-    last_year: int
+    """The yearly report cycle; its years default to the plan calendar's."""
+
+    first_year: int = Field(default_factory=_first_year)
+    last_year: int = Field(default_factory=_last_year)
     request: MonthDay
     reminders: tuple[MonthDay, ...] = ()
     overdue_from: MonthDay
@@ -128,7 +139,7 @@ class YearlyCycle(_Frozen):
 
 
 class ReminderPolicy(_Frozen):
-    timezone: str = "Europe/Riga"
+    timezone: str = DEFAULT_TIMEZONE  # the TIMEZONE setting replaces it (bot.config.Settings.reminder_policy)
     country: str = "LV"
     send_time: dt.time
     quiet_hours: QuietHours

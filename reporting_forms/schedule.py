@@ -1,5 +1,5 @@
 """The compile schedule: the monthly summary on the first working day of each month and the
-annual one on 15 January, at 08:00 in the policy's time zone, for the years of the plan period."""
+annual one on 15 January, at 08:00 in the TIMEZONE setting's zone, for the years of the plan period."""
 
 from __future__ import annotations
 
@@ -7,10 +7,10 @@ import datetime as dt
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
+from reporting_forms.calendar import DEFAULT_TZ
 from reporting_forms.inputs import plan_years
 from reporting_forms.workdays import nth_working_day
 
-RIGA = ZoneInfo("Europe/Riga")
 COMPILE_AT = dt.time(8, 0)
 ANNUAL_ON = (1, 15)  # month, day
 
@@ -24,19 +24,19 @@ class CompileRun:
     year: int
 
 
-def monthly_run(year: int, month: int, tz: ZoneInfo = RIGA) -> CompileRun:
+def monthly_run(year: int, month: int, tz: ZoneInfo = DEFAULT_TZ) -> CompileRun:
     """First working day of the month at 08:00; it compiles the year of the month just ended."""
     day = nth_working_day(year, month, 1)
     return CompileRun(dt.datetime.combine(day, COMPILE_AT, tz), "monthly", year if month > 1 else year - 1)
 
 
-def annual_run(year: int, tz: ZoneInfo = RIGA) -> CompileRun:
+def annual_run(year: int, tz: ZoneInfo = DEFAULT_TZ) -> CompileRun:
     """15 January at 08:00: the previous year's annual summary."""
     day = dt.date(year, *ANNUAL_ON)
     return CompileRun(dt.datetime.combine(day, COMPILE_AT, tz), "annual", year - 1)
 
 
-def compile_runs(start: dt.date, end: dt.date, tz: ZoneInfo = RIGA) -> list[CompileRun]:
+def compile_runs(start: dt.date, end: dt.date, tz: ZoneInfo = DEFAULT_TZ) -> list[CompileRun]:
     """Every run on a day in [start, end] that compiles a year of the plan period, in time order."""
     years = plan_years()
     runs: list[CompileRun] = []
@@ -46,7 +46,7 @@ def compile_runs(start: dt.date, end: dt.date, tz: ZoneInfo = RIGA) -> list[Comp
     return sorted(r for r in runs if start <= r.at.date() <= end and r.year in years)
 
 
-def next_compile_run(now: dt.datetime, tz: ZoneInfo = RIGA) -> CompileRun | None:
+def next_compile_run(now: dt.datetime, tz: ZoneInfo = DEFAULT_TZ) -> CompileRun | None:
     """The first run at or after ``now`` (aware); None after the plan period's last run."""
     local = now.astimezone(tz)
     later = compile_runs(local.date(), dt.date(plan_years()[-1] + 1, 12, 31), tz)
@@ -60,7 +60,7 @@ def compile_job_name(kind: str) -> str:
     return f"compile.{kind}"
 
 
-def due_compile_runs(now: dt.datetime, lookback_days: int, tz: ZoneInfo = RIGA) -> list[CompileRun]:
+def due_compile_runs(now: dt.datetime, lookback_days: int, tz: ZoneInfo = DEFAULT_TZ) -> list[CompileRun]:
     """Runs whose time has come within the last ``lookback_days`` days (a run missed while the
     bot was down is done late rather than never), oldest first."""
     local = now.astimezone(tz)

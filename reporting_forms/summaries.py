@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from reporting_forms import exports
+from reporting_forms.calendar import DEFAULT_TIMEZONE
 from reporting_forms.catalog import Catalog, Plan
 from reporting_forms.compilation import (
     CompiledPlan,
@@ -26,10 +27,11 @@ from reporting_forms.compilation import (
     compile_plan,
     compile_policy_results,
     completeness_for,
+    default_status_rules,
     find_plan,
 )
 from reporting_forms.exports.common import status_label, warning_text
-from reporting_forms.inputs import FORMATS, MAIN_PLAN, InputError, check_year, plan_years, resolve_plan
+from reporting_forms.inputs import FORMATS, InputError, check_year, plan_years, resolve_plan
 from reporting_forms.periods import ReportingWindow, report_deadline
 from reporting_forms.texts import normalise_language, text
 
@@ -104,7 +106,7 @@ def parse_summary_args(catalog: Catalog, raw: str | None) -> SummaryRequest:
             raise InputError("unknown_scope", value=token[:40]) from None
     if "task" in scope and "direction" in scope:
         scope.pop("direction")  # a task is inside its direction; the narrower one wins
-    return SummaryRequest(plan_id or MAIN_PLAN, year, Scope(**scope))
+    return SummaryRequest(plan_id or catalog.main_plan.id, year, Scope(**scope))
 
 
 def scoped_plan(plan: Plan, scope: Scope) -> Plan:
@@ -167,9 +169,11 @@ def compile_inputs(
     year: int | None,
     as_of: dt.date,
     scope: Scope = Scope(),
+    timezone: str = DEFAULT_TIMEZONE,
 ) -> Compiled:
     """Compile a plan (or the part of it in ``scope``) from database inputs. An institution's
-    scope sees only that institution's values, never another's."""
+    scope sees only that institution's values, never another's. Report dates are judged in
+    ``timezone`` (the TIMEZONE setting)."""
     check_year(year)
     source = find_plan(catalog, plan_id)
     plan = scoped_plan(source, scope)
@@ -182,6 +186,7 @@ def compile_inputs(
         values,
         year=year,
         as_of=as_of,
+        status_rules=default_status_rules().with_timezone(timezone),
         first_submitted=inputs.first_submitted,
         window=inputs.window,
     )

@@ -26,6 +26,8 @@ from babel.numbers import format_decimal
 from jinja2 import Environment, FileSystemBytecodeCache, FileSystemLoader, StrictUndefined, select_autoescape
 from jinja2.bccache import Bucket
 
+from reporting_forms.calendar import default_calendar
+
 TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
 LANGUAGES = ("lv", "en")
 DEFAULT_LANGUAGE = "lv"
@@ -170,6 +172,7 @@ def environment() -> Environment:
         lstrip_blocks=True,
         keep_trailing_newline=False,
     )
+    env.globals["plan_calendar"] = default_calendar  # plan years in texts: plan_calendar().last_year
     env.filters["num"] = format_number
     env.filters["day"] = format_day
     env.filters["moment"] = format_moment

@@ -13,7 +13,7 @@ from typing import Any
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from reporting_forms.catalog import Catalog
-from reporting_forms.inputs import MAIN_PLAN, check_year
+from reporting_forms.inputs import check_year
 from reporting_forms.messages import chunks
 from reporting_forms.payloads import DocumentPayload, SummaryPayload
 from reporting_forms.schedule import JOB_FORMATS, CompileRun, compile_job_name
@@ -56,13 +56,17 @@ def _job_files(
     as_of: dt.date,
     out: Path,
     lang: str,
+    timezone: str,
 ) -> tuple[str, list[Path]]:
     """Blocking: compile each plan, write the files, return (summary text, paths)."""
     texts, paths = [], []
+    main = catalog.main_plan.id
     for plan_id, plan_inputs in inputs.items():
-        compiled = compile_inputs(catalog, plan_inputs, plan_id=plan_id, year=year, as_of=as_of)
+        compiled = compile_inputs(
+            catalog, plan_inputs, plan_id=plan_id, year=year, as_of=as_of, timezone=timezone
+        )
         texts.append(summary_message(lang, compiled))
-        paths.extend(render_files(compiled, formats if plan_id == MAIN_PLAN else ("xlsx",), out, lang=lang))
+        paths.extend(render_files(compiled, formats if plan_id == main else ("xlsx",), out, lang=lang))
     return "\n\n".join(texts), paths
 
 
@@ -84,15 +88,24 @@ async def compile_for_coordinators(
     now = (now or dt.datetime.now(tz)).astimezone(tz)
     async with services.db.current() as session:
         recipients = await _coordinators(session)
-        inputs = {plan.id: await load_inputs(session, plan.id) for plan in services.catalog.plans}
+        ordered = {
+            plan.id: await load_inputs(session, plan.id) for plan in services.catalog.plans_main_first()
+        }
     if not recipients:
         return []
-    ordered = {MAIN_PLAN: inputs.pop(MAIN_PLAN), **inputs} if MAIN_PLAN in inputs else inputs
     folder = (out_root or services.settings.compiled_dir) / now.strftime("%Y%m%dT%H%M%S")
     rendered: dict[str, tuple[str, list[Path]]] = {}
     for lang in sorted({normalise_language(c.language) for c in recipients}):
         body, paths = await asyncio.to_thread(
-            _job_files, services.catalog, ordered, JOB_FORMATS[kind], year, now.date(), folder / lang, lang
+            _job_files,
+            services.catalog,
+            ordered,
+            JOB_FORMATS[kind],
+            year,
+            now.date(),
+            folder / lang,
+            lang,
+            services.settings.tz.key,
         )
         intro = text(lang, "coordinator.job_intro", kind=kind, year=year)
         rendered[lang] = (f"{intro}\n\n{body}", paths)

@@ -1,4 +1,4 @@
-"""Reopening a closed reporting year for one institution (``/reopen 2025 VPD``, ``resobot period
+"""Reopening a closed reporting year for one institution (``/reopen YEAR VPD``, ``resobot period
 reopen``): the rule is ``reporting_forms.periods.reopen_refusal``; this stores the reopening and
 queues a notice to the institution's contacts through the outbox, in one unit of work."""
 

@@ -18,7 +18,8 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from reporting_forms import catalog as cat
-from reporting_forms.periods import FIRST_YEAR, ReportingWindow
+from reporting_forms.calendar import default_calendar
+from reporting_forms.periods import ReportingWindow
 from storage import tables as t
 from storage.db import Sql, Unit, as_utc, detached
 
@@ -1022,7 +1023,7 @@ class PeriodRepo(_Repo):
         row = await _SETTING.one(self.source, key=self.FROM_YEAR)
         from_year = int(row[0]) if row is not None else None
         reopened = {(abbr, year): until for abbr, year, until in await _REOPENED.rows(self.source)}
-        return ReportingWindow(from_year=from_year or FIRST_YEAR, reopened=reopened)
+        return ReportingWindow(from_year=from_year or default_calendar().first_year, reopened=reopened)
 
     async def _reopening(self, institution_id: int, year: int) -> t.PeriodReopening | None:
         stmt = select(t.PeriodReopening).where(

@@ -12,10 +12,11 @@ from openpyxl import load_workbook
 
 from bot.config import Settings
 from bot.services_container import Services
+from reporting_forms.calendar import default_calendar
 from reporting_forms.catalog import Catalog, MetricKind
 from reporting_forms.compilation import PolicyActual, compile_policy_results
 from reporting_forms.draft_warnings import draft_warnings
-from reporting_forms.inputs import HIERARCHY_PLAN, MAIN_PLAN, InputError, parse_formats
+from reporting_forms.inputs import InputError, parse_formats
 from reporting_forms.messages import chunks
 from reporting_forms.policy_values import parse_actual_value, parse_actual_year, policy_card
 from reporting_forms.schedule import CompileRun, annual_run, compile_runs, monthly_run, next_compile_run
@@ -27,6 +28,8 @@ from storage.repositories import Repos
 from tests.chat_harness import prepare_database
 
 RIGA = ZoneInfo("Europe/Riga")
+MAIN_PLAN = default_calendar().main_plan
+HIERARCHY_PLAN = "NH-2024"
 
 
 def at(*args: int) -> dt.datetime:

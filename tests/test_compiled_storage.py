@@ -11,9 +11,9 @@ import pytest
 from sqlalchemy import update
 from sqlmodel import col, select
 
+from reporting_forms.calendar import default_calendar
 from reporting_forms.catalog import Catalog
 from reporting_forms.compilation import Status
-from reporting_forms.inputs import MAIN_PLAN
 from reporting_forms.summaries import CompileInputs, Scope, compile_inputs, missing_reports
 from services.compilation import load_inputs
 from storage import tables as t
@@ -23,6 +23,8 @@ from storage.repositories import Repos
 
 UTC = dt.UTC
 T0 = dt.datetime(2025, 12, 10, 9, 0, tzinfo=UTC)
+
+MAIN_PLAN = default_calendar().main_plan
 
 
 async def _setup(db: Database, catalog: Catalog) -> dict[str, int]:

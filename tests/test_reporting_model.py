@@ -481,6 +481,7 @@ def test_overdue_days_left_agree_with_the_number(days: int, lv: str, en: str) ->
     item = {
         "year": 2026,
         "plan_id": MAIN,
+        "main": True,
         "deadline": dt.date(2026, 12, 31),
         "days_overdue": -days,
         "measures": ["1.1.1"],

@@ -45,11 +45,11 @@ from reporting_forms.catalog import Catalog, MetricKind
 from reporting_forms.compilation import compile_policy_results
 from reporting_forms.exports.revisions import revisions_csv, revisions_xlsx
 from reporting_forms.imports import read_workbook
-from reporting_forms.inputs import MAIN_PLAN, InputError, plan_years
+from reporting_forms.inputs import InputError, plan_years
 from reporting_forms.messages import chunks
 from reporting_forms.payloads import DocumentPayload, NoticePayload
 from reporting_forms.policy_values import (
-    ACTUAL_YEARS,
+    actual_years,
     find_policy_indicator,
     parse_actual_value,
     parse_actual_year,
@@ -220,6 +220,7 @@ async def cmd_summary(
         year=request.year,
         as_of=_today(settings),
         scope=request.scope,
+        timezone=settings.timezone,
     )
     await _send_long(message, summary_message(lang, compiled))
     folder = _files_folder(settings, event_update)
@@ -237,13 +238,14 @@ async def cmd_overdue(
     await _leave_flow(state)
     today = _today(settings)
     groups: dict[str, list[dict[str, Any]]] = {}
-    for plan in sorted(catalog.plans, key=lambda p: p.id != MAIN_PLAN):
+    for plan in catalog.plans_main_first():
         inputs = await load_inputs(repos.session, plan.id)
         for item in missing_reports(catalog, plan.id, inputs, today=today):
             groups.setdefault(item.institution, []).append(
                 {
                     "year": item.year,
                     "plan_id": item.plan_id,
+                    "main": item.plan_id == catalog.main_plan.id,
                     "deadline": item.deadline,
                     "days_overdue": item.days_overdue,
                     "measures": item.measures,
@@ -276,7 +278,7 @@ async def cmd_reopen(
     settings: Settings,
     services: Services,
 ) -> None:
-    """``/reopen 2025 VPD``: open a closed year for one institution (its contacts are told)."""
+    """``/reopen YEAR VPD``: open a closed year for one institution (its contacts are told)."""
     await _leave_flow(state)
     years = plan_years()
     words = (command.args or "").split()
@@ -341,7 +343,7 @@ def _review_rows(
     lang: str, view: ReportView, catalog: Catalog, changes: Sequence[dict[str, Any]], width: int | None
 ) -> list[dict[str, Any]]:
     """One row per indicator of the measure: its text (shortened to ``width``; None: left out),
-    the 2027 target and unit, the value reported and — from the second revision — what changed
+    the last-year target and unit, the value reported and — from the second revision — what changed
     since the previous one (old → new, the milestone date too)."""
     try:
         measure = catalog.measure(view.measure_code)
@@ -737,7 +739,7 @@ async def _choose_indicator(
 async def _ask_year(message: Message, state: FSMContext, lang: str, repos: Repos, catalog: Catalog) -> None:
     data = await state.get_data()
     nonce = data["nonce"]
-    first, last = ACTUAL_YEARS
+    first, last = actual_years()
     years = [
         _btn(button(lang, "coordinator.year_button", year=y), CoordCb(n=nonce, a="y", v=str(y)))
         for y in range(first, last + 1)

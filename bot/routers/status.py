@@ -17,7 +17,7 @@ from aiogram.types import Message
 from bot.access import RequireContact
 from bot.config import Settings
 from reporting_forms.catalog import Catalog
-from reporting_forms.inputs import MAIN_PLAN, InputError, check_year, plan_years
+from reporting_forms.inputs import InputError, check_year, plan_years
 from reporting_forms.messages import chunks
 from reporting_forms.summaries import Scope, compile_inputs, missing_reports, summary_message
 from reporting_forms.texts import text
@@ -44,9 +44,7 @@ async def mystatus_parts(
     except InputError as exc:
         return [exc.message(lang)]
     plans = [
-        p
-        for p in sorted(catalog.plans, key=lambda p: p.id != MAIN_PLAN)
-        if any(institution.abbr in m.institutions for m in p.measures())
+        p for p in catalog.plans_main_first() if any(institution.abbr in m.institutions for m in p.measures())
     ]
     if not plans:
         return [text(lang, "coordinator.mystatus_none", institution=institution.abbr)]
@@ -75,6 +73,7 @@ async def mystatus_parts(
             year=year,
             as_of=today,
             scope=Scope(institution=institution.abbr),
+            timezone=settings.timezone,
         )
         parts.append(summary_message(lang, compiled))
     parts.insert(1, text(lang, "coordinator.mystatus_due", items=due))

@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from reporting_forms.calendar import DEFAULT_TIMEZONE, default_calendar
 from reporting_forms.catalog import MetricKind
 
 STATUS_RULES_PATH = Path(__file__).parents[1] / "status_rules.yaml"
@@ -91,10 +92,22 @@ class Period(RulesModel):
         return tuple(range(self.start.year, self.end.year + 1))
 
 
+def _plan_period() -> Period:
+    calendar = default_calendar()
+    return Period(start=calendar.start, end=calendar.end)
+
+
+def _history_years() -> tuple[int, ...]:
+    return default_calendar().history_years
+
+
 class StatusRules(RulesModel):
-    period: Period
-    history_years: tuple[int, ...] = ()
-    timezone: str = "Europe/Riga"
+    """The rule file; its period, history years and time zone come from the plan calendar and
+    the TIMEZONE setting (``with_timezone``), not from the file."""
+
+    period: Period = Field(default_factory=_plan_period)
+    history_years: tuple[int, ...] = Field(default_factory=_history_years)
+    timezone: str = DEFAULT_TIMEZONE
     report_grace_days: int = Field(default=0, ge=0)
     mean_percent_cap: float | None = Field(default=100, gt=0)
     latest_value_kinds: tuple[MetricKind, ...] = (MetricKind.PERCENT,)
@@ -110,6 +123,10 @@ class StatusRules(RulesModel):
     @property
     def tz(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
+
+    def with_timezone(self, timezone: str) -> StatusRules:
+        """These rules judging report dates in ``timezone`` (the TIMEZONE setting)."""
+        return self if timezone == self.timezone else self.model_copy(update={"timezone": timezone})
 
     def accumulates(self, kind: MetricKind) -> bool:
         """Whether a row of this kind adds up over the years (its cumulative value is the sum of

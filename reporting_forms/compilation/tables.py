@@ -11,6 +11,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from reporting_forms.calendar import DEFAULT_TIMEZONE
 from reporting_forms.catalog import Catalog, Direction, Indicator, Measure, MetricKind, Plan, Task
 from reporting_forms.compilation.checks import CompiledWarning
 from reporting_forms.compilation.status import Status, combine_statuses
@@ -316,7 +317,7 @@ class CompiledPlan:
     summary: Summary
     completeness: Completeness
     warnings: tuple[CompiledWarning, ...]
-    timezone: str = "Europe/Riga"
+    timezone: str = DEFAULT_TIMEZONE
     institution_names: Mapping[str, str] = field(default_factory=dict)
     reporting_institutions: frozenset[str] = frozenset()  # Institution.reports is True
     window: ReportingWindow = field(default_factory=ReportingWindow)  # which years are expected

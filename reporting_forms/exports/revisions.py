@@ -10,11 +10,11 @@ from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from reporting_forms.calendar import DEFAULT_TZ
 from reporting_forms.exports.cells import csv_writer, text_cell
 from reporting_forms.exports.common import review_label
 from reporting_forms.exports.csv import DELIMITER, ENCODING
 from reporting_forms.labels import answer_text, field_label
-from reporting_forms.schedule import RIGA
 from reporting_forms.texts import normalise_language, plain
 
 SUPERSEDED = "superseded"  # the review state shown for revisions a later one replaced
@@ -78,7 +78,7 @@ def revision_header(lang: str) -> list[str]:
     return [plain(lang, f"coordinator.rev_col_{name}") for name in REVISION_COLUMNS]
 
 
-def revisions_xlsx(rows: Iterable[RevisionRow], *, lang: str = "lv", tz: ZoneInfo = RIGA) -> bytes:
+def revisions_xlsx(rows: Iterable[RevisionRow], *, lang: str = "lv", tz: ZoneInfo = DEFAULT_TZ) -> bytes:
     """Every revision × answer as one sheet (frozen header, filters, local times)."""
     # Imported here, where the file is made, not at start-up: openpyxl is a heavy optional
     # library the idle bot must not hold in memory (issue 12, item 6) — not a hidden cycle break.
@@ -108,7 +108,7 @@ def revisions_xlsx(rows: Iterable[RevisionRow], *, lang: str = "lv", tz: ZoneInf
     return buffer.getvalue()
 
 
-def revisions_csv(rows: Iterable[RevisionRow], *, lang: str = "lv", tz: ZoneInfo = RIGA) -> bytes:
+def revisions_csv(rows: Iterable[RevisionRow], *, lang: str = "lv", tz: ZoneInfo = DEFAULT_TZ) -> bytes:
     """The same table as CSV (the exports' CSV conventions: comma, UTF-8 with BOM, ISO times)."""
     lang = normalise_language(lang)
     buffer = io.StringIO()
