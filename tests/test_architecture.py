@@ -231,3 +231,40 @@ def test_relative_imports_and_submodules_resolve() -> None:
 def test_an_upward_import_is_named() -> None:
     imports = list(imports_of("services.x", "def f():\n    from bot.app import Services\n"))
     assert [(i.target, i.line, i.type_checking) for i in imports] == [("bot.app.Services", 2, False)]
+
+
+# ---------------------------------------------------------------- edge conventions (issue 12, item 5)
+
+# A base class → the one module whose classes may derive from it.
+EDGE_HOMES = {"StatesGroup": "bot.states", "CallbackData": "bot.keyboards"}
+
+
+def misplaced_classes(sources: Mapping[str, tuple[str, bool]]) -> list[str]:
+    """Classes deriving from an EDGE_HOMES base outside that base's module, as ``module.Class``."""
+    wrong = []
+    for name, (source, _) in sources.items():
+        for node in ast.walk(ast.parse(source)):
+            if not isinstance(node, ast.ClassDef):
+                continue
+            for base in node.bases:
+                base_name = base.attr if isinstance(base, ast.Attribute) else getattr(base, "id", None)
+                home = EDGE_HOMES.get(base_name or "")
+                if home is not None and home != name:
+                    wrong.append(f"{name}.{node.name} ({base_name}: belongs in {home})")
+    return wrong
+
+
+def test_states_and_callback_data_live_in_one_module_each(sources: dict[str, tuple[str, bool]]) -> None:
+    assert not misplaced_classes(sources)
+    assert "class ReportFlow(StatesGroup)" in sources["bot.states"][0]  # the checker reads the real modules
+    assert "class FormCb(CallbackData" in sources["bot.keyboards"][0]
+
+
+def test_a_state_group_outside_states_is_named() -> None:
+    router = "class Flow(StatesGroup):\n    x = State()\n"
+    router += "class Cb(cd.CallbackData, prefix='c'):\n    a: str\n"
+    assert misplaced_classes({"bot.routers.x": (router, False), "bot.states": (router, False)}) == [
+        "bot.routers.x.Flow (StatesGroup: belongs in bot.states)",
+        "bot.routers.x.Cb (CallbackData: belongs in bot.keyboards)",
+        "bot.states.Cb (CallbackData: belongs in bot.keyboards)",
+    ]

@@ -23,7 +23,6 @@ from aiogram.exceptions import TelegramAPIError, TelegramBadRequest
 from aiogram.filters import Command, CommandObject, StateFilter
 from aiogram.filters.callback_data import CallbackData
 from aiogram.fsm.context import FSMContext
-from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import (
     CallbackQuery,
     Document,
@@ -37,8 +36,9 @@ from aiohttp import ClientError
 
 from bot.access import COORDINATORS, RequireContact
 from bot.config import Settings
-from bot.keyboards import DbInt, new_nonce
+from bot.keyboards import CoordCb, ReviewCb, ReviewPageCb, new_nonce
 from bot.render import button, format_stored
+from bot.states import IndicatorFlow, ReviewFlow
 from reporting_forms import exports  # each format loads on first use (exports.__getattr__)
 from reporting_forms.answers import InvalidAnswer, parse_comment
 from reporting_forms.catalog import Catalog, MetricKind
@@ -70,10 +70,10 @@ from reporting_forms.texts import as_plain, format_day, format_number, text
 from services.compilation import load_inputs
 from services.imports import import_file, outcome_message
 from services.reopening import reopen_year
-from storage.compiled import REVIEW_FIELD, CompiledRepo, ReviewError, ReviewResult
 from storage.db import Unit
-from storage.outbox import KIND_FILE, KIND_NOTICE, NewMessage, OutboxRepo, outbox_key
+from storage.outbox import KIND_FILE, KIND_NOTICE, NewMessage, outbox_key
 from storage.repositories import ReportView, Repos, StoredValue
+from storage.reviews import REVIEW_FIELD, ReviewError, ReviewResult
 from storage.tables import Contact, ReviewState
 
 if TYPE_CHECKING:
@@ -86,17 +86,6 @@ TEXT_WIDTH = 90  # an indicator's text on the review card; shorter when a page w
 SHORT_TEXT_WIDTH = 40
 
 
-class ReviewFlow(StatesGroup):
-    comment = State()  # "Atgriezt" was pressed: the next text message is the comment
-
-
-class IndicatorFlow(StatesGroup):
-    indicator = State()
-    year = State()
-    value = State()
-    source = State()
-
-
 MY_FLOWS = StateFilter(ReviewFlow.comment, *IndicatorFlow.__states__)
 
 
@@ -104,27 +93,6 @@ def expects_typed_number(state: str | None) -> bool:
     """True at /indicator's value question: a typed number is the answer (the offline console
     then reads "1" as the value, not as pressing button [1])."""
     return state == IndicatorFlow.value.state
-
-
-class ReviewCb(CallbackData, prefix="rv"):
-    """Accept (a=a) or return (a=r) revision ``rev`` of report ``rid``; p: the list page."""
-
-    a: str
-    rid: DbInt
-    rev: DbInt
-    p: DbInt = 0
-
-
-class ReviewPageCb(CallbackData, prefix="rvp"):
-    page: DbInt
-
-
-class CoordCb(CallbackData, prefix="co"):
-    """A button of a coordinator flow: a=i indicator, y year, s skip source, x cancel."""
-
-    n: str
-    a: str
-    v: str = ""
 
 
 def _btn(label: str, data: CallbackData) -> InlineKeyboardButton:
@@ -178,7 +146,7 @@ async def _queue_files(
         payload = DocumentPayload(str(path), path.name, last)
         key = outbox_key(["file", chat_id, update.update_id, i, path.name])
         rows.append(NewMessage(key, contact.id, chat_id, KIND_FILE, payload, now))
-    await OutboxRepo(repos.session).add_many(rows)
+    await repos.outbox.add_many(rows)
     wake_after_commit(repos, services)
 
 
@@ -422,7 +390,7 @@ async def _latest_changes(repos: Repos, view: ReportView) -> list[dict[str, Any]
 async def _review_page(
     lang: str, repos: Repos, settings: Settings, catalog: Catalog, page: int
 ) -> tuple[str, InlineKeyboardMarkup | None]:
-    repo = CompiledRepo(repos.session)
+    repo = repos.reviews
     total, _ = await repo.pending_reviews(limit=0)
     if total == 0:
         return text(lang, "coordinator.review_none"), None
@@ -561,7 +529,7 @@ async def _decide(
 ) -> str:
     """Record the decision (one conditional UPDATE) and, in the same unit of work, queue the
     notices to the institution's contacts in the outbox. Returns the text for the coordinator."""
-    result = await CompiledRepo(repos.session).review(
+    result = await repos.reviews.review(
         report_id,
         state=state,
         comment=comment,
@@ -572,7 +540,7 @@ async def _decide(
     if result.error is not None:
         return _review_error(lang, result)
     notices = await _notices(repos, report_id, revision, contact, state, comment)
-    await OutboxRepo(repos.session).add_many(notices)
+    await repos.outbox.add_many(notices)
     wake_after_commit(repos, services)
     return text(lang, "coordinator.review_done", report_id=report_id, state=state, notified=len(notices))
 
@@ -593,7 +561,7 @@ async def on_review(
     if message is None or isinstance(message, InaccessibleMessage):
         await query.answer(text(lang, "common.stale_button"))
         return
-    pending = await CompiledRepo(repos.session).check_pending(callback_data.rid, callback_data.rev)
+    pending = await repos.reviews.check_pending(callback_data.rid, callback_data.rev)
     if pending.error is not None:
         await query.answer(as_plain(_review_error(lang, pending)), show_alert=True)
         return
@@ -683,7 +651,7 @@ async def cmd_export(
     services: Services,
 ) -> None:
     await _leave_flow(state)
-    rows = await CompiledRepo(repos.session).revision_rows()
+    rows = await repos.inputs.revision_rows()
     if not rows:
         await message.answer(text(lang, "coordinator.export_none"))
         return
@@ -699,7 +667,7 @@ async def cmd_export(
 
 
 async def _card(lang: str, repos: Repos, catalog: Catalog, plan_id: str, indicator_id: str) -> str:
-    actuals = await CompiledRepo(repos.session).policy_actuals(plan_id=plan_id)
+    actuals = await repos.inputs.policy_actuals(plan_id=plan_id)
     return policy_card(lang, compile_policy_results(catalog, plan_id, actuals), indicator_id)
 
 
@@ -811,7 +779,7 @@ async def _save_actual(
     data = await state.get_data()
     await state.clear()
     try:
-        await CompiledRepo(repos.session).set_policy_actual(
+        await repos.inputs.set_policy_actual(
             data["indicator"], data["year"], data["value"], source=source, contact_id=contact.id
         )
     except KeyError:

@@ -21,7 +21,6 @@ from aiogram import F, Router
 from aiogram.filters import Command, CommandObject, StateFilter
 from aiogram.filters.callback_data import CallbackData
 from aiogram.fsm.context import FSMContext
-from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import (
     CallbackQuery,
     InaccessibleMessage,
@@ -35,7 +34,7 @@ from bot.config import Settings
 from bot.keyboards import MuteCb, ReminderCb, new_nonce
 from bot.render import button
 from bot.routers import report
-from bot.states import ReportFlow
+from bot.states import MuteFlow, ReportFlow
 from reporting_forms.catalog import Catalog
 from reporting_forms.texts import alert, text
 from services.reminder_messages import (
@@ -50,17 +49,10 @@ from services.reminder_messages import (
     shorten,
     snooze,
 )
-from storage.outbox import ReminderRepo
 from storage.repositories import Repos
 from storage.tables import Contact
 
 MAX_MUTE_BUTTONS = 8
-
-
-class MuteFlow(StatesGroup):
-    choosing_measure = State()
-    choosing_period = State()
-    typing_reason = State()
 
 
 MUTE_STATES = StateFilter(*MuteFlow.__states__)
@@ -334,7 +326,7 @@ async def on_mute_text(
         await _reask(env, message, text(lang, f"reminders.{exc.code}", **exc.params))
         return
     until = dt.date.fromisoformat(mute["until"])
-    await ReminderRepo(repos.session).add_mute(
+    await repos.reminders.add_mute(
         contact_id=contact.id, measure_code=mute["measure"], until=until, reason=reason
     )
     await _finish_mute(env, message)

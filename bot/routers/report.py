@@ -334,7 +334,7 @@ async def _warnings(ctx: Ctx, measure: Measure, draft: forms.Draft) -> list[str]
     """Validation rules (validation_rules.yaml) on the draft — the whole-row checks with every
     institution's other reports of the row, as the compilation runs them: shown on the summary
     card before confirming, never blocking."""
-    from storage.compiled import row_values_besides  # the compilation's reads (this function only)
+    from storage.compile_inputs import row_values_besides  # the compilation's reads (this function only)
 
     others = await row_values_besides(
         ctx.repos.source, await _measure_row(ctx, measure), ctx.contact.institution_id, draft.year
