@@ -79,7 +79,7 @@ class _Env:
 
 
 async def _own_row(env: _Env, row_id: int) -> ReminderRow | None:
-    return await own_reminder(env.repos.session, row_id, env.contact.id)
+    return await own_reminder(env.repos, row_id, env.contact.id)
 
 
 async def on_reminder_button(
@@ -119,9 +119,7 @@ async def _report_now(env: _Env, message: Message, catalog: Catalog, code: str |
 
 
 async def _snooze(env: _Env, message: Message, row: ReminderRow) -> None:
-    added, day = await snooze(
-        env.repos.session, row, env.contact.id, env.settings.reminder_policy, env.today()
-    )
+    added, day = await snooze(env.repos, row, env.contact.id, env.settings.reminder_policy, env.today())
     await message.answer(
         text(env.lang, "reminders.snoozed" if added else "reminders.snooze_already", when=day)
     )
