@@ -268,3 +268,45 @@ def test_a_state_group_outside_states_is_named() -> None:
         "bot.routers.x.Cb (CallbackData: belongs in bot.keyboards)",
         "bot.states.Cb (CallbackData: belongs in bot.keyboards)",
     ]
+
+
+# Per-update context a handler takes only through ``ctx`` (bot/context.py), never one by one.
+CONTEXT_KWARGS = frozenset(
+    {"state", "contact", "lang", "repos", "catalog", "settings", "services", "institution"}
+)
+
+
+def handlers_not_taking_ctx(sources: Mapping[str, tuple[str, bool]]) -> list[str]:
+    """Functions a router module registers (``.register(f, …)``) that take a piece of the
+    per-update context as a keyword of its own instead of ``ctx``."""
+    wrong = []
+    for name, (source, _) in sources.items():
+        if not name.startswith("bot.routers."):
+            continue
+        tree = ast.parse(source)
+        registered = {
+            call.args[0].id
+            for call in ast.walk(tree)
+            if isinstance(call, ast.Call)
+            and isinstance(call.func, ast.Attribute)
+            and call.func.attr == "register"
+            and call.args
+            and isinstance(call.args[0], ast.Name)
+        }
+        for node in tree.body:
+            if isinstance(node, ast.AsyncFunctionDef | ast.FunctionDef) and node.name in registered:
+                args = {a.arg for a in node.args.args}
+                if args & CONTEXT_KWARGS:
+                    wrong.append(f"{name}.{node.name}({', '.join(sorted(args))})")
+    return wrong
+
+
+def test_every_handler_takes_the_update_context_as_ctx(sources: dict[str, tuple[str, bool]]) -> None:
+    assert not handlers_not_taking_ctx(sources)
+    assert sum(1 for name in sources if name.startswith("bot.routers.")) >= 6  # the routers were read
+
+
+def test_a_handler_taking_lang_is_named() -> None:
+    router = "async def h(message, lang): ...\nasync def g(message, ctx): ...\nasync def f(message): ...\n"
+    router += "r.message.register(h)\nr.message.register(g, F.text)\nr.message.register(f)\n"
+    assert handlers_not_taking_ctx({"bot.routers.x": (router, False)}) == ["bot.routers.x.h(lang, message)"]

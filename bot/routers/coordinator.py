@@ -36,6 +36,7 @@ from aiohttp import ClientError
 
 from bot.access import COORDINATORS, RequireContact
 from bot.config import Settings
+from bot.context import ContactCtx
 from bot.keyboards import CoordCb, ReviewCb, ReviewPageCb, new_nonce
 from bot.render import button, format_stored
 from bot.states import IndicatorFlow, ReviewFlow
@@ -163,17 +164,17 @@ def _summary_files(compiled: Compiled, lang: str, folder: Path) -> list[Path]:
 
 
 async def cmd_summary(
-    message: Message,
-    command: CommandObject,
-    event_update: Update,
-    state: FSMContext,
-    contact: Contact,
-    lang: str,
-    repos: Repos,
-    catalog: Catalog,
-    settings: Settings,
-    services: Services,
+    message: Message, command: CommandObject, event_update: Update, ctx: ContactCtx
 ) -> None:
+    state, contact, lang, repos, catalog, settings, services = (
+        ctx.state,
+        ctx.contact,
+        ctx.lang,
+        ctx.repos,
+        ctx.catalog,
+        ctx.settings,
+        ctx.services,
+    )
     await _leave_flow(state)
     try:
         request = parse_summary_args(catalog, command.args)
@@ -199,9 +200,8 @@ async def cmd_summary(
 # ------------------------------------------------------------------ /overdue
 
 
-async def cmd_overdue(
-    message: Message, state: FSMContext, lang: str, repos: Repos, catalog: Catalog, settings: Settings
-) -> None:
+async def cmd_overdue(message: Message, ctx: ContactCtx) -> None:
+    state, lang, repos, catalog, settings = ctx.state, ctx.lang, ctx.repos, ctx.catalog, ctx.settings
     await _leave_flow(state)
     today = _today(settings)
     groups: dict[str, list[dict[str, Any]]] = {}
@@ -233,18 +233,17 @@ async def cmd_overdue(
 # ------------------------------------------------------------------ /reopen
 
 
-async def cmd_reopen(
-    message: Message,
-    command: CommandObject,
-    state: FSMContext,
-    contact: Contact,
-    lang: str,
-    repos: Repos,
-    catalog: Catalog,
-    settings: Settings,
-    services: Services,
-) -> None:
+async def cmd_reopen(message: Message, command: CommandObject, ctx: ContactCtx) -> None:
     """``/reopen 2025 VPD``: open a closed year for one institution (its contacts are told)."""
+    state, contact, lang, repos, catalog, settings, services = (
+        ctx.state,
+        ctx.contact,
+        ctx.lang,
+        ctx.repos,
+        ctx.catalog,
+        ctx.settings,
+        ctx.services,
+    )
     await _leave_flow(state)
     years = plan_years()
     words = (command.args or "").split()
@@ -433,9 +432,8 @@ async def _review_page(
     return body, InlineKeyboardMarkup(inline_keyboard=rows)
 
 
-async def cmd_review(
-    message: Message, state: FSMContext, lang: str, repos: Repos, settings: Settings, catalog: Catalog
-) -> None:
+async def cmd_review(message: Message, ctx: ContactCtx) -> None:
+    state, lang, repos, settings, catalog = ctx.state, ctx.lang, ctx.repos, ctx.settings, ctx.catalog
     await _leave_flow(state)
     body, keyboard = await _review_page(lang, repos, settings, catalog, 0)
     await message.answer(body, reply_markup=keyboard)
@@ -455,14 +453,8 @@ async def _show_page(
             await message.answer(body, reply_markup=keyboard)
 
 
-async def on_review_page(
-    query: CallbackQuery,
-    callback_data: ReviewPageCb,
-    lang: str,
-    repos: Repos,
-    settings: Settings,
-    catalog: Catalog,
-) -> None:
+async def on_review_page(query: CallbackQuery, callback_data: ReviewPageCb, ctx: ContactCtx) -> None:
+    lang, repos, settings, catalog = ctx.lang, ctx.repos, ctx.settings, ctx.catalog
     await query.answer()
     await _show_page(query, lang, repos, settings, catalog, callback_data.page)
 
@@ -545,18 +537,16 @@ async def _decide(
     return text(lang, "coordinator.review_done", report_id=report_id, state=state, notified=len(notices))
 
 
-async def on_review(
-    query: CallbackQuery,
-    callback_data: ReviewCb,
-    bot: Bot,
-    state: FSMContext,
-    contact: Contact,
-    lang: str,
-    repos: Repos,
-    settings: Settings,
-    services: Services,
-    catalog: Catalog,
-) -> None:
+async def on_review(query: CallbackQuery, callback_data: ReviewCb, bot: Bot, ctx: ContactCtx) -> None:
+    state, contact, lang, repos, settings, services, catalog = (
+        ctx.state,
+        ctx.contact,
+        ctx.lang,
+        ctx.repos,
+        ctx.settings,
+        ctx.services,
+        ctx.catalog,
+    )
     message = query.message
     if message is None or isinstance(message, InaccessibleMessage):
         await query.answer(text(lang, "common.stale_button"))
@@ -594,15 +584,8 @@ def _ask_comment(lang: str, view: ReportView | None) -> str:
     )
 
 
-async def on_review_comment(
-    message: Message,
-    bot: Bot,
-    state: FSMContext,
-    contact: Contact,
-    lang: str,
-    repos: Repos,
-    services: Services,
-) -> None:
+async def on_review_comment(message: Message, bot: Bot, ctx: ContactCtx) -> None:
+    state, contact, lang, repos, services = ctx.state, ctx.contact, ctx.lang, ctx.repos, ctx.services
     data = await state.get_data()
     try:
         comment = parse_comment(message.text or "")
@@ -622,7 +605,8 @@ async def on_review_comment(
     await message.answer(done)
 
 
-async def on_review_not_text(message: Message, state: FSMContext, lang: str, repos: Repos) -> None:
+async def on_review_not_text(message: Message, ctx: ContactCtx) -> None:
+    state, lang, repos = ctx.state, ctx.lang, ctx.repos
     data = await state.get_data()
     await message.answer(text(lang, "coordinator.review_comment_not_text"))
     await message.answer(_ask_comment(lang, await repos.reports.view(data["rid"])))
@@ -640,16 +624,15 @@ def _export_files(rows: list[Any], lang: str, settings: Settings, stamp: str, fo
     return [xlsx, csv]
 
 
-async def cmd_export(
-    message: Message,
-    event_update: Update,
-    state: FSMContext,
-    contact: Contact,
-    lang: str,
-    repos: Repos,
-    settings: Settings,
-    services: Services,
-) -> None:
+async def cmd_export(message: Message, event_update: Update, ctx: ContactCtx) -> None:
+    state, contact, lang, repos, settings, services = (
+        ctx.state,
+        ctx.contact,
+        ctx.lang,
+        ctx.repos,
+        ctx.settings,
+        ctx.services,
+    )
     await _leave_flow(state)
     rows = await repos.inputs.revision_rows()
     if not rows:
@@ -799,9 +782,8 @@ async def _save_actual(
     await message.answer(f"{saved}\n\n{card}")
 
 
-async def cmd_indicator(
-    message: Message, command: CommandObject, state: FSMContext, lang: str, repos: Repos, catalog: Catalog
-) -> None:
+async def cmd_indicator(message: Message, command: CommandObject, ctx: ContactCtx) -> None:
+    state, lang, repos, catalog = ctx.state, ctx.lang, ctx.repos, ctx.catalog
     await _leave_flow(state)
     await state.set_data({"nonce": new_nonce()})
     if command.args and command.args.strip():
@@ -811,9 +793,8 @@ async def cmd_indicator(
     await _ask_indicator(message, state, lang, catalog)
 
 
-async def on_indicator_text(
-    message: Message, state: FSMContext, contact: Contact, lang: str, repos: Repos, catalog: Catalog
-) -> None:
+async def on_indicator_text(message: Message, ctx: ContactCtx) -> None:
+    state, contact, lang, repos, catalog = ctx.state, ctx.contact, ctx.lang, ctx.repos, ctx.catalog
     raw = message.text or ""
     current = await state.get_state()
     if current == IndicatorFlow.indicator.state:
@@ -855,22 +836,14 @@ async def _reask_indicator_flow(
         await _ask_source(message, state, lang)
 
 
-async def on_indicator_not_text(
-    message: Message, state: FSMContext, lang: str, repos: Repos, catalog: Catalog
-) -> None:
+async def on_indicator_not_text(message: Message, ctx: ContactCtx) -> None:
+    state, lang, repos, catalog = ctx.state, ctx.lang, ctx.repos, ctx.catalog
     await message.answer(text(lang, "common.only_text"))
     await _reask_indicator_flow(message, state, lang, repos, catalog)
 
 
-async def on_coord_cb(
-    query: CallbackQuery,
-    callback_data: CoordCb,
-    state: FSMContext,
-    contact: Contact,
-    lang: str,
-    repos: Repos,
-    catalog: Catalog,
-) -> None:
+async def on_coord_cb(query: CallbackQuery, callback_data: CoordCb, ctx: ContactCtx) -> None:
+    state, contact, lang, repos, catalog = ctx.state, ctx.contact, ctx.lang, ctx.repos, ctx.catalog
     message = query.message
     data = await state.get_data()
     expected = {"i": IndicatorFlow.indicator, "y": IndicatorFlow.year, "s": IndicatorFlow.source}
@@ -899,15 +872,15 @@ async def on_coord_cb(
 # ------------------------------------------------------------------ flows: cancel, other commands
 
 
-async def cmd_cancel_flow(message: Message, state: FSMContext, lang: str) -> None:
+async def cmd_cancel_flow(message: Message, ctx: ContactCtx) -> None:
+    state, lang = ctx.state, ctx.lang
     await state.clear()
     await message.answer(text(lang, "coordinator.flow_cancelled"))
 
 
-async def on_flow_command(
-    message: Message, state: FSMContext, lang: str, repos: Repos, catalog: Catalog
-) -> None:
+async def on_flow_command(message: Message, ctx: ContactCtx) -> None:
     """Another command in the middle of a flow: say what is expected, ask again."""
+    state, lang, repos, catalog = ctx.state, ctx.lang, ctx.repos, ctx.catalog
     await message.answer(text(lang, "coordinator.flow_reask"))
     if await state.get_state() == ReviewFlow.comment.state:
         data = await state.get_data()
@@ -928,17 +901,10 @@ def _is_xlsx(document: Document) -> bool:
     return name.endswith(".xlsx") or (not name and document.mime_type == XLSX_MIME)
 
 
-async def on_import_document(
-    message: Message,
-    bot: Bot,
-    contact: Contact,
-    lang: str,
-    repos: Repos,
-    catalog: Catalog,
-    settings: Settings,
-) -> None:
+async def on_import_document(message: Message, bot: Bot, ctx: ContactCtx) -> None:
     """A file sent outside any flow: a coordinator's XLSX (the bot's own export, filled in) is
     imported — every cell checked, all or nothing, in this update's transaction."""
+    contact, lang, repos, catalog, settings = ctx.contact, ctx.lang, ctx.repos, ctx.catalog, ctx.settings
     document = message.document
     assert document is not None
     name = document.file_name or "—"
