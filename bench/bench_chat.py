@@ -57,7 +57,8 @@ from rich.console import Console
 
 from bot.app import build_dispatcher, settle_heap
 from bot.config import Settings
-from bot.console import ConsoleChat, RecordingSession, html_to_rich
+from bot.console import ConsoleChat
+from bot.offline import RecordingSession, html_to_rich
 from bot.services_container import Services
 from reporting_forms import forms
 from reporting_forms.catalog import Catalog, MetricKind, load_catalog

@@ -9,8 +9,9 @@ from typing import Any
 from aiogram import BaseMiddleware
 from aiogram.types import CallbackQuery, Message, TelegramObject
 
+from bot.context import Ctx
 from reporting_forms.texts import as_plain, text
-from storage.tables import Contact, Role
+from storage.tables import Role
 
 Handler = Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]]
 
@@ -25,14 +26,14 @@ async def reply(event: TelegramObject, message: str) -> None:
 
 class RequireContact(BaseMiddleware):
     """Router middleware: the handlers behind it need a registered, active contact
-    (and, when ``roles`` is given, one of those roles)."""
+    (and, when ``roles`` is given, one of those roles); they get ``ctx`` as a ContactCtx."""
 
     def __init__(self, roles: frozenset[str] | None = None) -> None:
         self.roles = roles
 
     async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
-        contact: Contact | None = data.get("contact")
-        lang = data.get("lang", "lv")
+        ctx: Ctx = data["ctx"]
+        contact, lang = ctx.contact, ctx.lang
         if contact is None:
             await reply(event, text(lang, "common.not_registered"))
             return None
@@ -42,6 +43,7 @@ class RequireContact(BaseMiddleware):
         if self.roles is not None and contact.role not in self.roles:
             await reply(event, text(lang, "common.forbidden"))
             return None
+        data["ctx"] = ctx.of_contact() or ctx
         return await handler(event, data)
 
 

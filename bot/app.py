@@ -25,6 +25,7 @@ from sqlalchemy.orm import configure_mappers
 
 from bot.commands import set_default_commands
 from bot.config import Settings
+from bot.context import WithContext
 from bot.fsm_storage import DatabaseStorage
 from bot.health import observed
 from bot.middlewares import StateInUnit, UnblockOnContact, UnitOfWork, run_filters_inline
@@ -58,6 +59,7 @@ def build_dispatcher(services: Services) -> Dispatcher:
     dp.update.outer_middleware(dp.fsm)  # the per-user lock; UnitOfWork reads the state inside it
     dp.update.outer_middleware(UnitOfWork(services.db, services.settings.default_language))
     dp.update.outer_middleware(UnblockOnContact())  # inside UnitOfWork: sees the contact
+    dp.update.outer_middleware(WithContext(services))  # ``ctx`` for every router
     dp.include_routers(*(factory() for factory in ROUTERS))
     run_filters_inline(dp)  # F.text, F.chat.type, bare states: on the loop, not a thread each
     dp.errors.register(_on_error)

@@ -31,7 +31,6 @@ from reporting_forms.summaries import (
 )
 from reporting_forms.texts import LANGUAGES, format_number, plain
 from services.compilation import load_inputs
-from storage.compiled import CompiledRepo
 
 indicator_app = typer.Typer(help="Policy-result indicator actuals (PR1–PR3)", no_args_is_help=True)
 
@@ -176,7 +175,7 @@ def indicator_set(
 
     async def work(repos: Any) -> None:
         try:
-            await CompiledRepo(repos.session).set_policy_actual(
+            await repos.inputs.set_policy_actual(
                 found.id, the_year, number, source=text_source, contact_id=None
             )
         except KeyError:
@@ -210,7 +209,7 @@ def indicator_list(plan: str = typer.Option(None, "--plan", help="default: the m
         raise _input_error(exc) from None
 
     async def work(repos: Any) -> Any:
-        return await CompiledRepo(repos.session).policy_actuals(plan_id=plan_id)
+        return await repos.inputs.policy_actuals(plan_id=plan_id)
 
     policy = compile_policy_results(catalog, plan_id, cli.with_repos(work, settings))
     table = Table(title=f"{plan_id}: policy results", show_lines=True)

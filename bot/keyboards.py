@@ -235,3 +235,27 @@ def reminder_keyboard(row_id: int, payload: ReminderPayload, lang: str) -> Inlin
         ]
     )
     return InlineKeyboardMarkup(inline_keyboard=rows)
+
+
+# ------------------------------------------------------------------ coordinators (bot/routers/coordinator.py)
+
+
+class ReviewCb(CallbackData, prefix="rv"):
+    """Accept (a=a) or return (a=r) revision ``rev`` of report ``rid``; p: the list page."""
+
+    a: str
+    rid: DbInt
+    rev: DbInt
+    p: DbInt = 0
+
+
+class ReviewPageCb(CallbackData, prefix="rvp"):
+    page: DbInt
+
+
+class CoordCb(CallbackData, prefix="co"):
+    """A button of a coordinator flow: a=i indicator, y year, s skip source, x cancel."""
+
+    n: str
+    a: str
+    v: str = ""

@@ -22,8 +22,8 @@ from reporting_forms.forms import (
     load_answer,
 )
 from reporting_forms.texts import format_day, format_number, text
-from storage.compiled import REVIEW_FIELD
 from storage.repositories import IMPORT_FIELD
+from storage.reviews import REVIEW_FIELD
 
 
 def button(lang: str, name: str, /, **params: Any) -> str:

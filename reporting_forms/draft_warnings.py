@@ -39,7 +39,7 @@ def draft_warnings(
     """The validation rules on a draft's numeric answers, as the compilation runs them.
     Report-scope rules see the draft alone. Row-scope rules see the whole indicator row:
     ``others`` holds the row's other submitted values (all institutions, not this report:
-    ``CompiledRepo.row_values_besides``) per indicator and year — earlier years make the
+    ``CompileInputsRepo.row_values_besides``) per indicator and year — earlier years make the
     cumulative value before the draft, other institutions' values of ``year`` add to the draft's.
     Warnings only: they never block a report."""
     rules = default_status_rules()

@@ -20,9 +20,7 @@ from reporting_forms.schedule import JOB_FORMATS, CompileRun, compile_job_name
 from reporting_forms.summaries import CompileInputs, compile_inputs, render_files, summary_message
 from reporting_forms.texts import normalise_language, text
 from services.context import AppContext
-from storage.compiled import CompiledRepo
-from storage.jobs import JobRunRepo
-from storage.outbox import KIND_DOCUMENT, KIND_SUMMARY, NewMessage, OutboxRepo, outbox_key
+from storage.outbox import KIND_DOCUMENT, KIND_SUMMARY, NewMessage, outbox_key
 from storage.repositories import Repos
 from storage.tables import Role
 
@@ -30,12 +28,13 @@ from storage.tables import Role
 async def load_inputs(
     session: AsyncSession, plan_id: str, *, institution: str | None = None
 ) -> CompileInputs:
-    repo = CompiledRepo(session)
+    repos = Repos(session)
+    repo = repos.inputs
     return CompileInputs(
         values=await repo.reported_values(plan_id=plan_id, institution=institution),
         first_submitted=await repo.first_submitted(plan_id=plan_id, institution=institution),
         actuals=[] if institution else await repo.policy_actuals(plan_id=plan_id),
-        window=await Repos(session).periods.window(),
+        window=await repos.periods.window(),
     )
 
 
@@ -143,7 +142,7 @@ async def enqueue_compilation(
     (0 when the run was already done)."""
     job, day = compile_job_name(run.kind), run.at.date()
     async with services.db.session() as s:
-        if await JobRunRepo(s).done(job, day):
+        if await Repos(s).jobs.done(job, day):
             return 0
     now = now or dt.datetime.now(services.settings.tz)
     deliveries = await compile_for_coordinators(
@@ -151,6 +150,7 @@ async def enqueue_compilation(
     )
     messages = delivery_messages(job, day, now, deliveries)
     async with services.db.session() as s:
-        added = await OutboxRepo(s).add_many(messages)
-        await JobRunRepo(s).mark(job, day, f"{run.year}: {len(deliveries)} recipient(s), {added} row(s)")
+        repos = Repos(s)
+        added = await repos.outbox.add_many(messages)
+        await repos.jobs.mark(job, day, f"{run.year}: {len(deliveries)} recipient(s), {added} row(s)")
     return added

@@ -17,8 +17,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from sqlmodel.ext.asyncio.session import AsyncSession
-
 from reporting_forms.answers import clean_text
 from reporting_forms.payloads import (
     KIND_SNOOZE,
@@ -38,7 +36,8 @@ from reporting_forms.payloads import (
 from reporting_forms.reminder_policy import EscalationDigest, OverdueEntry, ReminderPolicy, natural_key
 from reporting_forms.texts import text
 from reporting_forms.workdays import next_working_day
-from storage.outbox import MuteView, NewMessage, OutboxRepo
+from storage.outbox import MuteView, NewMessage
+from storage.repositories import Repos
 
 MESSAGE_LIMIT = 3900  # Telegram allows 4096 characters; leave room for entities and safety
 NAME_WIDTH = 90
@@ -324,21 +323,21 @@ class ReminderRow:
     payload: ReminderPayload
 
 
-async def own_reminder(session: AsyncSession, row_id: int, contact_id: int | None) -> ReminderRow | None:
+async def own_reminder(repos: Repos, row_id: int, contact_id: int | None) -> ReminderRow | None:
     """The reminder row ``row_id`` if it is the contact's, else None."""
-    row = await OutboxRepo(session).get(row_id)
+    row = await repos.outbox.get(row_id)
     if row is None or row.id is None or row.contact_id != contact_id or row.kind not in REMINDER_KINDS:
         return None
     return ReminderRow(row.id, row.chat_id, row.dedup_key, ReminderPayload.from_json(row.payload))
 
 
 async def snooze(
-    session: AsyncSession, row: ReminderRow, contact_id: int, policy: ReminderPolicy, today: dt.date
+    repos: Repos, row: ReminderRow, contact_id: int, policy: ReminderPolicy, today: dt.date
 ) -> tuple[bool, dt.date]:
     """ "Atgādināt rīt": the same content again on the next working day at the send time, as a
     ``snooze`` row with its own dedup key (pressing twice adds nothing). Returns (added, day)."""
     day = next_working_day(today, policy.country)
-    added = await OutboxRepo(session).add(
+    added = await repos.outbox.add(
         NewMessage(
             dedup_key=snooze_key(contact_id, day, row.dedup_key),
             contact_id=contact_id,

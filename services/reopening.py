@@ -12,7 +12,7 @@ from reporting_forms.inputs import InputError, plan_years
 from reporting_forms.payloads import NoticePayload
 from reporting_forms.periods import reopen_refusal
 from reporting_forms.texts import text
-from storage.outbox import KIND_NOTICE, NewMessage, OutboxRepo, outbox_key
+from storage.outbox import KIND_NOTICE, NewMessage, outbox_key
 from storage.repositories import Repos
 from storage.tables import Role, utcnow
 
@@ -71,7 +71,7 @@ async def reopen_year(
         for contact in await repos.people.contacts(inst.id, active_only=True)
         if contact.role == Role.CONTACT and contact.telegram_user_id is not None and not contact.blocked
     ]
-    added = await OutboxRepo(repos.session).add_many(messages)
+    added = await repos.outbox.add_many(messages)
     return Reopened(abbr, year, until, added)
 
 

@@ -2,12 +2,15 @@
 
 Grouped behind one facade, ``Repos(session)`` for a CLI command or a test, ``Repos(unit)``
 for the bot's unit of work per update (bot/middlewares.py), where the ORM session is created
-only when a repository method needs it.
+only when a repository method needs it. The facade also hands out the repositories of the
+other storage modules (compilation inputs, reviews, outbox, reminders, job runs), each made
+on first use and kept for the facade's life.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import secrets
 from dataclasses import dataclass, field
@@ -21,7 +24,11 @@ from reporting_forms import catalog as cat
 from reporting_forms.calendar import default_calendar
 from reporting_forms.periods import ReportingWindow
 from storage import tables as t
+from storage.compile_inputs import CompileInputsRepo
 from storage.db import Sql, Unit, as_utc, detached
+from storage.jobs import JobRunRepo
+from storage.outbox import OutboxRepo, ReminderRepo
+from storage.reviews import ReviewRepo
 
 
 class _Repo:
@@ -1064,6 +1071,30 @@ class Repos:
     @property
     def session(self) -> AsyncSession:
         return self.source.session if isinstance(self.source, Unit) else self.source
+
+    # The repositories below work on the ORM session: on a unit of work, the first use of one
+    # makes the session (as ``OutboxRepo(repos.session)`` did).
+
+    @functools.cached_property
+    def inputs(self) -> CompileInputsRepo:
+        """Submitted values, first submissions, policy actuals, every revision (storage/compile_inputs.py)."""
+        return CompileInputsRepo(self.session)
+
+    @functools.cached_property
+    def reviews(self) -> ReviewRepo:
+        return ReviewRepo(self.session)
+
+    @functools.cached_property
+    def outbox(self) -> OutboxRepo:
+        return OutboxRepo(self.session)
+
+    @functools.cached_property
+    def reminders(self) -> ReminderRepo:
+        return ReminderRepo(self.session)
+
+    @functools.cached_property
+    def jobs(self) -> JobRunRepo:
+        return JobRunRepo(self.session)
 
     async def mark_update(
         self,

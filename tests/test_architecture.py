@@ -231,3 +231,82 @@ def test_relative_imports_and_submodules_resolve() -> None:
 def test_an_upward_import_is_named() -> None:
     imports = list(imports_of("services.x", "def f():\n    from bot.app import Services\n"))
     assert [(i.target, i.line, i.type_checking) for i in imports] == [("bot.app.Services", 2, False)]
+
+
+# ---------------------------------------------------------------- edge conventions (issue 12, item 5)
+
+# A base class → the one module whose classes may derive from it.
+EDGE_HOMES = {"StatesGroup": "bot.states", "CallbackData": "bot.keyboards"}
+
+
+def misplaced_classes(sources: Mapping[str, tuple[str, bool]]) -> list[str]:
+    """Classes deriving from an EDGE_HOMES base outside that base's module, as ``module.Class``."""
+    wrong = []
+    for name, (source, _) in sources.items():
+        for node in ast.walk(ast.parse(source)):
+            if not isinstance(node, ast.ClassDef):
+                continue
+            for base in node.bases:
+                base_name = base.attr if isinstance(base, ast.Attribute) else getattr(base, "id", None)
+                home = EDGE_HOMES.get(base_name or "")
+                if home is not None and home != name:
+                    wrong.append(f"{name}.{node.name} ({base_name}: belongs in {home})")
+    return wrong
+
+
+def test_states_and_callback_data_live_in_one_module_each(sources: dict[str, tuple[str, bool]]) -> None:
+    assert not misplaced_classes(sources)
+    assert "class ReportFlow(StatesGroup)" in sources["bot.states"][0]  # the checker reads the real modules
+    assert "class FormCb(CallbackData" in sources["bot.keyboards"][0]
+
+
+def test_a_state_group_outside_states_is_named() -> None:
+    router = "class Flow(StatesGroup):\n    x = State()\n"
+    router += "class Cb(cd.CallbackData, prefix='c'):\n    a: str\n"
+    assert misplaced_classes({"bot.routers.x": (router, False), "bot.states": (router, False)}) == [
+        "bot.routers.x.Flow (StatesGroup: belongs in bot.states)",
+        "bot.routers.x.Cb (CallbackData: belongs in bot.keyboards)",
+        "bot.states.Cb (CallbackData: belongs in bot.keyboards)",
+    ]
+
+
+# Per-update context a handler takes only through ``ctx`` (bot/context.py), never one by one.
+CONTEXT_KWARGS = frozenset(
+    {"state", "contact", "lang", "repos", "catalog", "settings", "services", "institution"}
+)
+
+
+def handlers_not_taking_ctx(sources: Mapping[str, tuple[str, bool]]) -> list[str]:
+    """Functions a router module registers (``.register(f, …)``) that take a piece of the
+    per-update context as a keyword of its own instead of ``ctx``."""
+    wrong = []
+    for name, (source, _) in sources.items():
+        if not name.startswith("bot.routers."):
+            continue
+        tree = ast.parse(source)
+        registered = {
+            call.args[0].id
+            for call in ast.walk(tree)
+            if isinstance(call, ast.Call)
+            and isinstance(call.func, ast.Attribute)
+            and call.func.attr == "register"
+            and call.args
+            and isinstance(call.args[0], ast.Name)
+        }
+        for node in tree.body:
+            if isinstance(node, ast.AsyncFunctionDef | ast.FunctionDef) and node.name in registered:
+                args = {a.arg for a in node.args.args}
+                if args & CONTEXT_KWARGS:
+                    wrong.append(f"{name}.{node.name}({', '.join(sorted(args))})")
+    return wrong
+
+
+def test_every_handler_takes_the_update_context_as_ctx(sources: dict[str, tuple[str, bool]]) -> None:
+    assert not handlers_not_taking_ctx(sources)
+    assert sum(1 for name in sources if name.startswith("bot.routers.")) >= 6  # the routers were read
+
+
+def test_a_handler_taking_lang_is_named() -> None:
+    router = "async def h(message, lang): ...\nasync def g(message, ctx): ...\nasync def f(message): ...\n"
+    router += "r.message.register(h)\nr.message.register(g, F.text)\nr.message.register(f)\n"
+    assert handlers_not_taking_ctx({"bot.routers.x": (router, False)}) == ["bot.routers.x.h(lang, message)"]

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import contextlib
 
-from storage.compiled import CompiledRepo
+from storage.compile_inputs import CompileInputsRepo
 from storage.repositories import Repos
 from tests.chat_harness import Harness
 from tests.test_coordinator_chat import file_1_3_3, report_ids
@@ -93,7 +93,7 @@ async def test_indicator_takes_a_typed_1_as_the_value(harness: Harness) -> None:
     (saved,) = await coordinator.replies(1)
     assert "Saglabāts: PR1.RR1 2025. gadā = 1" in saved.text
     async with harness.db.session() as s:
-        (actual,) = await CompiledRepo(s).policy_actuals()
+        (actual,) = await CompileInputsRepo(s).policy_actuals()
     assert (actual.indicator_id, actual.year, actual.value) == ("PR1.RR1", 2025, 1)
 
 

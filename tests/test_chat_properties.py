@@ -20,8 +20,9 @@ from rich.console import Console
 
 from bot.app import build_dispatcher
 from bot.config import Settings
-from bot.console import ConsoleChat, RecordingSession
+from bot.console import ConsoleChat
 from bot.fsm_storage import DatabaseStorage
+from bot.offline import RecordingSession
 from bot.services_container import Services
 from reporting_forms import forms
 from reporting_forms.catalog import load_catalog

@@ -16,9 +16,9 @@ from typer.testing import CliRunner
 
 from bot.cli import app
 from reporting_forms.catalog import load_catalog
-from storage.compiled import CompiledRepo
 from storage.db import Database
 from storage.repositories import Repos
+from storage.reviews import ReviewRepo
 
 runner = CliRunner()
 CATALOG = load_catalog()
@@ -71,7 +71,7 @@ async def _seed(url: str) -> None:
                     measure_id=m.id, institution_id=i.id, year=2026, answers=answers, contact_id=None, now=at
                 )
                 ids[(measure, inst)] = report.id
-            await CompiledRepo(s).review(ids[("1.1.1", "VPD")], state="returned", comment="Precizējiet")
+            await ReviewRepo(s).review(ids[("1.1.1", "VPD")], state="returned", comment="Precizējiet")
     finally:
         await db.dispose()
 

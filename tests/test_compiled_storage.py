@@ -17,9 +17,10 @@ from reporting_forms.compilation import Status
 from reporting_forms.summaries import CompileInputs, Scope, compile_inputs, missing_reports
 from services.compilation import load_inputs
 from storage import tables as t
-from storage.compiled import SUPERSEDED, CompiledRepo, ReviewError, field_order
+from storage.compile_inputs import SUPERSEDED, CompileInputsRepo, field_order
 from storage.db import Database
 from storage.repositories import Repos
+from storage.reviews import ReviewError, ReviewRepo
 
 UTC = dt.UTC
 T0 = dt.datetime(2025, 12, 10, 9, 0, tzinfo=UTC)
@@ -91,7 +92,7 @@ async def _seed(db: Database, catalog: Catalog) -> dict[str, int]:
 async def test_reported_values_are_the_latest_revision(db: Database, catalog: Catalog) -> None:
     ids = await _seed(db, catalog)
     async with db.session() as s:
-        values = await CompiledRepo(s).reported_values(plan_id=MAIN_PLAN)
+        values = await CompileInputsRepo(s).reported_values(plan_id=MAIN_PLAN)
     by_key = {(v.measure_id, v.institution, v.year, v.indicator_id): v for v in values}
     assert set(by_key) == {
         ("1.1.1", "VPD", 2025, "1.1.1.1"),
@@ -110,7 +111,7 @@ async def test_reported_values_are_the_latest_revision(db: Database, catalog: Ca
 async def test_reported_values_filters(db: Database, catalog: Catalog) -> None:
     await _seed(db, catalog)
     async with db.session() as s:
-        repo = CompiledRepo(s)
+        repo = CompileInputsRepo(s)
         assert {v.institution for v in await repo.reported_values(institution="vpd")} == {"VPD"}
         assert {v.year for v in await repo.reported_values(years=[2026])} == {2026}
         assert await repo.reported_values(plan_id="NH-2024") == []
@@ -119,7 +120,7 @@ async def test_reported_values_filters(db: Database, catalog: Catalog) -> None:
 async def test_first_submission_time_survives_corrections(db: Database, catalog: Catalog) -> None:
     await _seed(db, catalog)
     async with db.session() as s:
-        first = await CompiledRepo(s).first_submitted(plan_id=MAIN_PLAN)
+        first = await CompileInputsRepo(s).first_submitted(plan_id=MAIN_PLAN)
     assert first == {
         ("1.1.1", "VPD", 2025): T0,
         ("1.1.1", "TM", 2025): T0 + dt.timedelta(days=1),
@@ -134,7 +135,7 @@ async def test_row_values_besides_a_report(db: Database, catalog: Catalog) -> No
     await _submit(db, "1.1.1", "TM", 2026, {"1.1.1.2": 7}, ids["Koordinators"], T0 + dt.timedelta(days=400))
     await _submit(db, "1.1.1", "TM", 2027, {"1.1.1.2": 99}, ids["Koordinators"], T0 + dt.timedelta(days=700))
     async with db.session() as s:
-        repo = CompiledRepo(s)
+        repo = CompileInputsRepo(s)
         m = await Repos(s).catalog.measure("1.1.1")
         assert await repo.row_values_besides(m.id, ids["VPD"], 2026) == {"1.1.1.2": {2025: 60.0, 2026: 7.0}}
         assert await repo.row_values_besides(m.id, ids["VPD"], 2025) == {"1.1.1.2": {2025: 15.0}}
@@ -144,7 +145,7 @@ async def test_row_values_besides_a_report(db: Database, catalog: Catalog) -> No
 async def test_review_accept_return_and_stale_requests(db: Database, catalog: Catalog) -> None:
     ids = await _seed(db, catalog)
     async with db.session() as s:
-        repo = CompiledRepo(s)
+        repo = ReviewRepo(s)
         total, page = await repo.pending_reviews(limit=2)
         assert total == 3 and page == [ids["r2"], ids["r1"]]  # oldest submission first
         assert (await repo.pending_reviews(offset=2, limit=2))[1] == [ids["r3"]]
@@ -160,9 +161,9 @@ async def test_review_accept_return_and_stale_requests(db: Database, catalog: Ca
     # a correction is a new revision and waits for review again
     await _submit(db, "1.1.1", "VPD", 2025, {"1.1.1.2": 50}, ids["Anna"], T0 + dt.timedelta(days=50))
     async with db.session() as s:
-        values = await CompiledRepo(s).reported_values(institution="VPD")
+        values = await CompileInputsRepo(s).reported_values(institution="VPD")
         assert {(v.revision, v.review_state) for v in values} == {(3, "pending")}
-        assert (await CompiledRepo(s).pending_reviews())[0] == 2
+        assert (await ReviewRepo(s).pending_reviews())[0] == 2
 
 
 async def test_review_is_one_conditional_update(db: Database, catalog: Catalog) -> None:
@@ -170,7 +171,7 @@ async def test_review_is_one_conditional_update(db: Database, catalog: Catalog) 
     coordinator's decision commits: the late decision must not overwrite it."""
     ids = await _seed(db, catalog)
     async with db.session() as s:
-        repo = CompiledRepo(s)
+        repo = ReviewRepo(s)
         seen = await s.get(t.Report, ids["r2"])  # the first coordinator's view: pending
         assert seen is not None and seen.review_state == "pending"
         await s.commit()  # its read transaction ends; the object stays in the session
@@ -190,7 +191,7 @@ async def test_review_is_recorded_in_the_audit_trail(db: Database, catalog: Cata
     ids = await _seed(db, catalog)
     at = dt.datetime(2026, 1, 20, 10, 0, tzinfo=UTC)
     async with db.session() as s:
-        done = await CompiledRepo(s).review(
+        done = await ReviewRepo(s).review(
             ids["r1"],
             state="accepted",
             revision=2,
@@ -200,7 +201,7 @@ async def test_review_is_recorded_in_the_audit_trail(db: Database, catalog: Cata
         )
         assert done.error is None
     async with db.session() as s:
-        repo = CompiledRepo(s)
+        repo = ReviewRepo(s)
         second = await repo.review(ids["r1"], state="returned", comment="x", revision=2, reviewer="Otrs")
         assert (second.error, second.reviewed_by, second.reviewed_at) == (
             ReviewError.ALREADY,
@@ -229,14 +230,14 @@ async def test_review_is_recorded_in_the_audit_trail(db: Database, catalog: Cata
 async def test_policy_actuals_upsert_and_unknown_indicator(db: Database, catalog: Catalog) -> None:
     ids = await _setup(db, catalog)
     async with db.session() as s:
-        repo = CompiledRepo(s)
+        repo = CompileInputsRepo(s)
         await repo.set_policy_actual("PR1.RR2", 2025, 15.0, source="VID", contact_id=ids["Koordinators"])
         await repo.set_policy_actual("PR1.RR2", 2025, 15.4, source="VID 2026", contact_id=ids["Koordinators"])
         await repo.set_policy_actual("PR3.RR4", 2026, 300, source=None, contact_id=None)
         with pytest.raises(KeyError):
             await repo.set_policy_actual("PR9.RR1", 2025, 1, source=None, contact_id=None)
     async with db.session() as s:
-        actuals = await CompiledRepo(s).policy_actuals(plan_id=MAIN_PLAN)
+        actuals = await CompileInputsRepo(s).policy_actuals(plan_id=MAIN_PLAN)
     assert [(a.indicator_id, a.year, a.value, a.source, a.entered_by) for a in actuals] == [
         ("PR1.RR2", 2025, 15.4, "VID 2026", "Koordinators"),
         ("PR3.RR4", 2026, 300.0, None, None),
@@ -247,9 +248,9 @@ async def test_policy_actuals_upsert_and_unknown_indicator(db: Database, catalog
 async def test_revision_rows_for_the_audit_export(db: Database, catalog: Catalog) -> None:
     ids = await _seed(db, catalog)
     async with db.session() as s:
-        await CompiledRepo(s).review(ids["r2"], state="accepted", revision=1)
+        await ReviewRepo(s).review(ids["r2"], state="accepted", revision=1)
     async with db.session() as s:
-        rows = await CompiledRepo(s).revision_rows()
+        rows = await CompileInputsRepo(s).revision_rows()
     r1 = [(r.revision, r.field, r.value, r.review_state, r.author) for r in rows if r.report_id == ids["r1"]]
     assert r1 == [
         (1, "1.1.1.1", "in_progress", SUPERSEDED, "Anna"),

@@ -25,11 +25,10 @@ from bot.console import (
     ConsoleChat,
     ConsoleSession,
     ConsoleView,
-    RecordingSession,
     build_console_bot,
-    html_to_rich,
     scripted_input,
 )
+from bot.offline import RecordingSession, html_to_rich
 from bot.throttle import Throttle
 from tests.chat_harness import HARNESS_RATE
 

@@ -19,7 +19,7 @@ from bot.config import Settings
 from bot.console import scripted_input
 from bot.services_container import Services
 from reporting_forms.catalog import Catalog
-from storage.compiled import CompiledRepo
+from storage.compile_inputs import CompileInputsRepo
 from storage.db import Database
 from storage.repositories import Repos
 from storage.tables import Contact, ConversationState, Role
@@ -248,7 +248,7 @@ async def test_coordinator_console_indicator_takes_a_typed_1_as_the_value(
             sqlite_url, catalog, tmp_path, lines, institution="TM", role=Role.COORDINATOR
         )
         async with db.session() as s:
-            actuals = await CompiledRepo(s).policy_actuals()
+            actuals = await CompileInputsRepo(s).policy_actuals()
     await db.dispose()
     assert "Darbība pārtraukta" not in screen
     assert "Ierakstītais skaitlis ir atbilde uz jautājumu" in screen  # the rule said at the value question

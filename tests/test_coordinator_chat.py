@@ -12,7 +12,7 @@ from pathlib import Path
 from docx import Document
 from openpyxl import load_workbook
 
-from storage.compiled import CompiledRepo
+from storage.compile_inputs import CompileInputsRepo
 from storage.db import Database
 from storage.outbox import KIND_FILE, OutboxRepo
 from storage.repositories import Repos
@@ -248,7 +248,7 @@ async def test_indicator_entry_with_bad_input(harness: Harness) -> None:
     assert "Saglabāts: PR1.RR2 2025. gadā = 15,4 (avots: VID)" in saved.text
     assert "2025: mērķis 15%; fakts 15,4 (avots: VID) ✅" in saved.text
     async with harness.db.session() as s:
-        (actual,) = await CompiledRepo(s).policy_actuals()
+        (actual,) = await CompileInputsRepo(s).policy_actuals()
     assert (actual.indicator_id, actual.year, actual.value, actual.source) == ("PR1.RR2", 2025, 15.4, "VID")
 
     coordinator.send("/indicator pr3.rr4")  # the id as an argument; cancel with the button

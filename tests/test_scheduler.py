@@ -18,7 +18,7 @@ from sqlalchemy import create_engine, text
 
 import bot.scheduler as scheduler_module
 from bot.config import Settings
-from bot.console import RecordingSession
+from bot.offline import RecordingSession
 from bot.scheduler import (
     JOB_COMPILE,
     JOB_DIGEST,

@@ -252,3 +252,20 @@ async def test_old_update_ids_are_forgotten(db: Database) -> None:
     async with db.session() as s:
         ids = set((await s.exec(select(t.ProcessedUpdate.update_id))).all())
     assert ids == {8, 1000}
+
+
+async def test_repos_hands_out_every_repository_on_its_session(db: Database) -> None:
+    """The facade's compile-inputs, review, outbox, reminder and job-run repositories: one each
+    per Repos, on its session; on a unit of work the ORM session is made only when one is used."""
+    async with db.session() as s:
+        repos = Repos(s)
+        for name in ("inputs", "reviews", "outbox", "reminders", "jobs"):
+            repo = getattr(repos, name)
+            assert repo is getattr(repos, name) and repo.session is s, name
+        assert await repos.jobs.last_day("nothing") is None
+        assert Repos(s).outbox is not repos.outbox  # cached per facade, not shared
+    async with db.unit() as unit:
+        repos = Repos(unit)
+        assert unit._session is None or db.engine.dialect.name == "postgresql"
+        assert repos.outbox.session is unit.session
+        assert await repos.outbox.next_due_at() is None

@@ -17,7 +17,8 @@ from rich.console import Console
 
 from bot.app import telegram_bot
 from bot.config import Settings
-from bot.console import ConsoleChat, RecordingSession, build_console_bot
+from bot.console import ConsoleChat, build_console_bot
+from bot.offline import RecordingSession
 from bot.throttle import RateLimiter, Throttle, install, throttle_of, throttled
 from tests.chat_harness import Harness
 

@@ -24,7 +24,7 @@ from reporting_forms.exports.revisions import revisions_csv, revisions_xlsx
 from reporting_forms.forms import COMMENT_KEY
 from reporting_forms.labels import answer_text, field_label, kind_label
 from reporting_forms.texts import _messages, environment, text, unit_counts, unit_for, units
-from storage.compiled import RevisionRow
+from storage.compile_inputs import RevisionRow
 from storage.db import Database
 from storage.repositories import Repos
 from tests.test_compilation import build_catalog, compile_all, seeded_values

@@ -23,7 +23,6 @@ from aiogram.exceptions import TelegramAPIError, TelegramBadRequest
 from aiogram.filters import Command, CommandObject, StateFilter
 from aiogram.filters.callback_data import CallbackData
 from aiogram.fsm.context import FSMContext
-from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import (
     CallbackQuery,
     Document,
@@ -37,8 +36,10 @@ from aiohttp import ClientError
 
 from bot.access import COORDINATORS, RequireContact
 from bot.config import Settings
-from bot.keyboards import DbInt, new_nonce
+from bot.context import ContactCtx
+from bot.keyboards import CoordCb, ReviewCb, ReviewPageCb, new_nonce
 from bot.render import button, format_stored
+from bot.states import IndicatorFlow, ReviewFlow
 from reporting_forms import exports  # each format loads on first use (exports.__getattr__)
 from reporting_forms.answers import InvalidAnswer, parse_comment
 from reporting_forms.catalog import Catalog, MetricKind
@@ -70,10 +71,10 @@ from reporting_forms.texts import as_plain, format_day, format_number, text
 from services.compilation import load_inputs
 from services.imports import import_file, outcome_message
 from services.reopening import reopen_year
-from storage.compiled import REVIEW_FIELD, CompiledRepo, ReviewError, ReviewResult
 from storage.db import Unit
-from storage.outbox import KIND_FILE, KIND_NOTICE, NewMessage, OutboxRepo, outbox_key
+from storage.outbox import KIND_FILE, KIND_NOTICE, NewMessage, outbox_key
 from storage.repositories import ReportView, Repos, StoredValue
+from storage.reviews import REVIEW_FIELD, ReviewError, ReviewResult
 from storage.tables import Contact, ReviewState
 
 if TYPE_CHECKING:
@@ -86,17 +87,6 @@ TEXT_WIDTH = 90  # an indicator's text on the review card; shorter when a page w
 SHORT_TEXT_WIDTH = 40
 
 
-class ReviewFlow(StatesGroup):
-    comment = State()  # "Atgriezt" was pressed: the next text message is the comment
-
-
-class IndicatorFlow(StatesGroup):
-    indicator = State()
-    year = State()
-    value = State()
-    source = State()
-
-
 MY_FLOWS = StateFilter(ReviewFlow.comment, *IndicatorFlow.__states__)
 
 
@@ -104,27 +94,6 @@ def expects_typed_number(state: str | None) -> bool:
     """True at /indicator's value question: a typed number is the answer (the offline console
     then reads "1" as the value, not as pressing button [1])."""
     return state == IndicatorFlow.value.state
-
-
-class ReviewCb(CallbackData, prefix="rv"):
-    """Accept (a=a) or return (a=r) revision ``rev`` of report ``rid``; p: the list page."""
-
-    a: str
-    rid: DbInt
-    rev: DbInt
-    p: DbInt = 0
-
-
-class ReviewPageCb(CallbackData, prefix="rvp"):
-    page: DbInt
-
-
-class CoordCb(CallbackData, prefix="co"):
-    """A button of a coordinator flow: a=i indicator, y year, s skip source, x cancel."""
-
-    n: str
-    a: str
-    v: str = ""
 
 
 def _btn(label: str, data: CallbackData) -> InlineKeyboardButton:
@@ -178,7 +147,7 @@ async def _queue_files(
         payload = DocumentPayload(str(path), path.name, last)
         key = outbox_key(["file", chat_id, update.update_id, i, path.name])
         rows.append(NewMessage(key, contact.id, chat_id, KIND_FILE, payload, now))
-    await OutboxRepo(repos.session).add_many(rows)
+    await repos.outbox.add_many(rows)
     wake_after_commit(repos, services)
 
 
@@ -195,17 +164,17 @@ def _summary_files(compiled: Compiled, lang: str, folder: Path) -> list[Path]:
 
 
 async def cmd_summary(
-    message: Message,
-    command: CommandObject,
-    event_update: Update,
-    state: FSMContext,
-    contact: Contact,
-    lang: str,
-    repos: Repos,
-    catalog: Catalog,
-    settings: Settings,
-    services: Services,
+    message: Message, command: CommandObject, event_update: Update, ctx: ContactCtx
 ) -> None:
+    state, contact, lang, repos, catalog, settings, services = (
+        ctx.state,
+        ctx.contact,
+        ctx.lang,
+        ctx.repos,
+        ctx.catalog,
+        ctx.settings,
+        ctx.services,
+    )
     await _leave_flow(state)
     try:
         request = parse_summary_args(catalog, command.args)
@@ -232,9 +201,8 @@ async def cmd_summary(
 # ------------------------------------------------------------------ /overdue
 
 
-async def cmd_overdue(
-    message: Message, state: FSMContext, lang: str, repos: Repos, catalog: Catalog, settings: Settings
-) -> None:
+async def cmd_overdue(message: Message, ctx: ContactCtx) -> None:
+    state, lang, repos, catalog, settings = ctx.state, ctx.lang, ctx.repos, ctx.catalog, ctx.settings
     await _leave_flow(state)
     today = _today(settings)
     groups: dict[str, list[dict[str, Any]]] = {}
@@ -267,18 +235,17 @@ async def cmd_overdue(
 # ------------------------------------------------------------------ /reopen
 
 
-async def cmd_reopen(
-    message: Message,
-    command: CommandObject,
-    state: FSMContext,
-    contact: Contact,
-    lang: str,
-    repos: Repos,
-    catalog: Catalog,
-    settings: Settings,
-    services: Services,
-) -> None:
+async def cmd_reopen(message: Message, command: CommandObject, ctx: ContactCtx) -> None:
     """``/reopen YEAR VPD``: open a closed year for one institution (its contacts are told)."""
+    state, contact, lang, repos, catalog, settings, services = (
+        ctx.state,
+        ctx.contact,
+        ctx.lang,
+        ctx.repos,
+        ctx.catalog,
+        ctx.settings,
+        ctx.services,
+    )
     await _leave_flow(state)
     years = plan_years()
     words = (command.args or "").split()
@@ -424,7 +391,7 @@ async def _latest_changes(repos: Repos, view: ReportView) -> list[dict[str, Any]
 async def _review_page(
     lang: str, repos: Repos, settings: Settings, catalog: Catalog, page: int
 ) -> tuple[str, InlineKeyboardMarkup | None]:
-    repo = CompiledRepo(repos.session)
+    repo = repos.reviews
     total, _ = await repo.pending_reviews(limit=0)
     if total == 0:
         return text(lang, "coordinator.review_none"), None
@@ -467,9 +434,8 @@ async def _review_page(
     return body, InlineKeyboardMarkup(inline_keyboard=rows)
 
 
-async def cmd_review(
-    message: Message, state: FSMContext, lang: str, repos: Repos, settings: Settings, catalog: Catalog
-) -> None:
+async def cmd_review(message: Message, ctx: ContactCtx) -> None:
+    state, lang, repos, settings, catalog = ctx.state, ctx.lang, ctx.repos, ctx.settings, ctx.catalog
     await _leave_flow(state)
     body, keyboard = await _review_page(lang, repos, settings, catalog, 0)
     await message.answer(body, reply_markup=keyboard)
@@ -489,14 +455,8 @@ async def _show_page(
             await message.answer(body, reply_markup=keyboard)
 
 
-async def on_review_page(
-    query: CallbackQuery,
-    callback_data: ReviewPageCb,
-    lang: str,
-    repos: Repos,
-    settings: Settings,
-    catalog: Catalog,
-) -> None:
+async def on_review_page(query: CallbackQuery, callback_data: ReviewPageCb, ctx: ContactCtx) -> None:
+    lang, repos, settings, catalog = ctx.lang, ctx.repos, ctx.settings, ctx.catalog
     await query.answer()
     await _show_page(query, lang, repos, settings, catalog, callback_data.page)
 
@@ -563,7 +523,7 @@ async def _decide(
 ) -> str:
     """Record the decision (one conditional UPDATE) and, in the same unit of work, queue the
     notices to the institution's contacts in the outbox. Returns the text for the coordinator."""
-    result = await CompiledRepo(repos.session).review(
+    result = await repos.reviews.review(
         report_id,
         state=state,
         comment=comment,
@@ -574,28 +534,26 @@ async def _decide(
     if result.error is not None:
         return _review_error(lang, result)
     notices = await _notices(repos, report_id, revision, contact, state, comment)
-    await OutboxRepo(repos.session).add_many(notices)
+    await repos.outbox.add_many(notices)
     wake_after_commit(repos, services)
     return text(lang, "coordinator.review_done", report_id=report_id, state=state, notified=len(notices))
 
 
-async def on_review(
-    query: CallbackQuery,
-    callback_data: ReviewCb,
-    bot: Bot,
-    state: FSMContext,
-    contact: Contact,
-    lang: str,
-    repos: Repos,
-    settings: Settings,
-    services: Services,
-    catalog: Catalog,
-) -> None:
+async def on_review(query: CallbackQuery, callback_data: ReviewCb, bot: Bot, ctx: ContactCtx) -> None:
+    state, contact, lang, repos, settings, services, catalog = (
+        ctx.state,
+        ctx.contact,
+        ctx.lang,
+        ctx.repos,
+        ctx.settings,
+        ctx.services,
+        ctx.catalog,
+    )
     message = query.message
     if message is None or isinstance(message, InaccessibleMessage):
         await query.answer(text(lang, "common.stale_button"))
         return
-    pending = await CompiledRepo(repos.session).check_pending(callback_data.rid, callback_data.rev)
+    pending = await repos.reviews.check_pending(callback_data.rid, callback_data.rev)
     if pending.error is not None:
         await query.answer(as_plain(_review_error(lang, pending)), show_alert=True)
         return
@@ -628,15 +586,8 @@ def _ask_comment(lang: str, view: ReportView | None) -> str:
     )
 
 
-async def on_review_comment(
-    message: Message,
-    bot: Bot,
-    state: FSMContext,
-    contact: Contact,
-    lang: str,
-    repos: Repos,
-    services: Services,
-) -> None:
+async def on_review_comment(message: Message, bot: Bot, ctx: ContactCtx) -> None:
+    state, contact, lang, repos, services = ctx.state, ctx.contact, ctx.lang, ctx.repos, ctx.services
     data = await state.get_data()
     try:
         comment = parse_comment(message.text or "")
@@ -656,7 +607,8 @@ async def on_review_comment(
     await message.answer(done)
 
 
-async def on_review_not_text(message: Message, state: FSMContext, lang: str, repos: Repos) -> None:
+async def on_review_not_text(message: Message, ctx: ContactCtx) -> None:
+    state, lang, repos = ctx.state, ctx.lang, ctx.repos
     data = await state.get_data()
     await message.answer(text(lang, "coordinator.review_comment_not_text"))
     await message.answer(_ask_comment(lang, await repos.reports.view(data["rid"])))
@@ -674,18 +626,17 @@ def _export_files(rows: list[Any], lang: str, settings: Settings, stamp: str, fo
     return [xlsx, csv]
 
 
-async def cmd_export(
-    message: Message,
-    event_update: Update,
-    state: FSMContext,
-    contact: Contact,
-    lang: str,
-    repos: Repos,
-    settings: Settings,
-    services: Services,
-) -> None:
+async def cmd_export(message: Message, event_update: Update, ctx: ContactCtx) -> None:
+    state, contact, lang, repos, settings, services = (
+        ctx.state,
+        ctx.contact,
+        ctx.lang,
+        ctx.repos,
+        ctx.settings,
+        ctx.services,
+    )
     await _leave_flow(state)
-    rows = await CompiledRepo(repos.session).revision_rows()
+    rows = await repos.inputs.revision_rows()
     if not rows:
         await message.answer(text(lang, "coordinator.export_none"))
         return
@@ -701,7 +652,7 @@ async def cmd_export(
 
 
 async def _card(lang: str, repos: Repos, catalog: Catalog, plan_id: str, indicator_id: str) -> str:
-    actuals = await CompiledRepo(repos.session).policy_actuals(plan_id=plan_id)
+    actuals = await repos.inputs.policy_actuals(plan_id=plan_id)
     return policy_card(lang, compile_policy_results(catalog, plan_id, actuals), indicator_id)
 
 
@@ -813,7 +764,7 @@ async def _save_actual(
     data = await state.get_data()
     await state.clear()
     try:
-        await CompiledRepo(repos.session).set_policy_actual(
+        await repos.inputs.set_policy_actual(
             data["indicator"], data["year"], data["value"], source=source, contact_id=contact.id
         )
     except KeyError:
@@ -833,9 +784,8 @@ async def _save_actual(
     await message.answer(f"{saved}\n\n{card}")
 
 
-async def cmd_indicator(
-    message: Message, command: CommandObject, state: FSMContext, lang: str, repos: Repos, catalog: Catalog
-) -> None:
+async def cmd_indicator(message: Message, command: CommandObject, ctx: ContactCtx) -> None:
+    state, lang, repos, catalog = ctx.state, ctx.lang, ctx.repos, ctx.catalog
     await _leave_flow(state)
     await state.set_data({"nonce": new_nonce()})
     if command.args and command.args.strip():
@@ -845,9 +795,8 @@ async def cmd_indicator(
     await _ask_indicator(message, state, lang, catalog)
 
 
-async def on_indicator_text(
-    message: Message, state: FSMContext, contact: Contact, lang: str, repos: Repos, catalog: Catalog
-) -> None:
+async def on_indicator_text(message: Message, ctx: ContactCtx) -> None:
+    state, contact, lang, repos, catalog = ctx.state, ctx.contact, ctx.lang, ctx.repos, ctx.catalog
     raw = message.text or ""
     current = await state.get_state()
     if current == IndicatorFlow.indicator.state:
@@ -889,22 +838,14 @@ async def _reask_indicator_flow(
         await _ask_source(message, state, lang)
 
 
-async def on_indicator_not_text(
-    message: Message, state: FSMContext, lang: str, repos: Repos, catalog: Catalog
-) -> None:
+async def on_indicator_not_text(message: Message, ctx: ContactCtx) -> None:
+    state, lang, repos, catalog = ctx.state, ctx.lang, ctx.repos, ctx.catalog
     await message.answer(text(lang, "common.only_text"))
     await _reask_indicator_flow(message, state, lang, repos, catalog)
 
 
-async def on_coord_cb(
-    query: CallbackQuery,
-    callback_data: CoordCb,
-    state: FSMContext,
-    contact: Contact,
-    lang: str,
-    repos: Repos,
-    catalog: Catalog,
-) -> None:
+async def on_coord_cb(query: CallbackQuery, callback_data: CoordCb, ctx: ContactCtx) -> None:
+    state, contact, lang, repos, catalog = ctx.state, ctx.contact, ctx.lang, ctx.repos, ctx.catalog
     message = query.message
     data = await state.get_data()
     expected = {"i": IndicatorFlow.indicator, "y": IndicatorFlow.year, "s": IndicatorFlow.source}
@@ -933,15 +874,15 @@ async def on_coord_cb(
 # ------------------------------------------------------------------ flows: cancel, other commands
 
 
-async def cmd_cancel_flow(message: Message, state: FSMContext, lang: str) -> None:
+async def cmd_cancel_flow(message: Message, ctx: ContactCtx) -> None:
+    state, lang = ctx.state, ctx.lang
     await state.clear()
     await message.answer(text(lang, "coordinator.flow_cancelled"))
 
 
-async def on_flow_command(
-    message: Message, state: FSMContext, lang: str, repos: Repos, catalog: Catalog
-) -> None:
+async def on_flow_command(message: Message, ctx: ContactCtx) -> None:
     """Another command in the middle of a flow: say what is expected, ask again."""
+    state, lang, repos, catalog = ctx.state, ctx.lang, ctx.repos, ctx.catalog
     await message.answer(text(lang, "coordinator.flow_reask"))
     if await state.get_state() == ReviewFlow.comment.state:
         data = await state.get_data()
@@ -962,17 +903,10 @@ def _is_xlsx(document: Document) -> bool:
     return name.endswith(".xlsx") or (not name and document.mime_type == XLSX_MIME)
 
 
-async def on_import_document(
-    message: Message,
-    bot: Bot,
-    contact: Contact,
-    lang: str,
-    repos: Repos,
-    catalog: Catalog,
-    settings: Settings,
-) -> None:
+async def on_import_document(message: Message, bot: Bot, ctx: ContactCtx) -> None:
     """A file sent outside any flow: a coordinator's XLSX (the bot's own export, filled in) is
     imported — every cell checked, all or nothing, in this update's transaction."""
+    contact, lang, repos, catalog, settings = ctx.contact, ctx.lang, ctx.repos, ctx.catalog, ctx.settings
     document = message.document
     assert document is not None
     name = document.file_name or "—"

@@ -5,19 +5,20 @@ from __future__ import annotations
 from aiogram import Router
 from aiogram.types import CallbackQuery, Message
 
+from bot.context import Ctx
 from reporting_forms.texts import alert, text
 
 
-async def unknown_message(message: Message, lang: str) -> None:
+async def unknown_message(message: Message, ctx: Ctx) -> None:
     if message.text is None:
-        await message.answer(text(lang, "common.only_text"))
+        await message.answer(text(ctx.lang, "common.only_text"))
         return
-    await message.answer(text(lang, "common.unknown_input"))
+    await message.answer(text(ctx.lang, "common.unknown_input"))
 
 
-async def unknown_callback(query: CallbackQuery, lang: str) -> None:
+async def unknown_callback(query: CallbackQuery, ctx: Ctx) -> None:
     """A button no handler claims: an old one, or forged data (an id out of range)."""
-    await query.answer(alert(lang, "common.stale_button"), show_alert=True)
+    await query.answer(alert(ctx.lang, "common.stale_button"), show_alert=True)
 
 
 def router() -> Router:

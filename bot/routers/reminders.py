@@ -14,14 +14,12 @@ bot/keyboards.py's: the sender renders outbox rows without this router.
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
 from typing import Any
 
 from aiogram import F, Router
 from aiogram.filters import Command, CommandObject, StateFilter
 from aiogram.filters.callback_data import CallbackData
 from aiogram.fsm.context import FSMContext
-from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import (
     CallbackQuery,
     InaccessibleMessage,
@@ -31,12 +29,11 @@ from aiogram.types import (
 )
 
 from bot.access import RequireContact
-from bot.config import Settings
+from bot.context import ContactCtx
 from bot.keyboards import MuteCb, ReminderCb, new_nonce
 from bot.render import button
 from bot.routers import report
-from bot.states import ReportFlow
-from reporting_forms.catalog import Catalog
+from bot.states import MuteFlow, ReportFlow
 from reporting_forms.texts import alert, text
 from services.reminder_messages import (
     MESSAGE_LIMIT,
@@ -50,17 +47,8 @@ from services.reminder_messages import (
     shorten,
     snooze,
 )
-from storage.outbox import ReminderRepo
-from storage.repositories import Repos
-from storage.tables import Contact
 
 MAX_MUTE_BUTTONS = 8
-
-
-class MuteFlow(StatesGroup):
-    choosing_measure = State()
-    choosing_period = State()
-    typing_reason = State()
 
 
 MUTE_STATES = StateFilter(*MuteFlow.__states__)
@@ -74,64 +62,44 @@ def _btn(label: str, data: CallbackData) -> InlineKeyboardButton:
 # ------------------------------------------------------------------ handlers
 
 
-@dataclass
-class _Env:
-    contact: Contact
-    lang: str
-    repos: Repos
-    state: FSMContext
-    settings: Settings
-
-    def today(self) -> dt.date:
-        return dt.datetime.now(self.settings.reminder_policy.tz).date()
+def _today(ctx: ContactCtx) -> dt.date:
+    """Today in the reminder policy's time zone (what the reminders' days are counted in)."""
+    return dt.datetime.now(ctx.settings.reminder_policy.tz).date()
 
 
-async def _own_row(env: _Env, row_id: int) -> ReminderRow | None:
-    return await own_reminder(env.repos.session, row_id, env.contact.id)
+async def _own_row(ctx: ContactCtx, row_id: int) -> ReminderRow | None:
+    return await own_reminder(ctx.repos, row_id, ctx.contact.id)
 
 
-async def on_reminder_button(
-    query: CallbackQuery,
-    callback_data: ReminderCb,
-    state: FSMContext,
-    contact: Contact,
-    lang: str,
-    repos: Repos,
-    catalog: Catalog,
-    settings: Settings,
-) -> None:
-    env = _Env(contact, lang, repos, state, settings)
+async def on_reminder_button(query: CallbackQuery, callback_data: ReminderCb, ctx: ContactCtx) -> None:
+    lang = ctx.lang
     message = query.message
-    row = await _own_row(env, callback_data.o)
+    row = await _own_row(ctx, callback_data.o)
     if row is None or message is None or isinstance(message, InaccessibleMessage):
         await query.answer(alert(lang, "reminders.reminder_gone"), show_alert=True)
         return
     await query.answer()
     if callback_data.a == "r":
-        await _report_now(env, message, catalog, callback_data.m or None)
+        await _report_now(ctx, message, callback_data.m or None)
     elif callback_data.a == "s":
-        await _snooze(env, message, row)
+        await _snooze(ctx, message, row)
     elif callback_data.a == "m":
-        await _start_mute(env, message, row)
+        await _start_mute(ctx, message, row)
 
 
-async def _report_now(env: _Env, message: Message, catalog: Catalog, code: str | None) -> None:
+async def _report_now(ctx: ContactCtx, message: Message, code: str | None) -> None:
     """Enter the report flow at ``code`` (None: the measure picker), as ``/report CODE`` would."""
-    inst = await env.repos.people.institution_by_id(env.contact.institution_id)
-    ctx = report.Ctx(env.contact, inst.abbr, env.lang, env.repos, catalog, env.state, env.settings)
-    if await env.state.get_state() in (ReportFlow.answering.state, ReportFlow.open_draft.state):
+    if await ctx.state.get_state() in (ReportFlow.answering.state, ReportFlow.open_draft.state):
         # an unfinished draft: /report's own "continue or start again?" question, never a silent loss
         await report.cmd_report(message, CommandObject(prefix="/", command="report", args=code), ctx)
         return
     await report._begin_picking(ctx, message, code)
 
 
-async def _snooze(env: _Env, message: Message, row: ReminderRow) -> None:
-    added, day = await snooze(
-        env.repos.session, row, env.contact.id, env.settings.reminder_policy, env.today()
-    )
+async def _snooze(ctx: ContactCtx, message: Message, row: ReminderRow) -> None:
+    added, day = await snooze(ctx.repos, row, ctx.contact.id, ctx.settings.reminder_policy, _today(ctx))
     await message.answer(
-        text(env.lang, "reminders.snoozed" if added else "reminders.snooze_already", when=day)
+        text(ctx.lang, "reminders.snoozed" if added else "reminders.snooze_already", when=day)
     )
 
 
@@ -148,67 +116,67 @@ async def _set_mute_data(state: FSMContext, **changes: Any) -> dict[str, Any]:
     return mute
 
 
-async def _finish_mute(env: _Env, message: Message) -> None:
+async def _finish_mute(ctx: ContactCtx, message: Message) -> None:
     """Leave the flow; a report draft that was open before comes back untouched."""
-    data = await env.state.get_data()
+    data = await ctx.state.get_data()
     resume = (data.get("mute") or {}).get("resume")
     data.pop("mute", None)
     if resume and data.get("draft"):  # only a report draft is worth coming back to
-        await env.state.set_state(resume)
-        await env.state.set_data(data)
-        await message.answer(text(env.lang, "reminders.mute_report_waiting"))
+        await ctx.state.set_state(resume)
+        await ctx.state.set_data(data)
+        await message.answer(text(ctx.lang, "reminders.mute_report_waiting"))
     else:
-        await env.state.clear()
+        await ctx.state.clear()
 
 
-async def _start_mute(env: _Env, message: Message, row: ReminderRow) -> None:
-    current = await env.state.get_state()
+async def _start_mute(ctx: ContactCtx, message: Message, row: ReminderRow) -> None:
+    current = await ctx.state.get_state()
     # a second mute button while muting starts over but keeps what to resume afterwards
-    resume = (await _mute_data(env.state)).get("resume") if current in MUTE_STATE_NAMES else current
-    await env.state.update_data(mute={"n": new_nonce(), "o": row.id, "resume": resume})
+    resume = (await _mute_data(ctx.state)).get("resume") if current in MUTE_STATE_NAMES else current
+    await ctx.state.update_data(mute={"n": new_nonce(), "o": row.id, "resume": resume})
     codes = row.payload.measures
     if len(codes) == 1:
-        await _set_mute_data(env.state, measure=codes[0])
-        await _ask_period(env, message, row)
+        await _set_mute_data(ctx.state, measure=codes[0])
+        await _ask_period(ctx, message, row)
         return
-    await env.state.set_state(MuteFlow.choosing_measure)
-    await _ask_measure(env, message, row)
+    await ctx.state.set_state(MuteFlow.choosing_measure)
+    await _ask_measure(ctx, message, row)
 
 
-async def _ask_measure(env: _Env, message: Message, row: ReminderRow) -> None:
-    mute = await _mute_data(env.state)
+async def _ask_measure(ctx: ContactCtx, message: Message, row: ReminderRow) -> None:
+    mute = await _mute_data(ctx.state)
     names = row.payload.measure_names()
     codes = list(names)
     shown = codes[:MAX_MUTE_BUTTONS]
     buttons = [_btn(code, MuteCb(n=mute["n"], a="m", v=code)) for code in shown]
     rows = [buttons[i : i + 4] for i in range(0, len(buttons), 4)]
-    rows.append([_btn(button(env.lang, "reminders.btn_cancel"), MuteCb(n=mute["n"], a="x"))])
+    rows.append([_btn(button(ctx.lang, "reminders.btn_cancel"), MuteCb(n=mute["n"], a="x"))])
     listed = [{"id": c, "name": shorten(names[c], NAME_WIDTH)} for c in codes]
-    body = text(env.lang, "reminders.mute_choose_measure", measures=listed)
+    body = text(ctx.lang, "reminders.mute_choose_measure", measures=listed)
     if len(body) > MESSAGE_LIMIT:  # a long reminder: numbers only
         body = text(
-            env.lang, "reminders.mute_choose_measure", measures=[{"id": c, "name": ""} for c in codes]
+            ctx.lang, "reminders.mute_choose_measure", measures=[{"id": c, "name": ""} for c in codes]
         )
     await message.answer(body, reply_markup=InlineKeyboardMarkup(inline_keyboard=rows))
 
 
-async def _ask_period(env: _Env, message: Message, row: ReminderRow) -> None:
-    mute = await _mute_data(env.state)
-    await env.state.set_state(MuteFlow.choosing_period)
+async def _ask_period(ctx: ContactCtx, message: Message, row: ReminderRow) -> None:
+    mute = await _mute_data(ctx.state)
+    await ctx.state.set_state(MuteFlow.choosing_period)
     code = mute["measure"]
-    deadline = measure_deadline(row.payload, code, env.today())
+    deadline = measure_deadline(row.payload, code, _today(ctx))
     options = [
-        _btn(button(env.lang, "reminders.btn_period_2w"), MuteCb(n=mute["n"], a="p", v="2w")),
-        _btn(button(env.lang, "reminders.btn_period_1m"), MuteCb(n=mute["n"], a="p", v="1m")),
+        _btn(button(ctx.lang, "reminders.btn_period_2w"), MuteCb(n=mute["n"], a="p", v="2w")),
+        _btn(button(ctx.lang, "reminders.btn_period_1m"), MuteCb(n=mute["n"], a="p", v="1m")),
     ]
     rows = [options]
     if deadline is not None:
-        label = button(env.lang, "reminders.btn_period_deadline", deadline=deadline)
+        label = button(ctx.lang, "reminders.btn_period_deadline", deadline=deadline)
         rows.append([_btn(label, MuteCb(n=mute["n"], a="p", v="dl"))])
-    rows.append([_btn(button(env.lang, "reminders.btn_cancel"), MuteCb(n=mute["n"], a="x"))])
+    rows.append([_btn(button(ctx.lang, "reminders.btn_cancel"), MuteCb(n=mute["n"], a="x"))])
     await message.answer(
         text(
-            env.lang,
+            ctx.lang,
             "reminders.mute_choose_period",
             measure_id=code,
             measure_name=shorten(row.payload.measure_names().get(code, ""), NAME_WIDTH),
@@ -217,13 +185,13 @@ async def _ask_period(env: _Env, message: Message, row: ReminderRow) -> None:
     )
 
 
-async def _ask_reason(env: _Env, message: Message, notice: str | None = None) -> None:
-    mute = await _mute_data(env.state)
+async def _ask_reason(ctx: ContactCtx, message: Message, notice: str | None = None) -> None:
+    mute = await _mute_data(ctx.state)
     if notice:
         await message.answer(notice)
     await message.answer(
         text(
-            env.lang,
+            ctx.lang,
             "reminders.mute_ask_reason",
             measure_id=mute["measure"],
             until=dt.date.fromisoformat(mute["until"]),
@@ -231,36 +199,28 @@ async def _ask_reason(env: _Env, message: Message, notice: str | None = None) ->
     )
 
 
-async def _reask(env: _Env, message: Message, notice: str | None = None) -> None:
+async def _reask(ctx: ContactCtx, message: Message, notice: str | None = None) -> None:
     """Bad input: say why, then ask the same question again."""
-    state = await env.state.get_state()
-    mute = await _mute_data(env.state)
-    row = await _own_row(env, int(mute.get("o") or 0))
+    state = await ctx.state.get_state()
+    mute = await _mute_data(ctx.state)
+    row = await _own_row(ctx, int(mute.get("o") or 0))
     if row is None:
-        await _finish_mute(env, message)
-        await message.answer(text(env.lang, "reminders.reminder_gone"))
+        await _finish_mute(ctx, message)
+        await message.answer(text(ctx.lang, "reminders.reminder_gone"))
         return
     if state == MuteFlow.typing_reason.state:
-        await _ask_reason(env, message, notice)
+        await _ask_reason(ctx, message, notice)
         return
     if notice:
         await message.answer(notice)
     if state == MuteFlow.choosing_measure.state:
-        await _ask_measure(env, message, row)
+        await _ask_measure(ctx, message, row)
     else:
-        await _ask_period(env, message, row)
+        await _ask_period(ctx, message, row)
 
 
-async def on_mute_button(
-    query: CallbackQuery,
-    callback_data: MuteCb,
-    state: FSMContext,
-    contact: Contact,
-    lang: str,
-    repos: Repos,
-    settings: Settings,
-) -> None:
-    env = _Env(contact, lang, repos, state, settings)
+async def on_mute_button(query: CallbackQuery, callback_data: MuteCb, ctx: ContactCtx) -> None:
+    lang, state = ctx.lang, ctx.state
     message = query.message
     mute = await _mute_data(state)
     current = await state.get_state()
@@ -277,83 +237,77 @@ async def on_mute_button(
     await query.answer()
     await message.edit_reply_markup(reply_markup=None)
     if callback_data.a == "x":
-        await _finish_mute(env, message)
+        await _finish_mute(ctx, message)
         await message.answer(text(lang, "reminders.mute_cancelled"))
         return
-    row = await _own_row(env, int(mute["o"]))
+    row = await _own_row(ctx, int(mute["o"]))
     if row is None:
-        await _finish_mute(env, message)
+        await _finish_mute(ctx, message)
         await message.answer(text(lang, "reminders.reminder_gone"))
         return
     if callback_data.a == "m":
         if callback_data.v not in row.payload.measures:
             await _reask(
-                env, message, text(lang, "reminders.mute_unknown_measure", code=callback_data.v[:40])
+                ctx, message, text(lang, "reminders.mute_unknown_measure", code=callback_data.v[:40])
             )
             return
         await _set_mute_data(state, measure=callback_data.v)
-        await _ask_period(env, message, row)
+        await _ask_period(ctx, message, row)
         return
     try:
         until = mute_until(
-            callback_data.v, env.today(), measure_deadline(row.payload, mute["measure"], env.today())
+            callback_data.v, _today(ctx), measure_deadline(row.payload, mute["measure"], _today(ctx))
         )
     except ValueError:
-        await _reask(env, message, text(lang, "common.stale_button"))
+        await _reask(ctx, message, text(lang, "common.stale_button"))
         return
     await _set_mute_data(state, until=until.isoformat())
     await state.set_state(MuteFlow.typing_reason)
-    await _ask_reason(env, message)
+    await _ask_reason(ctx, message)
 
 
-async def on_mute_text(
-    message: Message, state: FSMContext, contact: Contact, lang: str, repos: Repos, settings: Settings
-) -> None:
-    env = _Env(contact, lang, repos, state, settings)
+async def on_mute_text(message: Message, ctx: ContactCtx) -> None:
+    lang, state, contact, repos = ctx.lang, ctx.state, ctx.contact, ctx.repos
     current = await state.get_state()
     mute = await _mute_data(state)
-    row = await _own_row(env, int(mute.get("o") or 0))
+    row = await _own_row(ctx, int(mute.get("o") or 0))
     if row is None:
-        await _finish_mute(env, message)
+        await _finish_mute(ctx, message)
         await message.answer(text(lang, "reminders.reminder_gone"))
         return
     if current == MuteFlow.choosing_measure.state:
         code = (message.text or "").strip()
         if code not in row.payload.measures:
-            await _reask(env, message, text(lang, "reminders.mute_unknown_measure", code=code[:40]))
+            await _reask(ctx, message, text(lang, "reminders.mute_unknown_measure", code=code[:40]))
             return
         await _set_mute_data(state, measure=code)
-        await _ask_period(env, message, row)
+        await _ask_period(ctx, message, row)
         return
     if current == MuteFlow.choosing_period.state:
-        await _reask(env, message, text(lang, "reminders.mute_use_buttons"))
+        await _reask(ctx, message, text(lang, "reminders.mute_use_buttons"))
         return
     try:
         reason = parse_reason(message.text)
     except ReasonError as exc:
-        await _reask(env, message, text(lang, f"reminders.{exc.code}", **exc.params))
+        await _reask(ctx, message, text(lang, f"reminders.{exc.code}", **exc.params))
         return
     until = dt.date.fromisoformat(mute["until"])
-    await ReminderRepo(repos.session).add_mute(
+    await repos.reminders.add_mute(
         contact_id=contact.id, measure_code=mute["measure"], until=until, reason=reason
     )
-    await _finish_mute(env, message)
+    await _finish_mute(ctx, message)
     await message.answer(
         text(lang, "reminders.mute_saved", measure_id=mute["measure"], until=until, reason=reason)
     )
 
 
-async def on_mute_not_text(
-    message: Message, state: FSMContext, contact: Contact, lang: str, repos: Repos, settings: Settings
-) -> None:
-    await _reask(_Env(contact, lang, repos, state, settings), message, text(lang, "common.only_text"))
+async def on_mute_not_text(message: Message, ctx: ContactCtx) -> None:
+    await _reask(ctx, message, text(ctx.lang, "common.only_text"))
 
 
-async def on_mute_cancel(
-    message: Message, state: FSMContext, contact: Contact, lang: str, repos: Repos, settings: Settings
-) -> None:
-    await _finish_mute(_Env(contact, lang, repos, state, settings), message)
-    await message.answer(text(lang, "reminders.mute_cancelled"))
+async def on_mute_cancel(message: Message, ctx: ContactCtx) -> None:
+    await _finish_mute(ctx, message)
+    await message.answer(text(ctx.lang, "reminders.mute_cancelled"))
 
 
 def router() -> Router:

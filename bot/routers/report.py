@@ -9,18 +9,16 @@ import datetime as dt
 import math
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
-from aiogram import BaseMiddleware, Bot, F, Router
+from aiogram import Bot, F, Router
 from aiogram.exceptions import TelegramBadRequest
 from aiogram.filters import Command, CommandObject, StateFilter
-from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State
-from aiogram.types import CallbackQuery, InaccessibleMessage, InlineKeyboardMarkup, Message, TelegramObject
+from aiogram.types import CallbackQuery, InaccessibleMessage, InlineKeyboardMarkup, Message
 
 from bot.access import RequireContact
-from bot.config import Settings
+from bot.context import ContactCtx, Ctx
 from bot.keyboards import (
     DraftCb,
     FormCb,
@@ -45,10 +43,8 @@ from reporting_forms.catalog import Catalog, Measure, Task
 from reporting_forms.compilation import default_status_rules
 from reporting_forms.draft_warnings import draft_warnings
 from reporting_forms.messages import chunks
-from reporting_forms.periods import ReportingWindow, filed_late
+from reporting_forms.periods import filed_late
 from reporting_forms.texts import LANGUAGES, alert, text, to_local
-from storage.repositories import Repos
-from storage.tables import Contact
 
 PAGE_SIZE = 8  # tasks per page of the picker; an institution with this few measures sees them at once
 IN_FLOW = StateFilter(
@@ -58,65 +54,23 @@ IN_FLOW = StateFilter(
 NUMERIC_KINDS = frozenset({forms.FieldKind.COUNT, forms.FieldKind.PERCENT})
 
 
-@dataclass
-class Ctx:
-    """What every step needs, gathered once per update."""
-
-    contact: Contact
-    institution: str
-    lang: str
-    repos: Repos
-    catalog: Catalog
-    state: FSMContext
-    settings: Settings
-    _window: ReportingWindow | None = None  # read once per update (a step may ask twice)
-
-    def today(self) -> dt.date:
-        return dt.datetime.now(self.settings.tz).date()
-
-    async def open_years(self) -> list[int]:
-        """Years the contact's institution may file today: the open periods and any year a
-        coordinator reopened for it (``/reopen``)."""
-        if self._window is None:
-            self._window = await self.repos.periods.window()
-        return self._window.open_years(self.today(), self.institution)
-
-
-class WithCtx(BaseMiddleware):
-    """Gathers what every step needs into ``ctx`` (after RequireContact let the user in)."""
-
-    async def __call__(self, handler: Any, event: TelegramObject, data: dict[str, Any]) -> Any:
-        contact = data.get("contact")
-        if contact is not None:
-            data["ctx"] = Ctx(
-                contact,
-                data["institution"].abbr,
-                data["lang"],
-                data["repos"],
-                data["catalog"],
-                data["state"],
-                data["settings"],
-            )
-        return await handler(event, data)
-
-
-def _measures(ctx: Ctx) -> list[tuple[Task, Measure]]:
+def _measures(ctx: ContactCtx) -> list[tuple[Task, Measure]]:
     """(task, measure) pairs the contact's institution reports on, in plan order."""
-    return [(task, m) for _plan, _d, task, m in ctx.catalog.measures_for(ctx.institution)]
+    return [(task, m) for _plan, _d, task, m in ctx.catalog.measures_for(ctx.institution.abbr)]
 
 
-def _example(ctx: Ctx) -> str:
+def _example(ctx: ContactCtx) -> str:
     """A measure id to show as the example of a typed id: one the contact can pick (never the
     refused one), the institution's first in plan order."""
     mine = _measures(ctx)
     return mine[0][1].id if mine else ""
 
 
-def _allowed(ctx: Ctx, code: str) -> Measure | None:
-    return ctx.catalog.measure_of(ctx.institution, code) if isinstance(code, str) else None
+def _allowed(ctx: ContactCtx, code: str) -> Measure | None:
+    return ctx.catalog.measure_of(ctx.institution.abbr, code) if isinstance(code, str) else None
 
 
-def _task_groups(ctx: Ctx) -> list[tuple[Task, list[Measure]]]:
+def _task_groups(ctx: ContactCtx) -> list[tuple[Task, list[Measure]]]:
     groups: list[tuple[Task, list[Measure]]] = []
     for task, m in _measures(ctx):
         if not groups or groups[-1][0].id != task.id:
@@ -150,13 +104,13 @@ async def _send(message: Message, body: str, keyboard: InlineKeyboardMarkup | No
 
 
 async def _show_picker(
-    ctx: Ctx, target: Message, page: int = 0, task: str | None = None, *, edit: bool = False
+    ctx: ContactCtx, target: Message, page: int = 0, task: str | None = None, *, edit: bool = False
 ) -> None:
     """Tasks (paged, one button each) → a task's measures; few measures: all of them at once."""
     groups = _task_groups(ctx)
     if not groups:
         await ctx.state.clear()
-        await target.answer(text(ctx.lang, "report.no_measures", institution=ctx.institution))
+        await target.answer(text(ctx.lang, "report.no_measures", institution=ctx.institution.abbr))
         return
     nonce = (await ctx.state.get_data())["nonce"]
     pages = max(1, math.ceil(len(groups) / PAGE_SIZE))
@@ -168,7 +122,7 @@ async def _show_picker(
         body = text(
             ctx.lang,
             "report.choose_measure",
-            institution=ctx.institution,
+            institution=ctx.institution.abbr,
             example=_example(ctx),
             groups=[
                 {
@@ -187,7 +141,7 @@ async def _show_picker(
         body = text(
             ctx.lang,
             "report.choose_task",
-            institution=ctx.institution,
+            institution=ctx.institution.abbr,
             example=_example(ctx),
             page=page + 1,
             pages=pages,
@@ -207,7 +161,7 @@ async def _show_picker(
     await target.answer(body, reply_markup=keyboard)
 
 
-async def _begin_picking(ctx: Ctx, message: Message, code: str | None) -> None:
+async def _begin_picking(ctx: ContactCtx, message: Message, code: str | None) -> None:
     await ctx.state.set_state(ReportFlow.choosing_measure)
     await ctx.state.set_data({"nonce": new_nonce(), "page": 0})
     if code:
@@ -216,7 +170,7 @@ async def _begin_picking(ctx: Ctx, message: Message, code: str | None) -> None:
         await _show_picker(ctx, message)
 
 
-async def _choose_measure(ctx: Ctx, message: Message, code: str) -> None:
+async def _choose_measure(ctx: ContactCtx, message: Message, code: str) -> None:
     measure = _allowed(ctx, code.strip())
     if measure is None:
         await message.answer(
@@ -238,7 +192,7 @@ async def _choose_measure(ctx: Ctx, message: Message, code: str) -> None:
     await _show_years(ctx, message)
 
 
-async def _show_years(ctx: Ctx, message: Message) -> None:
+async def _show_years(ctx: ContactCtx, message: Message) -> None:
     data = await ctx.state.get_data()
     measure = _allowed(ctx, data.get("measure_id", ""))
     years = await ctx.open_years()
@@ -252,7 +206,7 @@ async def _show_years(ctx: Ctx, message: Message) -> None:
 
 
 async def _begin_form(
-    ctx: Ctx, message: Message, measure: Measure, year: int, report_id: int | None = None
+    ctx: ContactCtx, message: Message, measure: Measure, year: int, report_id: int | None = None
 ) -> None:
     """A fresh draft, or — when this period already has a submitted report — a correction
     draft holding its current values, opened at the summary card."""
@@ -285,7 +239,7 @@ async def _begin_form(
     await _show_step(ctx, message, measure, draft)
 
 
-async def _measure_row(ctx: Ctx, measure: Measure) -> int:
+async def _measure_row(ctx: ContactCtx, measure: Measure) -> int:
     """The measure's row id in the database (the catalog is loaded by ``resobot init``)."""
     found = await ctx.repos.catalog.measure_id(measure.id)
     if found is None:
@@ -303,7 +257,7 @@ def _years_from_keys(earlier: dict[str, dict[str, Any]]) -> dict[str, dict[int, 
 
 
 async def _show_step(
-    ctx: Ctx, message: Message, measure: Measure, draft: forms.Draft, notice: str | None = None
+    ctx: ContactCtx, message: Message, measure: Measure, draft: forms.Draft, notice: str | None = None
 ) -> None:
     """Save the draft, then show its current step (question or summary)."""
     spec = forms.form_for(measure)
@@ -330,11 +284,11 @@ async def _show_step(
     )
 
 
-async def _warnings(ctx: Ctx, measure: Measure, draft: forms.Draft) -> list[str]:
+async def _warnings(ctx: ContactCtx, measure: Measure, draft: forms.Draft) -> list[str]:
     """Validation rules (validation_rules.yaml) on the draft — the whole-row checks with every
     institution's other reports of the row, as the compilation runs them: shown on the summary
     card before confirming, never blocking."""
-    from storage.compiled import row_values_besides  # the compilation's reads (this function only)
+    from storage.compile_inputs import row_values_besides  # the compilation's reads (this function only)
 
     others = await row_values_besides(
         ctx.repos.source, await _measure_row(ctx, measure), ctx.contact.institution_id, draft.year
@@ -342,7 +296,7 @@ async def _warnings(ctx: Ctx, measure: Measure, draft: forms.Draft) -> list[str]
     return draft_warnings(ctx.lang, ctx.catalog, measure, draft.year, draft.answers, others)
 
 
-async def _current(ctx: Ctx) -> tuple[Measure, forms.Draft] | None:
+async def _current(ctx: ContactCtx) -> tuple[Measure, forms.Draft] | None:
     data = await ctx.state.get_data()
     raw = data.get("draft")
     if not raw:
@@ -354,7 +308,7 @@ async def _current(ctx: Ctx) -> tuple[Measure, forms.Draft] | None:
         return None
 
 
-async def _keep(ctx: Ctx, message: Message, measure: Measure) -> bool:
+async def _keep(ctx: ContactCtx, message: Message, measure: Measure) -> bool:
     """Whether the open draft still belongs to the contact's institution. One that does not
     (the contact moved to another institution with /start CODE, or the measure is not theirs)
     is deleted, with a message saying why; False then."""
@@ -368,14 +322,14 @@ async def _keep(ctx: Ctx, message: Message, measure: Measure) -> bool:
             ctx.lang,
             "report.draft_not_yours",
             measure_id=measure.id,
-            institution=ctx.institution,
+            institution=ctx.institution.abbr,
             moved=moved,
         )
     )
     return False
 
 
-async def _show_draft_offer(ctx: Ctx, message: Message) -> None:
+async def _show_draft_offer(ctx: ContactCtx, message: Message) -> None:
     current = await _current(ctx)
     if current is None:
         await _begin_picking(ctx, message, None)
@@ -390,7 +344,7 @@ async def _show_draft_offer(ctx: Ctx, message: Message) -> None:
     )
 
 
-async def _offer_draft(ctx: Ctx, message: Message, after: dict[str, Any]) -> None:
+async def _offer_draft(ctx: ContactCtx, message: Message, after: dict[str, Any]) -> None:
     """An unfinished draft is open: continue it, or delete it and then do ``after``
     ({"measure": code} — /report CODE, {"report": id} — correct that report, {} — the picker)."""
     await ctx.state.set_state(ReportFlow.open_draft)
@@ -398,7 +352,7 @@ async def _offer_draft(ctx: Ctx, message: Message, after: dict[str, Any]) -> Non
     await _show_draft_offer(ctx, message)
 
 
-async def _reask(ctx: Ctx, message: Message, notice: str | None = None) -> None:
+async def _reask(ctx: ContactCtx, message: Message, notice: str | None = None) -> None:
     """Show the current step again, with its buttons (after bad input, a stale button, /help, ...)."""
     state = await ctx.state.get_state()
     if notice:
@@ -418,7 +372,7 @@ async def _reask(ctx: Ctx, message: Message, notice: str | None = None) -> None:
         await _show_draft_offer(ctx, message)
 
 
-async def _submit(ctx: Ctx, message: Message, measure: Measure, draft: forms.Draft) -> None:
+async def _submit(ctx: ContactCtx, message: Message, measure: Measure, draft: forms.Draft) -> None:
     if not await _keep(ctx, message, measure):  # never a report for an institution not responsible
         return
     spec = forms.form_for(measure)
@@ -454,7 +408,7 @@ async def _submit(ctx: Ctx, message: Message, measure: Measure, draft: forms.Dra
 # ------------------------------------------------------------------ handlers: entry
 
 
-async def cmd_report(message: Message, command: CommandObject, ctx: Ctx) -> None:
+async def cmd_report(message: Message, command: CommandObject, ctx: ContactCtx) -> None:
     wanted = (command.args or "").strip()[:40]
     current = await _current(ctx)
     open_draft = current is not None and await ctx.state.get_state() in (
@@ -467,7 +421,7 @@ async def cmd_report(message: Message, command: CommandObject, ctx: Ctx) -> None
     await _begin_picking(ctx, message, wanted or None)
 
 
-async def _cancel(ctx: Ctx, message: Message) -> None:
+async def _cancel(ctx: ContactCtx, message: Message) -> None:
     """End the report flow: the draft is deleted — or, at the picker and the year choice, there
     was none yet, and the message says so."""
     had_draft = await _current(ctx) is not None
@@ -475,11 +429,11 @@ async def _cancel(ctx: Ctx, message: Message) -> None:
     await message.answer(text(ctx.lang, "report.cancelled" if had_draft else "report.cancelled_no_draft"))
 
 
-async def cmd_cancel(message: Message, ctx: Ctx) -> None:
+async def cmd_cancel(message: Message, ctx: ContactCtx) -> None:
     await _cancel(ctx, message)
 
 
-async def _step_name(ctx: Ctx) -> tuple[str, str | None]:
+async def _step_name(ctx: ContactCtx) -> tuple[str, str | None]:
     """What the user is looking at: measure, year, draft, question (with its field kind) or summary."""
     state = await ctx.state.get_state()
     if state == ReportFlow.choosing_measure.state:
@@ -497,21 +451,21 @@ async def _step_name(ctx: Ctx) -> tuple[str, str | None]:
     return "summary", None
 
 
-async def cmd_help_in_flow(message: Message, ctx: Ctx) -> None:
+async def cmd_help_in_flow(message: Message, ctx: ContactCtx) -> None:
     """/help during a report: what this step expects, then the same step again."""
     step, kind = await _step_name(ctx)
     await message.answer(text(ctx.lang, "report.step_help", step=step, kind=kind, example=_example(ctx)))
     await _reask(ctx, message)
 
 
-async def cmd_language_in_flow(message: Message, ctx: Ctx, bot: Bot) -> None:
+async def cmd_language_in_flow(message: Message, ctx: ContactCtx, bot: Bot) -> None:
     """/language during a report: switch, then the same step in the new language."""
     lang = await switch_language(message, ctx.contact, bot)
     await _reask(dataclasses.replace(ctx, lang=lang), message)
 
 
 async def _live(
-    ctx: Ctx, query: CallbackQuery, nonce: str, *states: State, also: bool = True
+    ctx: ContactCtx, query: CallbackQuery, nonce: str, *states: State, also: bool = True
 ) -> Message | None:
     """The message of a button that still belongs to the current flow (its nonce, one of
     ``states`` when given, and ``also``); otherwise tell the user it is stale and return None."""
@@ -529,7 +483,7 @@ async def _live(
     return message
 
 
-async def _draft_choice(ctx: Ctx, message: Message, action: str) -> None:
+async def _draft_choice(ctx: ContactCtx, message: Message, action: str) -> None:
     """c: continue the open draft; d: delete it and do what was asked meanwhile."""
     data = await ctx.state.get_data()
     if action == "c":
@@ -545,7 +499,7 @@ async def _draft_choice(ctx: Ctx, message: Message, action: str) -> None:
     await _begin_picking(ctx, message, after.get("measure") or None)
 
 
-async def on_draft_choice(query: CallbackQuery, callback_data: DraftCb, ctx: Ctx) -> None:
+async def on_draft_choice(query: CallbackQuery, callback_data: DraftCb, ctx: ContactCtx) -> None:
     message = await _live(ctx, query, callback_data.n, ReportFlow.open_draft)
     if message is None:
         return
@@ -554,7 +508,7 @@ async def on_draft_choice(query: CallbackQuery, callback_data: DraftCb, ctx: Ctx
     await _draft_choice(ctx, message, callback_data.a)
 
 
-async def on_draft_typed(message: Message, ctx: Ctx) -> None:
+async def on_draft_typed(message: Message, ctx: ContactCtx) -> None:
     """Text at "Vai turpināt?": a typed button label works like the button; else ask again."""
     action = TYPED_DRAFT_ACTIONS.get(_letters(message.text or ""))
     if action == "x":
@@ -568,7 +522,7 @@ async def on_draft_typed(message: Message, ctx: Ctx) -> None:
 # ------------------------------------------------------------------ handlers: picking
 
 
-async def on_measure_cb(query: CallbackQuery, callback_data: MeasureCb, ctx: Ctx) -> None:
+async def on_measure_cb(query: CallbackQuery, callback_data: MeasureCb, ctx: ContactCtx) -> None:
     message = await _live(ctx, query, callback_data.n, ReportFlow.choosing_measure)
     if message is None:
         return
@@ -580,14 +534,14 @@ async def on_measure_cb(query: CallbackQuery, callback_data: MeasureCb, ctx: Ctx
     await _choose_measure(ctx, message, callback_data.code)
 
 
-async def on_measure_typed(message: Message, ctx: Ctx) -> None:
+async def on_measure_typed(message: Message, ctx: ContactCtx) -> None:
     if TYPED_ACTIONS.get(_letters(message.text or "")) == "x":
         await _act(ctx, message, None, "x")
         return
     await _choose_measure(ctx, message, message.text or "")
 
 
-async def on_year_cb(query: CallbackQuery, callback_data: YearCb, ctx: Ctx) -> None:
+async def on_year_cb(query: CallbackQuery, callback_data: YearCb, ctx: ContactCtx) -> None:
     message = await _live(
         ctx,
         query,
@@ -602,7 +556,7 @@ async def on_year_cb(query: CallbackQuery, callback_data: YearCb, ctx: Ctx) -> N
     await _choose_year(ctx, message, callback_data.year)
 
 
-async def _choose_year(ctx: Ctx, message: Message, year: int) -> None:
+async def _choose_year(ctx: ContactCtx, message: Message, year: int) -> None:
     measure = _allowed(ctx, (await ctx.state.get_data()).get("measure_id", ""))
     if measure is None:
         await _begin_picking(ctx, message, None)
@@ -613,7 +567,7 @@ async def _choose_year(ctx: Ctx, message: Message, year: int) -> None:
 _YEAR = re.compile(r"\s*(\d{4})\.?(\s*(gads|g\.))?\s*", re.IGNORECASE)
 
 
-async def on_year_typed(message: Message, ctx: Ctx) -> None:
+async def on_year_typed(message: Message, ctx: ContactCtx) -> None:
     """Text at the year choice: an open year ("2026", "2026. gads") chooses it; else ask again."""
     raw = message.text or ""
     if TYPED_ACTIONS.get(_letters(raw)) == "x":
@@ -630,7 +584,7 @@ async def on_year_typed(message: Message, ctx: Ctx) -> None:
 # ------------------------------------------------------------------ handlers: answering
 
 
-async def on_answer(message: Message, ctx: Ctx) -> None:
+async def on_answer(message: Message, ctx: ContactCtx) -> None:
     current = await _current(ctx)
     if current is None:
         await ctx.state.clear()
@@ -648,35 +602,34 @@ async def on_answer(message: Message, ctx: Ctx) -> None:
     await _act(ctx, message, current, "p", message.text or "")
 
 
-async def on_not_text(message: Message, ctx: Ctx) -> None:
+async def on_not_text(message: Message, ctx: ContactCtx) -> None:
     """Stickers, photos, voice, documents...: say what is expected, ask the same again."""
     await _reask(ctx, message, notice=text(ctx.lang, "common.only_text"))
 
 
-async def cmd_mystatus_in_flow(message: Message, command: CommandObject, ctx: Ctx) -> None:
+async def cmd_mystatus_in_flow(message: Message, command: CommandObject, ctx: ContactCtx) -> None:
     """/mystatus during a report: the status, then the same step again (the draft stays)."""
-    parts = await status.mystatus_parts(
-        command.args, ctx.contact, ctx.lang, ctx.repos, ctx.catalog, ctx.settings
-    )
+    parts = await status.mystatus_parts(command.args, ctx)
     for part in parts:
         await message.answer(part)
     await _reask(ctx, message)
 
 
-async def on_other_command(message: Message, ctx: Ctx) -> None:
+async def on_other_command(message: Message, ctx: ContactCtx) -> None:
     """Another command in the middle of a form: say why it does not run, then the same step."""
     command = (message.text or "").split(maxsplit=1)[0].split("@", 1)[0][:40]
     await _reask(ctx, message, notice=text(ctx.lang, "common.command_in_flow", command=command))
 
 
-async def on_edited(message: Message, ctx: Ctx | None = None) -> None:
-    """Edits are not answers: say so and show the current step again."""
-    if ctx is None:
+async def on_edited(message: Message, ctx: Ctx) -> None:
+    """Edits are not answers: say so and show the current step again (a registered sender's)."""
+    member = ctx.of_contact()
+    if member is None:
         return
-    await _reask(ctx, message, notice=text(ctx.lang, "common.edited_ignored"))
+    await _reask(member, message, notice=text(member.lang, "common.edited_ignored"))
 
 
-async def on_form_cb(query: CallbackQuery, callback_data: FormCb, ctx: Ctx) -> None:
+async def on_form_cb(query: CallbackQuery, callback_data: FormCb, ctx: ContactCtx) -> None:
     message = await _live(ctx, query, callback_data.n)
     if message is None:
         return
@@ -714,7 +667,11 @@ STEPS: dict[str, Any] = {
 
 
 async def _act(
-    ctx: Ctx, message: Message, current: tuple[Measure, forms.Draft] | None, action: str, value: str = ""
+    ctx: ContactCtx,
+    message: Message,
+    current: tuple[Measure, forms.Draft] | None,
+    action: str,
+    value: str = "",
 ) -> None:
     """Carry out a button action (also when its label was typed instead of pressed)."""
     if action == "x" or current is None:
@@ -749,10 +706,8 @@ TYPED_DRAFT_ACTIONS: dict[str, str] = {
 # ------------------------------------------------------------------ /myreports
 
 
-async def cmd_myreports(
-    message: Message, contact: Contact, lang: str, repos: Repos, settings: Settings
-) -> None:
-    inst = await repos.people.institution_by_id(contact.institution_id)
+async def cmd_myreports(message: Message, ctx: ContactCtx) -> None:
+    contact, lang, repos, settings, inst = ctx.contact, ctx.lang, ctx.repos, ctx.settings, ctx.institution
     views = await repos.reports.views(institution_id=contact.institution_id)
     if not views:
         await message.answer(text(lang, "report.no_reports"))
@@ -789,7 +744,7 @@ def _catalog_measure(catalog: Catalog, code: str) -> Measure | None:
         return None
 
 
-async def _history(ctx: Ctx, message: Message, view: Any) -> None:
+async def _history(ctx: ContactCtx, message: Message, view: Any) -> None:
     measure = _catalog_measure(ctx.catalog, view.measure_code)
     contacts = {c.id: c.display_name for c in await ctx.repos.people.contacts()}
     revisions = [
@@ -814,11 +769,11 @@ async def _history(ctx: Ctx, message: Message, view: Any) -> None:
     )
 
 
-async def _open_correction(ctx: Ctx, message: Message, report_id: int) -> None:
+async def _open_correction(ctx: ContactCtx, message: Message, report_id: int) -> None:
     """Reopen a submitted report of the contact's institution as a correction draft."""
     view = await ctx.repos.reports.view(report_id)
     measure = _allowed(ctx, view.measure_code) if view is not None else None
-    if view is None or view.institution != ctx.institution or measure is None:
+    if view is None or view.institution != ctx.institution.abbr or measure is None:
         await message.answer(text(ctx.lang, "common.stale_button"))
         return
     if view.year not in await ctx.open_years():
@@ -829,12 +784,12 @@ async def _open_correction(ctx: Ctx, message: Message, report_id: int) -> None:
     await _begin_form(ctx, message, measure, view.year)
 
 
-async def on_myreport_cb(query: CallbackQuery, callback_data: MyReportCb, ctx: Ctx) -> None:
+async def on_myreport_cb(query: CallbackQuery, callback_data: MyReportCb, ctx: ContactCtx) -> None:
     view = await ctx.repos.reports.view(callback_data.rid)
     message = query.message
     if (
         view is None
-        or view.institution != ctx.institution
+        or view.institution != ctx.institution.abbr
         or message is None
         or isinstance(message, InaccessibleMessage)
     ):
@@ -867,8 +822,6 @@ def router() -> Router:
     r = Router(name="report")
     for observer in (r.message, r.callback_query):
         observer.middleware(RequireContact())
-    for observer in (r.message, r.callback_query, r.edited_message):
-        observer.middleware(WithCtx())
     r.message.register(cmd_cancel, Command("cancel"), IN_FLOW)
     r.message.register(cmd_help_in_flow, Command("help"), IN_FLOW)
     r.message.register(cmd_language_in_flow, Command("language"), IN_FLOW)

@@ -8,21 +8,20 @@ import math
 from aiogram import Bot, F, Router
 from aiogram.enums import ChatType
 from aiogram.filters import Command, CommandObject, CommandStart, Filter, StateFilter
-from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, Message, TelegramObject
 
 from bot.access import RequireContact
 from bot.commands import set_contact_commands
+from bot.context import ContactCtx, Ctx
 from bot.states import ReportFlow
 from reporting_forms.registration import registration_wait
 from reporting_forms.texts import alert, text
-from storage.repositories import InviteError, Repos
+from storage.repositories import InviteError
 from storage.tables import Contact, utcnow
 
 
-async def start(
-    message: Message, command: CommandObject, repos: Repos, contact: Contact | None, lang: str, bot: Bot
-) -> None:
+async def start(message: Message, command: CommandObject, ctx: Ctx, bot: Bot) -> None:
+    repos, contact, lang = ctx.repos, ctx.contact, ctx.lang
     code = (command.args or "").strip()
     if contact is not None and contact.active and not code:
         inst = await repos.people.institution_by_id(contact.institution_id)
@@ -64,7 +63,8 @@ async def start(
     await set_contact_commands(bot, message.chat.id, new.role, new.language)
 
 
-async def help_(message: Message, repos: Repos, contact: Contact | None, lang: str) -> None:
+async def help_(message: Message, ctx: Ctx) -> None:
+    repos, contact, lang = ctx.repos, ctx.contact, ctx.lang
     if contact is None or not contact.active:
         await message.answer(text(lang, "common.help_unregistered"))
         return
@@ -88,30 +88,32 @@ async def switch_language(message: Message, contact: Contact, bot: Bot) -> str:
     return contact.language
 
 
-async def language(message: Message, contact: Contact, bot: Bot) -> None:
-    await switch_language(message, contact, bot)
+async def language(message: Message, ctx: ContactCtx, bot: Bot) -> None:
+    await switch_language(message, ctx.contact, bot)
 
 
-async def cancel(message: Message, state: FSMContext, lang: str) -> None:
+async def cancel(message: Message, ctx: ContactCtx) -> None:
     """Outside a report there is nothing to cancel (the report router handles its own /cancel)."""
-    await state.clear()
-    await message.answer(text(lang, "common.nothing_to_cancel"))
+    await ctx.state.clear()
+    await message.answer(text(ctx.lang, "common.nothing_to_cancel"))
 
 
 class Unregistered(Filter):
     """True for users without an active contact: they may use only /start and /help."""
 
-    async def __call__(self, event: TelegramObject, contact: Contact | None = None) -> bool:
-        return contact is None or not contact.active
+    async def __call__(self, event: TelegramObject, ctx: Ctx) -> bool:
+        return ctx.contact is None or not ctx.contact.active
 
 
-async def gate_message(message: Message, contact: Contact | None, lang: str) -> None:
-    await message.answer(text(lang, "common.not_registered" if contact is None else "common.deactivated"))
+async def gate_message(message: Message, ctx: Ctx) -> None:
+    unknown = ctx.contact is None
+    await message.answer(text(ctx.lang, "common.not_registered" if unknown else "common.deactivated"))
 
 
-async def gate_callback(query: CallbackQuery, contact: Contact | None, lang: str) -> None:
+async def gate_callback(query: CallbackQuery, ctx: Ctx) -> None:
+    unknown = ctx.contact is None
     await query.answer(
-        alert(lang, "common.not_registered" if contact is None else "common.deactivated"), show_alert=True
+        alert(ctx.lang, "common.not_registered" if unknown else "common.deactivated"), show_alert=True
     )
 
 
@@ -119,12 +121,12 @@ async def gate_edited(message: Message) -> None:
     """Edits from unregistered users are ignored silently."""
 
 
-async def not_private(message: Message, lang: str) -> None:
-    await message.answer(text(lang, "common.private_only"))
+async def not_private(message: Message, ctx: Ctx) -> None:
+    await message.answer(text(ctx.lang, "common.private_only"))
 
 
-async def not_private_callback(query: CallbackQuery, lang: str) -> None:
-    await query.answer(alert(lang, "common.private_only"), show_alert=True)
+async def not_private_callback(query: CallbackQuery, ctx: Ctx) -> None:
+    await query.answer(alert(ctx.lang, "common.private_only"), show_alert=True)
 
 
 def public_router() -> Router:

@@ -15,15 +15,13 @@ from aiogram.filters import Command, CommandObject
 from aiogram.types import Message
 
 from bot.access import RequireContact
-from bot.config import Settings
-from reporting_forms.catalog import Catalog
+from bot.context import ContactCtx
 from reporting_forms.inputs import InputError, check_year, plan_years
 from reporting_forms.messages import chunks
 from reporting_forms.summaries import Scope, compile_inputs, missing_reports, summary_message
 from reporting_forms.texts import text
 from services.compilation import load_inputs
-from storage.repositories import Repos
-from storage.tables import Contact, ReviewState
+from storage.tables import ReviewState
 
 
 def default_year(today: dt.date, years: tuple[int, ...]) -> int | None:
@@ -31,13 +29,11 @@ def default_year(today: dt.date, years: tuple[int, ...]) -> int | None:
     return today.year if today.year in years else None
 
 
-async def mystatus_parts(
-    args: str | None, contact: Contact, lang: str, repos: Repos, catalog: Catalog, settings: Settings
-) -> list[str]:
+async def mystatus_parts(args: str | None, ctx: ContactCtx) -> list[str]:
     """The /mystatus answer: what is still due (measure, year, deadline), the compiled state of
     the institution's own reports, and reports returned for correction."""
-    institution = await repos.people.institution_by_id(contact.institution_id)
-    today = dt.datetime.now(settings.tz).date()
+    lang, repos, catalog, institution = ctx.lang, ctx.repos, ctx.catalog, ctx.institution
+    today = ctx.today()
     try:
         raw = (args or "").strip()
         year = check_year(int(raw)) if raw.isdigit() else default_year(today, plan_years())
@@ -73,7 +69,7 @@ async def mystatus_parts(
             year=year,
             as_of=today,
             scope=Scope(institution=institution.abbr),
-            timezone=settings.timezone,
+            timezone=ctx.settings.timezone,
         )
         parts.append(summary_message(lang, compiled))
     parts.insert(1, text(lang, "coordinator.mystatus_due", items=due))
@@ -87,16 +83,8 @@ async def mystatus_parts(
     return chunks("\n\n".join(parts))
 
 
-async def cmd_mystatus(
-    message: Message,
-    command: CommandObject,
-    contact: Contact,
-    lang: str,
-    repos: Repos,
-    catalog: Catalog,
-    settings: Settings,
-) -> None:
-    for part in await mystatus_parts(command.args, contact, lang, repos, catalog, settings):
+async def cmd_mystatus(message: Message, command: CommandObject, ctx: ContactCtx) -> None:
+    for part in await mystatus_parts(command.args, ctx):
         await message.answer(part)
 
 

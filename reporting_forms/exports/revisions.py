@@ -1,5 +1,5 @@
 """The audit export of every submitted revision × answer (``/export``): one XLSX sheet and the
-same table as CSV. ``RevisionRow`` is the table's row, read by ``storage.compiled``."""
+same table as CSV. ``RevisionRow`` is the table's row, read by ``storage.compile_inputs``."""
 
 from __future__ import annotations
 

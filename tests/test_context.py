@@ -1,0 +1,62 @@
+"""The per-update context (bot/context.py): WithContext builds one ``ctx`` from what UnitOfWork
+read; RequireContact's routers get it narrowed to a registered contact."""
+
+from __future__ import annotations
+
+import datetime as dt
+from types import SimpleNamespace
+from typing import Any, cast
+from zoneinfo import ZoneInfo
+
+import time_machine
+
+from bot.context import ContactCtx, Ctx, WithContext
+from bot.services_container import Services
+from storage.repositories import Repos
+from storage.tables import Contact, Institution
+
+SERVICES = cast(
+    Services, SimpleNamespace(catalog="catalog", settings=SimpleNamespace(tz=ZoneInfo("Europe/Riga")))
+)
+REPOS = cast(Repos, object())
+STATE: Any = object()
+CONTACT = Contact(id=7, telegram_user_id=70, display_name="Anna", institution_id=3)
+INSTITUTION = Institution(id=3, abbr="VPD", name="Valsts policija", name_en="State Police")
+
+
+async def test_with_context_puts_one_ctx_for_the_handler() -> None:
+    seen: list[Ctx] = []
+
+    async def handler(event: object, data: dict[str, Any]) -> str:
+        seen.append(data["ctx"])
+        return "handled"
+
+    data = {"repos": REPOS, "lang": "en", "state": STATE, "contact": CONTACT, "institution": INSTITUTION}
+    assert await WithContext(SERVICES)(handler, cast(Any, object()), data) == "handled"
+    (ctx,) = seen
+    assert (ctx.services, ctx.repos, ctx.lang, ctx.state) == (SERVICES, REPOS, "en", STATE)
+    assert (ctx.contact, ctx.institution, ctx.catalog) == (CONTACT, INSTITUTION, "catalog")
+
+    seen.clear()  # an unregistered sender: no contact, no institution; the language UnitOfWork chose
+    await WithContext(SERVICES)(handler, cast(Any, object()), {"repos": REPOS, "lang": "lv"})
+    assert seen[0].contact is None and seen[0].state is None and seen[0].lang == "lv"
+
+
+def test_of_contact_narrows_only_a_registered_sender_with_a_conversation() -> None:
+    ctx = Ctx(SERVICES, REPOS, "lv", STATE, CONTACT, INSTITUTION)
+    member = ctx.of_contact()
+    assert isinstance(member, ContactCtx)
+    assert (member.contact, member.institution, member.state, member.repos) == (
+        CONTACT,
+        INSTITUTION,
+        STATE,
+        REPOS,
+    )
+    assert Ctx(SERVICES, REPOS, "lv", STATE, None, None).of_contact() is None
+    assert Ctx(SERVICES, REPOS, "lv", None, CONTACT, INSTITUTION).of_contact() is None
+
+
+def test_today_is_the_settings_time_zone_date() -> None:
+    ctx = Ctx(SERVICES, REPOS, "lv", STATE, None, None)
+    with time_machine.travel(dt.datetime(2026, 12, 31, 22, 30, tzinfo=dt.UTC), tick=False):
+        assert ctx.today() == dt.date(2027, 1, 1)  # already the new year in Riga
