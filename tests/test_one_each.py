@@ -1,0 +1,44 @@
+"""Issue 12, item 3: one implementation of each small helper that used to be copied around
+(dedup-key hashing, render-then-unescape, truncation, the message limit, coordinator roles,
+number parsing, refusal errors, natural sort)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from reporting_forms.reminder_policy import PlannedItem, ReminderKind, TaskGroup, dedup_key
+from services.reminder_messages import snooze_key
+from storage.outbox import outbox_key
+
+# ---------------------------------------------------------------- dedup keys
+
+# Keys computed by the code before the hashing was made one function: stored outbox rows are
+# deduplicated against keys computed again, so these must never change.
+_ITEM = PlannedItem(
+    "1.1.1", "Pasākums ā", ReminderKind.DEADLINE, dt.date(2026, 6, 30), 2026, ("1.1.1.1", "1.1.1.2"), 14
+)
+
+
+def test_reminder_dedup_key_is_pinned() -> None:
+    tasks = (TaskGroup("1.1", "Uzdevums ē", (_ITEM,)),)
+    assert dedup_key(7, dt.date(2026, 6, 16), tasks) == (
+        "4580d145f14522e12e2adcc2e433db7837bb5532b1f0b31eed70648ee421b94c"
+    )
+
+
+def test_snooze_key_is_pinned() -> None:
+    assert snooze_key(7, dt.date(2026, 6, 17), "ab" * 32) == (
+        "246af1019d39ec2a7c01d48617be32f7df60761f193c8a0334ad19734a113bbe"
+    )
+
+
+def test_outbox_keys_are_pinned() -> None:
+    assert outbox_key(["reopened", 3, 2026, "2027-01-31"]) == (
+        "ca4f203e89f979ff0f86f10d1939142a220bdc3ebc1146725e61ee8823dc2371"
+    )
+    assert outbox_key({"b": "Ļ", "a": [1, 2.5, None]}) == (
+        "e248eec9a999795f5266c37aa94126a34527287127e0779f75e2d431ba911451"
+    )
+    assert outbox_key([5, "summary", "2026-12-01", "text:0"]) == (
+        "73b0e11a574efafcaba7dae9f6797c9c9f54f8f0a0269ffaa798cfd6278f50c3"
+    )
