@@ -17,8 +17,6 @@ and renders them with the templates; nothing here talks to Telegram or the datab
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
-import json
 import re
 from collections import defaultdict
 from collections.abc import Callable, Collection, Iterable, Mapping
@@ -34,6 +32,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from reporting_forms.dedup import canonical, outbox_key, sha256_hex
 from reporting_forms.periods import ReportingWindow
 from reporting_forms.workdays import nth_working_day, previous_working_day
 
@@ -495,21 +494,16 @@ def _item_sort_key(task_id: str, item: PlannedItem) -> tuple[Any, ...]:
     )
 
 
-def _canonical(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
-
-
 def _content_line(task_id: str, task_title: str, item: PlannedItem) -> str:
-    return _canonical([task_id, task_title, item.as_dict()])
+    return canonical([task_id, task_title, item.as_dict()])
 
 
 def _content_digest(lines: Iterable[str]) -> str:
-    return hashlib.sha256("\n".join(lines).encode("utf-8")).hexdigest()
+    return sha256_hex("\n".join(lines))
 
 
 def _dedup_key_of(contact_id: int, send_date: dt.date, content_digest: str) -> str:
-    blob = _canonical([contact_id, "reminder", send_date.isoformat(), content_digest])
-    return hashlib.sha256(blob.encode("utf-8")).hexdigest()
+    return outbox_key([contact_id, "reminder", send_date.isoformat(), content_digest])
 
 
 def dedup_key(contact_id: int, send_date: dt.date, tasks: tuple[TaskGroup, ...]) -> str:

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import calendar
 import datetime as dt
-import hashlib
-import json
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
@@ -38,7 +36,7 @@ from reporting_forms.payloads import (
 from reporting_forms.reminder_policy import EscalationDigest, OverdueEntry, ReminderPolicy, natural_key
 from reporting_forms.texts import text
 from reporting_forms.workdays import next_working_day
-from storage.outbox import MuteView, NewMessage, OutboxRepo
+from storage.outbox import MuteView, NewMessage, OutboxRepo, outbox_key
 
 MESSAGE_LIMIT = 3900  # Telegram allows 4096 characters; leave room for entities and safety
 NAME_WIDTH = 90
@@ -260,8 +258,7 @@ def outbox_text(payload: OutboxPayload, lang: str) -> str:
 
 
 def snooze_key(contact_id: int, day: dt.date, original_key: str) -> str:
-    blob = json.dumps([contact_id, KIND_SNOOZE, day.isoformat(), original_key], separators=(",", ":"))
-    return hashlib.sha256(blob.encode()).hexdigest()
+    return outbox_key([contact_id, KIND_SNOOZE, day.isoformat(), original_key])
 
 
 def add_months(day: dt.date, months: int) -> dt.date:

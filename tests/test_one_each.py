@@ -4,7 +4,9 @@ number parsing, refusal errors, natural sort)."""
 
 from __future__ import annotations
 
+import ast
 import datetime as dt
+from pathlib import Path
 
 from reporting_forms.reminder_policy import PlannedItem, ReminderKind, TaskGroup, dedup_key
 from services.reminder_messages import snooze_key
@@ -42,3 +44,42 @@ def test_outbox_keys_are_pinned() -> None:
     assert outbox_key([5, "summary", "2026-12-01", "text:0"]) == (
         "73b0e11a574efafcaba7dae9f6797c9c9f54f8f0a0269ffaa798cfd6278f50c3"
     )
+
+
+# ---------------------------------------------------------------- where each helper may be called
+
+ROOT = Path(__file__).resolve().parent.parent
+PACKAGES = ("bot", "services", "reporting_forms", "storage")
+
+
+def _dotted(node: ast.expr) -> str | None:
+    if isinstance(node, ast.Name):
+        return node.id
+    if isinstance(node, ast.Attribute):
+        inner = _dotted(node.value)
+        return None if inner is None else f"{inner}.{node.attr}"
+    return None
+
+
+def modules_using(name: str) -> set[str]:
+    """The modules (paths from the repository root) that refer to ``name`` ("html.unescape")."""
+    found = set()
+    for package in PACKAGES:
+        for path in sorted((ROOT / package).rglob("*.py")):
+            tree = ast.parse(path.read_text(encoding="utf-8"))
+            for node in ast.walk(tree):
+                if isinstance(node, ast.Attribute | ast.Name) and _dotted(node) == name:
+                    found.add(path.relative_to(ROOT).as_posix())
+    return found
+
+
+def test_dedup_keys_are_hashed_in_one_module() -> None:
+    # The others hash something that is not an outbox key: an invite code, the catalog of a
+    # backup, a redacted id (HMAC) and the advisory-lock number of a chat.
+    assert modules_using("hashlib.sha256") == {
+        "reporting_forms/dedup.py",
+        "storage/repositories.py",
+        "storage/backup.py",
+        "bot/redact.py",
+        "bot/middlewares.py",
+    }
