@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import html
 import inspect
 import itertools
 import mimetypes
@@ -72,7 +71,7 @@ from rich.style import Style
 from rich.text import Text
 
 from bot.throttle import Throttle, install
-from reporting_forms.texts import LANGUAGES, normalise_language, text
+from reporting_forms.texts import LANGUAGES, normalise_language, plain
 
 __all__ = [
     "CONSOLE_TOKEN",
@@ -120,7 +119,7 @@ def _nav_keys() -> dict[str, str]:
     for lang in LANGUAGES:
         for action, names in NAV_BUTTONS.items():
             for name in names:
-                keys.setdefault(html.unescape(text(lang, name)), say(lang, "nav_key", action=action))
+                keys.setdefault(plain(lang, name), say(lang, "nav_key", action=action))
     return keys
 
 
@@ -132,7 +131,7 @@ def nav_key(label: str) -> str | None:
 
 def say(lang: str, name: str, /, **params: Any) -> str:
     """The console's own frame text (templates/<lang>/console.j2), as plain text."""
-    return html.unescape(text(lang, f"console.{name}", **params))
+    return plain(lang, f"console.{name}", **params)
 
 
 # --------------------------------------------------------------------------------------------

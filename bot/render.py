@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import html
 from collections.abc import Iterable, Mapping
 from decimal import Decimal
 from typing import Any
@@ -21,14 +20,14 @@ from reporting_forms.forms import (
     form_for,
     load_answer,
 )
-from reporting_forms.texts import format_day, format_number, text
+from reporting_forms.texts import format_day, format_number, plain, text
 from storage.compiled import REVIEW_FIELD
 from storage.repositories import IMPORT_FIELD
 
 
 def button(lang: str, name: str, /, **params: Any) -> str:
     """Button labels are plain text, not HTML: render, then undo the escaping."""
-    return html.unescape(text(lang, name, **params))
+    return plain(lang, name, **params)
 
 
 def format_value(field: FormField, value: Any, lang: str) -> str | None:

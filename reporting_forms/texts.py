@@ -210,9 +210,14 @@ def text(lang: str | None, name: str, /, **params: Any) -> str:
     return str(fn(**params)).strip()
 
 
+def unescape(message: str) -> str:
+    """Rendered Telegram HTML's entities undone (``&amp;`` → ``&``); the one place that does it."""
+    return html.unescape(message)
+
+
 def plain(lang: str | None, name: str, /, **params: Any) -> str:
-    """A message as plain text (file cells, CLI lines): rendered, then unescaped."""
-    return html.unescape(text(lang, name, **params))
+    """A message as plain text (file cells, CLI lines, button labels): rendered, then unescaped."""
+    return unescape(text(lang, name, **params))
 
 
 _TAG = re.compile(r"</?[a-zA-Z][^<>]*>")
@@ -221,7 +226,7 @@ _TAG = re.compile(r"</?[a-zA-Z][^<>]*>")
 def as_plain(message: str) -> str:
     """A rendered message without its Telegram HTML: tags dropped, entities unescaped (button
     alerts and toasts are plain text: ``<code>`` would be shown literally)."""
-    return html.unescape(_TAG.sub("", message))
+    return unescape(_TAG.sub("", message))
 
 
 def alert(lang: str | None, name: str, /, **params: Any) -> str:

@@ -83,3 +83,16 @@ def test_dedup_keys_are_hashed_in_one_module() -> None:
         "bot/redact.py",
         "bot/middlewares.py",
     }
+
+
+def test_html_is_unescaped_in_one_module() -> None:
+    assert modules_using("html.unescape") == {"reporting_forms/texts.py"}
+
+
+def test_plain_and_as_plain_unescape() -> None:
+    from reporting_forms.texts import as_plain, plain, text, unescape
+
+    assert unescape("a &amp; &lt;b&gt;") == "a & <b>"
+    assert as_plain("<b>x</b> &amp; y") == "x & y"
+    assert text("lv", "labels.field_date", indicator="a&b") == "a&amp;b datums"
+    assert plain("lv", "labels.field_date", indicator="a&b") == "a&b datums"
