@@ -20,7 +20,7 @@ from reporting_forms.forms import (
     form_for,
     load_answer,
 )
-from reporting_forms.texts import format_day, format_number, plain, text
+from reporting_forms.texts import format_day, format_number, plain, shorten, text
 from storage.compiled import REVIEW_FIELD
 from storage.repositories import IMPORT_FIELD
 
@@ -91,7 +91,7 @@ def field_label(lang: str, measure: Measure, field: FormField, width: int = 90) 
     if field.indicator_id is None:
         return button(lang, "report.label_comment")
     indicator = next(i for i in measure.indicators if i.id == field.indicator_id)
-    label = indicator.text if len(indicator.text) <= width else indicator.text[: width - 1].rstrip() + "…"
+    label = shorten(indicator.text, width)
     if field.depends_on is not None:
         return button(lang, "report.label_with_date", label=label)
     return label

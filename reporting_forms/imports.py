@@ -31,7 +31,7 @@ from reporting_forms.answers import InvalidAnswer
 from reporting_forms.catalog import Catalog, Indicator, Measure, MetricKind
 from reporting_forms.compilation import default_status_rules
 from reporting_forms.forms import DATE_SUFFIX, FormField, dump_answer, form_for, parse_answer
-from reporting_forms.texts import LANGUAGES, text, unescape
+from reporting_forms.texts import LANGUAGES, shorten, text, unescape
 
 HEADER_SCAN_ROWS = 10  # the header is row 2 of an export; a few more rows are looked at
 MAX_REFUSALS_SHOWN = 30  # the chat shows this many refusals, then how many more there are
@@ -168,7 +168,7 @@ def _display(value: Any) -> str:
     if isinstance(value, float):
         value = Decimal(str(value)).normalize()
     shown = format(value, "f") if isinstance(value, Decimal) else str(value).strip()
-    return shown if len(shown) <= 60 else shown[:59] + "…"
+    return shorten(shown, 60)
 
 
 def _parse_cell(

@@ -220,6 +220,12 @@ def plain(lang: str | None, name: str, /, **params: Any) -> str:
     return unescape(text(lang, name, **params))
 
 
+def shorten(value: str, width: int) -> str:
+    """At most ``width`` characters: cut on a character boundary, trailing spaces dropped, "…"
+    added when cut. The one truncation of names, indicator texts, answers and comments."""
+    return value if len(value) <= width else value[: width - 1].rstrip() + "…"
+
+
 _TAG = re.compile(r"</?[a-zA-Z][^<>]*>")
 
 

@@ -34,7 +34,7 @@ from reporting_forms.payloads import (
     SummaryPayload,
 )
 from reporting_forms.reminder_policy import EscalationDigest, OverdueEntry, ReminderPolicy, natural_key
-from reporting_forms.texts import text
+from reporting_forms.texts import shorten, text
 from reporting_forms.workdays import next_working_day
 from storage.outbox import MuteView, NewMessage, OutboxRepo, outbox_key
 
@@ -43,10 +43,6 @@ NAME_WIDTH = 90
 TASK_WIDTH = 120
 MISSING_SHOWN = 8
 REASON_MIN, REASON_MAX = 3, 300
-
-
-def shorten(value: str, width: int) -> str:
-    return value if len(value) <= width else value[: width - 1].rstrip() + "…"
 
 
 # ------------------------------------------------------------------ rendering: reminders

@@ -96,3 +96,30 @@ def test_plain_and_as_plain_unescape() -> None:
     assert as_plain("<b>x</b> &amp; y") == "x & y"
     assert text("lv", "labels.field_date", indicator="a&b") == "a&amp;b datums"
     assert plain("lv", "labels.field_date", indicator="a&b") == "a&b datums"
+
+
+# ---------------------------------------------------------------- truncation
+
+
+def test_shorten_cuts_on_a_character_and_adds_an_ellipsis() -> None:
+    from reporting_forms.texts import shorten
+
+    assert shorten("abcdef", 6) == "abcdef"
+    assert shorten("abcdefg", 6) == "abcde…" and len(shorten("abcdefg", 6)) == 6
+    assert shorten("abcd efgh", 6) == "abcd…"  # no space before the ellipsis
+    assert shorten("ļoti garš nosaukums", 8) == "ļoti ga…"  # inside a word, not at its start
+
+
+def test_one_truncation() -> None:
+    # a cut with an ellipsis is written in one function; the rest call reporting_forms.texts.shorten
+    found = set()
+    for package in PACKAGES:
+        for path in sorted((ROOT / package).rglob("*.py")):
+            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+                if (
+                    isinstance(node, ast.BinOp)
+                    and isinstance(node.right, ast.Constant)
+                    and node.right.value == "…"
+                ):
+                    found.add(path.relative_to(ROOT).as_posix())
+    assert found == {"reporting_forms/texts.py"}

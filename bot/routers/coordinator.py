@@ -66,7 +66,7 @@ from reporting_forms.summaries import (
     render_files,
     summary_message,
 )
-from reporting_forms.texts import as_plain, format_day, format_number, text
+from reporting_forms.texts import as_plain, format_day, format_number, shorten, text
 from services.compilation import load_inputs
 from services.imports import import_file, outcome_message
 from services.reopening import reopen_year
@@ -324,17 +324,7 @@ def _value_text(lang: str, value: StoredValue) -> str:
         shown = "—"
     if value.value_date is not None:
         shown = f"{shown} ({format_day(value.value_date, lang, 'short')})"
-    return shown if len(shown) <= VALUE_WIDTH else shown[: VALUE_WIDTH - 1] + "…"
-
-
-def shorten(value: str, width: int) -> str:
-    """At most ``width`` characters, cut at a word boundary, with "…" when cut."""
-    if len(value) <= width:
-        return value
-    head = value[: width - 1]
-    if " " in head:
-        head = head.rsplit(" ", 1)[0]
-    return head.rstrip(" ,;:-–(") + "…"
+    return shorten(shown, VALUE_WIDTH)
 
 
 def _review_rows(
@@ -405,7 +395,7 @@ def _review_item(
         else None,
         "risk_flag": view.risk_flag,
         "answers": _review_rows(lang, view, catalog, changes, width),
-        "comment": comment if len(comment) <= 300 else comment[:299] + "…",
+        "comment": shorten(comment, 300),
         "comment_changed": "comment" in {str(c.get("field")) for c in changes},
     }
 
@@ -711,9 +701,7 @@ async def _ask_indicator(message: Message, state: FSMContext, lang: str, catalog
     buttons = [_btn(ind.id, CoordCb(n=nonce, a="i", v=ind.id)) for _, ind in found]
     rows = [buttons[i : i + 3] for i in range(0, len(buttons), 3)]
     rows.append(_cancel_row(lang, nonce))
-    items = [
-        {"id": ind.id, "text": ind.text if len(ind.text) <= 90 else ind.text[:89] + "…"} for _, ind in found
-    ]
+    items = [{"id": ind.id, "text": shorten(ind.text, 90)} for _, ind in found]
     await message.answer(
         text(lang, "coordinator.indicator_choose", indicators=items),
         reply_markup=InlineKeyboardMarkup(inline_keyboard=rows),

@@ -37,7 +37,7 @@ from bot.render import button
 from bot.routers import report
 from bot.states import ReportFlow
 from reporting_forms.catalog import Catalog
-from reporting_forms.texts import alert, text
+from reporting_forms.texts import alert, shorten, text
 from services.reminder_messages import (
     MESSAGE_LIMIT,
     NAME_WIDTH,
@@ -47,7 +47,6 @@ from services.reminder_messages import (
     mute_until,
     own_reminder,
     parse_reason,
-    shorten,
     snooze,
 )
 from storage.outbox import ReminderRepo
