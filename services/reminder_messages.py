@@ -18,6 +18,7 @@ from typing import Any
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from reporting_forms.answers import clean_text
+from reporting_forms.messages import MESSAGE_LIMIT, message_length
 from reporting_forms.payloads import (
     KIND_SNOOZE,
     REMINDER_KINDS,
@@ -38,7 +39,6 @@ from reporting_forms.texts import shorten, text
 from reporting_forms.workdays import next_working_day
 from storage.outbox import MuteView, NewMessage, OutboxRepo, outbox_key
 
-MESSAGE_LIMIT = 3900  # Telegram allows 4096 characters; leave room for entities and safety
 NAME_WIDTH = 90
 TASK_WIDTH = 120
 MISSING_SHOWN = 8
@@ -93,7 +93,7 @@ def reminder_text(payload: ReminderPayload, lang: str) -> str:
     }
     for compact in (False, True):
         body = text(lang, "reminders.reminder", tasks=tasks, compact=compact, more=0, **params)
-        if len(body) <= MESSAGE_LIMIT:
+        if message_length(body) <= MESSAGE_LIMIT:
             return body
     total = sum(len(t["measures"]) for t in tasks)
     keep = total
@@ -102,7 +102,7 @@ def reminder_text(payload: ReminderPayload, lang: str) -> str:
         body = text(
             lang, "reminders.reminder", tasks=_cut(tasks, keep), compact=True, more=total - keep, **params
         )
-        if len(body) <= MESSAGE_LIMIT:
+        if message_length(body) <= MESSAGE_LIMIT:
             return body
     return body
 
@@ -172,7 +172,7 @@ def digest_payloads(
     empty = DigestPayload(day=digest.day, overdue_total=len(digest.entries), part=1, parts=9, language=lang)
 
     def fits(part: DigestPayload) -> bool:
-        return len(digest_text(part, lang)) <= MESSAGE_LIMIT
+        return message_length(digest_text(part, lang)) <= MESSAGE_LIMIT
 
     whole = replace(empty, institutions=tuple(institutions), mutes=tuple(mute_rows), blocked=tuple(blocked))
     if fits(whole):

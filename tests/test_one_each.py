@@ -123,3 +123,24 @@ def test_one_truncation() -> None:
                 ):
                     found.add(path.relative_to(ROOT).as_posix())
     assert found == {"reporting_forms/texts.py"}
+
+
+# ---------------------------------------------------------------- the message limit
+
+
+def test_one_message_limit_and_one_way_of_counting() -> None:
+    from reporting_forms.messages import MESSAGE_LIMIT, chunks, message_length
+
+    defined = set()
+    for package in PACKAGES:
+        for path in sorted((ROOT / package).rglob("*.py")):
+            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+                if isinstance(node, ast.Assign | ast.AnnAssign):
+                    targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+                    if any(isinstance(t, ast.Name) and t.id == "MESSAGE_LIMIT" for t in targets):
+                        defined.add(path.relative_to(ROOT).as_posix())
+    assert defined == {"reporting_forms/messages.py"}
+    # tags count nothing, an entity one character, an astral character two (UTF-16)
+    assert message_length("<b>a&amp;b</b> 😀") == 6
+    long = "<b>x</b> " * 1000  # 9,000 characters of HTML, 2,000 visible: one message
+    assert len(long) > MESSAGE_LIMIT and message_length(long) <= MESSAGE_LIMIT and chunks(long) == [long]

@@ -37,9 +37,9 @@ from bot.render import button
 from bot.routers import report
 from bot.states import ReportFlow
 from reporting_forms.catalog import Catalog
+from reporting_forms.messages import MESSAGE_LIMIT, message_length
 from reporting_forms.texts import alert, shorten, text
 from services.reminder_messages import (
-    MESSAGE_LIMIT,
     NAME_WIDTH,
     ReasonError,
     ReminderRow,
@@ -184,7 +184,7 @@ async def _ask_measure(env: _Env, message: Message, row: ReminderRow) -> None:
     rows.append([_btn(button(env.lang, "reminders.btn_cancel"), MuteCb(n=mute["n"], a="x"))])
     listed = [{"id": c, "name": shorten(names[c], NAME_WIDTH)} for c in codes]
     body = text(env.lang, "reminders.mute_choose_measure", measures=listed)
-    if len(body) > MESSAGE_LIMIT:  # a long reminder: numbers only
+    if message_length(body) > MESSAGE_LIMIT:  # a long reminder: numbers only
         body = text(
             env.lang, "reminders.mute_choose_measure", measures=[{"id": c, "name": ""} for c in codes]
         )
