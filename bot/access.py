@@ -10,7 +10,7 @@ from aiogram import BaseMiddleware
 from aiogram.types import CallbackQuery, Message, TelegramObject
 
 from reporting_forms.texts import as_plain, text
-from storage.tables import Contact, Role
+from storage.tables import Contact
 
 Handler = Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]]
 
@@ -43,6 +43,3 @@ class RequireContact(BaseMiddleware):
             await reply(event, text(lang, "common.forbidden"))
             return None
         return await handler(event, data)
-
-
-COORDINATORS = frozenset({Role.COORDINATOR, Role.ADMIN})

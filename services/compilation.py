@@ -24,7 +24,7 @@ from storage.compiled import CompiledRepo
 from storage.jobs import JobRunRepo
 from storage.outbox import KIND_DOCUMENT, KIND_SUMMARY, NewMessage, OutboxRepo, outbox_key
 from storage.repositories import Repos
-from storage.tables import Role
+from storage.tables import COORDINATOR_ROLES
 
 
 async def load_inputs(
@@ -44,7 +44,7 @@ async def _coordinators(session: AsyncSession) -> list[Any]:
     return [
         c
         for c in contacts
-        if c.role in (Role.COORDINATOR, Role.ADMIN) and c.telegram_user_id is not None and not c.blocked
+        if c.role in COORDINATOR_ROLES and c.telegram_user_id is not None and not c.blocked
     ]
 
 

@@ -41,10 +41,9 @@ from storage.db import Database, as_utc
 from storage.jobs import JobRunRepo
 from storage.outbox import NewMessage, OutboxRepo, Recipient, ReminderRepo, missing_from_reported, outbox_key
 from storage.repositories import Repos
-from storage.tables import OutboxStatus, Role, utcnow
+from storage.tables import COORDINATOR_ROLES, OutboxStatus, Role, utcnow
 
 JOB_PLAN = "reminders.plan"  # the scheduler's job id, and the day record (job_run) of a plan
-COORDINATOR_ROLES = frozenset({Role.COORDINATOR, Role.ADMIN})
 # Rows in these states were (or are being) delivered: a re-plan leaves the day alone.
 HANDLED = frozenset({OutboxStatus.SENDING, OutboxStatus.SENT, OutboxStatus.FAILED, OutboxStatus.BLOCKED})
 

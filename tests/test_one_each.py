@@ -144,3 +144,14 @@ def test_one_message_limit_and_one_way_of_counting() -> None:
     assert message_length("<b>a&amp;b</b> 😀") == 6
     long = "<b>x</b> " * 1000  # 9,000 characters of HTML, 2,000 visible: one message
     assert len(long) > MESSAGE_LIMIT and message_length(long) <= MESSAGE_LIMIT and chunks(long) == [long]
+
+
+# ---------------------------------------------------------------- coordinator roles
+
+
+def test_coordinator_roles_are_one_constant() -> None:
+    from storage.tables import COORDINATOR_ROLES, Role
+
+    assert COORDINATOR_ROLES == {Role.COORDINATOR, Role.ADMIN} and "coordinator" in COORDINATOR_ROLES
+    # no second set of the roles: only the demo's user-id offsets name Role.ADMIN elsewhere
+    assert modules_using("Role.ADMIN") == {"storage/tables.py", "bot/app.py"}

@@ -35,7 +35,7 @@ from aiogram.types import (
 )
 from aiohttp import ClientError
 
-from bot.access import COORDINATORS, RequireContact
+from bot.access import RequireContact
 from bot.config import Settings
 from bot.keyboards import DbInt, new_nonce
 from bot.render import button, format_stored
@@ -74,7 +74,7 @@ from storage.compiled import REVIEW_FIELD, CompiledRepo, ReviewError, ReviewResu
 from storage.db import Unit
 from storage.outbox import KIND_FILE, KIND_NOTICE, NewMessage, OutboxRepo, outbox_key
 from storage.repositories import ReportView, Repos, StoredValue
-from storage.tables import Contact, ReviewState
+from storage.tables import COORDINATOR_ROLES, Contact, ReviewState
 
 if TYPE_CHECKING:
     from bot.services_container import Services
@@ -962,7 +962,7 @@ async def on_import_document(
     document = message.document
     assert document is not None
     name = document.file_name or "—"
-    if contact.role not in COORDINATORS:
+    if contact.role not in COORDINATOR_ROLES:
         await message.answer(text(lang, "coordinator.import_forbidden"))
         return
     if not _is_xlsx(document):
@@ -1017,7 +1017,7 @@ COMMANDS = ("summary", "overdue", "review", "export", "indicator")
 def router() -> Router:
     r = Router(name="coordinator")
     for observer in (r.message, r.callback_query):
-        observer.middleware(RequireContact(roles=COORDINATORS))
+        observer.middleware(RequireContact(roles=COORDINATOR_ROLES))
     r.message.register(cmd_cancel_flow, Command("cancel"), MY_FLOWS)
     r.message.register(cmd_summary, Command("summary"))
     r.message.register(cmd_overdue, Command("overdue"))
