@@ -8,6 +8,8 @@ import ast
 import datetime as dt
 from pathlib import Path
 
+import pytest
+
 from reporting_forms.reminder_policy import PlannedItem, ReminderKind, TaskGroup, dedup_key
 from services.reminder_messages import snooze_key
 from storage.outbox import outbox_key
@@ -152,6 +154,40 @@ def test_one_message_limit_and_one_way_of_counting() -> None:
 def test_coordinator_roles_are_one_constant() -> None:
     from storage.tables import COORDINATOR_ROLES, Role
 
-    assert COORDINATOR_ROLES == {Role.COORDINATOR, Role.ADMIN} and "coordinator" in COORDINATOR_ROLES
+    assert {Role.COORDINATOR, Role.ADMIN} == COORDINATOR_ROLES and "coordinator" in COORDINATOR_ROLES
     # no second set of the roles: only the demo's user-id offsets name Role.ADMIN elsewhere
     assert modules_using("Role.ADMIN") == {"storage/tables.py", "bot/app.py"}
+
+
+# ---------------------------------------------------------------- numbers
+
+
+@pytest.mark.parametrize("raw", ["١٢", "٢٠٢٥", "1٢", "١٢,5", "１２"])
+def test_non_ascii_digits_are_refused_by_every_number_entry_point(raw: str) -> None:
+    from reporting_forms.answers import InvalidAnswer, parse_count, parse_percent, split_number
+    from reporting_forms.inputs import InputError
+    from reporting_forms.policy_values import parse_actual_value, parse_actual_year
+
+    assert split_number(raw) is None
+    for parse in (parse_count, parse_percent):
+        with pytest.raises(InvalidAnswer) as answer:
+            parse(raw)
+        assert answer.value.code == "not_a_number"
+    with pytest.raises(InputError) as value:
+        parse_actual_value(raw)
+    assert value.value.code == "not_a_number"
+    with pytest.raises(InputError) as year:
+        parse_actual_year(raw)
+    assert year.value.code == "bad_year"
+
+
+def test_one_number_parser() -> None:
+    from reporting_forms.answers import TypedNumber, split_number
+    from reporting_forms.policy_values import parse_actual_value
+
+    assert split_number(" 1 200,50 ") == TypedNumber(False, "1200", "50")
+    assert split_number("\u2212 3") == TypedNumber(True, "3", "")
+    assert split_number("12 34") is None and split_number("1.2.3") is None
+    assert parse_actual_value("1\u2009200,5") == 1200.5  # a thin space groups here too now
+    # the number regexes of the answers are written once (reporting_forms/answers.py)
+    assert "re.compile" not in (ROOT / "reporting_forms/policy_values.py").read_text(encoding="utf-8")
