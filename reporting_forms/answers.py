@@ -16,6 +16,8 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
+from reporting_forms.texts import Refused
+
 MAX_COUNT_DIGITS = 7
 MAX_PERCENT_DECIMALS = 2
 PERCENT_MIN, PERCENT_MAX = 0, 100
@@ -39,17 +41,18 @@ PARSER_ERROR_CODES: tuple[str, ...] = (
 )
 
 
-class InvalidAnswer(ValueError):
-    """The answer cannot be accepted; ``code`` picks the message, ``params`` fill it in.
+class InvalidAnswer(Refused):
+    """The answer cannot be accepted; ``code`` picks the message ``answers.error_<code>``,
+    ``params`` fill it in.
 
     ``key`` is set when the error concerns a stored answer (``forms.validate_answers``).
     """
 
+    TEMPLATE = "answers.error_"
+
     def __init__(self, code: str, /, **params: Any) -> None:
-        self.code = code
-        self.params: dict[str, Any] = params
+        super().__init__(code, **params)
         self.key: str | None = None
-        super().__init__(code, params)
 
 
 # ---------------------------------------------------------------- numbers

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import yaml
 from babel.dates import format_date, format_datetime
@@ -208,6 +208,22 @@ def text(lang: str | None, name: str, /, **params: Any) -> str:
     except AttributeError as exc:
         raise KeyError(f"no message {name!r} in templates/{lang}/{feature}.j2") from exc
     return str(fn(**params)).strip()
+
+
+class Refused(ValueError):
+    """Input that is not accepted, the one refusal error: ``code`` names the message macro
+    ``<TEMPLATE><code>`` and ``params`` fill it. Answers (``InvalidAnswer``), a coordinator's
+    inputs (``InputError``) and mute reasons (``ReasonError``) are its subclasses."""
+
+    TEMPLATE: ClassVar[str] = ""
+
+    def __init__(self, code: str, /, **params: Any) -> None:
+        self.code = code
+        self.params: dict[str, Any] = params
+        super().__init__(code, params)
+
+    def message(self, lang: str | None) -> str:
+        return text(lang, f"{self.TEMPLATE}{self.code}", **self.params)
 
 
 def unescape(message: str) -> str:

@@ -35,7 +35,7 @@ from reporting_forms.payloads import (
     SummaryPayload,
 )
 from reporting_forms.reminder_policy import EscalationDigest, OverdueEntry, ReminderPolicy, natural_key
-from reporting_forms.texts import shorten, text
+from reporting_forms.texts import Refused, shorten, text
 from reporting_forms.workdays import next_working_day
 from storage.outbox import MuteView, NewMessage, OutboxRepo, outbox_key
 
@@ -274,13 +274,11 @@ def mute_until(option: str, today: dt.date, deadline: dt.date | None) -> dt.date
     raise ValueError(option)
 
 
-class ReasonError(ValueError):
-    """Why a typed mute reason is refused: ``code`` names the message, ``params`` fill it."""
+class ReasonError(Refused):
+    """Why a typed mute reason is refused: ``code`` names the message ``reminders.<code>``,
+    ``params`` fill it."""
 
-    def __init__(self, code: str, **params: Any) -> None:
-        super().__init__(code)
-        self.code = code
-        self.params = params
+    TEMPLATE = "reminders."
 
 
 def parse_reason(raw: str | None) -> str:

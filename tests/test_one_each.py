@@ -191,3 +191,34 @@ def test_one_number_parser() -> None:
     assert parse_actual_value("1\u2009200,5") == 1200.5  # a thin space groups here too now
     # the number regexes of the answers are written once (reporting_forms/answers.py)
     assert "re.compile" not in (ROOT / "reporting_forms/policy_values.py").read_text(encoding="utf-8")
+
+
+# ---------------------------------------------------------------- refusal errors
+
+
+def test_refusals_share_one_base_class() -> None:
+    from reporting_forms.answers import InvalidAnswer
+    from reporting_forms.inputs import InputError
+    from reporting_forms.texts import Refused, text
+    from services.reminder_messages import ReasonError, parse_reason
+
+    for cls in (InvalidAnswer, InputError, ReasonError):
+        assert issubclass(cls, Refused) and issubclass(cls, ValueError)
+    with pytest.raises(ReasonError) as reason:
+        parse_reason("x" * 301)
+    assert reason.value.params == {"length": 301}
+    assert reason.value.message("lv") == text("lv", "reminders.mute_reason_too_long", length=301)
+    refused = InputError("bad_year", value="1999", first=2022, last=2027)
+    assert refused.message("en") == text(
+        "en", "coordinator.input_bad_year", value="1999", first=2022, last=2027
+    )
+    answer = InvalidAnswer("negative")
+    assert answer.message("lv") == text("lv", "answers.error_negative") and answer.key is None
+    # no other class keeps its own code and params
+    found = set()
+    for package in PACKAGES:
+        for path in sorted((ROOT / package).rglob("*.py")):
+            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+                if isinstance(node, ast.Assign) and any(_dotted(t) == "self.code" for t in node.targets):
+                    found.add(path.relative_to(ROOT).as_posix())
+    assert found == {"reporting_forms/texts.py"}

@@ -330,7 +330,7 @@ async def on_mute_text(
     try:
         reason = parse_reason(message.text)
     except ReasonError as exc:
-        await _reask(env, message, text(lang, f"reminders.{exc.code}", **exc.params))
+        await _reask(env, message, exc.message(lang))
         return
     until = dt.date.fromisoformat(mute["until"])
     await ReminderRepo(repos.session).add_mute(
