@@ -17,12 +17,11 @@ and renders them with the templates; nothing here talks to Telegram or the datab
 from __future__ import annotations
 
 import datetime as dt
-import re
 from collections import defaultdict
 from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, replace
 from enum import StrEnum
-from functools import cache, cached_property, lru_cache
+from functools import cache, cached_property
 from itertools import groupby
 from operator import attrgetter
 from pathlib import Path
@@ -32,6 +31,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from reporting_forms.catalog import natural_key
 from reporting_forms.dedup import canonical, outbox_key, sha256_hex
 from reporting_forms.periods import ReportingWindow
 from reporting_forms.workdays import nth_working_day, previous_working_day
@@ -474,12 +474,6 @@ class PlannedMessage:
     @cached_property
     def items(self) -> tuple[PlannedItem, ...]:
         return tuple(item for group in self.tasks for item in group.items)
-
-
-@lru_cache(maxsize=65536)
-def natural_key(item_id: str) -> tuple[tuple[int, int | str], ...]:
-    """Sort ids like 1.2 < 1.10 and "NH.3" < "NH.12"."""
-    return tuple((0, int(p)) if p.isdigit() else (1, p) for p in re.split(r"(\d+)", item_id) if p)
 
 
 def _item_sort_key(task_id: str, item: PlannedItem) -> tuple[Any, ...]:

@@ -18,6 +18,7 @@ from typing import Any
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from reporting_forms.answers import clean_text
+from reporting_forms.catalog import natural_key
 from reporting_forms.messages import MESSAGE_LIMIT, message_length
 from reporting_forms.payloads import (
     KIND_SNOOZE,
@@ -34,7 +35,7 @@ from reporting_forms.payloads import (
     ReminderPayload,
     SummaryPayload,
 )
-from reporting_forms.reminder_policy import EscalationDigest, OverdueEntry, ReminderPolicy, natural_key
+from reporting_forms.reminder_policy import EscalationDigest, OverdueEntry, ReminderPolicy
 from reporting_forms.texts import Refused, shorten, text
 from reporting_forms.workdays import next_working_day
 from storage.outbox import MuteView, NewMessage, OutboxRepo, outbox_key

@@ -20,7 +20,7 @@ from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 
-from reporting_forms.catalog import Catalog
+from reporting_forms.catalog import Catalog, natural_key
 from reporting_forms.payloads import KIND_DIGEST, KIND_REMINDER, KIND_SNOOZE, REMINDER_KINDS, ReminderPayload
 from reporting_forms.reminder_policy import (
     MeasureDue,
@@ -32,7 +32,6 @@ from reporting_forms.reminder_policy import (
     escalation_digest,
     measures_due,
     merge_carried,
-    natural_key,
     plan_messages,
 )
 from reporting_forms.workdays import is_working_day

@@ -222,3 +222,24 @@ def test_refusals_share_one_base_class() -> None:
                 if isinstance(node, ast.Assign) and any(_dotted(t) == "self.code" for t in node.targets):
                     found.add(path.relative_to(ROOT).as_posix())
     assert found == {"reporting_forms/texts.py"}
+
+
+# ---------------------------------------------------------------- natural sort
+
+
+def test_one_natural_sort() -> None:
+    from reporting_forms.catalog import natural_key
+    from storage.compiled import field_order
+
+    ids = ["1.10", "NH.12", "1.2", "NH.3", "1.2.1", "10.1"]
+    assert sorted(ids, key=natural_key) == ["1.2", "1.2.1", "1.10", "10.1", "NH.3", "NH.12"]
+    keys = ["comment", "1.1.10.1", "1.1.2.1.date", "1.1.2.1"]
+    assert sorted(keys, key=field_order) == ["1.1.2.1", "1.1.2.1.date", "1.1.10.1", "comment"]
+    # both old copies split on digits and compared "(0, int(p)) if p.isdigit()"; one remains
+    found = {
+        path.relative_to(ROOT).as_posix()
+        for package in PACKAGES
+        for path in (ROOT / package).rglob("*.py")
+        if "p.isdigit() else" in path.read_text(encoding="utf-8")
+    }
+    assert found == {"reporting_forms/catalog.py"}
