@@ -11,7 +11,6 @@ from aiogram.types import CallbackQuery, Message, TelegramObject
 
 from bot.context import Ctx
 from reporting_forms.texts import as_plain, text
-from storage.tables import Role
 
 Handler = Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]]
 
@@ -45,6 +44,3 @@ class RequireContact(BaseMiddleware):
             return None
         data["ctx"] = ctx.of_contact() or ctx
         return await handler(event, data)
-
-
-COORDINATORS = frozenset({Role.COORDINATOR, Role.ADMIN})

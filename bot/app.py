@@ -7,7 +7,6 @@ import asyncio
 import contextlib
 import datetime as dt
 import gc
-import html
 import logging
 import signal
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -37,7 +36,7 @@ from bot.sender import sending
 from bot.services_container import Services
 from bot.throttle import Throttle, install
 from reporting_forms.compilation import default_status_rules, default_validation_rules
-from reporting_forms.texts import preload, text
+from reporting_forms.texts import plain, preload, text
 from storage.repositories import Repos
 from storage.tables import Role
 
@@ -260,7 +259,7 @@ async def console_identity(
             role=role.value,
             expires_in=dt.timedelta(hours=1),
             # the institution is shown next to the name, never twice
-            display_name=html.unescape(text("lv", "console.demo_name", role=role.value)),
+            display_name=plain("lv", "console.demo_name", role=role.value),
         )
         return user, [f"/start {code}"]
 

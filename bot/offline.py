@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import html
 import itertools
 import mimetypes
 import time
@@ -51,7 +50,7 @@ from aiogram.types import (
 from rich.style import Style
 from rich.text import Text
 
-from reporting_forms.texts import LANGUAGES, text
+from reporting_forms.texts import LANGUAGES, plain
 
 __all__ = [
     "Button",
@@ -88,7 +87,7 @@ def _nav_keys() -> dict[str, str]:
     for lang in LANGUAGES:
         for action, names in NAV_BUTTONS.items():
             for name in names:
-                keys.setdefault(html.unescape(text(lang, name)), say(lang, "nav_key", action=action))
+                keys.setdefault(plain(lang, name), say(lang, "nav_key", action=action))
     return keys
 
 
@@ -100,7 +99,7 @@ def nav_key(label: str) -> str | None:
 
 def say(lang: str, name: str, /, **params: Any) -> str:
     """The console's own frame text (templates/<lang>/console.j2), as plain text."""
-    return html.unescape(text(lang, f"console.{name}", **params))
+    return plain(lang, f"console.{name}", **params)
 
 
 # --------------------------------------------------------------------------------------------

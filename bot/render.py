@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import html
 from collections.abc import Iterable, Mapping
 from decimal import Decimal
 from typing import Any
@@ -21,14 +20,14 @@ from reporting_forms.forms import (
     form_for,
     load_answer,
 )
-from reporting_forms.texts import format_day, format_number, text
+from reporting_forms.texts import format_day, format_number, plain, shorten, text
 from storage.repositories import IMPORT_FIELD
 from storage.reviews import REVIEW_FIELD
 
 
 def button(lang: str, name: str, /, **params: Any) -> str:
     """Button labels are plain text, not HTML: render, then undo the escaping."""
-    return html.unescape(text(lang, name, **params))
+    return plain(lang, name, **params)
 
 
 def format_value(field: FormField, value: Any, lang: str) -> str | None:
@@ -92,7 +91,7 @@ def field_label(lang: str, measure: Measure, field: FormField, width: int = 90) 
     if field.indicator_id is None:
         return button(lang, "report.label_comment")
     indicator = next(i for i in measure.indicators if i.id == field.indicator_id)
-    label = indicator.text if len(indicator.text) <= width else indicator.text[: width - 1].rstrip() + "…"
+    label = shorten(indicator.text, width)
     if field.depends_on is not None:
         return button(lang, "report.label_with_date", label=label)
     return label

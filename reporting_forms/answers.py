@@ -11,9 +11,12 @@ import calendar
 import datetime as dt
 import re
 import unicodedata
+from dataclasses import dataclass
 from decimal import Decimal
 from enum import StrEnum
 from typing import Any
+
+from reporting_forms.texts import Refused
 
 MAX_COUNT_DIGITS = 7
 MAX_PERCENT_DECIMALS = 2
@@ -38,17 +41,18 @@ PARSER_ERROR_CODES: tuple[str, ...] = (
 )
 
 
-class InvalidAnswer(ValueError):
-    """The answer cannot be accepted; ``code`` picks the message, ``params`` fill it in.
+class InvalidAnswer(Refused):
+    """The answer cannot be accepted; ``code`` picks the message ``answers.error_<code>``,
+    ``params`` fill it in.
 
     ``key`` is set when the error concerns a stored answer (``forms.validate_answers``).
     """
 
+    TEMPLATE = "answers.error_"
+
     def __init__(self, code: str, /, **params: Any) -> None:
-        self.code = code
-        self.params: dict[str, Any] = params
+        super().__init__(code, **params)
         self.key: str | None = None
-        super().__init__(code, params)
 
 
 # ---------------------------------------------------------------- numbers
@@ -57,41 +61,47 @@ class InvalidAnswer(ValueError):
 _GROUP_SEP = "[ \u00a0\u202f\u2009]"
 _DIGITS = "[0-9]"  # ASCII only: \d would also match Arabic-Indic and other digits
 _INTEGER = re.compile(rf"{_DIGITS}+|{_DIGITS}{{1,3}}(?:{_GROUP_SEP}{_DIGITS}{{3}})+")
-_DECIMAL = re.compile(rf"(?:{_INTEGER.pattern})[.,]{_DIGITS}+")
 _MINUS = ("-", "\u2212", "\u2013")  # hyphen-minus, minus sign, en dash (phones "smarten" it)
 
 
-def _is_integer(s: str) -> bool:
-    return _INTEGER.fullmatch(s) is not None
+_NUMBER = re.compile(
+    rf"(?P<minus>[{''.join(_MINUS)}]?)\s*(?P<int>{_INTEGER.pattern})(?:[.,](?P<frac>{_DIGITS}+))?"
+)
 
 
-def _is_decimal(s: str) -> bool:
-    return _DECIMAL.fullmatch(s) is not None
+@dataclass(frozen=True, slots=True)
+class TypedNumber:
+    """A number as typed, split: its sign, its whole digits (grouping removed) and its decimals."""
+
+    negative: bool
+    whole: str  # ASCII digits
+    fraction: str  # ASCII digits; "" without a decimal part
 
 
-def _digits_only(s: str) -> str:
-    return re.sub(_GROUP_SEP, "", s)
+def split_number(raw: str) -> TypedNumber | None:
+    """The one number parser (answers, percentages, policy values): an optional minus (hyphen,
+    minus sign or en dash), ASCII digits only, thousands grouped by spaces ("1 200"), decimals
+    after a comma or a dot. None when ``raw`` is not such a number."""
+    m = _NUMBER.fullmatch(raw.strip())
+    if m is None:
+        return None
+    return TypedNumber(bool(m["minus"]), re.sub(_GROUP_SEP, "", m["int"]), m["frac"] or "")
 
 
 def parse_count(raw: str) -> int:
     """A non-negative whole number of at most 7 digits; "1 200" style grouping allowed."""
-    s = raw.strip()
-    if s.startswith(_MINUS):
-        rest = s[1:].strip()
-        if _is_integer(rest) or _is_decimal(rest):
-            raise InvalidAnswer("negative")
+    number = split_number(raw)
+    if number is None:
         raise InvalidAnswer("not_a_number", kind="count")
-    if _is_decimal(s):
+    if number.negative:
+        raise InvalidAnswer("negative")
+    if number.fraction:
         raise InvalidAnswer("decimal_not_allowed")
-    if not _is_integer(s):
-        raise InvalidAnswer("not_a_number", kind="count")
-    digits = _digits_only(s)
-    if len(digits) > MAX_COUNT_DIGITS:
+    if len(number.whole) > MAX_COUNT_DIGITS:
         raise InvalidAnswer("too_many_digits", max_digits=MAX_COUNT_DIGITS)
-    return int(digits)
+    return int(number.whole)
 
 
-_PERCENT = re.compile(rf"(?P<minus>[-\u2212\u2013]?)(?P<int>{_DIGITS}+)(?:[.,](?P<frac>{_DIGITS}+))?")
 _PERCENT_SIGN = re.compile(r"\s*%$")
 
 
@@ -103,15 +113,13 @@ def _canonical_decimal(int_part: str, frac_part: str) -> Decimal:
 
 def parse_percent(raw: str) -> Decimal:
     """A percentage 0–100 with at most 2 decimals, comma or dot, "%" sign optional."""
-    s = _PERCENT_SIGN.sub("", raw.strip())
-    m = _PERCENT.fullmatch(s)
-    if m is None:
+    number = split_number(_PERCENT_SIGN.sub("", raw.strip()))
+    if number is None:
         raise InvalidAnswer("not_a_number", kind="percent")
-    frac = m["frac"] or ""
-    if len(frac) > MAX_PERCENT_DECIMALS:
+    if len(number.fraction) > MAX_PERCENT_DECIMALS:
         raise InvalidAnswer("too_many_decimals", max_decimals=MAX_PERCENT_DECIMALS)
-    value = _canonical_decimal(m["int"], frac)
-    if m["minus"] or not PERCENT_MIN <= value <= PERCENT_MAX:
+    value = _canonical_decimal(number.whole, number.fraction)
+    if number.negative or not PERCENT_MIN <= value <= PERCENT_MAX:
         raise InvalidAnswer("out_of_range", min=PERCENT_MIN, max=PERCENT_MAX)
     return value
 

@@ -8,9 +8,10 @@ A broken file fails on load with the file name, the entry id and the reason.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Iterator, Mapping, Sequence
 from enum import StrEnum
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -47,6 +48,18 @@ def lv_count(n: int, singular: str, plural: str) -> str:
     (the singular after numbers ending in 1, except those ending in 11)."""
     word = singular if n % 10 == 1 and n % 100 != 11 else plural
     return f"{n} {word}"
+
+
+_NUMBER_PARTS = re.compile(r"([0-9]+)")
+
+
+@lru_cache(maxsize=65536)
+def natural_key(item_id: str) -> tuple[tuple[int, int | str], ...]:
+    """The one natural sort of ids and answer keys: 1.2 < 1.10, "NH.3" < "NH.12", numbers
+    before text at the same place."""
+    return tuple(
+        (0, int(p)) if p.isascii() and p.isdigit() else (1, p) for p in _NUMBER_PARTS.split(item_id) if p
+    )
 
 
 class CatalogError(ValueError):

@@ -19,7 +19,6 @@ row and reason; the caller stores nothing unless there is no refusal at all.
 from __future__ import annotations
 
 import datetime as dt
-import html
 import io
 import re
 from collections.abc import Iterable, Mapping
@@ -32,7 +31,7 @@ from reporting_forms.answers import InvalidAnswer
 from reporting_forms.catalog import Catalog, Indicator, Measure, MetricKind
 from reporting_forms.compilation import default_status_rules
 from reporting_forms.forms import DATE_SUFFIX, FormField, dump_answer, form_for, parse_answer
-from reporting_forms.texts import LANGUAGES, text
+from reporting_forms.texts import LANGUAGES, shorten, text, unescape
 
 HEADER_SCAN_ROWS = 10  # the header is row 2 of an export; a few more rows are looked at
 MAX_REFUSALS_SHOWN = 30  # the chat shows this many refusals, then how many more there are
@@ -116,7 +115,7 @@ def _labels(name: str, **params: Any) -> set[str]:
 
 
 def _fold(value: Any) -> str:
-    return " ".join(html.unescape(str(value)).split()).casefold()
+    return " ".join(unescape(str(value)).split()).casefold()
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,7 +168,7 @@ def _display(value: Any) -> str:
     if isinstance(value, float):
         value = Decimal(str(value)).normalize()
     shown = format(value, "f") if isinstance(value, Decimal) else str(value).strip()
-    return shown if len(shown) <= 60 else shown[:59] + "…"
+    return shorten(shown, 60)
 
 
 def _parse_cell(

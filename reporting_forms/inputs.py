@@ -3,26 +3,18 @@ the one error for input that is not acceptable (``InputError``)."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from reporting_forms.calendar import default_calendar
 from reporting_forms.catalog import Catalog
-from reporting_forms.texts import text
+from reporting_forms.texts import Refused
 
 FORMATS = ("xlsx", "docx", "html", "csv", "png")
 
 
-class InputError(ValueError):
+class InputError(Refused):
     """Input a coordinator typed (or passed to the CLI) is not acceptable; ``code`` names the
     message macro ``coordinator.input_<code>``."""
 
-    def __init__(self, code: str, /, **params: Any) -> None:
-        self.code = code
-        self.params = params
-        super().__init__(code, params)
-
-    def message(self, lang: str) -> str:
-        return text(lang, f"coordinator.input_{self.code}", **self.params)
+    TEMPLATE = "coordinator.input_"
 
 
 # ---------------------------------------------------------------- formats and plans

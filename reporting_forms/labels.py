@@ -7,19 +7,18 @@ reads them: CSV, the CLI tables, the /export files. The words live in ``template
 from __future__ import annotations
 
 import datetime as dt
-import html
 from functools import cache
 from typing import Any
 
 from reporting_forms.answers import MilestoneStatus
 from reporting_forms.forms import COMMENT_KEY, DATE_SUFFIX
-from reporting_forms.texts import format_day, normalise_language, text
+from reporting_forms.texts import format_day, normalise_language, plain
 
 
 @cache
 def _label(lang: str, name: str, arg: str | None = None) -> str:
     params = {} if arg is None else {"name": arg}
-    return html.unescape(text(normalise_language(lang), f"labels.{name}", **params))
+    return plain(normalise_language(lang), f"labels.{name}", **params)
 
 
 def kind_label(lang: str, kind: str) -> str:
@@ -43,7 +42,7 @@ def outbox_status_label(lang: str, status: str) -> str:
 
 def role_label(lang: str, role: str) -> str:
     """``coordinator`` → "koordinators" (the words of ``common.role_name``)."""
-    return html.unescape(text(normalise_language(lang), "common.role_name", role=str(role)))
+    return plain(normalise_language(lang), "common.role_name", role=str(role))
 
 
 def yes_no(lang: str, value: bool) -> str:
@@ -56,9 +55,7 @@ def field_label(lang: str, key: str) -> str:
     if key == COMMENT_KEY:
         return _label(lang, "field_comment")
     if key.endswith(DATE_SUFFIX):
-        return html.unescape(
-            text(normalise_language(lang), "labels.field_date", indicator=key.removesuffix(DATE_SUFFIX))
-        )
+        return plain(normalise_language(lang), "labels.field_date", indicator=key.removesuffix(DATE_SUFFIX))
     return key
 
 
@@ -79,7 +76,7 @@ def answer_text(lang: str, key: str, value: Any, *, days: bool = False) -> Any:
         except ValueError:
             return value
     if isinstance(value, str) and value in _MILESTONES:
-        return html.unescape(text(normalise_language(lang), f"reports.status_{value}"))
+        return plain(normalise_language(lang), f"reports.status_{value}")
     return value
 
 

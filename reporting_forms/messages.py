@@ -6,6 +6,8 @@ from __future__ import annotations
 import re
 
 MESSAGE_LIMIT = 4000  # Telegram allows 4096 characters after entity parsing; leave some room
+# The one limit and the one way of counting (message_length) for every message that is split or
+# shortened to fit: chunks() here, the reminder and digest texts in services/reminder_messages.py.
 _TOKENS = re.compile(r"<[^>]*>|&#?\w+;|\s+|[^<&\s]+|[<&]")
 
 
@@ -47,21 +49,23 @@ def _pieces(line: str, limit: int) -> list[str]:
     return pieces
 
 
-def _length(part: str) -> int:
-    return sum(_visible_length(t) for t in _TOKENS.findall(part))
+def message_length(message: str) -> int:
+    """A message's length as Telegram counts it against ``MESSAGE_LIMIT`` (tags nothing, an
+    entity one character, text in UTF-16 units)."""
+    return sum(_visible_length(t) for t in _TOKENS.findall(message))
 
 
 def chunks(message: str, limit: int = MESSAGE_LIMIT) -> list[str]:
     """Split a long message at line ends so each part fits one Telegram message (its length
     counted as Telegram counts it); a line longer than a message is cut at spaces."""
-    if len(message) <= limit // 2 or _length(message) <= limit:  # a code point is ≤ 2 UTF-16 units
+    if len(message) <= limit // 2 or message_length(message) <= limit:  # a code point is ≤ 2 UTF-16 units
         return [message] if message else []
     parts: list[str] = []
     current, size = "", 0  # lengths add up: a part is its lines joined by one-unit newlines
     for line in message.split("\n"):
-        line_size = _length(line)
+        line_size = message_length(line)
         for piece in _pieces(line, limit) if line_size > limit else [line]:
-            piece_size = line_size if piece is line else _length(piece)
+            piece_size = line_size if piece is line else message_length(piece)
             if current and size + 1 + piece_size > limit:
                 parts.append(current)
                 current, size = piece, piece_size

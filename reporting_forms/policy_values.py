@@ -3,17 +3,13 @@ finding the indicator, parsing the year, the value and its source, and the indic
 
 from __future__ import annotations
 
-import re
-
+from reporting_forms.answers import split_number
 from reporting_forms.calendar import default_calendar
 from reporting_forms.catalog import Catalog, MetricKind, PolicyIndicator
 from reporting_forms.compilation import PolicyTable
 from reporting_forms.inputs import InputError
 from reporting_forms.texts import text
 
-_NUMBER = re.compile(
-    r"(?P<minus>[-\u2212\u2013]?)\s*(?P<int>\d{1,3}(?:[ \u00a0\u202f]\d{3})+|\d+)(?:[.,](?P<frac>\d+))?"
-)
 MAX_ACTUAL_DECIMALS = 4
 
 
@@ -45,7 +41,7 @@ def actual_years() -> tuple[int, int]:
 def parse_actual_year(raw: str | int) -> int:
     value = str(raw).strip().rstrip(".")
     first, last = actual_years()
-    if not value.isdigit() or not first <= int(value) <= last:
+    if not (value.isascii() and value.isdigit()) or not first <= int(value) <= last:
         raise InputError("bad_year", value=str(raw).strip()[:20], first=first, last=last)
     return int(value)
 
@@ -53,15 +49,13 @@ def parse_actual_year(raw: str | int) -> int:
 def parse_actual_value(raw: str, kind: MetricKind = MetricKind.COUNT) -> float:
     """A non-negative number, decimals with a comma or a dot, thousands grouped by spaces,
     an optional % sign; a percent is at most 100."""
-    s = raw.strip().removesuffix("%").strip()
-    match = _NUMBER.fullmatch(s)
-    if match is None:
+    number = split_number(raw.strip().removesuffix("%"))
+    if number is None:
         raise InputError("not_a_number", value=raw.strip()[:40])
-    frac = match["frac"] or ""
-    if len(frac) > MAX_ACTUAL_DECIMALS:
+    if len(number.fraction) > MAX_ACTUAL_DECIMALS:
         raise InputError("too_many_decimals", max_decimals=MAX_ACTUAL_DECIMALS)
-    value = float(f"{re.sub(r'[^0-9]', '', match['int'])}.{frac or '0'}")
-    if match["minus"] and value:
+    value = float(f"{number.whole}.{number.fraction or '0'}")
+    if number.negative and value:
         raise InputError("negative")
     if kind is MetricKind.PERCENT and value > 100:
         raise InputError("percent_above_100")

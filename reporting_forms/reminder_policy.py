@@ -17,14 +17,11 @@ and renders them with the templates; nothing here talks to Telegram or the datab
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
-import json
-import re
 from collections import defaultdict
 from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, replace
 from enum import StrEnum
-from functools import cache, cached_property, lru_cache
+from functools import cache, cached_property
 from itertools import groupby
 from operator import attrgetter
 from pathlib import Path
@@ -35,6 +32,8 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from reporting_forms.calendar import DEFAULT_TIMEZONE, default_calendar
+from reporting_forms.catalog import natural_key
+from reporting_forms.dedup import canonical, outbox_key, sha256_hex
 from reporting_forms.periods import ReportingWindow
 from reporting_forms.workdays import nth_working_day, previous_working_day
 
@@ -488,12 +487,6 @@ class PlannedMessage:
         return tuple(item for group in self.tasks for item in group.items)
 
 
-@lru_cache(maxsize=65536)
-def natural_key(item_id: str) -> tuple[tuple[int, int | str], ...]:
-    """Sort ids like 1.2 < 1.10 and "NH.3" < "NH.12"."""
-    return tuple((0, int(p)) if p.isdigit() else (1, p) for p in re.split(r"(\d+)", item_id) if p)
-
-
 def _item_sort_key(task_id: str, item: PlannedItem) -> tuple[Any, ...]:
     return (
         natural_key(task_id),
@@ -506,21 +499,16 @@ def _item_sort_key(task_id: str, item: PlannedItem) -> tuple[Any, ...]:
     )
 
 
-def _canonical(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
-
-
 def _content_line(task_id: str, task_title: str, item: PlannedItem) -> str:
-    return _canonical([task_id, task_title, item.as_dict()])
+    return canonical([task_id, task_title, item.as_dict()])
 
 
 def _content_digest(lines: Iterable[str]) -> str:
-    return hashlib.sha256("\n".join(lines).encode("utf-8")).hexdigest()
+    return sha256_hex("\n".join(lines))
 
 
 def _dedup_key_of(contact_id: int, send_date: dt.date, content_digest: str) -> str:
-    blob = _canonical([contact_id, "reminder", send_date.isoformat(), content_digest])
-    return hashlib.sha256(blob.encode("utf-8")).hexdigest()
+    return outbox_key([contact_id, "reminder", send_date.isoformat(), content_digest])
 
 
 def dedup_key(contact_id: int, send_date: dt.date, tasks: tuple[TaskGroup, ...]) -> str:

@@ -33,7 +33,7 @@ from reporting_forms.compilation import (
 from reporting_forms.exports.common import status_label, warning_text
 from reporting_forms.inputs import FORMATS, InputError, check_year, plan_years, resolve_plan
 from reporting_forms.periods import ReportingWindow, report_deadline
-from reporting_forms.texts import normalise_language, text
+from reporting_forms.texts import normalise_language, shorten, text
 
 # ---------------------------------------------------------------- scope
 
@@ -279,10 +279,6 @@ def top_risks(plan: CompiledPlan, limit: int = 5) -> tuple[list[tuple[str, Indic
     return found[:limit], len(found)
 
 
-def _short(value: str, width: int = 80) -> str:
-    return value if len(value) <= width else value[: width - 1].rstrip() + "…"
-
-
 def completeness_lines(plan: CompiledPlan) -> list[CompletenessRow]:
     """Per institution: the compiled year's row, or all years for the whole period (as the
     completeness chart)."""
@@ -321,7 +317,7 @@ def summary_message(lang: str, compiled: Compiled, *, limit: int = 5) -> str:
         risks=[
             {
                 "id": row.id,
-                "text": _short(row.indicator.text),
+                "text": shorten(row.indicator.text, 80),
                 "percent": round(row.percent, 1) if row.percent is not None else None,
                 "institutions": who,
             }

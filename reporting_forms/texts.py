@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import jinja2
 import yaml
@@ -254,9 +254,36 @@ def text(lang: str | None, name: str, /, **params: Any) -> str:
     return str(fn(**params)).strip()
 
 
+class Refused(ValueError):
+    """Input that is not accepted, the one refusal error: ``code`` names the message macro
+    ``<TEMPLATE><code>`` and ``params`` fill it. Answers (``InvalidAnswer``), a coordinator's
+    inputs (``InputError``) and mute reasons (``ReasonError``) are its subclasses."""
+
+    TEMPLATE: ClassVar[str] = ""
+
+    def __init__(self, code: str, /, **params: Any) -> None:
+        self.code = code
+        self.params: dict[str, Any] = params
+        super().__init__(code, params)
+
+    def message(self, lang: str | None) -> str:
+        return text(lang, f"{self.TEMPLATE}{self.code}", **self.params)
+
+
+def unescape(message: str) -> str:
+    """Rendered Telegram HTML's entities undone (``&amp;`` → ``&``); the one place that does it."""
+    return html.unescape(message)
+
+
 def plain(lang: str | None, name: str, /, **params: Any) -> str:
-    """A message as plain text (file cells, CLI lines): rendered, then unescaped."""
-    return html.unescape(text(lang, name, **params))
+    """A message as plain text (file cells, CLI lines, button labels): rendered, then unescaped."""
+    return unescape(text(lang, name, **params))
+
+
+def shorten(value: str, width: int) -> str:
+    """At most ``width`` characters: cut on a character boundary, trailing spaces dropped, "…"
+    added when cut. The one truncation of names, indicator texts, answers and comments."""
+    return value if len(value) <= width else value[: width - 1].rstrip() + "…"
 
 
 _TAG = re.compile(r"</?[a-zA-Z][^<>]*>")
@@ -265,7 +292,7 @@ _TAG = re.compile(r"</?[a-zA-Z][^<>]*>")
 def as_plain(message: str) -> str:
     """A rendered message without its Telegram HTML: tags dropped, entities unescaped (button
     alerts and toasts are plain text: ``<code>`` would be shown literally)."""
-    return html.unescape(_TAG.sub("", message))
+    return unescape(_TAG.sub("", message))
 
 
 def alert(lang: str | None, name: str, /, **params: Any) -> str:

@@ -22,7 +22,7 @@ from reporting_forms.texts import normalise_language, text
 from services.context import AppContext
 from storage.outbox import KIND_DOCUMENT, KIND_SUMMARY, NewMessage, outbox_key
 from storage.repositories import Repos
-from storage.tables import Role
+from storage.tables import COORDINATOR_ROLES
 
 
 async def load_inputs(
@@ -43,7 +43,7 @@ async def _coordinators(session: AsyncSession) -> list[Any]:
     return [
         c
         for c in contacts
-        if c.role in (Role.COORDINATOR, Role.ADMIN) and c.telegram_user_id is not None and not c.blocked
+        if c.role in COORDINATOR_ROLES and c.telegram_user_id is not None and not c.blocked
     ]
 
 

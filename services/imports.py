@@ -5,12 +5,11 @@ cell is accepted (storage.imports), and word the outcome (templates/<lang>/coord
 from __future__ import annotations
 
 import datetime as dt
-import html
 from dataclasses import dataclass
 
 from reporting_forms.catalog import Catalog
 from reporting_forms.imports import MAX_REFUSALS_SHOWN, ImportResult, Refusal, read_workbook
-from reporting_forms.texts import plain, text
+from reporting_forms.texts import plain, text, unescape
 from storage.imports import StoredImport, store_import
 from storage.repositories import Repos
 
@@ -93,4 +92,4 @@ def outcome_message(lang: str, outcome: ImportOutcome, *, limit: int | None = MA
 
 def outcome_text(lang: str, outcome: ImportOutcome) -> str:
     """The outcome as plain text, every refusal listed (the CLI)."""
-    return html.unescape(outcome_message(lang, outcome, limit=None))
+    return unescape(outcome_message(lang, outcome, limit=None))

@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import calendar
 import datetime as dt
-import hashlib
-import json
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
 from reporting_forms.answers import clean_text
+from reporting_forms.catalog import natural_key
+from reporting_forms.messages import MESSAGE_LIMIT, message_length
 from reporting_forms.payloads import (
     KIND_SNOOZE,
     REMINDER_KINDS,
@@ -33,21 +33,16 @@ from reporting_forms.payloads import (
     ReminderPayload,
     SummaryPayload,
 )
-from reporting_forms.reminder_policy import EscalationDigest, OverdueEntry, ReminderPolicy, natural_key
-from reporting_forms.texts import text
+from reporting_forms.reminder_policy import EscalationDigest, OverdueEntry, ReminderPolicy
+from reporting_forms.texts import Refused, shorten, text
 from reporting_forms.workdays import next_working_day
-from storage.outbox import MuteView, NewMessage
+from storage.outbox import MuteView, NewMessage, outbox_key
 from storage.repositories import Repos
 
-MESSAGE_LIMIT = 3900  # Telegram allows 4096 characters; leave room for entities and safety
 NAME_WIDTH = 90
 TASK_WIDTH = 120
 MISSING_SHOWN = 8
 REASON_MIN, REASON_MAX = 3, 300
-
-
-def shorten(value: str, width: int) -> str:
-    return value if len(value) <= width else value[: width - 1].rstrip() + "…"
 
 
 # ------------------------------------------------------------------ rendering: reminders
@@ -98,7 +93,7 @@ def reminder_text(payload: ReminderPayload, lang: str) -> str:
     }
     for compact in (False, True):
         body = text(lang, "reminders.reminder", tasks=tasks, compact=compact, more=0, **params)
-        if len(body) <= MESSAGE_LIMIT:
+        if message_length(body) <= MESSAGE_LIMIT:
             return body
     total = sum(len(t["measures"]) for t in tasks)
     keep = total
@@ -107,7 +102,7 @@ def reminder_text(payload: ReminderPayload, lang: str) -> str:
         body = text(
             lang, "reminders.reminder", tasks=_cut(tasks, keep), compact=True, more=total - keep, **params
         )
-        if len(body) <= MESSAGE_LIMIT:
+        if message_length(body) <= MESSAGE_LIMIT:
             return body
     return body
 
@@ -177,7 +172,7 @@ def digest_payloads(
     empty = DigestPayload(day=digest.day, overdue_total=len(digest.entries), part=1, parts=9, language=lang)
 
     def fits(part: DigestPayload) -> bool:
-        return len(digest_text(part, lang)) <= MESSAGE_LIMIT
+        return message_length(digest_text(part, lang)) <= MESSAGE_LIMIT
 
     whole = replace(empty, institutions=tuple(institutions), mutes=tuple(mute_rows), blocked=tuple(blocked))
     if fits(whole):
@@ -259,8 +254,7 @@ def outbox_text(payload: OutboxPayload, lang: str) -> str:
 
 
 def snooze_key(contact_id: int, day: dt.date, original_key: str) -> str:
-    blob = json.dumps([contact_id, KIND_SNOOZE, day.isoformat(), original_key], separators=(",", ":"))
-    return hashlib.sha256(blob.encode()).hexdigest()
+    return outbox_key([contact_id, KIND_SNOOZE, day.isoformat(), original_key])
 
 
 def add_months(day: dt.date, months: int) -> dt.date:
@@ -280,13 +274,11 @@ def mute_until(option: str, today: dt.date, deadline: dt.date | None) -> dt.date
     raise ValueError(option)
 
 
-class ReasonError(ValueError):
-    """Why a typed mute reason is refused: ``code`` names the message, ``params`` fill it."""
+class ReasonError(Refused):
+    """Why a typed mute reason is refused: ``code`` names the message ``reminders.<code>``,
+    ``params`` fill it."""
 
-    def __init__(self, code: str, **params: Any) -> None:
-        super().__init__(code)
-        self.code = code
-        self.params = params
+    TEMPLATE = "reminders."
 
 
 def parse_reason(raw: str | None) -> str:

@@ -20,7 +20,7 @@ from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 
-from reporting_forms.catalog import Catalog
+from reporting_forms.catalog import Catalog, natural_key
 from reporting_forms.payloads import KIND_DIGEST, KIND_REMINDER, KIND_SNOOZE, REMINDER_KINDS, ReminderPayload
 from reporting_forms.reminder_policy import (
     MeasureDue,
@@ -32,7 +32,6 @@ from reporting_forms.reminder_policy import (
     escalation_digest,
     measures_due,
     merge_carried,
-    natural_key,
     plan_messages,
 )
 from reporting_forms.workdays import is_working_day
@@ -41,10 +40,9 @@ from storage.db import Database, as_utc
 from storage.jobs import JobRunRepo
 from storage.outbox import NewMessage, OutboxRepo, Recipient, ReminderRepo, missing_from_reported, outbox_key
 from storage.repositories import Repos
-from storage.tables import OutboxStatus, Role, utcnow
+from storage.tables import COORDINATOR_ROLES, OutboxStatus, Role, utcnow
 
 JOB_PLAN = "reminders.plan"  # the scheduler's job id, and the day record (job_run) of a plan
-COORDINATOR_ROLES = frozenset({Role.COORDINATOR, Role.ADMIN})
 # Rows in these states were (or are being) delivered: a re-plan leaves the day alone.
 HANDLED = frozenset({OutboxStatus.SENDING, OutboxStatus.SENT, OutboxStatus.FAILED, OutboxStatus.BLOCKED})
 

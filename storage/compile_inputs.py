@@ -10,7 +10,6 @@ submitted reports: storage/reviews.py.
 from __future__ import annotations
 
 import datetime as dt
-import re
 from collections.abc import Iterable
 from typing import Any
 
@@ -19,17 +18,15 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from reporting_forms import compilation as comp
+from reporting_forms.catalog import natural_key
 from reporting_forms.exports.revisions import SUPERSEDED, RevisionRow  # the /export table's row
 from storage import tables as t
 from storage.db import Sql, Unit, as_utc
 
-_NUMBER_PARTS = re.compile(r"\d+|\D+")
-
 
 def field_order(field: str) -> tuple[Any, ...]:
     """Answer keys in plan order: 1.1.10.2 after 1.1.2.1, ``x.date`` after ``x``, the comment last."""
-    parts = tuple((0, int(p), "") if p.isdigit() else (1, 0, p) for p in _NUMBER_PARTS.findall(field))
-    return (field == "comment", parts)
+    return (field == "comment", natural_key(field))
 
 
 class CompileInputsRepo:

@@ -18,8 +18,6 @@ All datetimes are written in UTC (SQLite keeps no offset).
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
-import json
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -29,6 +27,7 @@ from sqlalchemy import and_, delete, func, or_, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from reporting_forms.dedup import outbox_key as outbox_key  # re-exported: producers import it from here
 from reporting_forms.payloads import (  # re-exported: producers import the kinds from here
     DOCUMENT_KINDS as DOCUMENT_KINDS,
 )
@@ -63,12 +62,6 @@ DAILY_KINDS = frozenset({KIND_REMINDER, KIND_SNOOZE, KIND_DIGEST})
 QUIET_KINDS = frozenset({*DAILY_KINDS, KIND_SUMMARY, KIND_DOCUMENT})
 
 S = t.OutboxStatus
-
-
-def outbox_key(value: Any) -> str:
-    """A ``dedup_key``: sha256 of ``value`` as canonical JSON (recipient, kind, day, content…)."""
-    blob = json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
-    return hashlib.sha256(blob.encode("utf-8")).hexdigest()
 
 
 def _utc(moment: dt.datetime) -> dt.datetime:

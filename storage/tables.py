@@ -35,6 +35,10 @@ class Role(StrEnum):
     ADMIN = "admin"
 
 
+# Who sees every institution, reviews reports and gets the digest and the compilations.
+COORDINATOR_ROLES = frozenset({Role.COORDINATOR, Role.ADMIN})
+
+
 class ReportStatus(StrEnum):
     DRAFT = "draft"
     SUBMITTED = "submitted"

@@ -295,7 +295,8 @@ def _big_digest(institutions: int, measures: int) -> Any:
 
 
 def test_a_long_digest_is_split_into_messages_that_fit() -> None:
-    from services.reminder_messages import MESSAGE_LIMIT, digest_payloads, digest_text
+    from reporting_forms.messages import MESSAGE_LIMIT, message_length
+    from services.reminder_messages import digest_payloads, digest_text
     from storage.outbox import MuteView
 
     digest = _big_digest(institutions=6, measures=120)
@@ -309,7 +310,7 @@ def test_a_long_digest_is_split_into_messages_that_fit() -> None:
         parts = digest_payloads(digest, mutes, {i * 10: f"K{i}" for i in range(6)}, lang, RIGA)
         assert len(parts) > 2 and [p.part for p in parts] == list(range(1, len(parts) + 1))
         texts = [digest_text(p, lang) for p in parts]
-        assert all(len(t) <= MESSAGE_LIMIT for t in texts), [len(t) for t in texts]
+        assert all(message_length(t) <= MESSAGE_LIMIT for t in texts), [message_length(t) for t in texts]
         assert sum(len(p.mutes) for p in parts) == 40
         shown = {i.abbr for p in parts for i in p.institutions}
         assert shown == {f"INST{i}" for i in range(6)}
@@ -322,7 +323,8 @@ def test_a_long_digest_is_split_into_messages_that_fit() -> None:
 
 def test_a_reminder_of_many_measures_fits_one_message() -> None:
     from bot.keyboards import reminder_keyboard
-    from services.reminder_messages import MESSAGE_LIMIT, reminder_text
+    from reporting_forms.messages import MESSAGE_LIMIT, message_length
+    from services.reminder_messages import reminder_text
 
     items = [
         {
@@ -345,7 +347,7 @@ def test_a_reminder_of_many_measures_fits_one_message() -> None:
         }
     )
     body = reminder_text(payload, "lv")
-    assert len(body) <= MESSAGE_LIMIT and "un vēl" in body and "/report" in body
+    assert message_length(body) <= MESSAGE_LIMIT and "un vēl" in body and "/report" in body
     rows = reminder_keyboard(7, payload, "lv").inline_keyboard
     labels = [b.text for row in rows for b in row]
     assert labels[-3:] == ["Citi pasākumi…", "Atgādināt rīt", "Apturēt atgādinājumus"]

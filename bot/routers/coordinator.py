@@ -34,7 +34,7 @@ from aiogram.types import (
 )
 from aiohttp import ClientError
 
-from bot.access import COORDINATORS, RequireContact
+from bot.access import RequireContact
 from bot.config import Settings
 from bot.context import ContactCtx
 from bot.keyboards import CoordCb, ReviewCb, ReviewPageCb, new_nonce
@@ -67,7 +67,7 @@ from reporting_forms.summaries import (
     render_files,
     summary_message,
 )
-from reporting_forms.texts import as_plain, format_day, format_number, text
+from reporting_forms.texts import as_plain, format_day, format_number, shorten, text
 from services.compilation import load_inputs
 from services.imports import import_file, outcome_message
 from services.reopening import reopen_year
@@ -75,7 +75,7 @@ from storage.db import Unit
 from storage.outbox import KIND_FILE, KIND_NOTICE, NewMessage, outbox_key
 from storage.repositories import ReportView, Repos, StoredValue
 from storage.reviews import REVIEW_FIELD, ReviewError, ReviewResult
-from storage.tables import Contact, ReviewState
+from storage.tables import COORDINATOR_ROLES, Contact, ReviewState
 
 if TYPE_CHECKING:
     from bot.services_container import Services
@@ -293,17 +293,7 @@ def _value_text(lang: str, value: StoredValue) -> str:
         shown = "—"
     if value.value_date is not None:
         shown = f"{shown} ({format_day(value.value_date, lang, 'short')})"
-    return shown if len(shown) <= VALUE_WIDTH else shown[: VALUE_WIDTH - 1] + "…"
-
-
-def shorten(value: str, width: int) -> str:
-    """At most ``width`` characters, cut at a word boundary, with "…" when cut."""
-    if len(value) <= width:
-        return value
-    head = value[: width - 1]
-    if " " in head:
-        head = head.rsplit(" ", 1)[0]
-    return head.rstrip(" ,;:-–(") + "…"
+    return shorten(shown, VALUE_WIDTH)
 
 
 def _review_rows(
@@ -374,7 +364,7 @@ def _review_item(
         else None,
         "risk_flag": view.risk_flag,
         "answers": _review_rows(lang, view, catalog, changes, width),
-        "comment": comment if len(comment) <= 300 else comment[:299] + "…",
+        "comment": shorten(comment, 300),
         "comment_changed": "comment" in {str(c.get("field")) for c in changes},
     }
 
@@ -664,9 +654,7 @@ async def _ask_indicator(message: Message, state: FSMContext, lang: str, catalog
     buttons = [_btn(ind.id, CoordCb(n=nonce, a="i", v=ind.id)) for _, ind in found]
     rows = [buttons[i : i + 3] for i in range(0, len(buttons), 3)]
     rows.append(_cancel_row(lang, nonce))
-    items = [
-        {"id": ind.id, "text": ind.text if len(ind.text) <= 90 else ind.text[:89] + "…"} for _, ind in found
-    ]
+    items = [{"id": ind.id, "text": shorten(ind.text, 90)} for _, ind in found]
     await message.answer(
         text(lang, "coordinator.indicator_choose", indicators=items),
         reply_markup=InlineKeyboardMarkup(inline_keyboard=rows),
@@ -910,7 +898,7 @@ async def on_import_document(message: Message, bot: Bot, ctx: ContactCtx) -> Non
     document = message.document
     assert document is not None
     name = document.file_name or "—"
-    if contact.role not in COORDINATORS:
+    if contact.role not in COORDINATOR_ROLES:
         await message.answer(text(lang, "coordinator.import_forbidden"))
         return
     if not _is_xlsx(document):
@@ -965,7 +953,7 @@ COMMANDS = ("summary", "overdue", "review", "export", "indicator")
 def router() -> Router:
     r = Router(name="coordinator")
     for observer in (r.message, r.callback_query):
-        observer.middleware(RequireContact(roles=COORDINATORS))
+        observer.middleware(RequireContact(roles=COORDINATOR_ROLES))
     r.message.register(cmd_cancel_flow, Command("cancel"), MY_FLOWS)
     r.message.register(cmd_summary, Command("summary"))
     r.message.register(cmd_overdue, Command("overdue"))

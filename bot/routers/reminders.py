@@ -34,9 +34,9 @@ from bot.keyboards import MuteCb, ReminderCb, new_nonce
 from bot.render import button
 from bot.routers import report
 from bot.states import MuteFlow, ReportFlow
-from reporting_forms.texts import alert, text
+from reporting_forms.messages import MESSAGE_LIMIT, message_length
+from reporting_forms.texts import alert, shorten, text
 from services.reminder_messages import (
-    MESSAGE_LIMIT,
     NAME_WIDTH,
     ReasonError,
     ReminderRow,
@@ -44,7 +44,6 @@ from services.reminder_messages import (
     mute_until,
     own_reminder,
     parse_reason,
-    shorten,
     snooze,
 )
 
@@ -153,7 +152,7 @@ async def _ask_measure(ctx: ContactCtx, message: Message, row: ReminderRow) -> N
     rows.append([_btn(button(ctx.lang, "reminders.btn_cancel"), MuteCb(n=mute["n"], a="x"))])
     listed = [{"id": c, "name": shorten(names[c], NAME_WIDTH)} for c in codes]
     body = text(ctx.lang, "reminders.mute_choose_measure", measures=listed)
-    if len(body) > MESSAGE_LIMIT:  # a long reminder: numbers only
+    if message_length(body) > MESSAGE_LIMIT:  # a long reminder: numbers only
         body = text(
             ctx.lang, "reminders.mute_choose_measure", measures=[{"id": c, "name": ""} for c in codes]
         )
@@ -289,7 +288,7 @@ async def on_mute_text(message: Message, ctx: ContactCtx) -> None:
     try:
         reason = parse_reason(message.text)
     except ReasonError as exc:
-        await _reask(ctx, message, text(lang, f"reminders.{exc.code}", **exc.params))
+        await _reask(ctx, message, exc.message(lang))
         return
     until = dt.date.fromisoformat(mute["until"])
     await repos.reminders.add_mute(

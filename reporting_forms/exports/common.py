@@ -7,7 +7,6 @@ file formats other than HTML get the text unescaped here. No Latvian words live 
 from __future__ import annotations
 
 import datetime as dt
-import html
 import re
 from collections.abc import Container, Iterator, Sequence
 from dataclasses import dataclass
@@ -33,7 +32,7 @@ from reporting_forms.compilation import (
     row_progress,
     share_progress,
 )
-from reporting_forms.texts import format_day, format_number, normalise_language, text
+from reporting_forms.texts import format_day, format_number, normalise_language, plain
 
 # Cell fills (and font colours) per status: the usual traffic-light pastel pairs.
 STATUS_FILLS: dict[str, str] = {
@@ -69,11 +68,11 @@ PLAN_COLUMNS = 7  # Nr.p.k. … Izpildes termiņš
 @cache
 def label(lang: str, name: str, /) -> str:
     """A parameterless label, e.g. ``label("lv", "col_total")`` → "Kopā"."""
-    return html.unescape(text(lang, f"reports.{name}"))
+    return plain(lang, f"reports.{name}")
 
 
 def label_with(lang: str, name: str, /, **params: Any) -> str:
-    return html.unescape(text(lang, f"reports.{name}", **params))
+    return plain(lang, f"reports.{name}", **params)
 
 
 @cache
