@@ -18,7 +18,7 @@ from bot.sender import Sender
 from reporting_forms.labels import message_kind_label, outbox_status_label
 from services.reminder_planner import ReminderPlanner
 from storage.db import Database
-from storage.outbox import OutboxRepo, ReminderRepo
+from storage.repositories import Repos
 
 reminders_app = typer.Typer(help="Reminders, digests and the outbox", no_args_is_help=True)
 
@@ -98,7 +98,7 @@ def log(
         db = Database(settings.database_url)
         try:
             async with db.session() as s:
-                repo = OutboxRepo(s)
+                repo = Repos(s).outbox
                 return await repo.log(recipient, limit), await repo.counts()
         finally:
             await db.dispose()
@@ -170,7 +170,7 @@ def mutes(
         db = Database(settings.database_url)
         try:
             async with db.session() as s:
-                return await ReminderRepo(s).mutes(active_on=None if all_mutes else today)
+                return await Repos(s).reminders.mutes(active_on=None if all_mutes else today)
         finally:
             await db.dispose()
 

@@ -83,6 +83,7 @@ from reporting_forms.reminder_policy import ReminderPolicy
 from services.reminder_messages import outbox_text
 from storage.db import Database, is_sqlite
 from storage.outbox import DOCUMENT_KINDS, KIND_DIGEST, QUIET_KINDS, REMINDER_KINDS, DueRow, OutboxRepo
+from storage.repositories import Repos
 from storage.tables import utcnow
 
 log = logging.getLogger("resobot.sender")
@@ -194,7 +195,7 @@ class Sender:
             return
         now = None if self._first_recovery else self.clock()
         async with self.db.session() as s:
-            requeued, failed = await OutboxRepo(s).recover_in_flight(
+            requeued, failed = await Repos(s).outbox.recover_in_flight(
                 self.settings.outbox_max_attempts, now=now
             )
         self._first_recovery = False
@@ -244,7 +245,7 @@ class Sender:
         if self.is_quiet(self.clock()):
             return poll
         async with self.db.session() as s:
-            next_at = await OutboxRepo(s).next_due_at()
+            next_at = await Repos(s).outbox.next_due_at()
         if next_at is None:
             return poll
         return min(poll, max(0.05, (next_at - self.clock()).total_seconds()))
@@ -265,7 +266,7 @@ class Sender:
         now = self.clock()
         today = self._today_start(now)
         async with self.db.session() as s:
-            repo = OutboxRepo(s)
+            repo = Repos(s).outbox
             stats.cancelled += await repo.expire([KIND_DIGEST], today)
             window = dt.timedelta(days=self.policy.catch_up_days)
             stats.cancelled += await repo.expire(REMINDER_KINDS, today - window)
@@ -280,7 +281,7 @@ class Sender:
                 continue
             if not row.contact_active:
                 async with self.db.session() as s:
-                    if await OutboxRepo(s).cancel(row.id, "contact deactivated"):
+                    if await Repos(s).outbox.cancel(row.id, "contact deactivated"):
                         stats.cancelled += 1
                 continue
             queues.setdefault(row.chat_id, deque()).append(row)
@@ -341,7 +342,7 @@ class Sender:
                 return  # quiet hours began while the row waited (a long batch, a 429 pause): morning
             lease = self.lease_until(self._timeout_of(row))
             async with self.db.session() as s:
-                if not await OutboxRepo(s).claim(row.id, self.instance_id, lease):
+                if not await Repos(s).outbox.claim(row.id, self.instance_id, lease):
                     return  # someone else has it, a re-plan cancelled it, or the chat was blocked
             await self._send(row, payload, body, markup, stats)
 
@@ -453,7 +454,7 @@ class Sender:
         for attempt in range(1, tries + 1):
             try:
                 async with self.db.session() as s:
-                    return await change(OutboxRepo(s))
+                    return await change(Repos(s).outbox)
             except DBAPIError as exc:
                 if attempt == tries:
                     log.error(

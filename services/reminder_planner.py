@@ -37,8 +37,7 @@ from reporting_forms.reminder_policy import (
 from reporting_forms.workdays import is_working_day
 from services.reminder_messages import digest_payloads
 from storage.db import Database, as_utc
-from storage.jobs import JobRunRepo
-from storage.outbox import NewMessage, OutboxRepo, Recipient, ReminderRepo, missing_from_reported, outbox_key
+from storage.outbox import NewMessage, Recipient, missing_from_reported, outbox_key
 from storage.repositories import Repos
 from storage.tables import COORDINATOR_ROLES, OutboxStatus, Role, utcnow
 
@@ -130,7 +129,7 @@ class ReminderPlanner:
         """Recipients, mutes, and what is missing among what the bot chases on ``day``
         (default ``mutes_on``, else today)."""
         async with self.db.session() as s:
-            repo = ReminderRepo(s)
+            repo = Repos(s).reminders
             recipients = await repo.recipients()
             reported = await repo.reported()
             mutes = await repo.mutes(active_on=mutes_on)
@@ -183,7 +182,7 @@ class ReminderPlanner:
         """The first day after the last planned one, when days before ``day`` were missed
         (at most ``catch_up_days`` back); None when nothing was missed or nothing was ever planned."""
         async with self.db.session() as s:
-            last = await JobRunRepo(s).last_day(JOB_PLAN, before=day)
+            last = await Repos(s).jobs.last_day(JOB_PLAN, before=day)
         if last is None or last >= day - dt.timedelta(days=1):
             return None
         return max(last + dt.timedelta(days=1), day - dt.timedelta(days=self.policy.catch_up_days))
@@ -196,7 +195,7 @@ class ReminderPlanner:
         since = start - dt.timedelta(days=self.policy.catch_up_days)
         out: dict[int | None, list[Any]] = defaultdict(list)
         async with self.db.session() as s:
-            for row in await OutboxRepo(s).for_period(list(REMINDER_KINDS), since, end):
+            for row in await Repos(s).outbox.for_period(list(REMINDER_KINDS), since, end):
                 if row.status == OutboxStatus.PENDING:
                     out[row.contact_id].append(row)
         return dict(out)
@@ -220,7 +219,7 @@ class ReminderPlanner:
             result = PlanResult()
             try:
                 async with self.db.session() as s:
-                    repo = OutboxRepo(s)
+                    repo = Repos(s).outbox
                     existing: dict[int | None, list[Any]] = defaultdict(list)
                     for row in await repo.for_period([kind], start, end):
                         existing[row.contact_id].append(row)
@@ -249,7 +248,7 @@ class ReminderPlanner:
                         new.extend(parts)
                     result.added = await repo.add_many(new)
                     if job is not None:
-                        await JobRunRepo(s).mark(job, day, str(result))
+                        await Repos(s).jobs.mark(job, day, str(result))
                 return result
             except IntegrityError:  # another planner inserted the same key meanwhile: once more
                 if attempt == 2:
@@ -261,7 +260,7 @@ class ReminderPlanner:
     async def build_digest(self, day: dt.date, inputs: _Inputs | None = None) -> Any:
         inputs = inputs or await self._inputs(day)
         async with self.db.session() as s:
-            sent_log = await OutboxRepo(s).sent_log()
+            sent_log = await Repos(s).outbox.sent_log()
         return escalation_digest(
             self.policy,
             self.measures,

@@ -310,3 +310,32 @@ def test_a_handler_taking_lang_is_named() -> None:
     router = "async def h(message, lang): ...\nasync def g(message, ctx): ...\nasync def f(message): ...\n"
     router += "r.message.register(h)\nr.message.register(g, F.text)\nr.message.register(f)\n"
     assert handlers_not_taking_ctx({"bot.routers.x": (router, False)}) == ["bot.routers.x.h(lang, message)"]
+
+
+FACADE_REPOSITORIES = frozenset(
+    {"OutboxRepo", "ReminderRepo", "JobRunRepo", "CompileInputsRepo", "ReviewRepo"}
+)
+
+
+def hand_built_repositories(source: str) -> list[str]:
+    """Calls that build a repository the ``Repos`` facade hands out (``OutboxRepo(s)``)."""
+    return [
+        node.func.id
+        for node in ast.walk(ast.parse(source))
+        if isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Name)
+        and node.func.id in FACADE_REPOSITORIES
+    ]
+
+
+def test_bot_and_services_take_repositories_from_the_repos_facade() -> None:
+    assert hand_built_repositories("async def f(s):\n    return await OutboxRepo(s).next_due_at()\n") == [
+        "OutboxRepo"
+    ]
+    found = {
+        str(path.relative_to(ROOT)): names
+        for package in ("bot", "services")
+        for path in sorted((ROOT / package).rglob("*.py"))
+        if (names := hand_built_repositories(path.read_text(encoding="utf-8")))
+    }
+    assert found == {}, f"use Repos(session).outbox / .reminders / .jobs / .inputs / .reviews: {found}"
