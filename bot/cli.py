@@ -403,7 +403,7 @@ def institutions() -> None:
 
 def parse_duration(text: str) -> dt.timedelta:
     """``14d``, ``36h``, ``2w`` → timedelta."""
-    match = re.fullmatch(r"\s*(\d{1,4})\s*([dhw])\s*", text)
+    match = re.fullmatch(r"\s*([0-9]{1,4})\s*([dhw])\s*", text)
     if not match:
         raise typer.BadParameter("use e.g. 14d, 36h or 2w")
     n, unit = int(match[1]), match[2]

@@ -78,6 +78,12 @@ class TypedNumber:
     fraction: str  # ASCII digits; "" without a decimal part
 
 
+def is_ascii_number(word: str) -> bool:
+    """Whether ``word`` is a number in ASCII digits. Arabic-Indic and other Unicode digits,
+    which ``str.isdigit`` and ``\\d`` accept, are not: typed years and counts are read in ASCII."""
+    return word.isascii() and word.isdigit()
+
+
 def split_number(raw: str) -> TypedNumber | None:
     """The one number parser (answers, percentages, policy values): an optional minus (hyphen,
     minus sign or en dash), ASCII digits only, thousands grouped by spaces ("1 200"), decimals

@@ -3,7 +3,7 @@ finding the indicator, parsing the year, the value and its source, and the indic
 
 from __future__ import annotations
 
-from reporting_forms.answers import split_number
+from reporting_forms.answers import is_ascii_number, split_number
 from reporting_forms.calendar import default_calendar
 from reporting_forms.catalog import Catalog, MetricKind, PolicyIndicator
 from reporting_forms.compilation import PolicyTable
@@ -41,7 +41,7 @@ def actual_years() -> tuple[int, int]:
 def parse_actual_year(raw: str | int) -> int:
     value = str(raw).strip().rstrip(".")
     first, last = actual_years()
-    if not (value.isascii() and value.isdigit()) or not first <= int(value) <= last:
+    if not is_ascii_number(value) or not first <= int(value) <= last:
         raise InputError("bad_year", value=str(raw).strip()[:20], first=first, last=last)
     return int(value)
 

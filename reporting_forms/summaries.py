@@ -82,7 +82,7 @@ def parse_summary_args(catalog: Catalog, raw: str | None) -> SummaryRequest:
     institutions = {i.abbr.casefold(): i.abbr for i in catalog.institutions}
     for token in (raw or "").split():
         word = token.rstrip(".") or token
-        if re.fullmatch(r"\d{4}", word):
+        if re.fullmatch(r"[0-9]{4}", word):
             year = check_year(int(word))
             continue
         if word.casefold() in institutions:

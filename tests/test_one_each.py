@@ -243,3 +243,16 @@ def test_one_natural_sort() -> None:
         if "p.isdigit() else" in path.read_text(encoding="utf-8")
     }
     assert found == {"reporting_forms/catalog.py"}
+
+
+@pytest.mark.parametrize("raw", ["٢٠٢٦", "２０２６"])
+def test_a_year_in_non_ascii_digits_is_not_a_year_anywhere(raw: str) -> None:
+    from reporting_forms.answers import is_ascii_number
+    from reporting_forms.catalog import load_catalog
+    from reporting_forms.inputs import InputError
+    from reporting_forms.summaries import parse_summary_args
+
+    assert raw.isdigit() and not is_ascii_number(raw)  # str.isdigit would have taken it
+    assert is_ascii_number("2026")
+    with pytest.raises(InputError):  # not read as a year: an unknown scope word
+        parse_summary_args(load_catalog(), raw)

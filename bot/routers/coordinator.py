@@ -41,7 +41,7 @@ from bot.keyboards import CoordCb, ReviewCb, ReviewPageCb, new_nonce
 from bot.render import button, format_stored
 from bot.states import IndicatorFlow, ReviewFlow
 from reporting_forms import exports  # each format loads on first use (exports.__getattr__)
-from reporting_forms.answers import InvalidAnswer, parse_comment
+from reporting_forms.answers import InvalidAnswer, is_ascii_number, parse_comment
 from reporting_forms.catalog import Catalog, MetricKind
 from reporting_forms.compilation import compile_policy_results
 from reporting_forms.exports.revisions import revisions_csv, revisions_xlsx
@@ -249,8 +249,8 @@ async def cmd_reopen(message: Message, command: CommandObject, ctx: ContactCtx) 
     await _leave_flow(state)
     years = plan_years()
     words = (command.args or "").split()
-    year_words = [w for w in words if w.isdigit()]
-    others = [w for w in words if not w.isdigit()]
+    year_words = [w for w in words if is_ascii_number(w)]
+    others = [w for w in words if not is_ascii_number(w)]
     if len(year_words) != 1 or len(others) != 1:
         await message.answer(text(lang, "coordinator.reopen_usage", first=years[0], last=years[-1]))
         return

@@ -564,7 +564,7 @@ async def _choose_year(ctx: ContactCtx, message: Message, year: int) -> None:
     await _begin_form(ctx, message, measure, year)
 
 
-_YEAR = re.compile(r"\s*(\d{4})\.?(\s*(gads|g\.))?\s*", re.IGNORECASE)
+_YEAR = re.compile(r"\s*([0-9]{4})\.?(\s*(gads|g\.))?\s*", re.IGNORECASE)
 
 
 async def on_year_typed(message: Message, ctx: ContactCtx) -> None:

@@ -16,6 +16,7 @@ from aiogram.types import Message
 
 from bot.access import RequireContact
 from bot.context import ContactCtx
+from reporting_forms.answers import is_ascii_number
 from reporting_forms.inputs import InputError, check_year, plan_years
 from reporting_forms.messages import chunks
 from reporting_forms.summaries import Scope, compile_inputs, missing_reports, summary_message
@@ -36,7 +37,7 @@ async def mystatus_parts(args: str | None, ctx: ContactCtx) -> list[str]:
     today = ctx.today()
     try:
         raw = (args or "").strip()
-        year = check_year(int(raw)) if raw.isdigit() else default_year(today, plan_years())
+        year = check_year(int(raw)) if is_ascii_number(raw) else default_year(today, plan_years())
     except InputError as exc:
         return [exc.message(lang)]
     plans = [
