@@ -29,14 +29,14 @@ from reporting_forms.summaries import (
     review_counts,
     top_risks,
 )
-from reporting_forms.texts import LANGUAGES, format_number, plain
+from reporting_forms.texts import LANGUAGES, format_number
 from services.compilation import load_inputs
 
 indicator_app = typer.Typer(help="Policy-result indicator actuals (PR1–PR3)", no_args_is_help=True)
 
 
 def _input_error(exc: InputError) -> typer.Exit:
-    return cli.fail(plain("en", f"coordinator.input_{exc.code}", **exc.params), 2)
+    return cli.fail(exc.plain_message("en"), 2)
 
 
 def _as_of(value: str | None, tz: Any) -> dt.date:

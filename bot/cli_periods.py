@@ -11,7 +11,6 @@ from rich.table import Table
 
 from bot import cli_common as cli
 from reporting_forms.inputs import InputError
-from reporting_forms.texts import plain
 from services.reopening import close_year, reopen_year
 
 period_app = typer.Typer(
@@ -20,8 +19,8 @@ period_app = typer.Typer(
 )
 
 
-def _refused(cli: Any, exc: Any) -> typer.Exit:
-    return cli.fail(plain("lv", f"coordinator.input_{exc.code}", **exc.params), 2)
+def _refused(exc: InputError) -> typer.Exit:
+    return cli.fail(exc.plain_message(cli.CLI_LANGUAGE), 2)
 
 
 @period_app.command("reopen")
@@ -41,7 +40,7 @@ def reopen(
             settings,
         )
     except InputError as exc:
-        raise _refused(cli, exc) from None
+        raise _refused(exc) from None
     cli.out.print(
         f"{done.year} reopened for {done.institution} until {done.until.isoformat()}; "
         f"notice queued for {done.notified} contact(s)."
@@ -60,7 +59,7 @@ def close(
             lambda repos: close_year(repos, catalog, institution=institution, year=year), settings
         )
     except InputError as exc:
-        raise _refused(cli, exc) from None
+        raise _refused(exc) from None
     if not closed:
         raise cli.fail(f"{year} is not reopened for {institution}.", 1)
     cli.out.print(f"{year} closed again for {institution}.")

@@ -269,6 +269,10 @@ class Refused(ValueError):
     def message(self, lang: str | None) -> str:
         return text(lang, f"{self.TEMPLATE}{self.code}", **self.params)
 
+    def plain_message(self, lang: str | None) -> str:
+        """The message as plain text (a CLI line)."""
+        return unescape(self.message(lang))
+
 
 def unescape(message: str) -> str:
     """Rendered Telegram HTML's entities undone (``&amp;`` → ``&``); the one place that does it."""
