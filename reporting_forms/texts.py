@@ -179,6 +179,7 @@ def environment() -> Environment:
     env.filters["unit_for"] = unit_for
     env.filters["unit_name"] = unit_name
     env.filters["plural"] = plural
+    env.filters["shorten"] = shorten
     env.tests["counting"] = lambda unit, what: unit_counts(unit) == what
     env.tests["singular"] = takes_singular
     env.bytecode_cache = _compiled_templates(env)

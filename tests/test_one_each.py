@@ -127,6 +127,16 @@ def test_one_truncation() -> None:
                 ):
                     found.add(path.relative_to(ROOT).as_posix())
     assert found == {"reporting_forms/texts.py"}
+    # the templates cut with the same function (the ``shorten`` filter), not Jinja's ``truncate``
+    templates = [p.relative_to(ROOT).as_posix() for p in sorted((ROOT / "templates").rglob("*.j2"))]
+    assert [t for t in templates if "truncate" in (ROOT / t).read_text(encoding="utf-8")] == []
+
+
+def test_a_template_cuts_with_shorten() -> None:
+    from reporting_forms.texts import plain, shorten
+
+    name = "Ļoti gara pasākuma nosaukuma daļa " * 4
+    assert plain("lv", "report.btn_measure", code="1.1.1", name=name) == f"1.1.1 {shorten(name, 48)}"
 
 
 # ---------------------------------------------------------------- the message limit
