@@ -27,6 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncSession as SAAsyncSession
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from reporting_forms.payloads import DOCUMENT_KINDS, DocumentPayload, load_payload
 from storage import tables as t
 from storage.db import Database
 
@@ -87,12 +88,13 @@ async def purge(
         done = await _run(s, delete(t.RegistrationAttempt).where(col(t.RegistrationAttempt.at) < cutoff))
         result.registration_attempts = done.rowcount
         result.contacts_anonymised = await _anonymise(s, cutoff)
+        unfinished = select(t.Outbox.kind, t.Outbox.payload).where(
+            col(t.Outbox.status).in_(UNFINISHED) & col(t.Outbox.kind).in_(DOCUMENT_KINDS)
+        )
         waiting = {
-            str(row.get("path"))
-            for row in (
-                await s.exec(select(t.Outbox.payload).where(col(t.Outbox.status).in_(UNFINISHED)))
-            ).all()
-            if isinstance(row, dict) and row.get("path")
+            payload.path
+            for kind, data in (await s.exec(unfinished)).all()
+            if isinstance(payload := load_payload(kind, data or {}), DocumentPayload) and payload.path
         }
     if compiled_dir is not None:
         result.removed_files = _old_files(Path(compiled_dir), cutoff, waiting)
