@@ -21,7 +21,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from reporting_forms.calendar import DEFAULT_TIMEZONE, default_calendar
-from reporting_forms.catalog import MetricKind
+from reporting_forms.catalog import MetricKind, PlanPeriod
 
 STATUS_RULES_PATH = Path(__file__).parents[1] / "status_rules.yaml"
 
@@ -77,19 +77,7 @@ class StatusRule(RulesModel):
     when: Condition = Condition()
 
 
-class Period(RulesModel):
-    start: dt.date
-    end: dt.date
-
-    @model_validator(mode="after")
-    def _ordered(self) -> Period:
-        if self.end <= self.start:
-            raise ValueError("period end must be after its start")
-        return self
-
-    @property
-    def years(self) -> tuple[int, ...]:
-        return tuple(range(self.start.year, self.end.year + 1))
+Period = PlanPeriod  # the status rules' period is the plan's (calendar.py): one model of a span of days
 
 
 def _plan_period() -> Period:
