@@ -14,7 +14,7 @@ from rich.console import Console
 from sqlalchemy.exc import DBAPIError
 
 from bot.config import Settings, SettingsError, load_settings
-from reporting_forms.catalog import Catalog, CatalogError, load_catalog, load_catalog_at
+from reporting_forms.catalog import Catalog, CatalogError, default_catalog, load_catalog, load_catalog_at
 from storage.db import Database
 from storage.repositories import Repos
 
@@ -36,10 +36,14 @@ def get_settings() -> Settings:
         raise fail(str(exc), 2) from None
 
 
-def get_catalog(path: Path | None = None) -> Catalog:
-    """The installed catalog, or the one at ``path`` (a plans folder or one plan file)."""
+def get_catalog(path: Path | None = None, *, shared: bool = False) -> Catalog:
+    """The installed catalog, or the one at ``path`` (a plans folder or one plan file).
+    ``shared``: the process's one packaged catalog (``default_catalog``, which the plan calendar
+    has read already), not a second read of the files; ``plan check`` reads them afresh."""
     try:
-        return load_catalog() if path is None else load_catalog_at(path)
+        if path is not None:
+            return load_catalog_at(path)
+        return default_catalog() if shared else load_catalog()
     except CatalogError as exc:
         raise fail(f"Catalog error: {exc}", 2) from None
 
@@ -65,7 +69,7 @@ def with_repos(fn: Callable[[Repos], Awaitable[T]], settings: Settings | None = 
 async def effective_catalog(settings: Settings) -> Catalog:
     """The installed catalog with an admin's reporters (``plan reporters``) from the database;
     the YAML alone when the database cannot be read (not initialised yet)."""
-    catalog = get_catalog()
+    catalog = get_catalog(shared=True)
     db = Database(settings.database_url)
     try:
         async with db.session() as session:
