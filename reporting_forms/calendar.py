@@ -13,12 +13,11 @@ of the pure functions that take a ``tz`` parameter.
 
 from __future__ import annotations
 
-import datetime as dt
 from dataclasses import dataclass
 from functools import cache
 from zoneinfo import ZoneInfo
 
-from reporting_forms.catalog import Catalog, CatalogError, Plan, default_catalog
+from reporting_forms.catalog import Catalog, CatalogError, Plan, PlanPeriod, default_catalog
 
 DEFAULT_TIMEZONE = "Europe/Riga"
 DEFAULT_TZ = ZoneInfo(DEFAULT_TIMEZONE)
@@ -29,29 +28,27 @@ class PlanCalendar:
     """The main plan's id and period, and its guidelines' period."""
 
     main_plan: str
-    start: dt.date
-    end: dt.date
-    guidelines_start: dt.date
-    guidelines_end: dt.date
+    period: PlanPeriod
+    guidelines: PlanPeriod
 
     @property
     def years(self) -> tuple[int, ...]:
         """The plan's years (report years, table columns)."""
-        return tuple(range(self.start.year, self.end.year + 1))
+        return self.period.years
 
     @property
     def first_year(self) -> int:
-        return self.start.year
+        return self.period.start.year
 
     @property
     def last_year(self) -> int:
         """The plan's last year: the year of the indicator rows' targets."""
-        return self.end.year
+        return self.period.end.year
 
     @property
     def guideline_years(self) -> tuple[int, ...]:
         """The guidelines' years: policy-result actuals may be entered for them."""
-        return tuple(range(self.guidelines_start.year, self.guidelines_end.year + 1))
+        return self.guidelines.years
 
     @property
     def history_years(self) -> tuple[int, ...]:
@@ -67,8 +64,7 @@ def plan_calendar(catalog: Catalog) -> PlanCalendar:
     plan: Plan = catalog.main_plan
     if plan.period is None:
         raise CatalogError(plan.source, plan.id, "the main plan needs a period (start, end)")
-    guidelines = plan.guidelines_period or plan.period
-    return PlanCalendar(plan.id, plan.period.start, plan.period.end, guidelines.start, guidelines.end)
+    return PlanCalendar(plan.id, plan.period, plan.guidelines_period or plan.period)
 
 
 @cache

@@ -47,7 +47,7 @@ def test_the_calendar_is_the_main_plans_declared_period() -> None:
     # every reader asks the calendar
     assert plan_years() == calendar.years
     rules = default_status_rules()
-    assert (rules.period.start, rules.period.end) == (calendar.start, calendar.end)
+    assert (rules.period.start, rules.period.end) == (calendar.period.start, calendar.period.end)
     assert rules.history_years == calendar.history_years
     cycle = load_policy().cycle
     assert tuple(cycle.years) == calendar.years

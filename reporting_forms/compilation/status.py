@@ -81,8 +81,7 @@ Period = PlanPeriod  # the status rules' period is the plan's (calendar.py): one
 
 
 def _plan_period() -> Period:
-    calendar = default_calendar()
-    return Period(start=calendar.start, end=calendar.end)
+    return default_calendar().period
 
 
 def _history_years() -> tuple[int, ...]:
