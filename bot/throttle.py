@@ -41,15 +41,16 @@ from aiogram.exceptions import TelegramRetryAfter
 from aiogram.methods import TelegramMethod
 from aiogram.methods.base import TelegramType
 
+from bot.config import Settings
+
 if TYPE_CHECKING:
     from aiogram.methods import Response
 
-    from bot.config import Settings
-
 log = logging.getLogger("resobot.throttle")
 
-GLOBAL_RATE = 25.0  # messages/s overall (Telegram: about 30); Settings.outbox_global_rate
-PER_CHAT_RATE = 1.0  # messages/s to one chat (Telegram: about 1); Settings.outbox_per_chat_rate
+# messages/s overall (Telegram: about 30) and to one chat (about 1): the settings' defaults
+GLOBAL_RATE: float = Settings.model_fields["outbox_global_rate"].default
+PER_CHAT_RATE: float = Settings.model_fields["outbox_per_chat_rate"].default
 GROUP_RATE = 20 / 60  # messages/s to one group (Telegram: 20 a minute)
 CHAT_BURST = 3  # messages one chat may get at once before the per-chat spacing applies
 RETRY_AFTER_TRIES = 2  # a 429 is retried at most this often per request…
