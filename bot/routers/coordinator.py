@@ -104,10 +104,6 @@ def _cancel_row(lang: str, nonce: str) -> list[InlineKeyboardButton]:
     return [_btn(button(lang, "coordinator.btn_cancel"), CoordCb(n=nonce, a="x"))]
 
 
-def _today(settings: Settings) -> dt.date:
-    return dt.datetime.now(settings.tz).date()
-
-
 async def _leave_flow(state: FSMContext) -> None:
     """Entering a coordinator command ends a coordinator flow (never a report draft)."""
     current = await state.get_state()
@@ -187,7 +183,7 @@ async def cmd_summary(
         inputs,
         plan_id=request.plan_id,
         year=request.year,
-        as_of=_today(settings),
+        as_of=ctx.today(),
         scope=request.scope,
         timezone=settings.timezone,
     )
@@ -202,9 +198,9 @@ async def cmd_summary(
 
 
 async def cmd_overdue(message: Message, ctx: ContactCtx) -> None:
-    state, lang, repos, catalog, settings = ctx.state, ctx.lang, ctx.repos, ctx.catalog, ctx.settings
+    state, lang, repos, catalog = ctx.state, ctx.lang, ctx.repos, ctx.catalog
     await _leave_flow(state)
-    today = _today(settings)
+    today = ctx.today()
     groups: dict[str, list[dict[str, Any]]] = {}
     for plan in catalog.plans_main_first():
         inputs = await load_inputs(repos.session, plan.id)
@@ -237,13 +233,12 @@ async def cmd_overdue(message: Message, ctx: ContactCtx) -> None:
 
 async def cmd_reopen(message: Message, command: CommandObject, ctx: ContactCtx) -> None:
     """``/reopen YEAR VPD``: open a closed year for one institution (its contacts are told)."""
-    state, contact, lang, repos, catalog, settings, services = (
+    state, contact, lang, repos, catalog, services = (
         ctx.state,
         ctx.contact,
         ctx.lang,
         ctx.repos,
         ctx.catalog,
-        ctx.settings,
         ctx.services,
     )
     await _leave_flow(state)
@@ -260,7 +255,7 @@ async def cmd_reopen(message: Message, command: CommandObject, ctx: ContactCtx) 
             catalog,
             institution=others[0],
             year=int(year_words[0]),
-            today=_today(settings),
+            today=ctx.today(),
             by_contact_id=contact.id,
         )
     except InputError as exc:
@@ -894,7 +889,7 @@ def _is_xlsx(document: Document) -> bool:
 async def on_import_document(message: Message, bot: Bot, ctx: ContactCtx) -> None:
     """A file sent outside any flow: a coordinator's XLSX (the bot's own export, filled in) is
     imported — every cell checked, all or nothing, in this update's transaction."""
-    contact, lang, repos, catalog, settings = ctx.contact, ctx.lang, ctx.repos, ctx.catalog, ctx.settings
+    contact, lang, repos, catalog = ctx.contact, ctx.lang, ctx.repos, ctx.catalog
     document = message.document
     assert document is not None
     name = document.file_name or "—"
@@ -920,7 +915,7 @@ async def on_import_document(message: Message, bot: Bot, ctx: ContactCtx) -> Non
     if len(data) > IMPORT_MAX_BYTES:
         await message.answer(text(lang, "coordinator.import_too_large", name=name, limit_mb=limit_mb))
         return
-    today = _today(settings)
+    today = ctx.today()
     result = await asyncio.to_thread(read_workbook, data, catalog, today=today)
     outcome = await import_file(
         repos,

@@ -61,11 +61,6 @@ def _btn(label: str, data: CallbackData) -> InlineKeyboardButton:
 # ------------------------------------------------------------------ handlers
 
 
-def _today(ctx: ContactCtx) -> dt.date:
-    """Today in the reminder policy's time zone (what the reminders' days are counted in)."""
-    return dt.datetime.now(ctx.settings.reminder_policy.tz).date()
-
-
 async def _own_row(ctx: ContactCtx, row_id: int) -> ReminderRow | None:
     return await own_reminder(ctx.repos, row_id, ctx.contact.id)
 
@@ -96,7 +91,7 @@ async def _report_now(ctx: ContactCtx, message: Message, code: str | None) -> No
 
 
 async def _snooze(ctx: ContactCtx, message: Message, row: ReminderRow) -> None:
-    added, day = await snooze(ctx.repos, row, ctx.contact.id, ctx.settings.reminder_policy, _today(ctx))
+    added, day = await snooze(ctx.repos, row, ctx.contact.id, ctx.settings.reminder_policy, ctx.today())
     await message.answer(
         text(ctx.lang, "reminders.snoozed" if added else "reminders.snooze_already", when=day)
     )
@@ -163,7 +158,7 @@ async def _ask_period(ctx: ContactCtx, message: Message, row: ReminderRow) -> No
     mute = await _mute_data(ctx.state)
     await ctx.state.set_state(MuteFlow.choosing_period)
     code = mute["measure"]
-    deadline = measure_deadline(row.payload, code, _today(ctx))
+    deadline = measure_deadline(row.payload, code, ctx.today())
     options = [
         _btn(button(ctx.lang, "reminders.btn_period_2w"), MuteCb(n=mute["n"], a="p", v="2w")),
         _btn(button(ctx.lang, "reminders.btn_period_1m"), MuteCb(n=mute["n"], a="p", v="1m")),
@@ -255,7 +250,7 @@ async def on_mute_button(query: CallbackQuery, callback_data: MuteCb, ctx: Conta
         return
     try:
         until = mute_until(
-            callback_data.v, _today(ctx), measure_deadline(row.payload, mute["measure"], _today(ctx))
+            callback_data.v, ctx.today(), measure_deadline(row.payload, mute["measure"], ctx.today())
         )
     except ValueError:
         await _reask(ctx, message, text(lang, "common.stale_button"))
