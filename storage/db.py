@@ -3,10 +3,11 @@
 SQLite (aiosqlite) is the embedded default — WAL journal, foreign keys on, a busy timeout
 so the bot and the CLI can share the file. PostgreSQL (asyncpg) is production.
 
-A :class:`Unit` is the bot's transaction per update. Its few hot statements (:class:`Sql`: the
-duplicate check, contact + conversation state, the FSM write) run on SQLite directly on the
-sqlite3 connection; the ORM session is created only when a handler needs it, on the same
-connection and transaction, so everything commits together or not at all.
+A :class:`Unit` is the bot's transaction per update. Its hot statements (:class:`Sql`: the
+duplicate check, contact + conversation state, the FSM write, the report's reads and writes)
+run directly on the driver's connection (sqlite3; asyncpg once the transaction has begun); the
+ORM session is created only when a handler needs it, on the same connection and transaction,
+so everything commits together or not at all.
 """
 
 from __future__ import annotations
@@ -24,12 +25,14 @@ from typing import TYPE_CHECKING, Any
 
 import aiosqlite
 from sqlalchemy import bindparam, column, event, inspect, text
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Dialect, make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, async_sessionmaker, create_async_engine
 from sqlalchemy.ext.asyncio import AsyncSession as SAAsyncSession
 from sqlalchemy.orm import make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.types import TypeEngine
+from sqlalchemy.util import await_only
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 if TYPE_CHECKING:
@@ -98,23 +101,39 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
     kwargs.setdefault("hide_parameters", True)  # errors and logs never carry names, ids, answers
     if is_sqlite(url):
         kwargs.setdefault("connect_args", {}).setdefault("async_creator_fn", _inline_sqlite)
-    else:  # a pooled connection killed by a restart or pg_terminate_backend is replaced, not used
+    elif make_url(url).get_driver_name() != "asyncpg":
         kwargs.setdefault("pool_pre_ping", True)
     engine = create_async_engine(url, **kwargs)
     if is_sqlite(url):
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+    elif not kwargs.get("pool_pre_ping"):
+        event.listen(engine.sync_engine, "checkout", _ping_on_checkout)
     return engine
+
+
+def _ping_on_checkout(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
+    """A pooled connection killed by a restart or ``pg_terminate_backend`` is replaced, not used:
+    one round trip (``;``) at every checkout; on failure the pool discards the connection and
+    checks out another (SQLAlchemy's DisconnectionError protocol). SQLAlchemy's own
+    ``pool_pre_ping`` does the same in three round trips on asyncpg (BEGIN, ``;``, ROLLBACK),
+    ~1 ms per update on these machines (bench/bench_chat.py)."""
+    try:
+        await_only(dbapi_connection.driver_connection.fetchrow(";"))
+    except Exception as exc:
+        raise sa_exc.DisconnectionError() from exc
 
 
 class Sql:
     """A hand-written statement of the hot path, portable between SQLite and PostgreSQL
     (``:name`` parameters; ``INSERT ... ON CONFLICT`` is spoken by both).
 
-    In a SQLite :class:`Unit` it runs on the sqlite3 connection itself — a few µs instead of
-    ~100 µs through SQLAlchemy's async layers — with SQLAlchemy's own type processors for the
-    parameters and columns, so values are stored and read exactly as the ORM does. Elsewhere
-    (PostgreSQL, or a plain session) it runs through SQLAlchemy as a ``text()`` clause, which
-    SQLAlchemy compiles once and caches.
+    In a :class:`Unit` it runs on the driver's connection itself — the sqlite3 connection on
+    SQLite, the asyncpg connection on PostgreSQL once the unit's transaction has begun — a few
+    µs (SQLite) or ~0.1 ms (PostgreSQL) less than through SQLAlchemy's async layers per
+    statement, with SQLAlchemy's own compilation and type processors for the parameters and
+    columns, so values are sent, stored and read exactly as the ORM does. Elsewhere (a plain
+    session, or a unit's first PostgreSQL statement, which begins its transaction) it runs
+    through SQLAlchemy as a ``text()`` clause, which SQLAlchemy compiles once and caches.
     """
 
     def __init__(
@@ -129,33 +148,84 @@ class Sql:
             clause = clause.columns(*(column(n, ty) for n, ty in self.columns.items()))
         self.clause = clause
         self._processors: tuple[Dialect, dict[str, Any], list[Any]] | None = None
+        self._positional: tuple[Dialect, str, tuple[str, ...]] | None = None
 
-    def _sqlite_processors(self, dialect: Dialect) -> tuple[dict[str, Any], list[Any]]:
+    def _type_processors(
+        self, dialect: Dialect, coltypes: list[Any] | None = None
+    ) -> tuple[dict[str, Any], list[Any]]:
+        """Bind processors by parameter, result processors by column. ``coltypes``: the
+        database's type of each column (asyncpg's numeric processors choose by it, as
+        SQLAlchemy's cursor description gives it)."""
         if self._processors is None or self._processors[0] is not dialect:
             binds = {n: ty.dialect_impl(dialect).bind_processor(dialect) for n, ty in self.params.items()}
-            results = [t.dialect_impl(dialect).result_processor(dialect, None) for t in self.columns.values()]
+            types = coltypes or [None] * len(self.columns)
+            results = [
+                t.dialect_impl(dialect).result_processor(dialect, coltype)
+                for t, coltype in zip(self.columns.values(), types, strict=True)
+            ]
             self._processors = (dialect, {n: p for n, p in binds.items() if p is not None}, results)
         return self._processors[1], self._processors[2]
 
-    async def _raw(self, unit: Unit, params: dict[str, Any]) -> Any:
-        binds, _ = self._sqlite_processors(unit.db.engine.dialect)
+    async def _pg_processors(self, dialect: Dialect, pg: Any, sql: str) -> None:
+        """The processors for asyncpg, with the column types PostgreSQL reports for the
+        statement (once per process)."""
+        if self._processors is None or self._processors[0] is not dialect:
+            coltypes = None
+            if self.columns:
+                coltypes = [a.type.oid for a in (await pg.prepare(sql)).get_attributes()]
+            self._type_processors(dialect, coltypes)
+
+    def _bound(self, dialect: Dialect, params: dict[str, Any]) -> dict[str, Any]:
+        binds, _ = self._type_processors(dialect)
         for name, process in binds.items():
             if params.get(name) is not None:
                 params[name] = process(params[name])
-        if unit._session is not None:
-            await unit.autoflush()
-        return unit.raw.execute(self.sql, params)  # type: ignore[union-attr]
+        return params
+
+    def _decoded(self, dialect: Dialect, rows: list[Any]) -> list[tuple[Any, ...]]:
+        _, results = self._type_processors(dialect)
+        if not any(results):
+            return [tuple(row) for row in rows]
+        return [
+            tuple(v if p is None or v is None else p(v) for p, v in zip(results, row, strict=True))
+            for row in rows
+        ]
+
+    def _numbered(self, dialect: Dialect) -> tuple[str, tuple[str, ...]]:
+        """The statement as SQLAlchemy compiles it for asyncpg ($1, $2 … with their casts) and
+        the parameter names in the order of the numbers."""
+        if self._positional is None or self._positional[0] is not dialect:
+            compiled = self.clause.compile(dialect=dialect)
+            self._positional = (dialect, compiled.string, tuple(compiled.positiontup or ()))
+        return self._positional[1], self._positional[2]
+
+    async def _direct(self, unit: Unit, params: dict[str, Any], *, fetch: bool) -> Any:
+        """Run on the unit's driver connection: rows (fetch) or the changed-row count; None when
+        the statement must go through SQLAlchemy (PostgreSQL before the transaction has begun)."""
+        await unit.autoflush()  # the ORM's pending changes go first (as SQLAlchemy's autoflush)
+        dialect = unit.db.engine.dialect
+        if unit.sqlite is not None:
+            cursor = unit.sqlite.execute(self.sql, self._bound(dialect, params))
+            return self._decoded(dialect, cursor.fetchall()) if fetch else int(cursor.rowcount)
+        pg = unit.pg
+        if pg is None or not pg.is_in_transaction():
+            return None
+        sql, names = self._numbered(dialect)
+        try:
+            await self._pg_processors(dialect, pg, sql)
+            bound = self._bound(dialect, params)
+            args = [bound[n] for n in names]
+            if fetch:
+                return self._decoded(dialect, await pg.fetch(sql, *args))
+            return _changed_rows(await pg.execute(sql, *args))
+        except Exception as exc:
+            raise await unit.driver_error(exc, sql) from exc
 
     async def rows(self, source: Unit | AsyncSession, **params: Any) -> list[tuple[Any, ...]]:
-        if isinstance(source, Unit) and source.raw is not None:
-            rows = (await self._raw(source, params)).fetchall()
-            _, results = self._sqlite_processors(source.db.engine.dialect)
-            if not any(results):
+        if isinstance(source, Unit):
+            rows = await self._direct(source, params, fetch=True)
+            if rows is not None:
                 return rows
-            return [
-                tuple(v if p is None or v is None else p(v) for p, v in zip(results, row, strict=True))
-                for row in rows
-            ]
         result = await self._execute(source, params)
         return [tuple(row) for row in result.all()]
 
@@ -165,14 +235,42 @@ class Sql:
 
     async def run(self, source: Unit | AsyncSession, **params: Any) -> int:
         """Execute; the number of rows the statement changed."""
-        if isinstance(source, Unit) and source.raw is not None:
-            return int((await self._raw(source, params)).rowcount)
+        if isinstance(source, Unit):
+            changed = await self._direct(source, params, fetch=False)
+            if changed is not None:
+                return int(changed)
         return int((await self._execute(source, params)).rowcount)
 
     async def _execute(self, source: Unit | AsyncSession, params: dict[str, Any]) -> Any:
+        if isinstance(source, Unit) and source._session is None:
+            return await source.connection.execute(self.clause, params)  # pending ORM work: none
         session = source.session if isinstance(source, Unit) else source
         # SQLAlchemy's own execute (SQLModel's warns for anything but ORM selects): autoflushes first
         return await SAAsyncSession.execute(session, self.clause, params)
+
+
+def _changed_rows(status: str | None) -> int:
+    """The row count of an asyncpg command status ("INSERT 0 1", "UPDATE 3", "DELETE 0")."""
+    last = (status or "").rsplit(" ", 1)[-1]
+    return int(last) if last.isdigit() else -1
+
+
+# SQLAlchemy's exception class for a PostgreSQL error raised on the driver connection directly,
+# by the SQLSTATE class (as psycopg reports them): the same classes a statement run through
+# SQLAlchemy raises for these errors, so callers (bot/replay.py's outage test) see no difference.
+_SQLSTATE_CLASSES: dict[str, type[sa_exc.DBAPIError]] = {
+    "08": sa_exc.OperationalError,  # connection exception
+    "0A": sa_exc.NotSupportedError,
+    "22": sa_exc.DataError,
+    "23": sa_exc.IntegrityError,
+    "40": sa_exc.OperationalError,  # serialization failure, deadlock
+    "42": sa_exc.ProgrammingError,
+    "53": sa_exc.OperationalError,  # insufficient resources
+    "55": sa_exc.OperationalError,  # lock not available
+    "57": sa_exc.OperationalError,  # operator intervention: shutdown, query cancelled
+    "XX": sa_exc.InternalError,
+}
+_DISCONNECT_STATES = {"57P01", "57P02", "57P03"}  # admin shutdown, crash shutdown, cannot connect now
 
 
 def detached(model: type[Any], **values: Any) -> Any:
@@ -190,28 +288,34 @@ Hook = Callable[["Unit"], Awaitable[None]]
 class Unit:
     """One transaction: the bot's unit of work for an update (see :meth:`Database.unit`).
 
-    ``raw`` is the sqlite3 connection on SQLite (None on PostgreSQL), for :class:`Sql`.
+    ``connection`` is the unit's SQLAlchemy connection. ``sqlite`` is its sqlite3 connection
+    on SQLite, ``pg`` its asyncpg connection on PostgreSQL (None elsewhere), for :class:`Sql`.
     ``session`` is the ORM session, created on first use on the same connection and
-    transaction (on PostgreSQL it exists from the start). ``info`` holds per-unit state of its
-    users (the FSM rows). Hooks added with :meth:`before_commit` run just before the commit.
+    transaction. ``info`` holds per-unit state of its users (the FSM rows). Hooks added with
+    :meth:`before_commit` run just before the commit.
     """
 
     def __init__(
         self,
         db: Database,
         *,
-        conn: AsyncConnection | None = None,
-        raw: Any = None,
-        session: AsyncSession | None = None,
+        conn: AsyncConnection,
+        sqlite: Any = None,
+        pg: Any = None,
     ) -> None:
         self.db = db
-        self.raw = raw
+        self.sqlite = sqlite
+        self.pg = pg
         self.info: dict[str, Any] = {}
         self._conn = conn
-        self._session = session
+        self._session: AsyncSession | None = None
         self._hooks: list[Hook] = []
         self._after: list[Callable[[], None]] = []
         self._adopted: dict[Any, Any] = {}  # identity key → instance
+
+    @property
+    def connection(self) -> AsyncConnection:
+        return self._conn
 
     @property
     def session(self) -> AsyncSession:
@@ -254,15 +358,35 @@ class Unit:
         if session is not None and (session.new or session.dirty or session.deleted):
             await session.flush()
 
+    async def driver_error(self, error: Exception, statement: str) -> sa_exc.DBAPIError:
+        """A PostgreSQL error raised on the asyncpg connection directly, as SQLAlchemy raises it
+        for a statement it ran: its DBAPIError subclass; a lost connection is invalidated (not
+        given back to the pool) and the error says so, as SQLAlchemy's disconnect handling does."""
+        state = str(getattr(error, "sqlstate", "") or "")
+        lost = (
+            isinstance(error, OSError | ConnectionError | TimeoutError)
+            or state.startswith("08")
+            or state in _DISCONNECT_STATES
+            or (self.pg is not None and self.pg.is_closed())
+        )
+        if lost:
+            with contextlib.suppress(Exception):
+                await self._conn.invalidate()
+        cls = _SQLSTATE_CLASSES.get(state[:2], sa_exc.OperationalError if lost else sa_exc.DBAPIError)
+        return cls(statement, None, error, hide_parameters=True, connection_invalidated=lost)  # type: ignore[arg-type]
+
     async def commit(self) -> None:
         while self._hooks:
             await self._hooks.pop(0)(self)
         if self._session is None and any(inspect(o).modified for o in self._adopted.values()):
             _ = self.session  # a changed contact (language, unblocked): flushed by the ORM
         if self._session is not None:
-            await self._session.commit()  # on SQLite this commits the raw statements too
-        if self.raw is not None and self.raw.in_transaction:
-            self.raw.commit()
+            # flushes; commits too when the session began the connection's transaction
+            await self._session.commit()
+        if self.sqlite is not None and self.sqlite.in_transaction:
+            self.sqlite.commit()
+        if self._conn.in_transaction():
+            await self._conn.commit()
         after, self._after = self._after, []
         for callback in after:
             callback()
@@ -273,12 +397,18 @@ class Unit:
             if self._session is not None:
                 await self._session.rollback()
         finally:
-            if self.raw is not None and self.raw.in_transaction:
-                self.raw.rollback()
+            if self.sqlite is not None and self.sqlite.in_transaction:
+                self.sqlite.rollback()
+            if self.pg is not None and self._conn.in_transaction():
+                await self._conn.rollback()
 
     async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
+        try:
+            if self._session is not None:
+                await self._session.close()
+        finally:
+            if self.pg is not None:  # PostgreSQL: back to the pool (SQLite keeps the unit connection)
+                await self._conn.close()
 
 
 _bound: ContextVar[Unit | None] = ContextVar("resobot_unit", default=None)
@@ -339,9 +469,10 @@ class Database:
         async with self._exclusive():
             if self._turn is not None:
                 conn, raw = await self._unit_connection()
-                unit = Unit(self, conn=conn, raw=raw)
-            else:
-                unit = Unit(self, session=self._sessions())
+                unit = Unit(self, conn=conn, sqlite=raw)
+            else:  # PostgreSQL: a pooled connection (pinged at checkout) for this unit
+                conn = await self.engine.connect()
+                unit = Unit(self, conn=conn, pg=(await conn.get_raw_connection()).driver_connection)
             token = _bound.set(unit)
             try:
                 yield unit

@@ -1,0 +1,151 @@
+"""The unit of work's hand-written statements (storage.db.Sql) on the driver connection: on
+SQLite the sqlite3 connection, on PostgreSQL the asyncpg connection once the unit's transaction
+has begun. They must commit and roll back with the ORM's writes, read values exactly as
+SQLAlchemy reads them, and fail as SQLAlchemy's statements fail."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import pytest
+from sqlalchemy import JSON, Boolean, DateTime, Float, Integer, Numeric, String, event
+from sqlalchemy import exc as sa_exc
+from sqlalchemy import text as sql
+from sqlmodel import select
+
+from bot.replay import is_outage
+from storage import tables as t
+from storage.db import Database, Sql
+from storage.repositories import Repos
+
+NOW = dt.datetime(2026, 12, 4, 12, 30, tzinfo=dt.UTC)
+
+_INSERT_UPDATE = Sql(  # no ON CONFLICT: a second insert of one id violates the primary key
+    "INSERT INTO processed_update (bot_id, update_id, at) VALUES (:bot_id, :update_id, :at)",
+    params={"bot_id": Integer(), "update_id": Integer(), "at": DateTime(timezone=True)},
+)
+_TYPED_ROW = Sql(
+    """SELECT CAST(:num AS NUMERIC(12, 3)) AS num, CAST(:real AS FLOAT) AS real, :flag AS flag,
+              :stamp AS stamp, s.data AS data, s.state AS state
+       FROM conversation_state AS s WHERE s.key = :key""",
+    params={
+        "num": Numeric(12, 3),
+        "real": Float(),
+        "flag": Boolean(),
+        "stamp": DateTime(timezone=True),
+        "key": String(),
+    },
+    columns={
+        "num": Numeric(12, 3),
+        "real": Float(),
+        "flag": Boolean(),
+        "stamp": DateTime(timezone=True),
+        "data": JSON(),
+        "state": String(),
+    },
+)
+
+
+def _is_postgres(db: Database) -> bool:
+    return db.engine.dialect.name == "postgresql"
+
+
+async def _updates(db: Database) -> set[int]:
+    async with db.session() as s:
+        return set((await s.exec(select(t.ProcessedUpdate.update_id))).all())
+
+
+async def _setting(db: Database, key: str) -> str | None:
+    async with db.session() as s:
+        row = await s.get(t.AppSetting, key)
+        return row.value if row else None
+
+
+async def test_statements_and_orm_writes_commit_together(db: Database) -> None:
+    async with db.unit() as unit:
+        await _INSERT_UPDATE.run(unit, bot_id=1, update_id=101, at=NOW)  # begins the transaction
+        unit.session.add(t.AppSetting(key="unit-test", value="one"))  # an ORM write between
+        await _INSERT_UPDATE.run(unit, bot_id=1, update_id=102, at=NOW)  # autoflushes it first
+    assert await _updates(db) == {101, 102}
+    assert await _setting(db, "unit-test") == "one"
+
+
+async def test_a_failing_unit_keeps_neither_the_statements_nor_the_orm_writes(db: Database) -> None:
+    with pytest.raises(RuntimeError):
+        async with db.unit() as unit:
+            await _INSERT_UPDATE.run(unit, bot_id=1, update_id=201, at=NOW)
+            unit.session.add(t.AppSetting(key="unit-test", value="two"))
+            await _INSERT_UPDATE.run(unit, bot_id=1, update_id=202, at=NOW)
+            raise RuntimeError("the handler failed")
+    assert await _updates(db) == set()
+    assert await _setting(db, "unit-test") is None
+    async with db.unit() as unit:  # the connection is usable again
+        await _INSERT_UPDATE.run(unit, bot_id=1, update_id=203, at=NOW)
+    assert await _updates(db) == {203}
+
+
+async def test_values_are_read_as_sqlalchemy_reads_them(db: Database) -> None:
+    async with db.session() as s:
+        s.add(t.ConversationState(key="k1", state="ReportFlow:answering", data={"draft": {"a": [1, 2.5]}}))
+    params: dict[str, Any] = dict(num="12.345", real=2.5, flag=True, stamp=NOW, key="k1")
+    async with db.session() as s:  # through SQLAlchemy
+        expected = await _TYPED_ROW.one(s, **params)
+    async with db.unit() as unit:
+        await _INSERT_UPDATE.run(unit, bot_id=1, update_id=301, at=NOW)  # the transaction has begun
+        found = await _TYPED_ROW.one(unit, **params)  # on the driver connection
+    assert found == expected
+    assert [type(v) for v in found] == [type(v) for v in expected]  # type: ignore[union-attr]
+    assert found is not None and found[4] == {"draft": {"a": [1, 2.5]}}
+
+
+async def test_on_postgresql_only_the_first_statement_of_a_unit_goes_through_sqlalchemy(
+    db: Database,
+) -> None:
+    """The first begins the transaction (SQLAlchemy's asyncpg adapter sends BEGIN); the rest of
+    the update's hand-written statements run on the asyncpg connection in it."""
+    if not _is_postgres(db):
+        pytest.skip("SQLite runs every hand-written statement on sqlite3 (no SQLAlchemy statement)")
+    seen: list[str] = []
+
+    def count(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        seen.append(statement)
+
+    event.listen(db.engine.sync_engine, "before_cursor_execute", count)
+    try:
+        async with db.unit() as unit:
+            repos = Repos(unit)
+            assert await repos.start_update(401, 7, "bot:7:7") is not None
+            assert unit.pg is not None and unit.pg.is_in_transaction()
+            await _INSERT_UPDATE.run(unit, bot_id=2, update_id=402, at=NOW)
+    finally:
+        event.remove(db.engine.sync_engine, "before_cursor_execute", count)
+    assert len(seen) == 1 and "processed_update" in seen[0], seen
+    assert await _updates(db) == {401, 402}
+
+
+async def test_a_database_error_on_the_driver_connection_is_sqlalchemys(db: Database) -> None:
+    if not _is_postgres(db):
+        pytest.skip("on SQLite the statement raises sqlite3's own error, as before")
+    with pytest.raises(sa_exc.IntegrityError) as raised:
+        async with db.unit() as unit:
+            await _INSERT_UPDATE.run(unit, bot_id=1, update_id=501, at=NOW)
+            await _INSERT_UPDATE.run(unit, bot_id=1, update_id=501, at=NOW)
+    assert not raised.value.connection_invalidated and not is_outage(raised.value)
+    assert await _updates(db) == set()
+
+
+async def test_a_connection_lost_mid_unit_is_an_outage_and_is_not_pooled_again(db: Database) -> None:
+    if not _is_postgres(db):
+        pytest.skip("SQLite has no server connection to lose")
+    with pytest.raises(sa_exc.DBAPIError) as raised:
+        async with db.unit() as unit:
+            await _INSERT_UPDATE.run(unit, bot_id=1, update_id=601, at=NOW)
+            pid = (await unit.connection.execute(sql("SELECT pg_backend_pid()"))).scalar_one()
+            async with db.session() as admin:
+                await admin.exec(sql(f"SELECT pg_terminate_backend({int(pid)})"))
+            await _INSERT_UPDATE.run(unit, bot_id=1, update_id=602, at=NOW)
+    assert raised.value.connection_invalidated and is_outage(raised.value)
+    async with db.unit() as unit:  # the next update: another connection, no error
+        await _INSERT_UPDATE.run(unit, bot_id=1, update_id=603, at=NOW)
+    assert await _updates(db) == {603}
