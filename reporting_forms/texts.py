@@ -21,6 +21,7 @@ from typing import Any, ClassVar
 
 import jinja2
 import yaml
+from babel import Locale
 from babel.dates import format_date, format_datetime
 from babel.numbers import format_decimal
 from jinja2 import Environment, FileSystemBytecodeCache, FileSystemLoader, StrictUndefined, select_autoescape
@@ -158,8 +159,11 @@ def unit_name(unit: str | None, lang: str = DEFAULT_LANGUAGE) -> str:
     return unit_for(unit, None, lang)
 
 
-def _locale(lang: str) -> str:
-    return "lv_LV" if lang == "lv" else "en_GB"
+@cache
+def _locale(lang: str) -> Locale:
+    """Babel's locale of a language, parsed once: given as a string, Babel parses it, and
+    wraps its data anew, on every number and date formatted."""
+    return Locale.parse("lv_LV" if lang == "lv" else "en_GB")
 
 
 @cache

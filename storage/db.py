@@ -202,8 +202,9 @@ class Sql:
     async def _direct(self, unit: Unit, params: dict[str, Any], *, fetch: bool) -> Any:
         """Run on the unit's driver connection: rows (fetch) or the changed-row count; None when
         the statement must go through SQLAlchemy (PostgreSQL before the transaction has begun)."""
-        await unit.autoflush()  # the ORM's pending changes go first (as SQLAlchemy's autoflush)
-        dialect = unit.db.engine.dialect
+        if unit._session is not None:
+            await unit.autoflush()  # the ORM's pending changes go first (as SQLAlchemy's autoflush)
+        dialect = unit.db.dialect
         if unit.sqlite is not None:
             cursor = unit.sqlite.execute(self.sql, self._bound(dialect, params))
             return self._decoded(dialect, cursor.fetchall()) if fetch else int(cursor.rowcount)
@@ -425,6 +426,7 @@ class Database:
     def __init__(self, url: str, **engine_kwargs: Any) -> None:
         self.url = url
         self.engine = create_engine(url, **engine_kwargs)
+        self.dialect = self.engine.dialect  # read per statement: the engine's is a proxied property
         self._sessions = async_sessionmaker(self.engine, class_=AsyncSession, expire_on_commit=False)
         # SQLite statements run on the loop thread (InlineSqliteConnection): two sessions of this
         # process must never wait on each other's write lock there, so they take turns.
