@@ -980,16 +980,19 @@ class UpdateContext:
     data: dict[str, Any] | None
 
 
-# The reporting window is read on every report step (which years may be filed): two hot-path
-# statements, not the ORM (on SQLite they run on the unit's sqlite3 connection).
-_SETTING = Sql(
-    "SELECT value FROM app_setting WHERE key = :key", params={"key": String()}, columns={"value": String()}
-)
-_REOPENED = Sql(
-    """SELECT i.abbr, r.year, r.until FROM period_reopening AS r
-       JOIN institution AS i ON i.id = r.institution_id ORDER BY r.year, i.abbr""",
-    params={},
-    columns={"abbr": String(), "year": Integer(), "until": Date()},
+# The reporting window is read on every report step (which years may be filed): one hot-path
+# statement, not the ORM (it runs on the unit's driver connection) — the first reporting year and
+# every reopened year, always at least one row (the setting's; its reopening columns are NULL
+# when nothing is reopened).
+_WINDOW = Sql(
+    """SELECT s.value, i.abbr, r.year, r.until
+       FROM (SELECT 1 AS one) AS one
+       LEFT JOIN app_setting AS s ON s.key = :key
+       LEFT JOIN period_reopening AS r ON TRUE
+       LEFT JOIN institution AS i ON i.id = r.institution_id
+       ORDER BY r.year, i.abbr""",
+    params={"key": String()},
+    columns={"value": String(), "abbr": String(), "year": Integer(), "until": Date()},
 )
 
 
@@ -1027,9 +1030,9 @@ class PeriodRepo(_Repo):
     async def window(self) -> ReportingWindow:
         """The installation's reporting window. A database ``resobot init`` never set up chases
         every plan year (from the plan's first)."""
-        row = await _SETTING.one(self.source, key=self.FROM_YEAR)
-        from_year = int(row[0]) if row is not None else None
-        reopened = {(abbr, year): until for abbr, year, until in await _REOPENED.rows(self.source)}
+        rows = await _WINDOW.rows(self.source, key=self.FROM_YEAR)
+        from_year = int(rows[0][0]) if rows[0][0] is not None else None
+        reopened = {(abbr, year): until for _, abbr, year, until in rows if year is not None}
         return ReportingWindow(from_year=from_year or default_calendar().first_year, reopened=reopened)
 
     async def _reopening(self, institution_id: int, year: int) -> t.PeriodReopening | None:

@@ -9,10 +9,11 @@ from aiogram.fsm.storage.base import StorageKey
 from sqlmodel import select
 
 from bot.fsm_storage import DatabaseStorage
+from reporting_forms.calendar import default_calendar
 from reporting_forms.catalog import Catalog
 from storage import tables as t
 from storage.db import Database
-from storage.repositories import InviteError, Repos, hash_code
+from storage.repositories import InviteError, PeriodRepo, Repos, hash_code
 
 
 async def _sync(db: Database, catalog: Catalog):
@@ -269,3 +270,33 @@ async def test_repos_hands_out_every_repository_on_its_session(db: Database) -> 
         assert unit._session is None or db.engine.dialect.name == "postgresql"
         assert repos.outbox.session is unit.session
         assert await repos.outbox.next_due_at() is None
+
+
+async def test_the_reporting_window_reads_the_first_year_and_every_reopened_year(
+    db: Database, catalog: Catalog
+) -> None:
+    """One statement (a unit's hot path): the setting and the reopenings together, also when
+    either is missing."""
+    await _sync(db, catalog)
+    async with db.unit() as unit:
+        window = await Repos(unit).periods.window()
+    assert window.from_year == default_calendar().first_year and dict(window.reopened) == {}
+    async with db.session() as s:
+        repos = Repos(s)
+        vpd, ievp = await repos.people.institution("VPD"), await repos.people.institution("IeVP")
+        await repos.periods.reopen(vpd.id, 2025, dt.date(2026, 3, 1), None)
+        await repos.periods.reopen(ievp.id, 2025, dt.date(2026, 2, 1), None)
+        await repos.periods.reopen(vpd.id, 2024, dt.date(2026, 1, 15), None)
+    async with db.unit() as unit:
+        window = await Repos(unit).periods.window()
+    assert window.from_year == default_calendar().first_year
+    assert dict(window.reopened) == {
+        ("VPD", 2024): dt.date(2026, 1, 15),
+        ("IeVP", 2025): dt.date(2026, 2, 1),
+        ("VPD", 2025): dt.date(2026, 3, 1),
+    }
+    async with db.session() as s:
+        await Repos(s).periods.set_setting(PeriodRepo.FROM_YEAR, "2026")
+    async with db.unit() as unit:
+        window = await Repos(unit).periods.window()
+    assert window.from_year == 2026 and len(window.reopened) == 3
