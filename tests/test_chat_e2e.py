@@ -892,6 +892,21 @@ async def test_other_institution_cannot_use_history_or_reminder_buttons(harness:
     assert "1.3.9" not in picker.text
 
 
+async def test_a_command_with_a_space_before_it_is_a_command_mid_form_not_an_answer(harness: Harness) -> None:
+    """The form's typed-text handlers are checked first (bot/routers/report.py): a text whose
+    first word starts with "/" never reaches them, as aiogram's Command reads it."""
+    user = await harness.register(1107, "VPD")
+    user.send("/report 1.1.1")
+    (question,) = await user.replies(1)
+    user.send("  /summary")
+    notice, again = await user.replies(2)
+    assert "/summary nav pieejama, kamēr aizpildāt atskaiti" in notice.text
+    assert again.text == question.text
+    user.send(" /cancel")
+    (bye,) = await user.replies(1)
+    assert "pārtraukta" in bye.text and "Melnraksts dzēsts" in bye.text
+
+
 async def test_another_command_mid_form_says_why_and_asks_again(harness: Harness) -> None:
     user = await harness.register(1106, "VPD")
     user.send("/report 1.1.1")

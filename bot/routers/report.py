@@ -11,7 +11,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from aiogram import Bot, F, Router
+from aiogram import Bot, Router
 from aiogram.exceptions import TelegramBadRequest
 from aiogram.filters import Command, CommandObject, StateFilter
 from aiogram.fsm.state import State
@@ -19,6 +19,7 @@ from aiogram.types import CallbackQuery, InaccessibleMessage, InlineKeyboardMark
 
 from bot.access import RequireContact
 from bot.context import ContactCtx, Ctx
+from bot.filters import COMMAND_TEXT, TYPED
 from bot.keyboards import (
     DraftCb,
     FormCb,
@@ -50,6 +51,7 @@ PAGE_SIZE = 8  # tasks per page of the picker; an institution with this few meas
 IN_FLOW = StateFilter(
     ReportFlow.choosing_measure, ReportFlow.choosing_year, ReportFlow.answering, ReportFlow.open_draft
 )
+
 # Questions whose answer is a typed number (the offline console then reads "1" as the answer).
 NUMERIC_KINDS = frozenset({forms.FieldKind.COUNT, forms.FieldKind.PERCENT})
 
@@ -822,6 +824,14 @@ def router() -> Router:
     r = Router(name="report")
     for observer in (r.message, r.callback_query):
         observer.middleware(RequireContact())
+    # Text typed at a step first, the answer (the most frequent update) first of all: a command
+    # never gets there (TYPED), so it reaches the commands below as before, and a typed
+    # answer is matched after two handler checks instead of twelve (~10 µs each,
+    # bench/bench_chat.py).
+    r.message.register(on_answer, ReportFlow.answering, TYPED)
+    r.message.register(on_measure_typed, ReportFlow.choosing_measure, TYPED)
+    r.message.register(on_year_typed, ReportFlow.choosing_year, TYPED)
+    r.message.register(on_draft_typed, ReportFlow.open_draft, TYPED)
     r.message.register(cmd_cancel, Command("cancel"), IN_FLOW)
     r.message.register(cmd_help_in_flow, Command("help"), IN_FLOW)
     r.message.register(cmd_language_in_flow, Command("language"), IN_FLOW)
@@ -833,11 +843,7 @@ def router() -> Router:
     r.callback_query.register(on_year_cb, YearCb.filter())
     r.callback_query.register(on_form_cb, FormCb.filter())
     r.callback_query.register(on_myreport_cb, MyReportCb.filter())
-    r.message.register(on_other_command, IN_FLOW, F.text.startswith("/"))
-    r.message.register(on_measure_typed, ReportFlow.choosing_measure, F.text)
-    r.message.register(on_year_typed, ReportFlow.choosing_year, F.text)
-    r.message.register(on_draft_typed, ReportFlow.open_draft, F.text)
-    r.message.register(on_answer, ReportFlow.answering, F.text)
+    r.message.register(on_other_command, IN_FLOW, COMMAND_TEXT)
     r.message.register(on_not_text, IN_FLOW)
     r.edited_message.register(on_edited)
     return r
