@@ -184,12 +184,15 @@ class Sql:
 
     def _decoded(self, dialect: Dialect, rows: list[Any]) -> list[tuple[Any, ...]]:
         _, results = self._type_processors(dialect)
-        if not any(results):
-            return [tuple(row) for row in rows]
-        return [
-            tuple(v if p is None or v is None else p(v) for p, v in zip(results, row, strict=True))
-            for row in rows
-        ]
+        processed = [(i, p) for i, p in enumerate(results) if p is not None]  # a few of the columns
+        decoded = []
+        for row in rows:
+            values = list(row)
+            for i, process in processed:
+                if values[i] is not None:
+                    values[i] = process(values[i])
+            decoded.append(tuple(values))
+        return decoded
 
     def _numbered(self, dialect: Dialect) -> tuple[str, tuple[str, ...]]:
         """The statement as SQLAlchemy compiles it for asyncpg ($1, $2 … with their casts) and
