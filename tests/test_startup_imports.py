@@ -6,10 +6,14 @@ Each check runs in a fresh interpreter (this test process has imported everythin
 
 from __future__ import annotations
 
+import asyncio
 import json
+import signal
 import subprocess
 import sys
 from pathlib import Path
+
+from tests.fakebotapi import FakeBotAPI
 
 ROOT = Path(__file__).resolve().parents[1]
 HEAVY = ("matplotlib", "numpy", "openpyxl", "docx")
@@ -90,3 +94,45 @@ def test_the_working_day_calendar_loads_latvia_alone(tmp_path: Path) -> None:
 
 def test_an_sqlite_bot_does_not_load_the_postgresql_driver(tmp_path: Path) -> None:
     assert _run(tmp_path)["postgres_driver"] is False
+
+
+COMMAND_LINE = ("typer", "rich", "click", "shellingham")
+
+
+async def test_the_running_bot_does_not_load_the_command_line(
+    server: FakeBotAPI, sqlite_url: str, tmp_path: Path
+) -> None:
+    """``resobot run`` (``python -m bot run``, the entry of ``make run``, the container and
+    bench_startup.py) polling with its scheduler and sender: no typer, rich or click, and none
+    of the other commands' modules (bot.cli, bot.cli_*). ``-X importtime`` lists every module
+    the process imported, shutdown included."""
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "PYTHONPATH": str(ROOT),
+        "HOME": str(tmp_path),
+        "DATABASE_URL": sqlite_url,
+        "TELEGRAM_BOT_TOKEN": server.token,
+        "TELEGRAM_API_BASE": server.base_url,
+        "HEALTH_LISTEN": "off",
+    }
+    log_path = tmp_path / "run.log"
+    with log_path.open("wb") as log:
+        argv = [sys.executable, "-X", "importtime", "-m", "bot", "run"]
+        proc = await asyncio.create_subprocess_exec(*argv, cwd=tmp_path, env=env, stdout=log, stderr=log)
+        try:  # polling: the first long poll answered, the second one waiting
+            polling = await server._wait_until(lambda: len(server.calls_of("getUpdates")) >= 2, 90)
+            assert polling, log_path.read_text(errors="replace")[-3000:]
+        finally:
+            if proc.returncode is None:
+                proc.send_signal(signal.SIGTERM)
+            await asyncio.wait_for(proc.wait(), 30)
+    imported = {
+        line.rpartition("|")[2].strip()
+        for line in log_path.read_text(errors="replace").splitlines()
+        if line.startswith("import time:")
+    }
+    assert {"bot.runner", "bot.app", "bot.scheduler", "bot.sender"} <= imported  # read right
+    command_line = sorted(
+        m for m in imported if m.split(".")[0] in COMMAND_LINE or m == "bot.cli" or m.startswith("bot.cli_")
+    )
+    assert command_line == []
