@@ -7,12 +7,17 @@ Each check runs in a fresh interpreter (this test process has imported everythin
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import json
 import signal
 import subprocess
 import sys
 from pathlib import Path
 
+from reporting_forms.catalog import Catalog
+from storage.db import Database
+from storage.repositories import Repos
+from tests.chat_harness import prepare_database
 from tests.fakebotapi import FakeBotAPI
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -40,6 +45,14 @@ dp = build_dispatcher(services)
 import bot.scheduler, bot.sender  # what polling starts next to the dispatcher
 settle_heap()
 at_start = heavy()
+import babel.localedata  # noqa: E402
+from reporting_forms import texts  # noqa: E402
+
+# the default language's (Latvian) locale data and messages; English only where start-up uses
+# it: typed button labels ("Skip" works like the button: report). Polling adds the English
+# command menu (setMyCommands with language_code=en: common) when it starts.
+locales = sorted(babel.localedata._cache)  # what Babel has loaded (its cache of locale data)
+templates = sorted(name for _, name in texts.environment().cache.keys())
 postgres_driver = "asyncpg" in sys.modules  # an SQLite bot has no use for it
 
 # the working-day calendar (the scheduler plans today at start): Latvia's module only, not the
@@ -60,7 +73,7 @@ compiled = compile_plan(catalog, plan.id, [], year=None, as_of=dt.date(2026, 1, 
 workbook = load_workbook(io.BytesIO(exports.export_xlsx(compiled)))
 print(json.dumps({"at_start": at_start, "sheets": workbook.sheetnames, "after": heavy(),
                   "working": working, "countries": countries,
-                  "postgres_driver": postgres_driver}))
+                  "postgres_driver": postgres_driver, "locales": locales, "templates": templates}))
 """
 
 
@@ -92,6 +105,13 @@ def test_the_working_day_calendar_loads_latvia_alone(tmp_path: Path) -> None:
     assert seen["countries"] == []  # holidays.countries (every country's module) was never imported
 
 
+def test_the_bot_starts_with_its_default_language_and_not_english(tmp_path: Path) -> None:
+    seen = _run(tmp_path)
+    assert "lv" in seen["locales"] and not any(name.startswith("en") for name in seen["locales"])
+    assert {"lv/common.j2", "lv/report.j2", "lv/reports.j2", "lv/coordinator.j2"} <= set(seen["templates"])
+    assert [name for name in seen["templates"] if name.startswith("en/")] == ["en/report.j2"]
+
+
 def test_an_sqlite_bot_does_not_load_the_postgresql_driver(tmp_path: Path) -> None:
     assert _run(tmp_path)["postgres_driver"] is False
 
@@ -99,13 +119,34 @@ def test_an_sqlite_bot_does_not_load_the_postgresql_driver(tmp_path: Path) -> No
 COMMAND_LINE = ("typer", "rich", "click", "shellingham")
 
 
-async def test_the_running_bot_does_not_load_the_command_line(
-    server: FakeBotAPI, sqlite_url: str, tmp_path: Path
+async def test_the_running_bot_loads_no_command_line_and_english_on_first_use(
+    server: FakeBotAPI, sqlite_url: str, catalog: Catalog, tmp_path: Path
 ) -> None:
     """``resobot run`` (``python -m bot run``, the entry of ``make run``, the container and
-    bench_startup.py) polling with its scheduler and sender: no typer, rich or click, and none
-    of the other commands' modules (bot.cli, bot.cli_*). ``-X importtime`` lists every module
-    the process imported, shutdown included."""
+    bench_startup.py), polling with its scheduler and sender: no typer, rich or click, and none
+    of the other commands' modules (bot.cli, bot.cli_*), start to stop (``-X importtime`` lists
+    every module the process imported). Its default language is Latvian, so English is loaded
+    by the first English message: an English contact's first messages are English, numbers and
+    dates included."""
+    await prepare_database(sqlite_url, catalog)
+    db = Database(sqlite_url)
+    async with db.session() as session:
+        repos = Repos(session)
+        vpd = await repos.people.institution("VPD")
+        code = await repos.people.create_invite(
+            institution_id=vpd.id, role="contact", expires_in=dt.timedelta(days=14)
+        )
+        measure = await repos.catalog.measure("1.1.1")
+        indicators = [i for i in await repos.catalog.indicators(measure.id) if i.kind != "text"]
+        await repos.reports.submit(
+            measure_id=measure.id,
+            institution_id=vpd.id,
+            year=2026,
+            answers={i.code: ("in_progress" if i.kind == "milestone" else 1200) for i in indicators},
+            contact_id=None,
+            now=dt.datetime(2026, 11, 20, 9, 30),  # 11:30 in Riga
+        )
+    await db.dispose()
     env = {
         "PATH": "/usr/bin:/bin",
         "PYTHONPATH": str(ROOT),
@@ -122,6 +163,11 @@ async def test_the_running_bot_does_not_load_the_command_line(
         try:  # polling: the first long poll answered, the second one waiting
             polling = await server._wait_until(lambda: len(server.calls_of("getUpdates")) >= 2, 90)
             assert polling, log_path.read_text(errors="replace")[-3000:]
+            emily = server.user(9301, first_name="Emily", language_code="en")
+            emily.send(f"/start {code}")
+            (welcome,) = await emily.replies(1, timeout=30)
+            emily.send("/myreports")
+            (reports,) = await emily.replies(1, timeout=30)
         finally:
             if proc.returncode is None:
                 proc.send_signal(signal.SIGTERM)
@@ -136,3 +182,5 @@ async def test_the_running_bot_does_not_load_the_command_line(
         m for m in imported if m.split(".")[0] in COMMAND_LINE or m == "bot.cli" or m.startswith("bot.cli_")
     )
     assert command_line == []
+    assert welcome.text.startswith("Welcome, Emily! Registration complete.")
+    assert "submitted, revision 1, awaiting review on 20 Nov 2026, 11:30" in reports.text  # Babel's English
