@@ -55,12 +55,12 @@ locales = sorted(babel.localedata._cache)  # what Babel has loaded (its cache of
 templates = sorted(name for _, name in texts.environment().cache.keys())
 postgres_driver = "asyncpg" in sys.modules  # an SQLite bot has no use for it
 
-# the working-day calendar (the scheduler plans today at start): Latvia's module only, not the
-# ~250 countries of holidays.countries
+# the working-day calendar (the scheduler plans today at start): read from workdays_lv.json,
+# without the holidays package (nor dateutil, which only it uses)
 from reporting_forms.workdays import is_working_day  # noqa: E402
 
 working = is_working_day(dt.date(2026, 1, 2))
-countries = sorted(m for m in sys.modules if m.startswith("holidays.countries"))
+calendar_modules = sorted(m for m in sys.modules if m.split(".")[0] in ("holidays", "dateutil"))
 
 from openpyxl import load_workbook  # noqa: E402  (only after the start-up check)
 
@@ -72,7 +72,7 @@ plan = next(p for p in catalog.plans if p.directions)
 compiled = compile_plan(catalog, plan.id, [], year=None, as_of=dt.date(2026, 1, 15))
 workbook = load_workbook(io.BytesIO(exports.export_xlsx(compiled)))
 print(json.dumps({"at_start": at_start, "sheets": workbook.sheetnames, "after": heavy(),
-                  "working": working, "countries": countries,
+                  "working": working, "calendar_modules": calendar_modules,
                   "postgres_driver": postgres_driver, "locales": locales, "templates": templates}))
 """
 
@@ -99,10 +99,10 @@ def test_the_bot_starts_without_document_libraries_and_still_makes_an_xlsx(tmp_p
     assert len(seen["sheets"]) >= 2
 
 
-def test_the_working_day_calendar_loads_latvia_alone(tmp_path: Path) -> None:
+def test_the_working_day_calendar_needs_no_holidays_package(tmp_path: Path) -> None:
     seen = _run(tmp_path)
     assert seen["working"] is False  # 2 January 2026: a day off transferred from Saturday 17 January
-    assert seen["countries"] == []  # holidays.countries (every country's module) was never imported
+    assert seen["calendar_modules"] == []  # holidays (and dateutil) never imported
 
 
 def test_the_bot_starts_with_its_default_language_and_not_english(tmp_path: Path) -> None:
