@@ -38,7 +38,8 @@ bench: install
 	@for b in bench/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
 
 # The newest versions pyproject.toml allows, resolved in a throwaway virtualenv, pinned into
-# requirements.lock (runtime) and requirements-dev.lock (tests, lint); then reinstalled here.
+# requirements.lock (runtime) and requirements-dev.lock (tests, lint); then reinstalled here, and
+# reporting_forms/workdays_lv.json written from the holidays version now installed.
 LOCK_VENV := .lock-venv
 lock:
 	rm -rf $(LOCK_VENV)
@@ -48,6 +49,7 @@ lock:
 	$(LOCK_VENV)/bin/python tools/lock.py
 	rm -rf $(LOCK_VENV)
 	$(MAKE) install
+	$(BIN)/python -m reporting_forms.workdays
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .ruff_cache .hypothesis *.egg-info

@@ -5,8 +5,9 @@
 Both bots run as real processes in long-polling mode against the fake Bot API (tests/fakebotapi.py,
 served in a thread of this process), one after the other in the same run:
 
-- the bot: ``python -m bot.cli run`` (the production entry point: polling plus the reminder
-  scheduler and the outbox sender) on a fresh SQLite database made by ``bot.cli init`` (untimed);
+- the bot: ``python -m bot run`` (the production entry point, what the ``resobot`` console
+  script, ``make run`` and the container run: polling plus the reminder scheduler and the outbox
+  sender) on a fresh SQLite database made by ``python -m bot init`` (untimed);
 - the baseline: a bare aiogram echo bot (one router, one handler, ``start_polling``).
 
 Figure: idle RSS (``VmRSS`` from /proc/<pid>/status), read once start-up has settled — after
@@ -58,7 +59,7 @@ async def main() -> None:
 asyncio.run(main())
 """
 
-IMPORT_BOT = "import bot.cli, bot.app"
+IMPORT_BOT = "import bot.__main__"  # the entry point: bot.runner, bot.app
 IMPORT_ECHO = "import aiogram, aiogram.client.session.aiohttp, aiogram.client.telegram, aiogram.types"
 SETTLE = 1.0  # seconds after the second getUpdates before RSS is read
 
@@ -137,17 +138,17 @@ def main() -> None:
             "TELEGRAM_BOT_USERNAME": "resobot_bench",
         }
         subprocess.run(
-            [sys.executable, "-m", "bot.cli", "init"], env=env, cwd=work, check=True, capture_output=True
+            [sys.executable, "-m", "bot", "init"], env=env, cwd=work, check=True, capture_output=True
         )
         echo_script = work / "echo_bot.py"
         echo_script.write_text(ECHO_BOT)
-        bot_first, bot_mem = idle_process(server, [sys.executable, "-m", "bot.cli", "run"], env, work)
+        bot_first, bot_mem = idle_process(server, [sys.executable, "-m", "bot", "run"], env, work)
         echo_first, echo_mem = idle_process(server, [sys.executable, str(echo_script)], env, work)
         bot_import = import_seconds(IMPORT_BOT, env, work, args.repeat)
         echo_import = import_seconds(IMPORT_ECHO, env, work, args.repeat)
     bot_rss, echo_rss = bot_mem["VmRSS"] / 1024, echo_mem["VmRSS"] / 1024
     print(
-        f"bot idle RSS (bot.cli run, polling + scheduler + sender): {bot_rss:7.1f} MB  "
+        f"bot idle RSS (resobot run, polling + scheduler + sender): {bot_rss:7.1f} MB  "
         f"(peak {bot_mem['VmHWM'] / 1024:.1f} MB)"
     )
     print(

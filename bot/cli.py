@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import datetime as dt
 import json
-import logging
 import re
 import sys
 from collections.abc import Callable
@@ -15,13 +13,11 @@ from typing import Any
 
 import typer
 from rich.table import Table
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from typer.core import TyperGroup
 
-from bot.app import ConsoleSetupError, run_console, run_polling, telegram_bot
+from bot.app import ConsoleSetupError, run_console, telegram_bot
 from bot.cli_common import (
     CLI_LANGUAGE,
-    effective_catalog,
     err,
     fail,
     get_catalog,
@@ -36,8 +32,15 @@ from bot.cli_ops import backup_command, purge_command, restore_command
 from bot.cli_periods import period_app, plan_reporters
 from bot.cli_reminders import reminders_app
 from bot.config import Settings, parse_listen
+from bot.runner import (
+    RunOptions,
+    database_error_message,
+    database_error_types,
+    open_services,
+    run_bot,
+)
 from bot.services_container import Services
-from bot.webhook import WebhookConfigError, check_settings, run_webhook
+from bot.webhook import WebhookConfigError, check_settings
 from reporting_forms.catalog import (
     Catalog,
     catalog_files,
@@ -50,32 +53,6 @@ from reporting_forms.texts import format_number
 from storage.db import Database, upgrade_async
 from storage.repositories import Repos
 from storage.tables import Role, utcnow
-
-SQLALCHEMY_DATABASE_ERRORS = (DBAPIError, OperationalError, InterfaceError)
-
-
-def database_error_types() -> tuple[type[BaseException], ...]:
-    """SQLAlchemy's wrapped DBAPI errors, and asyncpg's own in case one escapes unwrapped —
-    asyncpg's only when it is loaded (a PostgreSQL URL): an SQLite bot never imports it."""
-    asyncpg = sys.modules.get("asyncpg")
-    if asyncpg is None:
-        return SQLALCHEMY_DATABASE_ERRORS
-    return (*SQLALCHEMY_DATABASE_ERRORS, asyncpg.PostgresError, asyncpg.InterfaceError)
-
-
-def database_error_message(exc: BaseException) -> str:
-    """The driver's own words, one line: ``database "x" does not exist``, ``no such table: y``."""
-    root: BaseException = exc
-    while True:
-        inner = getattr(root, "orig", None) or root.__cause__
-        if inner is None or inner is root:
-            break
-        root = inner
-    text = str(root).strip() or type(root).__name__
-    text = re.sub(r"^<class '[\w.]+'>:\s*", "", text.splitlines()[0])
-    if "no such table" in text or ("relation" in text and "does not exist" in text):
-        text += " (run `resobot init` first)"
-    return text
 
 
 class _ResobotGroup(TyperGroup):
@@ -581,8 +558,7 @@ def reports_list(as_json: bool = typer.Option(False, "--json", help="JSON instea
 
 
 async def _services(settings: Settings) -> Services:
-    catalog = await effective_catalog(settings)
-    return Services(db=Database(settings.database_url), catalog=catalog, settings=settings)
+    return await open_services(settings, get_catalog(shared=True))
 
 
 def _start_console(
@@ -633,19 +609,7 @@ def run(
         except (WebhookConfigError, ValueError) as exc:
             raise fail(f"Configuration error: {exc}") from None
 
-    async def main() -> None:
-        services = await _services(settings)
-        try:
-            if webhook:
-                await run_webhook(services, listen=listen)
-            else:
-                await run_polling(services)
-        finally:
-            await services.db.dispose()
-
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(main())
+    run_bot(settings, get_catalog(shared=True), RunOptions(webhook=webhook, listen=listen))
 
 
 @app.command()

@@ -11,8 +11,8 @@ from typing import TypeVar
 
 import typer
 from rich.console import Console
-from sqlalchemy.exc import DBAPIError
 
+from bot import services_container
 from bot.config import Settings, SettingsError, load_settings
 from reporting_forms.catalog import Catalog, CatalogError, default_catalog, load_catalog, load_catalog_at
 from storage.db import Database
@@ -69,15 +69,7 @@ def with_repos(fn: Callable[[Repos], Awaitable[T]], settings: Settings | None = 
 async def effective_catalog(settings: Settings) -> Catalog:
     """The installed catalog with an admin's reporters (``plan reporters``) from the database;
     the YAML alone when the database cannot be read (not initialised yet)."""
-    catalog = get_catalog(shared=True)
-    db = Database(settings.database_url)
-    try:
-        async with db.session() as session:
-            return catalog.with_reporters(await Repos(session).catalog.reporter_overrides())
-    except (OSError, DBAPIError):
-        return catalog
-    finally:
-        await db.dispose()
+    return await services_container.effective_catalog(settings, get_catalog(shared=True))
 
 
 def get_effective_catalog(settings: Settings | None = None) -> Catalog:

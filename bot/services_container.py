@@ -8,9 +8,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from sqlalchemy.exc import DBAPIError
+
 from bot.config import Settings
 from reporting_forms.catalog import Catalog
 from storage.db import Database
+from storage.repositories import Repos
 
 if TYPE_CHECKING:
     from bot.replay import UpdateReplay
@@ -36,3 +39,22 @@ class Services:
         """After a commit that queued outbox rows: deliver them now, not at the next poll."""
         if self.sender is not None:
             self.sender.wake()
+
+
+async def effective_catalog(settings: Settings, catalog: Catalog) -> Catalog:
+    """``catalog`` with an admin's reporters (``plan reporters``) from the database; the YAML
+    alone when the database cannot be read (not initialised yet)."""
+    db = Database(settings.database_url)
+    try:
+        async with db.session() as session:
+            return catalog.with_reporters(await Repos(session).catalog.reporter_overrides())
+    except (OSError, DBAPIError):
+        return catalog
+    finally:
+        await db.dispose()
+
+
+async def open_services(settings: Settings, catalog: Catalog) -> Services:
+    """The running bot's services: its database and the effective catalog."""
+    catalog = await effective_catalog(settings, catalog)
+    return Services(db=Database(settings.database_url), catalog=catalog, settings=settings)

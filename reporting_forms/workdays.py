@@ -4,20 +4,81 @@ A working day is Monday–Friday that is not a public holiday or a transferred d
 plus any Saturday the Cabinet declared a working day in exchange for a day off
 (e.g. Saturday 17 January 2026 pays for Friday 2 January 2026). ``holidays`` lists the
 days off as holidays and the worked Saturdays in ``weekend_workdays``.
+
+The running bot needs these days at start (it plans today's reminders) but not the package:
+importing ``holidays`` takes ~4 MB of the idle bot's memory (its calendars of every kind, the
+country registry, dateutil; issue 12 item 6). So Latvia's days off and worked Saturdays of
+``TABLE_YEARS``, as the package gives them, are kept in ``workdays_lv.json`` with the package
+version they were read from, and used while that version is the one installed; anything else —
+another version, year or country, a holiday's name — asks the package itself.
+tests/test_workdays.py checks the file against the package; ``make lock`` (which may move to a
+newer ``holidays``) writes it again: ``python -m reporting_forms.workdays``.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import importlib.metadata
 import importlib.util
+import json
+from collections.abc import Iterable
 from functools import cache
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-import holidays
-from holidays.registry import COUNTRIES
+if TYPE_CHECKING:
+    import holidays
 
 COUNTRY = "LV"
 _ONE_DAY = dt.timedelta(days=1)
+TABLE = Path(__file__).with_name("workdays_lv.json")
+TABLE_YEARS = range(2020, 2041)
+
+
+def holidays_version() -> str | None:
+    """The installed ``holidays`` version (read from its metadata: the package is not imported)."""
+    try:
+        return importlib.metadata.version("holidays")
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+def read_table(
+    country: str = COUNTRY, path: Path = TABLE
+) -> dict[int, tuple[frozenset[dt.date], frozenset[dt.date]]]:
+    """(days off, worked weekend days) per year from ``path`` — empty when it was written from
+    another ``holidays`` version than the installed one, is for another country, or is missing."""
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    if raw.get("country") != country or raw.get("holidays") != holidays_version():
+        return {}
+    day = dt.date.fromisoformat
+    return {
+        int(year): (frozenset(map(day, days["off"])), frozenset(map(day, days["worked"])))
+        for year, days in raw["years"].items()
+    }
+
+
+def table_from_package(years: Iterable[int] = TABLE_YEARS, country: str = COUNTRY) -> dict[str, Any]:
+    """What ``workdays_lv.json`` holds, read from the installed ``holidays``."""
+    found: dict[str, Any] = {}
+    for year in years:
+        off, worked = _days_from_package(year, country)
+        found[str(year)] = {"off": sorted(map(str, off)), "worked": sorted(map(str, worked))}
+    return {"country": country, "holidays": holidays_version(), "years": found}
+
+
+def table_text(table: dict[str, Any]) -> str:
+    """The table as JSON, one year a line."""
+    years = [f"  {json.dumps(year)}: {json.dumps(days)}" for year, days in table["years"].items()]
+    return (
+        "{\n"
+        f' "country": {json.dumps(table["country"])},\n'
+        f' "holidays": {json.dumps(table["holidays"])},\n'
+        ' "years": {\n' + ",\n".join(years) + "\n }\n}\n"
+    )
 
 
 @cache
@@ -27,6 +88,9 @@ def _country(country: str) -> type[holidays.HolidayBase] | None:
     ``holidays.country_holidays`` imports that package, and with it the modules of all ~250
     countries (~5 MB of the idle bot's memory, issue 12 item 6), to use one. None when the
     package is not laid out as expected: :func:`_calendar` then asks ``holidays`` the usual way."""
+    import holidays
+    from holidays.registry import COUNTRIES
+
     for module, (name, *codes) in COUNTRIES.items():
         if country not in codes:
             continue
@@ -43,20 +107,41 @@ def _country(country: str) -> type[holidays.HolidayBase] | None:
 
 @cache
 def _calendar(year: int, country: str = COUNTRY) -> holidays.HolidayBase:
+    import holidays
+
     entity = _country(country)
     if entity is None:
         return holidays.country_holidays(country, years=year)
     return entity(years=year)
 
 
+def _days_from_package(year: int, country: str) -> tuple[frozenset[dt.date], frozenset[dt.date]]:
+    cal = _calendar(year, country)
+    return (
+        frozenset(d for d in cal if d.year == year),
+        frozenset(d for d in cal.weekend_workdays if d.year == year),
+    )
+
+
+@cache
+def _table(country: str) -> dict[int, tuple[frozenset[dt.date], frozenset[dt.date]]]:
+    return read_table(country) if country == COUNTRY else {}
+
+
+def _days_off(year: int, country: str) -> tuple[frozenset[dt.date], frozenset[dt.date]]:
+    """(days off, worked weekend days) of ``year``: from the table when it holds the year for
+    the installed ``holidays``, else from the package."""
+    found = _table(country).get(year)
+    return found if found is not None else _days_from_package(year, country)
+
+
 @cache
 def _working_days(year: int, country: str = COUNTRY) -> tuple[dt.date, ...]:
     """Every working day of ``year`` in order."""
-    cal = _calendar(year, country)
-    extra = {d for d in cal.weekend_workdays if d.year == year}
+    off, extra = _days_off(year, country)
     day, days = dt.date(year, 1, 1), []
     while day.year == year:
-        if (day.weekday() < 5 and day not in cal) or day in extra:
+        if (day.weekday() < 5 and day not in off) or day in extra:
             days.append(day)
         day += _ONE_DAY
     return tuple(days)
@@ -104,3 +189,8 @@ def nth_working_day(year: int, month: int, n: int, country: str = COUNTRY) -> dt
 def holiday_name(d: dt.date, country: str = COUNTRY) -> str | None:
     """The public holiday / day-off name of ``d`` (English, from ``holidays``), or None."""
     return _calendar(d.year, country).get(d)
+
+
+if __name__ == "__main__":  # python -m reporting_forms.workdays: write the table again
+    TABLE.write_text(table_text(table_from_package()), encoding="utf-8")
+    print(f"{TABLE}: {COUNTRY} {TABLE_YEARS.start}–{TABLE_YEARS.stop - 1}, holidays {holidays_version()}")

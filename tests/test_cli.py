@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner, Result
 
-from bot.cli import app, database_error_message, database_error_types
+from bot.cli import app
+from bot.runner import database_error_message, database_error_types
 from reporting_forms.catalog import PLANS_DIR, CatalogError, load_catalog, lv_count
 from reporting_forms.exports.catalog_json import catalog_to_dict, plain_number
 from tests.conftest import PG_ADMIN_DSN, _pg_reason

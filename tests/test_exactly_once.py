@@ -1,4 +1,4 @@
-"""Exactly once across crashes: a REAL bot process (``python -m bot.cli run``: polling, the
+"""Exactly once across crashes: a REAL bot process (``python -m bot run``: polling, the
 scheduler and the outbox sender) fans reminders out to the fake Bot API running in this test
 process, is killed with SIGKILL several times mid fan-out and restarted; the fake server's own
 record must show every planned reminder exactly once.
@@ -80,7 +80,7 @@ async def fan_out(url: str, catalog: Catalog, contacts: int) -> list[int]:
 
 
 class Worker:
-    """``python -m bot.cli run`` with the test's environment; SIGKILL on demand."""
+    """``python -m bot run`` with the test's environment; SIGKILL on demand."""
 
     def __init__(self, server: FakeBotAPI, url: str, tmp: Path) -> None:
         self.tmp = tmp
@@ -104,7 +104,7 @@ class Worker:
         self.runs += 1
         log = (self.tmp / f"worker-{self.runs}.log").open("wb")
         self.proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "bot.cli", "run", cwd=self.tmp, env=self.env, stdout=log, stderr=log
+            sys.executable, "-m", "bot", "run", cwd=self.tmp, env=self.env, stdout=log, stderr=log
         )
 
     async def kill(self) -> None:

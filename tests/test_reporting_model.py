@@ -400,23 +400,32 @@ def test_plan_reporters_is_kept_across_init_and_shown(cli_env, monkeypatch: pyte
 
 
 def test_the_running_bot_uses_the_admins_reporters(cli_env) -> None:
-    """``resobot run`` and the console build their services with the database's reporters."""
+    """``resobot run`` (bot.runner: open_services) and the console build their services with
+    the database's reporters."""
     import asyncio
 
     from bot.cli import _services
     from bot.config import load_settings
+    from bot.services_container import Services, open_services
+    from reporting_forms.catalog import default_catalog
 
     cli("init")
     cli("plan", "reporters", "1.1.5", "VPD")
 
-    async def reporters() -> tuple[str, ...]:
-        services = await _services(load_settings())
+    async def reporters(services: Services) -> tuple[str, ...]:
         try:
             return services.catalog.measure("1.1.5").reporters
         finally:
             await services.db.dispose()
 
-    assert asyncio.run(reporters()) == ("VPD",)
+    async def both() -> list[tuple[str, ...]]:
+        settings = load_settings()
+        return [
+            await reporters(await _services(settings)),
+            await reporters(await open_services(settings, default_catalog())),
+        ]
+
+    assert asyncio.run(both()) == [("VPD",), ("VPD",)]
 
 
 def test_period_reopen_close_and_list(cli_env) -> None:

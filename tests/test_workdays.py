@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterator
+from pathlib import Path
 
 import holidays
 import pytest
@@ -171,3 +173,42 @@ def test_the_calendar_read_from_latvias_module_is_the_one_holidays_gives(year: i
     assert workdays._country("LV") is not None  # read from its module, not via holidays.countries
     assert dict(ours) == dict(theirs)
     assert ours.weekend_workdays == theirs.weekend_workdays
+
+
+def test_the_table_is_what_the_installed_holidays_gives() -> None:
+    """workdays_lv.json, which the running bot reads instead of importing ``holidays``, is the
+    package's answer for every year it holds (after `make lock` moved to another version:
+    `.venv/bin/python -m reporting_forms.workdays` writes it again)."""
+    assert workdays.TABLE.read_text(encoding="utf-8") == workdays.table_text(workdays.table_from_package())
+    assert set(workdays.read_table()) == set(workdays.TABLE_YEARS)  # written from the installed version
+
+
+@pytest.fixture
+def fresh_days() -> Iterator[None]:
+    caches = (workdays._table, workdays._working_days, workdays._working_set, workdays._working_days_of_month)
+    for fn in caches:
+        fn.cache_clear()
+    yield
+    for fn in caches:
+        fn.cache_clear()
+
+
+def test_the_table_is_what_the_working_days_are_read_from(
+    fresh_days: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monday = D("2026-03-02")
+    off, worked = workdays.read_table()[2026]
+    monkeypatch.setattr(workdays, "_table", lambda country: {2026: (off | {monday}, worked)})
+    assert not is_working_day(monday)
+    assert is_working_day(D("2027-03-01"))  # a year the table does not hold: the package
+
+
+def test_a_table_of_another_holidays_version_is_not_used(tmp_path: Path) -> None:
+    table = workdays.table_from_package(range(2026, 2027))
+    path = tmp_path / "workdays.json"
+    path.write_text(workdays.table_text(table), encoding="utf-8")
+    assert set(workdays.read_table(path=path)) == {2026}
+    path.write_text(workdays.table_text({**table, "holidays": "0.1"}), encoding="utf-8")
+    assert workdays.read_table(path=path) == {}
+    assert workdays.read_table("EE", path=path) == {}
+    assert workdays.read_table(path=tmp_path / "missing.json") == {}

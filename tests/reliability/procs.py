@@ -1,4 +1,4 @@
-"""Real bot processes (``python -m bot.cli run``) against the fake Bot API, and a TCP proxy in
+"""Real bot processes (``python -m bot run``) against the fake Bot API, and a TCP proxy in
 front of PostgreSQL that a test can cut and restore (the database "unreachable")."""
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ class BotProcess:
         self.runs += 1
         log = (self.tmp / f"{self.name}-{self.runs}.log").open("wb")
         self.proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "bot.cli", "run", cwd=self.tmp, env=self.env, stdout=log, stderr=log
+            sys.executable, "-m", "bot", "run", cwd=self.tmp, env=self.env, stdout=log, stderr=log
         )
 
     @property

@@ -32,7 +32,7 @@ async def test_run_waits_for_an_unreachable_bot_api(sqlite_url: str, tmp_path: P
     log_path = tmp_path / "run.log"
     with log_path.open("wb") as log:
         proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "bot.cli", "run", cwd=tmp_path, env=env, stdout=log, stderr=log
+            sys.executable, "-m", "bot", "run", cwd=tmp_path, env=env, stdout=log, stderr=log
         )
         try:
             for _ in range(1200):  # until two attempts were logged (start-up is slow on a busy machine)

@@ -2,7 +2,7 @@
 HTTP session before the sender stopped, so requests Telegram had already accepted failed on
 the client side, went back to pending and were sent again after the restart.
 
-A real ``python -m bot.cli run`` fans reminders out to the fake Bot API, which accepts each
+A real ``python -m bot run`` fans reminders out to the fake Bot API, which accepts each
 message at once and answers it 0.6 s later, so several requests are in flight at every moment;
 SIGTERM lands among them, the bot is restarted and finishes. The fake's own record must show
 every message exactly once."""
