@@ -483,35 +483,33 @@ class OfflineSession(BaseSession):
         return message
 
     async def _build_edit_text(self, bot: Bot, method: EditMessageText, call: OfflineCall) -> JsonDict | bool:
-        if method.inline_message_id or method.chat_id is None or method.message_id is None:
-            return True
-        message = self._existing_message(bot, method.chat_id, method.message_id)
-        message["text"] = self._text(bot, call, method.text, method.parse_mode)
-        message["edit_date"] = int(time.time())
-        call.buttons = self._show_keyboard(method.chat_id, method.reply_markup, message, edit=True)
-        self.store_message(message)
-        call.chat_id, call.message = method.chat_id, message
-        return message
+        return self._edited(bot, method, call, ("text", method.text, method.parse_mode))
 
     async def _build_edit_caption(
         self, bot: Bot, method: EditMessageCaption, call: OfflineCall
     ) -> JsonDict | bool:
-        if method.inline_message_id or method.chat_id is None or method.message_id is None:
-            return True
-        message = self._existing_message(bot, method.chat_id, method.message_id)
-        message["caption"] = self._text(bot, call, method.caption, method.parse_mode)
-        message["edit_date"] = int(time.time())
-        call.buttons = self._show_keyboard(method.chat_id, method.reply_markup, message, edit=True)
-        self.store_message(message)
-        call.chat_id, call.message = method.chat_id, message
-        return message
+        return self._edited(bot, method, call, ("caption", method.caption, method.parse_mode))
 
     async def _build_edit_markup(
         self, bot: Bot, method: EditMessageReplyMarkup, call: OfflineCall
     ) -> JsonDict | bool:
+        return self._edited(bot, method, call, None)
+
+    def _edited(
+        self,
+        bot: Bot,
+        method: EditMessageText | EditMessageCaption | EditMessageReplyMarkup,
+        call: OfflineCall,
+        body: tuple[str, str | None, Any] | None,
+    ) -> JsonDict | bool:
+        """A stored message edited: ``body`` (its field, the new text, the parse mode) if given,
+        and its keyboard. True for an inline message (the Bot API returns no message then)."""
         if method.inline_message_id or method.chat_id is None or method.message_id is None:
             return True
         message = self._existing_message(bot, method.chat_id, method.message_id)
+        if body is not None:
+            field, value, parse_mode = body
+            message[field] = self._text(bot, call, value, parse_mode)
         message["edit_date"] = int(time.time())
         call.buttons = self._show_keyboard(method.chat_id, method.reply_markup, message, edit=True)
         self.store_message(message)

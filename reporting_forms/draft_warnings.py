@@ -8,15 +8,12 @@ from typing import Any
 
 from reporting_forms.catalog import Catalog, Measure
 from reporting_forms.compilation import ValidationWarning, check_rules, default_status_rules
-from reporting_forms.texts import plain
+from reporting_forms.texts import coded_plain
 
 
 def warning_message(lang: str, warning: ValidationWarning) -> str:
     """One validation warning as plain text (macro ``reports.warning_<code>``)."""
-    try:
-        return plain(lang, f"reports.warning_{warning.code}", **dict(warning.params))
-    except (KeyError, TypeError):
-        return plain(lang, "reports.warning_generic", code=warning.code)
+    return coded_plain(lang, "reports.warning_", warning.code, warning.params)
 
 
 def _as_number(value: Any) -> float | None:

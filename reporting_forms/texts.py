@@ -13,7 +13,7 @@ import datetime as dt
 import hashlib
 import html
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from functools import cache
@@ -290,6 +290,16 @@ def unescape(message: str) -> str:
 def plain(lang: str | None, name: str, /, **params: Any) -> str:
     """A message as plain text (file cells, CLI lines, button labels): rendered, then unescaped."""
     return unescape(text(lang, name, **params))
+
+
+def coded_plain(lang: str | None, prefix: str, code: str, params: Mapping[str, Any]) -> str:
+    """The plain message of a coded item (a validation warning, an import refusal): macro
+    ``<prefix><code>`` with its parameters, else ``<prefix>generic`` naming the code (a code
+    without a message of its own, or parameters its message does not take)."""
+    try:
+        return plain(lang, f"{prefix}{code}", **dict(params))
+    except (KeyError, TypeError):
+        return plain(lang, f"{prefix}generic", code=code)
 
 
 def shorten(value: str, width: int) -> str:

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from reporting_forms.catalog import Catalog
 from reporting_forms.imports import MAX_REFUSALS_SHOWN, ImportResult, Refusal, read_workbook
-from reporting_forms.texts import plain, text, unescape
+from reporting_forms.texts import coded_plain, plain, text, unescape
 from storage.imports import StoredImport, store_import
 from storage.repositories import Repos
 
@@ -46,10 +46,7 @@ async def import_file(
 
 def refusal_line(lang: str, refusal: Refusal) -> str:
     """ "1. rīcības virziens, rinda 14: 1.3.3.1 (2025) — „12,5” nav vesels skaitlis" (plain text)."""
-    try:
-        reason = plain(lang, f"coordinator.import_error_{refusal.code}", **dict(refusal.params))
-    except (KeyError, TypeError):
-        reason = plain(lang, "coordinator.import_error_generic", code=refusal.code)
+    reason = coded_plain(lang, "coordinator.import_error_", refusal.code, refusal.params)
     return plain(
         lang,
         "coordinator.import_refusal",

@@ -32,7 +32,7 @@ from reporting_forms.compilation import (
     row_progress,
     share_progress,
 )
-from reporting_forms.texts import format_day, format_number, normalise_language, plain
+from reporting_forms.texts import coded_plain, format_day, format_number, normalise_language, plain
 
 # Cell fills (and font colours) per status: the usual traffic-light pastel pairs.
 STATUS_FILLS: dict[str, str] = {
@@ -208,11 +208,7 @@ def completeness_header(lang: str) -> list[str]:
 def warning_text(lang: str, item: CompiledWarning) -> str:
     """One compiled warning as a sentence (macro ``warning_<code>``, else ``warning_generic``),
     naming the institution whose report it is about (none for checks of the row's totals)."""
-    warning = item.warning
-    try:
-        message = label_with(lang, f"warning_{warning.code}", **dict(warning.params))
-    except (KeyError, TypeError):
-        message = label_with(lang, "warning_generic", code=warning.code)
+    message = coded_plain(lang, "reports.warning_", item.warning.code, item.warning.params)
     return label_with(
         lang,
         "warning_line",
