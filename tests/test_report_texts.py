@@ -16,7 +16,15 @@ from bot.routers.report import expects_typed_number
 from reporting_forms import forms
 from reporting_forms.catalog import Catalog
 from reporting_forms.messages import chunks
-from reporting_forms.texts import format_moment, lv_singular, takes_singular, text, to_local, unit_for
+from reporting_forms.texts import (
+    coded_plain,
+    format_moment,
+    lv_singular,
+    takes_singular,
+    text,
+    to_local,
+    unit_for,
+)
 from tests.fakebotapi import parse_html
 
 RIGA = ZoneInfo("Europe/Riga")
@@ -202,3 +210,15 @@ def test_history_shows_a_review_in_words_with_who_decided() -> None:
         [{"field": "review", "old": "pending", "new": "returned", "by_name": "X", "comment": "Fix 1.1.1"}],
     )
     assert en["field"] == "Review (X)" and "returned" in en["new"] and en["comment"] == "Fix 1.1.1"
+
+
+def test_a_coded_message_falls_back_to_the_generic_one_naming_the_code() -> None:
+    """texts.coded_plain: the code's own macro with its parameters; an unknown code, or
+    parameters the macro does not take, get ``<prefix>generic``."""
+    own = coded_plain("lv", "reports.warning_", "trained_above_participants", {"left": 12, "right": 10})
+    assert own == "apmācīto skaits (12) pārsniedz dalībnieku skaitu (10)"
+    unknown = coded_plain("lv", "reports.warning_", "no_such_check", {})
+    assert unknown == "pārbaude „no_such_check” nav izpildīta"
+    wrong = coded_plain("lv", "reports.warning_", "trained_above_participants", {"unknown": 1})
+    assert wrong == "pārbaude „trained_above_participants” nav izpildīta"
+    assert coded_plain("en", "coordinator.import_error_", "no_such_code", {}) == "not accepted (no_such_code)"
