@@ -142,7 +142,7 @@ def chat_lock_key(key: str) -> int:
 def conversation_lock(unit: Unit, key: str) -> tuple[int, int] | None:
     """The advisory lock (class, key) of :func:`lock_conversation` for ``key``; None on SQLite.
     UnitOfWork has it taken by the update's first statement (``Repos.start_update``)."""
-    if unit.sqlite is not None or unit.db.dialect.name != "postgresql":
+    if unit.db.dialect.name != "postgresql":
         return None
     return CHAT_LOCK_CLASS, chat_lock_key(key)
 
