@@ -11,9 +11,15 @@ from __future__ import annotations
 
 import sys
 
-from bot.config import Settings, SettingsError, load_settings, parse_listen
+from bot.config import (
+    Settings,
+    SettingsError,
+    WebhookConfigError,
+    load_settings,
+    parse_listen,
+    webhook_url_and_secret,
+)
 from bot.runner import RunOptions, database_error_message, database_error_types, run_bot, run_options
-from bot.webhook import WebhookConfigError, check_settings
 from reporting_forms.catalog import Catalog, CatalogError, default_catalog
 
 
@@ -26,7 +32,7 @@ def ready_to_run(options: RunOptions) -> tuple[Settings, Catalog] | None:
         if not settings.telegram_bot_token:
             return None
         if options.webhook:
-            check_settings(settings)
+            webhook_url_and_secret(settings)
             if options.listen is not None:
                 parse_listen(options.listen)
         return settings, default_catalog()

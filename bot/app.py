@@ -65,8 +65,9 @@ def build_dispatcher(services: Services) -> Dispatcher:
     dp.startup.register(set_default_commands)
     dp.startup.register(settle_heap)
     configure_mappers()  # before the first update: a follower runs no ORM query before it
-    # The default language's messages and locale data loaded before the first update, not
-    # during it; the other language's on its first use (issue 12, item 6).
+    # The default language's locale data loaded before the first update, not during it; the
+    # other language's on its first use, and each feature's messages with its first message
+    # (issue 12, item 6).
     preload((services.settings.default_language,))
     default_status_rules()  # the rule files, read by the first summary card otherwise
     default_validation_rules()

@@ -31,7 +31,7 @@ from bot.cli_import import import_command
 from bot.cli_ops import backup_command, purge_command, restore_command
 from bot.cli_periods import period_app, plan_reporters
 from bot.cli_reminders import reminders_app
-from bot.config import Settings, parse_listen
+from bot.config import Settings, WebhookConfigError, parse_listen, webhook_url_and_secret
 from bot.runner import (
     RunOptions,
     database_error_message,
@@ -40,7 +40,6 @@ from bot.runner import (
     run_bot,
 )
 from bot.services_container import Services
-from bot.webhook import WebhookConfigError, check_settings
 from reporting_forms.catalog import (
     Catalog,
     catalog_files,
@@ -603,7 +602,7 @@ def run(
 
     if webhook:
         try:
-            check_settings(settings)
+            webhook_url_and_secret(settings)
             if listen is not None:
                 parse_listen(listen)
         except (WebhookConfigError, ValueError) as exc:

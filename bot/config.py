@@ -252,6 +252,29 @@ def _policy(overrides: str | None, timezone: str = DEFAULT_TIMEZONE) -> Reminder
         raise ValueError(str(exc)) from None
 
 
+class WebhookConfigError(RuntimeError):
+    """Webhook mode cannot start as configured; one line for the CLI."""
+
+
+def webhook_url_and_secret(settings: Settings) -> tuple[str, str]:
+    """(url, secret), or WebhookConfigError naming what is missing."""
+    missing = [
+        name
+        for name, value in (
+            ("WEBHOOK_URL", settings.webhook_url),
+            ("WEBHOOK_SECRET", settings.webhook_secret),
+        )
+        if not value
+    ]
+    if missing:
+        raise WebhookConfigError(
+            f"Webhook mode needs {' and '.join(missing)} (see README, Deployment); "
+            "without --webhook the bot long-polls."
+        )
+    assert settings.webhook_url and settings.webhook_secret
+    return settings.webhook_url, settings.webhook_secret
+
+
 def load_settings() -> Settings:
     """Settings from env/.env; a bad value raises SettingsError with one readable line."""
     try:

@@ -10,8 +10,11 @@
   database), database errors (a counter fed by SQLAlchemy's ``handle_error`` event on the
   bot's engine, so the handlers', the sender's and the scheduler's errors all count).
 
-In webhook mode these routes sit on the webhook server (bot/webhook.py); in both modes a small
-server of their own listens on ``HEALTH_LISTEN`` (default 127.0.0.1:8081; ``off`` disables).
+In webhook mode these routes also sit on the webhook server (bot/webhook.py); in both modes a
+small server of their own listens on ``HEALTH_LISTEN`` (default 127.0.0.1:8081; ``off``
+disables). That one is plain asyncio: three GET routes, one request per connection, answered
+and closed. A polling bot so never loads aiohttp's web server (~1.6 MB of its idle memory,
+issue 12 item 6), which only webhook mode needs.
 """
 
 from __future__ import annotations
@@ -19,15 +22,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import json
 import logging
 import math
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
+from http import HTTPStatus
 from typing import Any
 
 from aiogram import BaseMiddleware, Dispatcher
 from aiogram.types import TelegramObject
-from aiohttp import web
 from sqlalchemy import and_, event, func, or_, select, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError
@@ -40,10 +44,25 @@ from storage.db import Database
 log = logging.getLogger(__name__)
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+JSON_TYPE = "application/json; charset=utf-8"
+PATHS = ("/healthz", "/readyz", "/metrics")
 OUTBOX_STATUSES = tuple(s.value for s in t.OutboxStatus)
 # The column that says since when a row is in ``sending``. Until the outbox carries a claim
 # timestamp of its own (a lease), the time the row became due is the best bound there is: a
 # row due N minutes ago and still ``sending`` has been in flight at most N minutes.
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """One endpoint's answer as plain data, served by either server."""
+
+    status: HTTPStatus
+    content_type: str
+    body: str
+
+    @classmethod
+    def json(cls, status: HTTPStatus, body: dict[str, Any]) -> Reply:
+        return cls(status, JSON_TYPE, json.dumps(body))
 
 
 @dataclass
@@ -115,11 +134,6 @@ class Health:
     def _on_db_error(self, context: Any) -> None:
         self.metrics.database_errors += 1
 
-    def add_routes(self, app: web.Application) -> None:
-        app.router.add_get("/healthz", self.healthz)
-        app.router.add_get("/readyz", self.readyz)
-        app.router.add_get("/metrics", self.metrics_view)
-
     # -- probes ---------------------------------------------------------------------------------
     async def _select_one(self) -> None:
         async with self.db.engine.connect() as conn:
@@ -142,21 +156,22 @@ class Health:
         if not isinstance(exc, DBAPIError):
             self.metrics.database_errors += 1
 
-    async def healthz(self, request: web.Request) -> web.Response:
-        return web.json_response({"status": "ok"})
-
-    async def readyz(self, request: web.Request) -> web.Response:
-        ok, detail = await self.database_ok()
-        leader = leader_state(self.runtime)
-        body = {
-            "status": "ok" if ok else "unavailable",
-            "database": detail,
-            "leader": "unknown" if leader is None else leader,
-        }
-        return web.json_response(body, status=200 if ok else 503)
-
-    async def metrics_view(self, request: web.Request) -> web.Response:
-        return web.Response(text=await self.render(), headers={"Content-Type": CONTENT_TYPE})
+    async def answer(self, path: str) -> Reply:
+        """The answer to ``GET path`` (one of :data:`PATHS`; anything else is 404)."""
+        if path == "/healthz":
+            return Reply.json(HTTPStatus.OK, {"status": "ok"})
+        if path == "/readyz":
+            ok, detail = await self.database_ok()
+            leader = leader_state(self.runtime)
+            body = {
+                "status": "ok" if ok else "unavailable",
+                "database": detail,
+                "leader": "unknown" if leader is None else leader,
+            }
+            return Reply.json(HTTPStatus.OK if ok else HTTPStatus.SERVICE_UNAVAILABLE, body)
+        if path == "/metrics":
+            return Reply(HTTPStatus.OK, CONTENT_TYPE, await self.render())
+        return Reply(HTTPStatus.NOT_FOUND, CONTENT_TYPE, "404: Not Found\n")
 
     # -- metrics --------------------------------------------------------------------------------
     def _stuck(self, now: dt.datetime) -> Any:
@@ -283,50 +298,91 @@ def _number(value: float | bool) -> str:
 
 # ------------------------------------------------------------------ serving
 
+REQUEST_HEAD_LIMIT = 8192  # bytes: a request line and headers, as a probe or a scraper sends them
+REQUEST_TIMEOUT = 10.0  # seconds for a client to send its request head
 
-@contextlib.asynccontextmanager
-async def serving(app: web.Application, listen: str, *, required: bool = True) -> AsyncIterator[bool]:
-    """An aiohttp application listening on ``HOST:PORT`` for the duration of the block.
 
-    ``required=False`` (the health server): a port that cannot be bound is one error line and
-    the block runs without the server (yields False) — the bot itself keeps working."""
-    host, port = parse_listen(listen)
-    runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=5.0)
-    await runner.setup()
+async def _serve_one(
+    health: Health,
+    clients: set[asyncio.StreamWriter],
+    reader: asyncio.StreamReader,
+    writer: asyncio.StreamWriter,
+) -> None:
+    """Read one request head, answer it, close. ``GET`` and ``HEAD`` of :data:`PATHS`; a head
+    that is malformed, too long or too slow is 400, another method 405, another path 404."""
+    method = ""
+    clients.add(writer)
     try:
         try:
-            await web.TCPSite(runner, host, port).start()
-        except OSError as exc:
-            if required:
-                raise
-            log.error("cannot listen on %s:%s (%s); no health endpoints there", host, port, exc)
-            yield False
-            return
-        log.info("listening on %s:%s", host, port)
-        yield True
+            head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), REQUEST_TIMEOUT)
+            method, target, version = head.split(b"\r\n", 1)[0].decode("ascii").split(" ")
+            if not version.startswith("HTTP/1."):
+                raise ValueError(version)
+        except (TimeoutError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, ValueError):
+            reply = Reply(HTTPStatus.BAD_REQUEST, CONTENT_TYPE, "400: Bad Request\n")
+        else:
+            if method not in ("GET", "HEAD"):
+                reply = Reply(HTTPStatus.METHOD_NOT_ALLOWED, CONTENT_TYPE, "405: Method Not Allowed\n")
+            else:
+                reply = await health.answer(target.partition("?")[0])
+        body = reply.body.encode()
+        writer.write(
+            (
+                f"HTTP/1.1 {reply.status.value} {reply.status.phrase}\r\n"
+                f"Content-Type: {reply.content_type}\r\n"
+                f"Content-Length: {len(body)}\r\n"
+                "Connection: close\r\n\r\n"
+            ).encode()
+            + (b"" if method == "HEAD" else body)
+        )
+        await writer.drain()
+    except ConnectionError:
+        pass  # the client went away: nothing to answer
     finally:
-        await runner.cleanup()
+        clients.discard(writer)
+        writer.close()
+        with contextlib.suppress(ConnectionError):
+            await writer.wait_closed()
 
 
 @contextlib.asynccontextmanager
-async def observed(
-    services: Any, dp: Dispatcher, runtime: Any = None, *, extra_app: web.Application | None = None
-) -> AsyncIterator[Health]:
-    """Counters on ``dp`` and the database, and the endpoints: on ``extra_app`` when given (the
-    webhook server) and on HEALTH_LISTEN unless it is off."""
+async def serving(health: Health, listen: str) -> AsyncIterator[bool]:
+    """The endpoints listening on ``HOST:PORT`` for the duration of the block. A port that
+    cannot be bound is one error line and the block runs without them (yields False): the bot
+    itself keeps working. At the end, connections still open are cut."""
+    host, port = parse_listen(listen)
+    clients: set[asyncio.StreamWriter] = set()
+    try:
+        server = await asyncio.start_server(
+            lambda r, w: _serve_one(health, clients, r, w), host, port, limit=REQUEST_HEAD_LIMIT
+        )
+    except OSError as exc:
+        log.error("cannot listen on %s:%s (%s); no health endpoints there", host, port, exc)
+        yield False
+        return
+    log.info("listening on %s:%s", host, port)
+    try:
+        yield True
+    finally:
+        server.close()
+        for writer in list(clients):
+            writer.transport.abort()
+        await server.wait_closed()
+
+
+@contextlib.asynccontextmanager
+async def observed(services: Any, dp: Dispatcher, runtime: Any = None) -> AsyncIterator[Health]:
+    """Counters on ``dp`` and the database, and the endpoints on HEALTH_LISTEN unless it is off
+    (webhook mode also routes them on its own server: bot/webhook.py)."""
     settings = services.settings
     health = Health(
         services.db, db_timeout=settings.health_db_timeout, stuck_minutes=settings.metrics_stuck_minutes
     )
     health.runtime = runtime
     health.instrument(dp)
-    if extra_app is not None:
-        health.add_routes(extra_app)
     try:
         if settings.health_listen:
-            app = web.Application()
-            health.add_routes(app)
-            async with serving(app, settings.health_listen, required=False):
+            async with serving(health, settings.health_listen):
                 yield health
         else:
             yield health
@@ -334,4 +390,15 @@ async def observed(
         health.close()
 
 
-__all__ = ["CONTENT_TYPE", "CountUpdates", "Exposition", "Health", "Metrics", "leader_state", "observed"]
+__all__ = [
+    "CONTENT_TYPE",
+    "PATHS",
+    "CountUpdates",
+    "Exposition",
+    "Health",
+    "Metrics",
+    "Reply",
+    "leader_state",
+    "observed",
+    "serving",
+]

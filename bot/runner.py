@@ -21,7 +21,6 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from bot.app import run_polling
 from bot.config import Settings
 from bot.services_container import open_services
-from bot.webhook import run_webhook
 from reporting_forms.catalog import Catalog
 
 SQLALCHEMY_DATABASE_ERRORS = (DBAPIError, OperationalError, InterfaceError)
@@ -87,6 +86,9 @@ def run_bot(settings: Settings, catalog: Catalog, options: RunOptions) -> None:
         services = await open_services(settings, catalog)
         try:
             if options.webhook:
+                # aiohttp's web server, which only webhook mode needs (bot/health.py)
+                from bot.webhook import run_webhook
+
                 await run_webhook(services, listen=options.listen)
             else:
                 await run_polling(services)

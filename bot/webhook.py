@@ -33,8 +33,8 @@ from aiogram.webhook.aiohttp_server import SimpleRequestHandler, setup_applicati
 from aiohttp import web
 
 from bot.app import Services, background, build_dispatcher, telegram_bot, wait_for_bot_api
-from bot.config import Settings, parse_listen
-from bot.health import Health, observed
+from bot.config import parse_listen, webhook_url_and_secret
+from bot.health import PATHS, Health, observed
 from bot.replay import UpdateReplay
 
 log = logging.getLogger("resobot.webhook")
@@ -43,32 +43,9 @@ DEFAULT_PATH = "/webhook"
 SHUTDOWN_TIMEOUT = 20.0  # seconds requests in progress get to finish at a stop
 
 
-class WebhookConfigError(RuntimeError):
-    """Webhook mode cannot start as configured; one line for the CLI."""
-
-
 def webhook_path(url: str) -> str:
     path = urlsplit(url).path
     return path if path and path != "/" else DEFAULT_PATH
-
-
-def check_settings(settings: Settings) -> tuple[str, str]:
-    """(url, secret), or WebhookConfigError naming what is missing."""
-    missing = [
-        name
-        for name, value in (
-            ("WEBHOOK_URL", settings.webhook_url),
-            ("WEBHOOK_SECRET", settings.webhook_secret),
-        )
-        if not value
-    ]
-    if missing:
-        raise WebhookConfigError(
-            f"Webhook mode needs {' and '.join(missing)} (see README, Deployment); "
-            "without --webhook the bot long-polls."
-        )
-    assert settings.webhook_url and settings.webhook_secret
-    return settings.webhook_url, settings.webhook_secret
 
 
 class SecretRequestHandler(SimpleRequestHandler):
@@ -81,7 +58,7 @@ class SecretRequestHandler(SimpleRequestHandler):
         self.health = health
 
     def verify_secret(self, telegram_secret_token: str, bot: Bot) -> bool:
-        if not self.secret_token:  # never: check_settings requires one
+        if not self.secret_token:  # never: webhook_url_and_secret requires one
             return False
         ok = super().verify_secret(telegram_secret_token, bot)
         if not ok:
@@ -91,6 +68,19 @@ class SecretRequestHandler(SimpleRequestHandler):
 
     async def close(self) -> None:
         """Nothing here (see the class docstring)."""
+
+
+def add_health_routes(app: web.Application, health: Health) -> None:
+    """``/healthz``, ``/readyz`` and ``/metrics`` on the webhook server too (bot/health.py)."""
+
+    async def view(request: web.Request) -> web.Response:
+        reply = await health.answer(request.path)
+        return web.Response(
+            text=reply.body, status=reply.status.value, headers={"Content-Type": reply.content_type}
+        )
+
+    for path in PATHS:
+        app.router.add_get(path, view)
 
 
 def _stop_event() -> asyncio.Event:
@@ -111,7 +101,7 @@ async def run_webhook(
 ) -> None:
     """Serve the webhook until ``stop`` is set (SIGTERM/SIGINT when not given)."""
     settings = services.settings
-    url, secret = check_settings(settings)
+    url, secret = webhook_url_and_secret(settings)
     host, port = parse_listen(listen or settings.webhook_listen)
     path = webhook_path(url)
     stop = stop or _stop_event()
@@ -123,7 +113,8 @@ async def run_webhook(
     services.replay.start()
     app = web.Application()
     try:
-        async with observed(services, dp, extra_app=app) as health:
+        async with observed(services, dp) as health:
+            add_health_routes(app, health)
             SecretRequestHandler(dp, bot, secret, health).register(app, path=path)
             setup_application(app, dp, bot=bot)  # the dispatcher's startup/shutdown with the app's
             runner = web.AppRunner(
@@ -159,4 +150,9 @@ async def run_webhook(
         await bot.session.close()
 
 
-__all__ = ["SecretRequestHandler", "WebhookConfigError", "check_settings", "run_webhook", "webhook_path"]
+__all__ = [
+    "SecretRequestHandler",
+    "add_health_routes",
+    "run_webhook",
+    "webhook_path",
+]

@@ -20,6 +20,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any, ClassVar
 
+import babel.core
 import jinja2
 import yaml
 from babel import Locale
@@ -162,9 +163,17 @@ def unit_name(unit: str | None, lang: str = DEFAULT_LANGUAGE) -> str:
 
 @cache
 def _locale(lang: str) -> Locale:
-    """Babel's locale of a language, parsed once: given as a string, Babel parses it, and
-    wraps its data anew, on every number and date formatted."""
-    return Locale.parse("lv_LV" if lang == "lv" else "en_GB")
+    """Babel's locale of a language, parsed once (given as a string, Babel parses it, and wraps
+    its data anew, on every number and date formatted), with its data loaded.
+
+    To find a locale's parent while loading its data, Babel reads its cross-locale tables
+    (``global.dat``: time zones, currencies, likely subtags …) and keeps them, ~1.3 MB of the
+    idle bot's memory. Numbers and dates in a loaded locale never read them, so they are let go
+    once the data is in; Babel reads them again should anything ask (issue 12, item 6)."""
+    locale = Locale.parse("lv_LV" if lang == "lv" else "en_GB")
+    locale.decimal_formats  # noqa: B018  (loads the locale's data)
+    babel.core._global_data = None
+    return locale
 
 
 @cache
@@ -193,8 +202,8 @@ def environment() -> Environment:
 
 class _CompiledTemplates(FileSystemBytecodeCache):
     """The templates' compiled code kept on disk between starts, as Python keeps ``.pyc`` files:
-    compiling every message module at start (:func:`preload`) took ~0.3 s and left ~5 MB more
-    in the idle bot's memory than loading the compiled code does (issue 12, item 6). Jinja
+    compiling a message module takes ~40 ms and leaves more memory behind than loading its
+    compiled code (0.2–2 ms; every module at start took ~0.3 s and ~5 MB more). Jinja
     checks each entry against its template's source, so an edited template is compiled again;
     the file names carry a digest of the environment's options (:func:`_compiled_templates`).
     A cache that cannot be written only means the templates are compiled at every start."""
@@ -238,14 +247,15 @@ def _messages(lang: str, feature: str) -> Any:
 
 
 def preload(languages: Iterable[str] = LANGUAGES) -> None:
-    """Load every message module of ``languages`` now (once per process), and their locales'
-    number and date data: the first message of a feature otherwise pays its template's
-    compilation, ~40 ms, in the middle of someone's update. The running bot preloads its
-    default language only; the other is loaded by its first message (~1.5–2 MB that a bot
-    without English-speaking users never needs; README, Benchmarks)."""
+    """Load the number and date data of ``languages``' locales now (once per process): Babel
+    reads it on first use, 5–8 ms per locale, in the middle of someone's update otherwise. The
+    running bot preloads its default language only; the other is loaded by its first message.
+
+    Message modules are not preloaded: each loads with the first message of its feature, in
+    0.2–2 ms from the compiled templates (:class:`_CompiledTemplates`), so a bot holds only the
+    features its users use — not the console's, nor the coordinators' until one writes
+    (~1.9 MB of idle memory; README, Benchmarks)."""
     for lang in languages:
-        for path in sorted((TEMPLATES_DIR / lang).glob("*.j2")):
-            _messages(lang, path.stem)
         format_number(1.5, lang)  # babel loads a locale's data on first use
         format_day(dt.date(2000, 1, 1), lang)
 

@@ -14,11 +14,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+import aiohttp
+
 from reporting_forms.catalog import Catalog
 from storage.db import Database
 from storage.repositories import Repos
 from tests.chat_harness import prepare_database
 from tests.fakebotapi import FakeBotAPI
+from tests.test_webhook import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 HEAVY = ("matplotlib", "numpy", "openpyxl", "docx")
@@ -108,7 +111,10 @@ def test_the_working_day_calendar_needs_no_holidays_package(tmp_path: Path) -> N
 def test_the_bot_starts_with_its_default_language_and_not_english(tmp_path: Path) -> None:
     seen = _run(tmp_path)
     assert "lv" in seen["locales"] and not any(name.startswith("en") for name in seen["locales"])
-    assert {"lv/common.j2", "lv/report.j2", "lv/reports.j2", "lv/coordinator.j2"} <= set(seen["templates"])
+    # messages load with their feature's first message: the report's (typed button labels) at
+    # start, not the coordinators' nor the console's
+    assert "lv/report.j2" in seen["templates"]
+    assert not {"lv/coordinator.j2", "lv/reports.j2", "lv/console.j2"} & set(seen["templates"])
     assert [name for name in seen["templates"] if name.startswith("en/")] == ["en/report.j2"]
 
 
@@ -123,8 +129,9 @@ async def test_the_running_bot_loads_no_command_line_and_english_on_first_use(
     server: FakeBotAPI, sqlite_url: str, catalog: Catalog, tmp_path: Path
 ) -> None:
     """``resobot run`` (``python -m bot run``, the entry of ``make run``, the container and
-    bench_startup.py), polling with its scheduler and sender: no typer, rich or click, and none
-    of the other commands' modules (bot.cli, bot.cli_*), start to stop (``-X importtime`` lists
+    bench_startup.py), polling with its scheduler, sender and health endpoints: no typer, rich or
+    click, none of the other commands' modules (bot.cli, bot.cli_*) and no aiohttp web server,
+    start to stop (``-X importtime`` lists
     every module the process imported). Its default language is Latvian, so English is loaded
     by the first English message: an English contact's first messages are English, numbers and
     dates included."""
@@ -147,6 +154,7 @@ async def test_the_running_bot_loads_no_command_line_and_english_on_first_use(
             now=dt.datetime(2026, 11, 20, 9, 30),  # 11:30 in Riga
         )
     await db.dispose()
+    health_port = free_port()
     env = {
         "PATH": "/usr/bin:/bin",
         "PYTHONPATH": str(ROOT),
@@ -154,7 +162,7 @@ async def test_the_running_bot_loads_no_command_line_and_english_on_first_use(
         "DATABASE_URL": sqlite_url,
         "TELEGRAM_BOT_TOKEN": server.token,
         "TELEGRAM_API_BASE": server.base_url,
-        "HEALTH_LISTEN": "off",
+        "HEALTH_LISTEN": f"127.0.0.1:{health_port}",
     }
     log_path = tmp_path / "run.log"
     with log_path.open("wb") as log:
@@ -163,6 +171,9 @@ async def test_the_running_bot_loads_no_command_line_and_english_on_first_use(
         try:  # polling: the first long poll answered, the second one waiting
             polling = await server._wait_until(lambda: len(server.calls_of("getUpdates")) >= 2, 90)
             assert polling, log_path.read_text(errors="replace")[-3000:]
+            readyz = f"http://127.0.0.1:{health_port}/readyz"  # the container's health check
+            async with aiohttp.ClientSession() as http, http.get(readyz) as resp:
+                assert resp.status == 200 and (await resp.json())["database"] == "ok"
             emily = server.user(9301, first_name="Emily", language_code="en")
             emily.send(f"/start {code}")
             (welcome,) = await emily.replies(1, timeout=30)
@@ -182,5 +193,7 @@ async def test_the_running_bot_loads_no_command_line_and_english_on_first_use(
         m for m in imported if m.split(".")[0] in COMMAND_LINE or m == "bot.cli" or m.startswith("bot.cli_")
     )
     assert command_line == []
+    # the health endpoints are plain asyncio: aiohttp's web server is webhook mode's only
+    assert sorted(m for m in imported if m == "aiohttp.web" or m.startswith("aiohttp.web_")) == []
     assert welcome.text.startswith("Welcome, Emily! Registration complete.")
     assert "submitted, revision 1, awaiting review on 20 Nov 2026, 11:30" in reports.text  # Babel's English

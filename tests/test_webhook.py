@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import json
 import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -15,10 +16,10 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from bot.app import run_polling
-from bot.config import Settings
-from bot.health import Health, leader_state
+from bot.config import Settings, WebhookConfigError, webhook_url_and_secret
+from bot.health import CONTENT_TYPE, Health, leader_state, serving
 from bot.services_container import Services
-from bot.webhook import WebhookConfigError, check_settings, run_webhook, webhook_path
+from bot.webhook import run_webhook, webhook_path
 from reporting_forms.catalog import Catalog
 from storage import tables as t
 from storage.db import Database
@@ -182,7 +183,7 @@ async def test_the_sender_runs_in_webhook_mode(server: FakeBotAPI, sqlite_url: s
 def test_webhook_needs_url_and_secret() -> None:
     settings = Settings(_env_file=None, telegram_bot_token="1:x", webhook_url="https://bot.example.lv/h")
     with pytest.raises(WebhookConfigError, match="WEBHOOK_SECRET"):
-        check_settings(settings)
+        webhook_url_and_secret(settings)
     with pytest.raises(ValueError, match="secret_token"):
         Settings(_env_file=None, webhook_secret="has spaces")
     with pytest.raises(ValueError, match="HOST:PORT"):
@@ -257,22 +258,89 @@ async def test_readyz_is_503_and_errors_count_when_the_database_is_unreachable()
     from aiogram import Dispatcher
 
     health.instrument(Dispatcher())
-    app = aiohttp.web.Application()
-    health.add_routes(app)
-    from aiohttp.test_utils import TestClient, TestServer
-
+    listen = f"127.0.0.1:{free_port()}"
+    base = f"http://{listen}"
     try:
-        async with TestClient(TestServer(app)) as client:
-            assert (await client.get("/healthz")).status == 200
-            resp = await client.get("/readyz")
-            body = await resp.json()
-            assert resp.status == 503 and body["status"] == "unavailable" and body["leader"] == "unknown"
-            m = samples(await (await client.get("/metrics")).text())
+        async with serving(health, listen) as listening, aiohttp.ClientSession() as http:
+            assert listening
+            async with http.get(base + "/healthz") as resp:
+                assert resp.status == 200 and await resp.json() == {"status": "ok"}
+            async with http.get(base + "/readyz") as resp:
+                body = await resp.json()
+                assert resp.status == 503 and body["status"] == "unavailable" and body["leader"] == "unknown"
+            async with http.get(base + "/metrics") as resp:
+                assert resp.headers["Content-Type"] == CONTENT_TYPE
+                m = samples(await resp.text())
             assert m["resobot_database_up"] == 0
             assert m["resobot_database_errors_total"] >= 2  # the probe and the metrics' queries
             assert "resobot_outbox_messages{status=pending}" not in m
     finally:
         health.close()
+        await db.dispose()
+
+
+async def _exchange(port: int, request: bytes) -> tuple[int, dict[str, str], bytes]:
+    """One raw HTTP exchange with the health server: (status, headers, body)."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(request)
+    await writer.drain()
+    response = await asyncio.wait_for(reader.read(), 10)  # the server closes after its answer
+    writer.close()
+    head, _, body = response.partition(b"\r\n\r\n")
+    status_line, *header_lines = head.decode().split("\r\n")
+    headers = dict(line.split(": ", 1) for line in header_lines)
+    if not request.startswith(b"HEAD"):
+        assert int(headers["Content-Length"]) == len(body)
+    return int(status_line.split(" ")[1]), headers, body
+
+
+async def test_the_health_server_answers_http_and_refuses_what_is_not_a_probe(sqlite_url: str) -> None:
+    """The polling mode's server (plain asyncio): GET and HEAD of the three paths, a query
+    string ignored; 404, 405 and 400 for anything else; a client that never finishes its
+    request neither blocks the others nor the server's end."""
+    db = Database(sqlite_url)
+    health = Health(db, db_timeout=5)
+    port = free_port()
+    try:
+        async with serving(health, f"127.0.0.1:{port}"):
+            status, headers, body = await _exchange(port, b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+            assert status == 200 and headers["Content-Type"].startswith("application/json")
+            assert json.loads(body) == {"status": "ok"} and headers["Connection"] == "close"
+            status, _, body = await _exchange(port, b"GET /readyz?verbose=1 HTTP/1.0\r\n\r\n")
+            assert status == 200 and json.loads(body)["database"] == "ok"
+            status, headers, body = await _exchange(port, b"HEAD /metrics HTTP/1.1\r\n\r\n")
+            assert status == 200 and body == b"" and int(headers["Content-Length"]) > 100
+            assert (await _exchange(port, b"GET /nothing HTTP/1.1\r\n\r\n"))[0] == 404
+            assert (await _exchange(port, b"POST /healthz HTTP/1.1\r\n\r\n"))[0] == 405
+            assert (await _exchange(port, b"GET /healthz SPDY/3\r\n\r\n"))[0] == 400
+            assert (await _exchange(port, b"\x16\x03\x01 not http\r\n\r\n"))[0] == 400
+            assert (await _exchange(port, b"GET /" + b"a" * 10_000 + b" HTTP/1.1\r\n\r\n"))[0] == 400
+            idle_reader, idle = await asyncio.open_connection("127.0.0.1", port)
+            idle.write(b"GET /healthz HTTP/1.1\r\n")  # and never ends its head
+            assert (await _exchange(port, b"GET /healthz HTTP/1.1\r\n\r\n"))[0] == 200
+        # the block ended with that client still connected: cut, and the port is free again
+        with contextlib.suppress(ConnectionResetError):
+            assert await asyncio.wait_for(idle_reader.read(), 2) == b""
+        idle.close()
+        async with serving(health, f"127.0.0.1:{port}") as listening:
+            assert listening
+    finally:
+        await db.dispose()
+
+
+async def test_a_taken_health_port_is_one_error_line_and_the_bot_goes_on(
+    sqlite_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    db = Database(sqlite_url)
+    health = Health(db)
+    port = free_port()
+    listen = f"127.0.0.1:{port}"
+    try:
+        async with serving(health, listen) as first, serving(health, listen) as second:
+            assert first is True and second is False
+            assert (await _exchange(port, b"GET /healthz HTTP/1.1\r\n\r\n"))[0] == 200
+        assert any("cannot listen on 127.0.0.1" in r.getMessage() for r in caplog.records)
+    finally:
         await db.dispose()
 
 
