@@ -155,7 +155,7 @@ def main() -> None:
         f"bare aiogram echo bot idle RSS (baseline):                {echo_rss:7.1f} MB  "
         f"(peak {echo_mem['VmHWM'] / 1024:.1f} MB)"
     )
-    print(f"ratio: {bot_rss / echo_rss:.2f}  (target ≤ 1.25)")
+    print(f"ratio: {bot_rss / echo_rss:.3f}  (target ≤ 1.25)")
     print(
         f"spawn → first getUpdates: bot {bot_first:.2f} s, echo {echo_first:.2f} s, "
         f"ratio {bot_first / echo_first:.2f}"

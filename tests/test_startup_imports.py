@@ -57,6 +57,9 @@ from reporting_forms import texts  # noqa: E402
 locales = sorted(babel.localedata._cache)  # what Babel has loaded (its cache of locale data)
 templates = sorted(name for _, name in texts.environment().cache.keys())
 postgres_driver = "asyncpg" in sys.modules  # an SQLite bot has no use for it
+import babel.core  # noqa: E402
+
+babel_global_kept = babel.core._global_data is not None  # Babel's cross-locale tables, let go
 
 # the working-day calendar (the scheduler plans today at start): read from workdays_lv.json,
 # without the holidays package (nor dateutil, which only it uses)
@@ -76,7 +79,8 @@ compiled = compile_plan(catalog, plan.id, [], year=None, as_of=dt.date(2026, 1, 
 workbook = load_workbook(io.BytesIO(exports.export_xlsx(compiled)))
 print(json.dumps({"at_start": at_start, "sheets": workbook.sheetnames, "after": heavy(),
                   "working": working, "calendar_modules": calendar_modules,
-                  "postgres_driver": postgres_driver, "locales": locales, "templates": templates}))
+                  "postgres_driver": postgres_driver, "locales": locales, "templates": templates,
+                  "babel_global_kept": babel_global_kept}))
 """
 
 
@@ -111,6 +115,7 @@ def test_the_working_day_calendar_needs_no_holidays_package(tmp_path: Path) -> N
 def test_the_bot_starts_with_its_default_language_and_not_english(tmp_path: Path) -> None:
     seen = _run(tmp_path)
     assert "lv" in seen["locales"] and not any(name.startswith("en") for name in seen["locales"])
+    assert seen["babel_global_kept"] is False  # read to load the locale's data, then let go
     # messages load with their feature's first message: the report's (typed button labels) at
     # start, not the coordinators' nor the console's
     assert "lv/report.j2" in seen["templates"]
