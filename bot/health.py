@@ -302,6 +302,15 @@ REQUEST_HEAD_LIMIT = 8192  # bytes: a request line and headers, as a probe or a 
 REQUEST_TIMEOUT = 10.0  # seconds for a client to send its request head
 
 
+async def _answered(health: Health, path: str) -> Reply:
+    """The endpoint's answer; a probe that fails unexpectedly is one logged error and a 500."""
+    try:
+        return await health.answer(path)
+    except Exception:
+        log.exception("health endpoint %s failed", path)
+        return Reply(HTTPStatus.INTERNAL_SERVER_ERROR, CONTENT_TYPE, "500: Internal Server Error\n")
+
+
 async def _serve_one(
     health: Health,
     clients: set[asyncio.StreamWriter],
@@ -324,7 +333,7 @@ async def _serve_one(
             if method not in ("GET", "HEAD"):
                 reply = Reply(HTTPStatus.METHOD_NOT_ALLOWED, CONTENT_TYPE, "405: Method Not Allowed\n")
             else:
-                reply = await health.answer(target.partition("?")[0])
+                reply = await _answered(health, target.partition("?")[0])
         body = reply.body.encode()
         writer.write(
             (

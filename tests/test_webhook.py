@@ -328,6 +328,26 @@ async def test_the_health_server_answers_http_and_refuses_what_is_not_a_probe(sq
         await db.dispose()
 
 
+async def test_a_failing_probe_is_a_500_and_a_logged_error(
+    sqlite_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    db = Database(sqlite_url)
+    health = Health(db)
+
+    def broken() -> bool:
+        raise RuntimeError("runtime gone")
+
+    health.runtime = type("Runtime", (), {"is_leader": staticmethod(broken)})()
+    port = free_port()
+    try:
+        async with serving(health, f"127.0.0.1:{port}"):
+            assert (await _exchange(port, b"GET /readyz HTTP/1.1\r\n\r\n"))[0] == 500
+            assert (await _exchange(port, b"GET /healthz HTTP/1.1\r\n\r\n"))[0] == 200  # still serving
+        assert any("health endpoint /readyz failed" in r.getMessage() for r in caplog.records)
+    finally:
+        await db.dispose()
+
+
 async def test_a_taken_health_port_is_one_error_line_and_the_bot_goes_on(
     sqlite_url: str, caplog: pytest.LogCaptureFixture
 ) -> None:
