@@ -11,14 +11,7 @@ from __future__ import annotations
 
 import sys
 
-from bot.config import (
-    Settings,
-    SettingsError,
-    WebhookConfigError,
-    load_settings,
-    parse_listen,
-    webhook_url_and_secret,
-)
+from bot.config import Settings, SettingsError, WebhookConfigError, load_settings
 from bot.runner import RunOptions, database_error_message, database_error_types, run_bot, run_options
 from reporting_forms.catalog import Catalog, CatalogError, default_catalog
 
@@ -31,10 +24,7 @@ def ready_to_run(options: RunOptions) -> tuple[Settings, Catalog] | None:
         settings = load_settings()
         if not settings.telegram_bot_token:
             return None
-        if options.webhook:
-            webhook_url_and_secret(settings)
-            if options.listen is not None:
-                parse_listen(options.listen)
+        options.check(settings)
         return settings, default_catalog()
     except (SettingsError, WebhookConfigError, ValueError, CatalogError):
         return None

@@ -31,7 +31,7 @@ from bot.cli_import import import_command
 from bot.cli_ops import backup_command, purge_command, restore_command
 from bot.cli_periods import period_app, plan_reporters
 from bot.cli_reminders import reminders_app
-from bot.config import Settings, WebhookConfigError, parse_listen, webhook_url_and_secret
+from bot.config import Settings, WebhookConfigError
 from bot.runner import (
     RunOptions,
     database_error_message,
@@ -600,15 +600,12 @@ def run(
         _start_console(settings, None, "VPD")
         return
 
-    if webhook:
-        try:
-            webhook_url_and_secret(settings)
-            if listen is not None:
-                parse_listen(listen)
-        except (WebhookConfigError, ValueError) as exc:
-            raise fail(f"Configuration error: {exc}") from None
-
-    run_bot(settings, get_catalog(shared=True), RunOptions(webhook=webhook, listen=listen))
+    options = RunOptions(webhook=webhook, listen=listen)
+    try:
+        options.check(settings)
+    except (WebhookConfigError, ValueError) as exc:
+        raise fail(f"Configuration error: {exc}") from None
+    run_bot(settings, get_catalog(shared=True), options)
 
 
 @app.command()

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
 from bot.app import run_polling
-from bot.config import Settings
+from bot.config import Settings, parse_listen, webhook_url_and_secret
 from bot.services_container import open_services
 from reporting_forms.catalog import Catalog
 
@@ -56,6 +56,14 @@ class RunOptions:
 
     webhook: bool = False
     listen: str | None = None
+
+    def check(self, settings: Settings) -> None:
+        """In webhook mode, its settings and ``--listen``: WebhookConfigError or ValueError, one
+        line naming what is wrong."""
+        if self.webhook:
+            webhook_url_and_secret(settings)
+            if self.listen is not None:
+                parse_listen(self.listen)
 
 
 def run_options(args: list[str]) -> RunOptions | None:

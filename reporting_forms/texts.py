@@ -167,7 +167,7 @@ def _locale(lang: str) -> Locale:
     its data anew, on every number and date formatted), with its data loaded.
 
     To find a locale's parent while loading its data, Babel reads its cross-locale tables
-    (``global.dat``: time zones, currencies, likely subtags …) and keeps them, ~1.3 MB of the
+    (``global.dat``: time zones, currencies, likely subtags …) and keeps them, ~1 MB of the
     idle bot's memory. Numbers and dates in a loaded locale never read them, so they are let go
     once the data is in; Babel reads them again should anything ask (issue 12, item 6)."""
     locale = Locale.parse("lv_LV" if lang == "lv" else "en_GB")
@@ -254,7 +254,7 @@ def preload(languages: Iterable[str] = LANGUAGES) -> None:
     Message modules are not preloaded: each loads with the first message of its feature, in
     0.2–2 ms from the compiled templates (:class:`_CompiledTemplates`), so a bot holds only the
     features its users use — not the console's, nor the coordinators' until one writes
-    (~1.9 MB of idle memory; README, Benchmarks)."""
+    (~0.7 MB of idle memory; README, Benchmarks)."""
     for lang in languages:
         format_number(1.5, lang)  # babel loads a locale's data on first use
         format_day(dt.date(2000, 1, 1), lang)
