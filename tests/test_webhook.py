@@ -294,74 +294,69 @@ async def _exchange(port: int, request: bytes) -> tuple[int, dict[str, str], byt
     return int(status_line.split(" ")[1]), headers, body
 
 
-async def test_the_health_server_answers_http_and_refuses_what_is_not_a_probe(sqlite_url: str) -> None:
-    """The polling mode's server (plain asyncio): GET and HEAD of the three paths, a query
-    string ignored; 404, 405 and 400 for anything else; a client that never finishes its
-    request neither blocks the others nor the server's end."""
+@pytest.fixture
+async def health(sqlite_url: str) -> AsyncIterator[Health]:
+    """The endpoints of a bot on an SQLite database (disposed after the test)."""
     db = Database(sqlite_url)
-    health = Health(db, db_timeout=5)
-    port = free_port()
     try:
-        async with serving(health, f"127.0.0.1:{port}"):
-            status, headers, body = await _exchange(port, b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
-            assert status == 200 and headers["Content-Type"].startswith("application/json")
-            assert json.loads(body) == {"status": "ok"} and headers["Connection"] == "close"
-            status, _, body = await _exchange(port, b"GET /readyz?verbose=1 HTTP/1.0\r\n\r\n")
-            assert status == 200 and json.loads(body)["database"] == "ok"
-            status, headers, body = await _exchange(port, b"HEAD /metrics HTTP/1.1\r\n\r\n")
-            assert status == 200 and body == b"" and int(headers["Content-Length"]) > 100
-            assert (await _exchange(port, b"GET /nothing HTTP/1.1\r\n\r\n"))[0] == 404
-            assert (await _exchange(port, b"POST /healthz HTTP/1.1\r\n\r\n"))[0] == 405
-            assert (await _exchange(port, b"GET /healthz SPDY/3\r\n\r\n"))[0] == 400
-            assert (await _exchange(port, b"\x16\x03\x01 not http\r\n\r\n"))[0] == 400
-            assert (await _exchange(port, b"GET /" + b"a" * 10_000 + b" HTTP/1.1\r\n\r\n"))[0] == 400
-            idle_reader, idle = await asyncio.open_connection("127.0.0.1", port)
-            idle.write(b"GET /healthz HTTP/1.1\r\n")  # and never ends its head
-            assert (await _exchange(port, b"GET /healthz HTTP/1.1\r\n\r\n"))[0] == 200
-        # the block ended with that client still connected: cut, and the port is free again
-        with contextlib.suppress(ConnectionResetError):
-            assert await asyncio.wait_for(idle_reader.read(), 2) == b""
-        idle.close()
-        async with serving(health, f"127.0.0.1:{port}") as listening:
-            assert listening
+        yield Health(db, db_timeout=5)
     finally:
         await db.dispose()
 
 
+async def test_the_health_server_answers_http_and_refuses_what_is_not_a_probe(health: Health) -> None:
+    """The polling mode's server (plain asyncio): GET and HEAD of the three paths, a query
+    string ignored; 404, 405 and 400 for anything else; a client that never finishes its
+    request neither blocks the others nor the server's end."""
+    port = free_port()
+    async with serving(health, f"127.0.0.1:{port}"):
+        status, headers, body = await _exchange(port, b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert status == 200 and headers["Content-Type"].startswith("application/json")
+        assert json.loads(body) == {"status": "ok"} and headers["Connection"] == "close"
+        status, _, body = await _exchange(port, b"GET /readyz?verbose=1 HTTP/1.0\r\n\r\n")
+        assert status == 200 and json.loads(body)["database"] == "ok"
+        status, headers, body = await _exchange(port, b"HEAD /metrics HTTP/1.1\r\n\r\n")
+        assert status == 200 and body == b"" and int(headers["Content-Length"]) > 100
+        assert (await _exchange(port, b"GET /nothing HTTP/1.1\r\n\r\n"))[0] == 404
+        assert (await _exchange(port, b"POST /healthz HTTP/1.1\r\n\r\n"))[0] == 405
+        assert (await _exchange(port, b"GET /healthz SPDY/3\r\n\r\n"))[0] == 400
+        assert (await _exchange(port, b"\x16\x03\x01 not http\r\n\r\n"))[0] == 400
+        assert (await _exchange(port, b"GET /" + b"a" * 10_000 + b" HTTP/1.1\r\n\r\n"))[0] == 400
+        idle_reader, idle = await asyncio.open_connection("127.0.0.1", port)
+        idle.write(b"GET /healthz HTTP/1.1\r\n")  # and never ends its head
+        assert (await _exchange(port, b"GET /healthz HTTP/1.1\r\n\r\n"))[0] == 200
+    # the block ended with that client still connected: cut, and the port is free again
+    with contextlib.suppress(ConnectionResetError):
+        assert await asyncio.wait_for(idle_reader.read(), 2) == b""
+    idle.close()
+    async with serving(health, f"127.0.0.1:{port}") as listening:
+        assert listening
+
+
 async def test_a_failing_probe_is_a_500_and_a_logged_error(
-    sqlite_url: str, caplog: pytest.LogCaptureFixture
+    health: Health, caplog: pytest.LogCaptureFixture
 ) -> None:
-    db = Database(sqlite_url)
-    health = Health(db)
 
     def broken() -> bool:
         raise RuntimeError("runtime gone")
 
     health.runtime = type("Runtime", (), {"is_leader": staticmethod(broken)})()
     port = free_port()
-    try:
-        async with serving(health, f"127.0.0.1:{port}"):
-            assert (await _exchange(port, b"GET /readyz HTTP/1.1\r\n\r\n"))[0] == 500
-            assert (await _exchange(port, b"GET /healthz HTTP/1.1\r\n\r\n"))[0] == 200  # still serving
-        assert any("health endpoint /readyz failed" in r.getMessage() for r in caplog.records)
-    finally:
-        await db.dispose()
+    async with serving(health, f"127.0.0.1:{port}"):
+        assert (await _exchange(port, b"GET /readyz HTTP/1.1\r\n\r\n"))[0] == 500
+        assert (await _exchange(port, b"GET /healthz HTTP/1.1\r\n\r\n"))[0] == 200  # still serving
+    assert any("health endpoint /readyz failed" in r.getMessage() for r in caplog.records)
 
 
 async def test_a_taken_health_port_is_one_error_line_and_the_bot_goes_on(
-    sqlite_url: str, caplog: pytest.LogCaptureFixture
+    health: Health, caplog: pytest.LogCaptureFixture
 ) -> None:
-    db = Database(sqlite_url)
-    health = Health(db)
     port = free_port()
     listen = f"127.0.0.1:{port}"
-    try:
-        async with serving(health, listen) as first, serving(health, listen) as second:
-            assert first is True and second is False
-            assert (await _exchange(port, b"GET /healthz HTTP/1.1\r\n\r\n"))[0] == 200
-        assert any("cannot listen on 127.0.0.1" in r.getMessage() for r in caplog.records)
-    finally:
-        await db.dispose()
+    async with serving(health, listen) as first, serving(health, listen) as second:
+        assert first is True and second is False
+        assert (await _exchange(port, b"GET /healthz HTTP/1.1\r\n\r\n"))[0] == 200
+    assert any("cannot listen on 127.0.0.1" in r.getMessage() for r in caplog.records)
 
 
 def test_leader_state_reads_the_runtime() -> None:
