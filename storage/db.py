@@ -111,12 +111,19 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
     return engine
 
 
+# Set while Database.unit checks a connection out: the unit's BEGIN is its liveness check.
+_BEGIN_CHECKS: ContextVar[bool] = ContextVar("resobot_begin_checks", default=False)
+
+
 def _ping_on_checkout(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
     """A pooled connection killed by a restart or ``pg_terminate_backend`` is replaced, not used:
     one round trip (``;``) at every checkout; on failure the pool discards the connection and
     checks out another (SQLAlchemy's DisconnectionError protocol). SQLAlchemy's own
     ``pool_pre_ping`` does the same in three round trips on asyncpg (BEGIN, ``;``, ROLLBACK),
-    ~1 ms per update on these machines (bench/bench_chat.py)."""
+    ~1 ms per update on these machines (bench/bench_chat.py). A unit of work's checkout skips
+    it: its BEGIN is the same check (:meth:`Database._begun`)."""
+    if _BEGIN_CHECKS.get():
+        return
     try:
         await_only(dbapi_connection.driver_connection.fetchrow(";"))
     except Exception as exc:
@@ -244,6 +251,34 @@ class Sql:
             if changed is not None:
                 return int(changed)
         return int((await self._execute(source, params)).rowcount)
+
+    async def run_many(self, source: Unit | AsyncSession, rows: list[dict[str, Any]]) -> None:
+        """Execute once per parameter set, in one call to the driver (asyncpg sends them in one
+        round trip; SQLite's executemany); through SQLAlchemy's executemany elsewhere."""
+        if not rows:
+            return
+        if isinstance(source, Unit):
+            if source._session is not None:
+                await source.autoflush()
+            dialect = source.db.dialect
+            if source.sqlite is not None:
+                source.sqlite.executemany(self.sql, [self._bound(dialect, dict(r)) for r in rows])
+                return
+            pg = source.pg
+            if pg is not None and pg.is_in_transaction():
+                sql, names = self._numbered(dialect)
+                try:
+                    await self._pg_processors(dialect, pg, sql)
+                    bound = [self._bound(dialect, dict(r)) for r in rows]
+                    await pg.executemany(sql, [[b[n] for n in names] for b in bound])
+                except Exception as exc:
+                    raise await source.driver_error(exc, sql) from exc
+                return
+        if isinstance(source, Unit) and source._session is None:
+            await source.connection.execute(self.clause, rows)
+            return
+        session = source.session if isinstance(source, Unit) else source
+        await SAAsyncSession.execute(session, self.clause, rows)
 
     async def _execute(self, source: Unit | AsyncSession, params: dict[str, Any]) -> Any:
         if isinstance(source, Unit) and source._session is None:
@@ -475,9 +510,9 @@ class Database:
             if self._turn is not None:
                 conn, raw = await self._unit_connection()
                 unit = Unit(self, conn=conn, sqlite=raw)
-            else:  # PostgreSQL: a pooled connection (pinged at checkout) for this unit
-                conn = await self.engine.connect()
-                unit = Unit(self, conn=conn, pg=(await conn.get_raw_connection()).driver_connection)
+            else:  # PostgreSQL: a pooled connection, its transaction begun
+                conn, pg = await self._begun()
+                unit = Unit(self, conn=conn, pg=pg)
             token = _bound.set(unit)
             try:
                 yield unit
@@ -492,6 +527,36 @@ class Database:
             finally:
                 _bound.reset(token)
                 await unit.close()
+
+    async def _begun(self) -> tuple[AsyncConnection, Any]:
+        """PostgreSQL: a pooled connection with the unit's transaction begun, and its asyncpg
+        connection. BEGIN, the transaction's first round trip, is also the liveness check that
+        every other checkout makes with a ping of its own (``_ping_on_checkout``): a connection
+        killed while pooled (a server restart, ``pg_terminate_backend``) fails it before
+        anything ran on it, so it is discarded and another one checked out, as the pool does on
+        a failed ping. An error that is not a lost connection is raised at once."""
+        pool_size = getattr(self.engine.pool, "size", lambda: 0)()
+        attempts = pool_size + 1  # every pooled connection may be dead, and then a new one
+        for attempt in range(attempts):
+            token = _BEGIN_CHECKS.set(True)
+            try:
+                conn = await self.engine.connect()
+            finally:
+                _BEGIN_CHECKS.reset(token)
+            raw = await conn.get_raw_connection()
+            try:
+                await conn.begin()  # SQLAlchemy's transaction: no statement (asyncpg's starts lazily)
+                await raw.dbapi_connection._start_transaction()  # BEGIN, as at its first statement
+            except Exception as exc:
+                lost = raw.driver_connection.is_closed() or self.dialect.is_disconnect(exc, None, None)
+                with contextlib.suppress(Exception):
+                    await (conn.invalidate() if lost else conn.rollback())
+                await conn.close()
+                if not lost or attempt == attempts - 1:
+                    raise
+                continue
+            return conn, raw.driver_connection
+        raise AssertionError("unreachable")  # the loop returns or raises
 
     async def _unit_connection(self) -> tuple[AsyncConnection, Any]:
         if self._unit_conn is None:

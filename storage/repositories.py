@@ -555,34 +555,26 @@ class ReportRepo(_Repo):
         ``note``: how the revision came (an import from a file: ``{"field": IMPORT_FIELD,
         "new": file name, "by_name": who}``), appended to the revision's changes.
 
-        A handful of statements (:class:`Sql`), not the ORM: a confirm is the heaviest step of a
-        report flow. ORM instances of the report this session holds are refreshed after."""
+        A few statements (:class:`Sql`), not the ORM: a confirm is the heaviest step of a report
+        flow. One reads the period, the report's head and its values by indicator; a first
+        submission is then one INSERT of the report, one of its values and one of the revision.
+        ORM instances of the report this session holds are refreshed after."""
         now = now or t.utcnow()
         src = self.source
-        period_id = await self._period_id(year)
-        found = await _REPORT_HEAD.one(
-            src, measure_id=measure_id, institution_id=institution_id, period_id=period_id
-        )
-        if found is None:
-            created = await _NEW_REPORT.one(
-                src,
-                measure_id=measure_id,
-                institution_id=institution_id,
-                period_id=period_id,
-                status=t.ReportStatus.DRAFT.value,
-                review_state=t.ReviewState.PENDING.value,
-                risk_flag=False,
-                created_by_contact_id=contact_id,
-                created_at=now,
-            )
-            assert created is not None
-            report_id, revision, old_comment = int(created[0]), 0, None
-        else:
-            report_id, revision, old_comment = int(found[0]), int(found[1]), found[2]
-        current = {row[1]: row for row in await _VALUES.rows(src, report_id=report_id)}
+        keys = {"measure_id": measure_id, "institution_id": institution_id, "year": year}
+        rows = await _SUBMIT_READ.rows(src, **keys)
+        if not rows:  # the year's first report: its period row is made
+            await self._period_id(year)
+            rows = await _SUBMIT_READ.rows(src, **keys)
+        period_id, report_id, revision, old_comment = rows[0][:4]
+        indicators = [(r[4], r[5], r[6]) for r in rows if r[4] is not None]  # (id, code, kind)
+        current = {r[4]: (r[7], *r[8:]) for r in rows if r[7] is not None}  # indicator → (value id, columns)
         old_answers: dict[str, Any] = {}
         if revision:
-            for _, _, code, kind, num, text_, status, day in current.values():
+            for indicator_id, code, kind in indicators:
+                if indicator_id not in current:
+                    continue
+                num, text_, status, day = current[indicator_id][1:]
                 stored = StoredValue(code, kind, num, text_, status, day)
                 if stored.as_answer() is not None:
                     old_answers[code] = stored.as_answer()
@@ -590,29 +582,41 @@ class ReportRepo(_Repo):
                     old_answers[f"{code}.date"] = day.isoformat()
             if old_comment:
                 old_answers["comment"] = old_comment
-        indicators = await _INDICATORS.rows(src, measure_id=measure_id)
+        submitted = {
+            "comment": answers.get("comment"),
+            "risk_flag": any(answers.get(code) == "risk" for _, code, _ in indicators),
+            "status": t.ReportStatus.SUBMITTED.value,
+            "revision": (revision or 0) + 1,
+            "submitted_at": now,
+            "review_state": t.ReviewState.PENDING.value,
+            "review_comment": None,  # a new revision waits for review: an earlier return comment is history
+        }
+        if report_id is None:
+            row = await _NEW_SUBMITTED_REPORT.one(
+                src,
+                measure_id=measure_id,
+                institution_id=institution_id,
+                period_id=period_id,
+                created_by_contact_id=contact_id,
+                created_at=now,
+                **submitted,
+            )
+        else:
+            row = await _RESUBMITTED.one(src, id=report_id, **submitted)
+        assert row is not None
+        report = detached(t.Report, **_named(t.Report, row))
+        inserts = []
         for indicator_id, code, kind in indicators:
-            row = current.get(indicator_id)
+            value = current.get(indicator_id)
             values = _value_columns(kind, answers.get(code), answers.get(f"{code}.date"))
             if values is None:
-                if row is not None:
-                    await _DELETE_VALUE.run(src, id=row[0])
-            elif row is None:
-                await _INSERT_VALUE.run(src, report_id=report_id, indicator_id=indicator_id, **values)
-            elif tuple(row[4:]) != tuple(values.values()):
-                await _UPDATE_VALUE.run(src, id=row[0], **values)
-        revision += 1
-        await _SUBMITTED.run(
-            src,
-            id=report_id,
-            comment=answers.get("comment"),
-            risk_flag=any(answers.get(code) == "risk" for _, code, _ in indicators),
-            status=t.ReportStatus.SUBMITTED.value,
-            revision=revision,
-            submitted_at=now,
-            review_state=t.ReviewState.PENDING.value,
-            review_comment=None,  # a new revision waits for review: an earlier return comment is history
-        )
+                if value is not None:
+                    await _DELETE_VALUE.run(src, id=value[0])
+            elif value is None:
+                inserts.append({"report_id": report.id, "indicator_id": indicator_id, **values})
+            elif tuple(value[1:]) != tuple(values.values()):
+                await _UPDATE_VALUE.run(src, id=value[0], **values)
+        await _INSERT_VALUE.run_many(src, inserts)
         changes = [
             {"field": k, "old": old_answers.get(k), "new": answers.get(k)}
             for k in sorted(set(old_answers) | set(answers))
@@ -622,32 +626,32 @@ class ReportRepo(_Repo):
             changes.append(note)
         await _NEW_REVISION.run(
             src,
-            report_id=report_id,
-            revision=revision,
+            report_id=report.id,
+            revision=report.revision,
             submitted_by_contact_id=contact_id,
             submitted_at=now,
             answers=dict(answers),
             changes=changes,
         )
-        return await self._fresh_report(report_id)
+        return await self._fresh(report)
 
-    async def _fresh_report(self, report_id: int) -> t.Report:
-        """The report as stored now; instances the ORM session holds of it, its values and
-        revisions are expired (they were written past the ORM)."""
+    async def _fresh(self, report: t.Report) -> t.Report:
+        """``report`` (a detached instance of the row as just written) as this unit's or
+        session's instance; instances the ORM session holds of it, its values and revisions are
+        expired (they were written past the ORM)."""
         unit = self.source if isinstance(self.source, Unit) else None
         session = self.source if unit is None else unit._session
         if session is not None:
             for obj in list(session.identity_map.values()):
-                if (isinstance(obj, t.Report) and obj.id == report_id) or (
-                    isinstance(obj, t.ReportValue | t.ReportRevision) and obj.report_id == report_id
+                if (isinstance(obj, t.Report) and obj.id == report.id) or (
+                    isinstance(obj, t.ReportValue | t.ReportRevision) and obj.report_id == report.id
                 ):
                     session.expire(obj)
         if unit is None:
-            report = await self.session.get(t.Report, report_id)
-            assert report is not None
-            return report
-        row = await _REPORT.one(unit, id=report_id)
-        return unit.adopt(detached(t.Report, **_named(t.Report, row)), refresh=True)
+            fresh = await self.session.get(t.Report, report.id)
+            assert fresh is not None
+            return fresh
+        return unit.adopt(report, refresh=True)
 
     async def view(self, report_id: int) -> ReportView | None:
         views = await self._views(select(t.Report).where(t.Report.id == report_id))
@@ -776,6 +780,10 @@ def _named(model: type, row: tuple[Any, ...]) -> dict[str, Any]:
     return dict(zip((c.name for c in model.__table__.columns), row, strict=True))  # type: ignore[attr-defined]
 
 
+def _column_names(model: type) -> str:
+    return ", ".join(c.name for c in model.__table__.columns)  # type: ignore[attr-defined]
+
+
 def _select_all(model: type, alias: str) -> str:
     return ", ".join(f"{alias}.{c.name}" for c in model.__table__.columns)  # type: ignore[attr-defined]
 
@@ -798,11 +806,6 @@ _FIND_REPORT = Sql(
     params={"measure_id": Integer(), "institution_id": Integer(), "year": Integer()},
     columns=_table_columns(t.Report),
 )
-_REPORT = Sql(
-    f"SELECT {_select_all(t.Report, 'r')} FROM report AS r WHERE r.id = :id",
-    params={"id": Integer()},
-    columns=_table_columns(t.Report),
-)
 _PERIOD_ID = Sql(
     "SELECT id FROM reporting_period WHERE year = :year",
     params={"year": Integer()},
@@ -814,49 +817,55 @@ _NEW_PERIOD = Sql(
        ON CONFLICT (year) DO NOTHING""",
     params={k: v for k, v in _table_columns(t.ReportingPeriod).items() if k != "id"},
 )
-_REPORT_HEAD = Sql(
-    """SELECT id, revision, comment FROM report
-       WHERE measure_id = :measure_id AND institution_id = :institution_id AND period_id = :period_id""",
-    params={"measure_id": Integer(), "institution_id": Integer(), "period_id": Integer()},
-    columns={"id": Integer(), "revision": Integer(), "comment": String()},
-)
-_NEW_REPORT = Sql(
-    """INSERT INTO report (measure_id, institution_id, period_id, status, revision, review_state,
-                           risk_flag, created_by_contact_id, created_at)
-       VALUES (:measure_id, :institution_id, :period_id, :status, 0, :review_state,
-               :risk_flag, :created_by_contact_id, :created_at)
-       RETURNING id""",
-    params=_table_columns(t.Report),
-    columns={"id": Integer()},
-)
-_SUBMITTED = Sql(
-    """UPDATE report SET comment = :comment, risk_flag = :risk_flag, status = :status,
-           revision = :revision, submitted_at = :submitted_at, review_state = :review_state,
-           review_comment = :review_comment
-       WHERE id = :id""",
-    params=_table_columns(t.Report),
-)
 _VALUE_COLUMNS = {  # value_num, value_text, status, value_date: what _value_columns() gives
     k: v for k, v in _table_columns(t.ReportValue).items() if k not in {"id", "report_id", "indicator_id"}
 }
-# (value id, indicator id, code, kind, value_num, value_text, status, value_date) in form order
-_VALUES = Sql(
-    """SELECT v.id, v.indicator_id, i.code, i.kind, v.value_num, v.value_text, v.status, v.value_date
-       FROM report_value AS v JOIN indicator AS i ON i.id = v.indicator_id
-       WHERE v.report_id = :report_id ORDER BY i.position""",
-    params={"report_id": Integer()},
+# The confirm's reads in one statement: a row per indicator of the measure, in form order, with
+# (period id, report id, revision, comment) of the year's report (None: no report yet) and the
+# indicator's (id, code, kind) and current (value id, value_num, value_text, status, value_date).
+# No row: the year has no period row yet.
+_SUBMIT_READ = Sql(
+    """SELECT p.id, r.id, r.revision, r.comment, i.id, i.code, i.kind,
+              v.id, v.value_num, v.value_text, v.status, v.value_date
+       FROM reporting_period AS p
+       LEFT JOIN report AS r
+         ON r.period_id = p.id AND r.measure_id = :measure_id AND r.institution_id = :institution_id
+       LEFT JOIN indicator AS i ON i.measure_id = :measure_id
+       LEFT JOIN report_value AS v ON v.report_id = r.id AND v.indicator_id = i.id
+       WHERE p.year = :year
+       ORDER BY i.position""",
+    params={"measure_id": Integer(), "institution_id": Integer(), "year": Integer()},
     columns={
-        "id": Integer(),
+        "period_id": Integer(),
+        "report_id": Integer(),
+        "revision": Integer(),
+        "comment": String(),
         "indicator_id": Integer(),
         "code": String(),
         "kind": String(),
+        "value_id": Integer(),
         **_VALUE_COLUMNS,
     },
 )
-_INDICATORS = Sql(
-    "SELECT id, code, kind FROM indicator WHERE measure_id = :measure_id ORDER BY position",
-    params={"measure_id": Integer()},
-    columns={"id": Integer(), "code": String(), "kind": String()},
+_NEW_SUBMITTED_REPORT = Sql(
+    f"""INSERT INTO report (measure_id, institution_id, period_id, status, revision, review_state,
+                           review_comment, risk_flag, comment, created_by_contact_id, created_at,
+                           submitted_at)
+       VALUES (:measure_id, :institution_id, :period_id, :status, :revision, :review_state,
+               :review_comment, :risk_flag, :comment, :created_by_contact_id, :created_at,
+               :submitted_at)
+       RETURNING {_column_names(t.Report)}""",
+    params=_table_columns(t.Report),
+    columns=_table_columns(t.Report),
+)
+_RESUBMITTED = Sql(
+    f"""UPDATE report SET comment = :comment, risk_flag = :risk_flag, status = :status,
+           revision = :revision, submitted_at = :submitted_at, review_state = :review_state,
+           review_comment = :review_comment
+       WHERE id = :id
+       RETURNING {_column_names(t.Report)}""",
+    params=_table_columns(t.Report),
+    columns=_table_columns(t.Report),
 )
 _INSERT_VALUE = Sql(
     """INSERT INTO report_value (report_id, indicator_id, value_num, value_text, status, value_date)

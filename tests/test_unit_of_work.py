@@ -99,11 +99,11 @@ async def test_values_are_read_as_sqlalchemy_reads_them(db: Database) -> None:
     assert found is not None and found[4] == {"draft": {"a": [1, 2.5]}}
 
 
-async def test_on_postgresql_only_the_first_statement_of_a_unit_goes_through_sqlalchemy(
+async def test_on_postgresql_a_unit_begins_its_transaction_and_no_statement_goes_through_sqlalchemy(
     db: Database,
 ) -> None:
-    """The first begins the transaction (SQLAlchemy's asyncpg adapter sends BEGIN); the rest of
-    the update's hand-written statements run on the asyncpg connection in it."""
+    """The unit's BEGIN is sent when it starts (it is the pooled connection's liveness check);
+    every hand-written statement of the update then runs on the asyncpg connection in it."""
     if not _is_postgres(db):
         pytest.skip("SQLite runs every hand-written statement on sqlite3 (no SQLAlchemy statement)")
     seen: list[str] = []
@@ -114,14 +114,40 @@ async def test_on_postgresql_only_the_first_statement_of_a_unit_goes_through_sql
     event.listen(db.engine.sync_engine, "before_cursor_execute", count)
     try:
         async with db.unit() as unit:
+            assert unit.pg is not None and unit.pg.is_in_transaction()
             repos = Repos(unit)
             assert await repos.start_update(401, 7, "bot:7:7") is not None
-            assert unit.pg is not None and unit.pg.is_in_transaction()
             await _INSERT_UPDATE.run(unit, bot_id=2, update_id=402, at=NOW)
     finally:
         event.remove(db.engine.sync_engine, "before_cursor_execute", count)
-    assert len(seen) == 1 and "processed_update" in seen[0], seen
+    assert seen == []
     assert await _updates(db) == {401, 402}
+
+
+async def test_on_postgresql_a_unit_checks_its_connection_with_begin_not_a_ping(db: Database) -> None:
+    """Other checkouts ping the connection (one round trip); a unit's checkout does not: its
+    BEGIN fails on a dead connection just the same (tests/reliability/test_database_outage.py)."""
+    if not _is_postgres(db):
+        pytest.skip("PostgreSQL's checkout ping")
+    pings: list[str] = []
+    async with db.unit() as unit:  # a connection is pooled
+        assert unit.pg is not None
+    original = type(unit.pg).fetchrow
+
+    async def spy(self: Any, query: str, *args: Any, **kwargs: Any) -> Any:
+        pings.append(query)
+        return await original(self, query, *args, **kwargs)
+
+    type(unit.pg).fetchrow = spy  # type: ignore[method-assign]
+    try:
+        async with db.unit():
+            pass
+        assert pings == []
+        async with db.session() as s:  # a plain session's checkout still pings
+            await s.exec(sql("SELECT 1"))
+        assert pings == [";"]
+    finally:
+        type(unit.pg).fetchrow = original  # type: ignore[method-assign]
 
 
 async def test_a_database_error_on_the_driver_connection_is_sqlalchemys(db: Database) -> None:
