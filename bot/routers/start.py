@@ -13,6 +13,7 @@ from aiogram.types import CallbackQuery, Message, TelegramObject
 from bot.access import RequireContact
 from bot.commands import set_contact_commands
 from bot.context import ContactCtx, Ctx
+from bot.filters import is_command
 from bot.states import ReportFlow
 from reporting_forms.registration import registration_wait
 from reporting_forms.texts import alert, text
@@ -105,6 +106,23 @@ class Unregistered(Filter):
         return ctx.contact is None or not ctx.contact.active
 
 
+class ForPublicRouter(Filter):
+    """The public router's own filter: an update one of its handlers may take — from a group or
+    channel, a command (/start, /help), or from a user without an active contact. Anything
+    else (a registered contact's answer or button, most updates) passes the router by with
+    this one check instead of each of its handlers' filters."""
+
+    async def __call__(self, event: TelegramObject, ctx: Ctx) -> bool:
+        if ctx.contact is None or not ctx.contact.active:
+            return True
+        if isinstance(event, CallbackQuery):
+            message = event.message
+            return message is not None and message.chat.type != ChatType.PRIVATE
+        if isinstance(event, Message):
+            return event.chat.type != ChatType.PRIVATE or is_command(event.text or event.caption)
+        return True
+
+
 async def gate_message(message: Message, ctx: Ctx) -> None:
     unknown = ctx.contact is None
     await message.answer(text(ctx.lang, "common.not_registered" if unknown else "common.deactivated"))
@@ -133,6 +151,8 @@ def public_router() -> Router:
     """Open to everyone; catches everything else an unregistered user sends. Groups get
     nothing but a pointer to the private chat (report data must not reach a group)."""
     router = Router(name="public")
+    for observer in (router.message, router.callback_query, router.edited_message):
+        observer.filter(ForPublicRouter())
     router.message.register(not_private, F.chat.type != ChatType.PRIVATE)
     router.callback_query.register(not_private_callback, F.message.chat.type != ChatType.PRIVATE)
     router.edited_message.register(gate_edited, F.chat.type != ChatType.PRIVATE)
