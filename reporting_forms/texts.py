@@ -16,7 +16,7 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -42,6 +42,14 @@ def format_number(value: float | int | Decimal | None, lang: str = DEFAULT_LANGU
         return "—"
     if isinstance(value, float) and value.is_integer():
         value = int(value)
+    return _formatted(lang, type(value), str(value), value)
+
+
+@lru_cache(maxsize=4096)
+def _formatted(lang: str, kind: type, shown: str, value: float | int | Decimal) -> str:
+    """Babel's formatting (~10 µs) once per number and language: targets, answers and totals
+    recur on every question and card. ``kind`` and ``shown`` keep apart numbers that are equal
+    but shown differently (Decimal("1.50") and Decimal("1.5"), 1 and 1.5 never collide)."""
     return format_decimal(value, locale=_locale(lang), decimal_quantization=False)
 
 

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import datetime as dt
 import html
+from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 import pytest
+from babel.numbers import format_decimal
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -19,6 +21,7 @@ from reporting_forms.messages import chunks
 from reporting_forms.texts import (
     coded_plain,
     format_moment,
+    format_number,
     lv_singular,
     takes_singular,
     text,
@@ -222,3 +225,22 @@ def test_a_coded_message_falls_back_to_the_generic_one_naming_the_code() -> None
     wrong = coded_plain("lv", "reports.warning_", "trained_above_participants", {"unknown": 1})
     assert wrong == "pārbaude „trained_above_participants” nav izpildīta"
     assert coded_plain("en", "coordinator.import_error_", "no_such_code", {}) == "not accepted (no_such_code)"
+
+
+@settings(max_examples=300)
+@given(
+    st.one_of(
+        st.integers(-(10**9), 10**9),
+        st.floats(-1e9, 1e9, allow_nan=False),
+        st.decimals(-(10**6), 10**6, allow_nan=False, allow_infinity=False, places=3),
+    ),
+    st.sampled_from(["lv", "en"]),
+)
+def test_a_number_formatted_again_is_formatted_as_babel_formats_it(value: object, lang: str) -> None:
+    """format_number keeps what it formatted; equal numbers of other types or precision (1 and
+    1.0, Decimal("2.50") and Decimal("2.5")) each get Babel's own result."""
+    assert isinstance(value, int | float | Decimal)
+    shown = int(value) if isinstance(value, float) and value.is_integer() else value
+    expected = format_decimal(shown, locale=lang, decimal_quantization=False)
+    assert format_number(value, lang) == expected
+    assert format_number(value, lang) == expected  # the kept one

@@ -72,7 +72,8 @@ async def test_only_the_leader_runs_the_scheduler_and_the_sender(pg_url: str, ca
             await first.__aexit__(None, None, None)
             assert services[0].is_leader is False and one.scheduler is None
             for _ in range(600):  # one poll, then its start-up: seconds on a loaded machine
-                if services[1].is_leader and two.scheduler is not None:
+                # the scheduler is made before its jobstore's first connection, then started
+                if services[1].is_leader and two.scheduler is not None and two.scheduler.running:
                     break
                 await asyncio.sleep(0.05)
             assert services[1].is_leader and two.scheduler is not None and two.scheduler.running
