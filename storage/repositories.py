@@ -13,6 +13,7 @@ import datetime as dt
 import functools
 import hashlib
 import secrets
+import weakref
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -233,9 +234,20 @@ class CatalogRepo(_Repo):
 
     async def measure_id(self, code: str) -> int | None:
         """The row id of the active measure ``code`` (:meth:`measure`'s row): all the report
-        flow needs of it — one column, no ORM instance built and adopted."""
+        flow needs of it — one column, no ORM instance built and adopted.
+
+        In a unit of work the id is read once per process and database: a catalog sync upserts
+        measures by code and never deletes one, so an active measure's id does not change (a
+        measure the sync deactivates keeps its id until the bot restarts with that catalog)."""
+        known = _MEASURE_IDS.setdefault(self.source.db, {}) if isinstance(self.source, Unit) else None
+        if known is not None and code in known:
+            return known[code]
         row = await _ACTIVE_MEASURE_ID.one(self.source, code=code, active=True)
-        return int(row[0]) if row else None
+        if row is None:
+            return None
+        if known is not None:
+            known[code] = int(row[0])
+        return int(row[0])
 
     async def indicators(self, measure_id: int) -> list[t.Indicator]:
         stmt = (
@@ -794,6 +806,8 @@ _ACTIVE_MEASURE = Sql(
     params={"code": String(), "active": Boolean()},
     columns=_table_columns(t.Measure),
 )
+# CatalogRepo.measure_id's ids, by database (each Database of a process: tests start many)
+_MEASURE_IDS: weakref.WeakKeyDictionary[Any, dict[str, int]] = weakref.WeakKeyDictionary()
 _ACTIVE_MEASURE_ID = Sql(
     "SELECT m.id FROM measure AS m WHERE m.code = :code AND m.active = :active ORDER BY m.id LIMIT 1",
     params={"code": String(), "active": Boolean()},

@@ -15,6 +15,8 @@ from sqlalchemy import text as sql
 from sqlmodel import select
 
 from bot.replay import is_outage
+from reporting_forms.catalog import Catalog
+from storage import repositories
 from storage import tables as t
 from storage.db import Database, Sql
 from storage.repositories import Repos
@@ -175,3 +177,42 @@ async def test_a_connection_lost_mid_unit_is_an_outage_and_is_not_pooled_again(d
     async with db.unit() as unit:  # the next update: another connection, no error
         await _INSERT_UPDATE.run(unit, bot_id=1, update_id=603, at=NOW)
     assert await _updates(db) == {603}
+
+
+async def test_a_measures_row_id_is_read_once_per_database_in_units(
+    db: Database, catalog: Catalog, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """CatalogRepo.measure_id: the report flow asks for a measure's row id at every year step,
+    summary card and confirm; in units of work it is read once per Database (ids of measures are
+    stable: the sync upserts by code). A plain session (the CLI) reads it every time, and an
+    unknown code is never kept."""
+    async with db.session() as s:
+        await Repos(s).catalog.sync(catalog)
+    code = next(m for *_, m in catalog.measures_for("VPD")).id
+    reads: list[str] = []
+    original = repositories._ACTIVE_MEASURE_ID
+
+    class Counted:
+        async def one(self, source: Any, **params: Any) -> Any:
+            reads.append(params["code"])
+            return await original.one(source, **params)
+
+    monkeypatch.setattr(repositories, "_ACTIVE_MEASURE_ID", Counted())
+    async with db.unit() as unit:
+        first = await Repos(unit).catalog.measure_id(code)
+    async with db.unit() as unit:
+        assert await Repos(unit).catalog.measure_id(code) == first
+        assert await Repos(unit).catalog.measure_id("9.9.9") is None
+    assert first is not None and reads == [code, "9.9.9"]
+    async with db.unit() as unit:
+        assert await Repos(unit).catalog.measure_id("9.9.9") is None
+    async with db.session() as s:
+        assert await Repos(s).catalog.measure_id(code) == first
+    assert reads == [code, "9.9.9", "9.9.9", code]
+    other = Database(db.url)
+    try:
+        async with other.unit() as unit:
+            assert await Repos(unit).catalog.measure_id(code) == first
+    finally:
+        await other.dispose()
+    assert reads == [code, "9.9.9", "9.9.9", code, code]
