@@ -312,6 +312,30 @@ _SQLSTATE_CLASSES: dict[str, type[sa_exc.DBAPIError]] = {
 _DISCONNECT_STATES = {"57P01", "57P02", "57P03"}  # admin shutdown, crash shutdown, cannot connect now
 
 
+def _lost(error: BaseException, pg: Any) -> bool:
+    """Did ``error`` (from the asyncpg connection ``pg``, or SQLAlchemy's adapter of it) lose
+    the connection?"""
+    state = _sqlstate(error)
+    return (
+        isinstance(error, OSError | ConnectionError | TimeoutError)
+        or isinstance(error.__cause__, OSError | ConnectionError | TimeoutError)
+        or state.startswith("08")
+        or state in _DISCONNECT_STATES
+        or (pg is not None and pg.is_closed())
+    )
+
+
+def _sqlstate(error: BaseException) -> str:
+    """The SQLSTATE of an asyncpg error, also when SQLAlchemy's adapter wrapped it."""
+    return str(getattr(error, "sqlstate", None) or getattr(error.__cause__, "sqlstate", None) or "")
+
+
+def _sqlalchemy_error(error: Exception, statement: str, lost: bool) -> sa_exc.DBAPIError:
+    state = _sqlstate(error)
+    cls = _SQLSTATE_CLASSES.get(state[:2], sa_exc.OperationalError if lost else sa_exc.DBAPIError)
+    return cls(statement, None, error, hide_parameters=True, connection_invalidated=lost)  # type: ignore[arg-type]
+
+
 def detached(model: type[Any], **values: Any) -> Any:
     """An ORM instance of a row read by :class:`Sql`: persistent, detached — it joins the unit's
     session when one is created and its changes are then flushed like any loaded row's."""
@@ -401,18 +425,11 @@ class Unit:
         """A PostgreSQL error raised on the asyncpg connection directly, as SQLAlchemy raises it
         for a statement it ran: its DBAPIError subclass; a lost connection is invalidated (not
         given back to the pool) and the error says so, as SQLAlchemy's disconnect handling does."""
-        state = str(getattr(error, "sqlstate", "") or "")
-        lost = (
-            isinstance(error, OSError | ConnectionError | TimeoutError)
-            or state.startswith("08")
-            or state in _DISCONNECT_STATES
-            or (self.pg is not None and self.pg.is_closed())
-        )
+        lost = _lost(error, self.pg)
         if lost:
             with contextlib.suppress(Exception):
                 await self._conn.invalidate()
-        cls = _SQLSTATE_CLASSES.get(state[:2], sa_exc.OperationalError if lost else sa_exc.DBAPIError)
-        return cls(statement, None, error, hide_parameters=True, connection_invalidated=lost)  # type: ignore[arg-type]
+        return _sqlalchemy_error(error, statement, lost)
 
     async def commit(self) -> None:
         while self._hooks:
@@ -534,7 +551,13 @@ class Database:
         every other checkout makes with a ping of its own (``_ping_on_checkout``): a connection
         killed while pooled (a server restart, ``pg_terminate_backend``) fails it before
         anything ran on it, so it is discarded and another one checked out, as the pool does on
-        a failed ping. An error that is not a lost connection is raised at once."""
+        a failed ping. An error that is not a lost connection is raised at once; either is
+        raised as SQLAlchemy raises it for a statement it ran (a DBAPIError subclass).
+
+        BEGIN is sent by the private ``_start_transaction`` of SQLAlchemy's asyncpg adapter, the
+        method the adapter itself calls at a transaction's first statement, so the adapter knows
+        its transaction began and commits it (SQLAlchemy is pinned in the lock file;
+        tests/test_unit_of_work.py and tests/reliability/test_database_outage.py cover it)."""
         pool_size = getattr(self.engine.pool, "size", lambda: 0)()
         attempts = pool_size + 1  # every pooled connection may be dead, and then a new one
         for attempt in range(attempts):
@@ -548,12 +571,13 @@ class Database:
                 await conn.begin()  # SQLAlchemy's transaction: no statement (asyncpg's starts lazily)
                 await raw.dbapi_connection._start_transaction()  # BEGIN, as at its first statement
             except Exception as exc:
-                lost = raw.driver_connection.is_closed() or self.dialect.is_disconnect(exc, None, None)
+                lost = _lost(exc, raw.driver_connection) or self.dialect.is_disconnect(exc, None, None)
                 with contextlib.suppress(Exception):
                     await (conn.invalidate() if lost else conn.rollback())
-                await conn.close()
+                with contextlib.suppress(Exception):
+                    await conn.close()
                 if not lost or attempt == attempts - 1:
-                    raise
+                    raise _sqlalchemy_error(exc, "BEGIN", lost) from exc
                 continue
             return conn, raw.driver_connection
         raise AssertionError("unreachable")  # the loop returns or raises

@@ -8,10 +8,12 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+import asyncpg
 import pytest
 from sqlalchemy import JSON, Boolean, DateTime, Float, Integer, Numeric, String, event
 from sqlalchemy import exc as sa_exc
 from sqlalchemy import text as sql
+from sqlalchemy.dialects.postgresql.asyncpg import AsyncAdapt_asyncpg_connection
 from sqlmodel import select
 
 from bot.replay import is_outage
@@ -216,3 +218,51 @@ async def test_a_measures_row_id_is_read_once_per_database_in_units(
     finally:
         await other.dispose()
     assert reads == [code, "9.9.9", "9.9.9", code, code]
+
+
+async def test_on_postgresql_a_begin_that_always_fails_is_an_outage_after_each_connection_was_tried(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A lost connection at BEGIN: the next is tried, a fresh one last; when that fails too the
+    unit raises SQLAlchemy's OperationalError, marked invalidated (the replay's outage)."""
+    if not _is_postgres(db):
+        pytest.skip("PostgreSQL's BEGIN")
+    async with db.unit():  # the engine's first connection (SQLAlchemy reads the server then)
+        pass
+    tries: list[int] = []
+
+    async def lost(self: Any) -> None:
+        tries.append(1)
+        raise ConnectionResetError("connection reset by peer")
+
+    monkeypatch.setattr(AsyncAdapt_asyncpg_connection, "_start_transaction", lost)
+    with pytest.raises(sa_exc.OperationalError) as raised:
+        async with db.unit():
+            pytest.fail("the unit must not start")
+    assert raised.value.connection_invalidated and is_outage(raised.value)
+    assert len(tries) == db.engine.pool.size() + 1  # type: ignore[attr-defined]
+    monkeypatch.undo()
+    async with db.unit() as unit:  # the database itself is fine: the next unit starts
+        await _INSERT_UPDATE.run(unit, bot_id=1, update_id=601, at=NOW)
+    assert await _updates(db) == {601}
+
+
+async def test_on_postgresql_a_begin_refused_for_another_reason_is_raised_at_once(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if not _is_postgres(db):
+        pytest.skip("PostgreSQL's BEGIN")
+    async with db.unit():  # the engine's first connection (SQLAlchemy reads the server then)
+        pass
+    tries: list[int] = []
+
+    async def refused(self: Any) -> None:
+        tries.append(1)
+        raise asyncpg.exceptions.InsufficientPrivilegeError("permission denied")
+
+    monkeypatch.setattr(AsyncAdapt_asyncpg_connection, "_start_transaction", refused)
+    with pytest.raises(sa_exc.ProgrammingError) as raised:
+        async with db.unit():
+            pytest.fail("the unit must not start")
+    assert not raised.value.connection_invalidated and not is_outage(raised.value)
+    assert tries == [1]
