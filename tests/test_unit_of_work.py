@@ -220,49 +220,36 @@ async def test_a_measures_row_id_is_read_once_per_database_in_units(
     assert reads == [code, "9.9.9", "9.9.9", code, code]
 
 
-async def test_on_postgresql_a_begin_that_always_fails_is_an_outage_after_each_connection_was_tried(
-    db: Database, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize(
+    ("failure", "raised_as", "lost"),
+    [
+        (ConnectionResetError("connection reset by peer"), sa_exc.OperationalError, True),
+        (asyncpg.exceptions.InsufficientPrivilegeError("permission denied"), sa_exc.ProgrammingError, False),
+    ],
+)
+async def test_on_postgresql_a_failing_begin_is_raised_as_sqlalchemy_raises_it(
+    db: Database, monkeypatch: pytest.MonkeyPatch, failure: Exception, raised_as: type, lost: bool
 ) -> None:
     """A lost connection at BEGIN: the next is tried, a fresh one last; when that fails too the
-    unit raises SQLAlchemy's OperationalError, marked invalidated (the replay's outage)."""
+    unit raises SQLAlchemy's OperationalError, marked invalidated (the replay's outage). Another
+    refusal is raised at once, as the DBAPIError class of its SQLSTATE."""
     if not _is_postgres(db):
         pytest.skip("PostgreSQL's BEGIN")
     async with db.unit():  # the engine's first connection (SQLAlchemy reads the server then)
         pass
     tries: list[int] = []
 
-    async def lost(self: Any) -> None:
+    async def failing(self: Any) -> None:
         tries.append(1)
-        raise ConnectionResetError("connection reset by peer")
+        raise failure
 
-    monkeypatch.setattr(AsyncAdapt_asyncpg_connection, "_start_transaction", lost)
-    with pytest.raises(sa_exc.OperationalError) as raised:
+    monkeypatch.setattr(AsyncAdapt_asyncpg_connection, "_start_transaction", failing)
+    with pytest.raises(raised_as) as raised:
         async with db.unit():
             pytest.fail("the unit must not start")
-    assert raised.value.connection_invalidated and is_outage(raised.value)
-    assert len(tries) == db.engine.pool.size() + 1  # type: ignore[attr-defined]
+    assert raised.value.connection_invalidated is lost and is_outage(raised.value) is lost
+    assert len(tries) == (db.engine.pool.size() + 1 if lost else 1)  # type: ignore[attr-defined]
     monkeypatch.undo()
     async with db.unit() as unit:  # the database itself is fine: the next unit starts
         await _INSERT_UPDATE.run(unit, bot_id=1, update_id=601, at=NOW)
     assert await _updates(db) == {601}
-
-
-async def test_on_postgresql_a_begin_refused_for_another_reason_is_raised_at_once(
-    db: Database, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    if not _is_postgres(db):
-        pytest.skip("PostgreSQL's BEGIN")
-    async with db.unit():  # the engine's first connection (SQLAlchemy reads the server then)
-        pass
-    tries: list[int] = []
-
-    async def refused(self: Any) -> None:
-        tries.append(1)
-        raise asyncpg.exceptions.InsufficientPrivilegeError("permission denied")
-
-    monkeypatch.setattr(AsyncAdapt_asyncpg_connection, "_start_transaction", refused)
-    with pytest.raises(sa_exc.ProgrammingError) as raised:
-        async with db.unit():
-            pytest.fail("the unit must not start")
-    assert not raised.value.connection_invalidated and not is_outage(raised.value)
-    assert tries == [1]
