@@ -130,6 +130,9 @@ def _ping_on_checkout(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
         raise sa_exc.DisconnectionError() from exc
 
 
+Params = dict[str, Any] | list[dict[str, Any]]  # one parameter set, or one per execution
+
+
 class Sql:
     """A hand-written statement of the hot path, portable between SQLite and PostgreSQL
     (``:name`` parameters; ``INSERT ... ON CONFLICT`` is spoken by both).
@@ -209,13 +212,19 @@ class Sql:
             self._positional = (dialect, compiled.string, tuple(compiled.positiontup or ()))
         return self._positional[1], self._positional[2]
 
-    async def _direct(self, unit: Unit, params: dict[str, Any], *, fetch: bool) -> Any:
+    async def _direct(self, unit: Unit, params: Params, *, fetch: bool) -> Any:
         """Run on the unit's driver connection: rows (fetch) or the changed-row count; None when
-        the statement must go through SQLAlchemy (PostgreSQL before the transaction has begun)."""
+        the statement must go through SQLAlchemy (PostgreSQL before the transaction has begun).
+        ``params`` a list: once per parameter set in one call to the driver (asyncpg sends them
+        in one round trip), giving the number of sets."""
         if unit._session is not None:
             await unit.autoflush()  # the ORM's pending changes go first (as SQLAlchemy's autoflush)
         dialect = unit.db.dialect
+        many = isinstance(params, list)
         if unit.sqlite is not None:
+            if many:
+                unit.sqlite.executemany(self.sql, [self._bound(dialect, dict(p)) for p in params])
+                return len(params)
             cursor = unit.sqlite.execute(self.sql, self._bound(dialect, params))
             return self._decoded(dialect, cursor.fetchall()) if fetch else int(cursor.rowcount)
         pg = unit.pg
@@ -224,6 +233,10 @@ class Sql:
         sql, names = self._numbered(dialect)
         try:
             await self._pg_processors(dialect, pg, sql)
+            if many:
+                bound_sets = [self._bound(dialect, dict(p)) for p in params]
+                await pg.executemany(sql, [[bound[n] for n in names] for bound in bound_sets])
+                return len(params)
             bound = self._bound(dialect, params)
             args = [bound[n] for n in names]
             if fetch:
@@ -257,30 +270,11 @@ class Sql:
         round trip; SQLite's executemany); through SQLAlchemy's executemany elsewhere."""
         if not rows:
             return
-        if isinstance(source, Unit):
-            if source._session is not None:
-                await source.autoflush()
-            dialect = source.db.dialect
-            if source.sqlite is not None:
-                source.sqlite.executemany(self.sql, [self._bound(dialect, dict(r)) for r in rows])
-                return
-            pg = source.pg
-            if pg is not None and pg.is_in_transaction():
-                sql, names = self._numbered(dialect)
-                try:
-                    await self._pg_processors(dialect, pg, sql)
-                    bound = [self._bound(dialect, dict(r)) for r in rows]
-                    await pg.executemany(sql, [[b[n] for n in names] for b in bound])
-                except Exception as exc:
-                    raise await source.driver_error(exc, sql) from exc
-                return
-        if isinstance(source, Unit) and source._session is None:
-            await source.connection.execute(self.clause, rows)
+        if isinstance(source, Unit) and await self._direct(source, rows, fetch=False) is not None:
             return
-        session = source.session if isinstance(source, Unit) else source
-        await SAAsyncSession.execute(session, self.clause, rows)
+        await self._execute(source, rows)
 
-    async def _execute(self, source: Unit | AsyncSession, params: dict[str, Any]) -> Any:
+    async def _execute(self, source: Unit | AsyncSession, params: Params) -> Any:
         if isinstance(source, Unit) and source._session is None:
             return await source.connection.execute(self.clause, params)  # pending ORM work: none
         session = source.session if isinstance(source, Unit) else source
