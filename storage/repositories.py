@@ -792,12 +792,10 @@ def _named(model: type, row: tuple[Any, ...]) -> dict[str, Any]:
     return dict(zip((c.name for c in model.__table__.columns), row, strict=True))  # type: ignore[attr-defined]
 
 
-def _column_names(model: type) -> str:
-    return ", ".join(c.name for c in model.__table__.columns)  # type: ignore[attr-defined]
-
-
-def _select_all(model: type, alias: str) -> str:
-    return ", ".join(f"{alias}.{c.name}" for c in model.__table__.columns)  # type: ignore[attr-defined]
+def _select_all(model: type, alias: str | None = None) -> str:
+    """The table's columns in order (as :func:`_named` reads them), qualified by ``alias``."""
+    prefix = f"{alias}." if alias else ""
+    return ", ".join(f"{prefix}{c.name}" for c in model.__table__.columns)  # type: ignore[attr-defined]
 
 
 _ACTIVE_MEASURE = Sql(
@@ -868,7 +866,7 @@ _NEW_SUBMITTED_REPORT = Sql(
        VALUES (:measure_id, :institution_id, :period_id, :status, :revision, :review_state,
                :review_comment, :risk_flag, :comment, :created_by_contact_id, :created_at,
                :submitted_at)
-       RETURNING {_column_names(t.Report)}""",
+       RETURNING {_select_all(t.Report)}""",
     params=_table_columns(t.Report),
     columns=_table_columns(t.Report),
 )
@@ -877,7 +875,7 @@ _RESUBMITTED = Sql(
            revision = :revision, submitted_at = :submitted_at, review_state = :review_state,
            review_comment = :review_comment
        WHERE id = :id
-       RETURNING {_column_names(t.Report)}""",
+       RETURNING {_select_all(t.Report)}""",
     params=_table_columns(t.Report),
     columns=_table_columns(t.Report),
 )
