@@ -14,6 +14,7 @@ from contextlib import AbstractAsyncContextManager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
+from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State
 from aiogram.fsm.storage.base import BaseStorage, DefaultKeyBuilder, KeyBuilder, StateType, StorageKey
 from sqlalchemy import JSON, DateTime, String
@@ -55,9 +56,10 @@ class DatabaseStorage(BaseStorage):
     def key(self, key: StorageKey) -> str:
         return self.key_builder.build(key)
 
-    def prime(self, unit: Unit, key: str, state: str | None, data: Mapping[str, Any] | None) -> None:
+    def prime(self, unit: Unit, key: str, state: str | None, data: Mapping[str, Any] | None) -> _Row:
         """The row of ``key`` as the unit already read it (None, None: there is none)."""
-        unit.info.setdefault(_ROWS, {})[key] = _Row(state, dict(data or {}))
+        row = unit.info.setdefault(_ROWS, {})[key] = _Row(state, dict(data or {}))
+        return row
 
     async def _row(self, unit: Unit, key: StorageKey) -> _Row:
         k = self.key(key)
@@ -68,7 +70,8 @@ class DatabaseStorage(BaseStorage):
             row = rows[k] = _Row(found[0], dict(found[1] or {})) if found else _Row(None)
         return row
 
-    def _changed(self, unit: Unit, row: _Row) -> None:
+    def changed(self, unit: Unit, row: _Row) -> None:
+        """``row`` (of this unit) is written at the unit's commit."""
         row.dirty = True
         unit.before_commit(self._write)
 
@@ -83,7 +86,7 @@ class DatabaseStorage(BaseStorage):
         async with self._unit() as unit:
             row = await self._row(unit, key)
             row.state = _state_name(state)
-            self._changed(unit, row)
+            self.changed(unit, row)
 
     async def get_state(self, key: StorageKey) -> str | None:
         async with self._unit() as unit:
@@ -93,7 +96,7 @@ class DatabaseStorage(BaseStorage):
         async with self._unit() as unit:
             row = await self._row(unit, key)
             row.data = dict(data)
-            self._changed(unit, row)
+            self.changed(unit, row)
 
     async def get_data(self, key: StorageKey) -> dict[str, Any]:
         async with self._unit() as unit:
@@ -106,3 +109,66 @@ class DatabaseStorage(BaseStorage):
 
     async def close(self) -> None:
         """The Database is owned by the application, which disposes it."""
+
+
+class UnitState(FSMContext):
+    """The FSM context of an update in a unit of work. Once UnitOfWork has read the update's
+    conversation row (:meth:`attach`), the context reads and changes that row itself — the
+    row :class:`DatabaseStorage` would find by building the key and looking the unit up on
+    every call (a report step makes five to ten). It is written once, at the unit's commit,
+    as before. Not attached, or called outside its unit: through the storage, as aiogram's."""
+
+    storage: DatabaseStorage
+
+    def __init__(self, storage: DatabaseStorage, key: StorageKey) -> None:
+        super().__init__(storage, key)
+        self._unit: Unit | None = None
+        self._row: _Row | None = None
+
+    def attach(self, unit: Unit, row: _Row) -> None:
+        self._unit, self._row = unit, row
+
+    def _live(self) -> _Row | None:
+        """The attached row, while its unit is the one running."""
+        unit = self._unit
+        return self._row if unit is not None and current_unit() is unit else None
+
+    def _changed(self, row: _Row) -> None:
+        assert self._unit is not None
+        self.storage.changed(self._unit, row)
+
+    async def set_state(self, state: StateType = None) -> None:
+        row = self._live()
+        if row is None:
+            return await super().set_state(state)
+        row.state = _state_name(state)
+        self._changed(row)
+
+    async def get_state(self) -> str | None:
+        row = self._live()
+        return (await super().get_state()) if row is None else row.state
+
+    async def set_data(self, data: Mapping[str, Any]) -> None:
+        row = self._live()
+        if row is None:
+            return await super().set_data(data)
+        row.data = dict(data)
+        self._changed(row)
+
+    async def get_data(self) -> dict[str, Any]:
+        row = self._live()
+        return (await super().get_data()) if row is None else dict(row.data)
+
+    async def get_value(self, key: str, default: Any | None = None) -> Any | None:
+        row = self._live()
+        return (await super().get_value(key, default)) if row is None else row.data.get(key, default)
+
+    async def update_data(self, data: Mapping[str, Any] | None = None, **kwargs: Any) -> dict[str, Any]:
+        row = self._live()
+        if row is None:
+            return await super().update_data(data, **kwargs)
+        if data:
+            kwargs.update(data)
+        row.data = {**row.data, **kwargs}
+        self._changed(row)
+        return dict(row.data)

@@ -9,8 +9,10 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiogram import BaseMiddleware, Bot, Router
+from aiogram.fsm.context import FSMContext
 from aiogram.fsm.middleware import FSMContextMiddleware
 from aiogram.fsm.state import State
+from aiogram.fsm.storage.base import DEFAULT_DESTINY, StorageKey
 from aiogram.methods import (
     AnswerCallbackQuery,
     DeleteMessage,
@@ -28,7 +30,7 @@ from aiogram.methods import (
 from aiogram.types import TelegramObject, Update, User
 from sqlalchemy import Integer
 
-from bot.fsm_storage import DatabaseStorage
+from bot.fsm_storage import DatabaseStorage, UnitState
 from reporting_forms.registration import language_of
 from storage.db import Database, Sql, Unit
 from storage.repositories import Repos
@@ -68,6 +70,21 @@ class StateInUnit(FSMContextMiddleware):
     it in the update's transaction (its first SELECT) and sets ``raw_state``. aiogram's own
     read was a transaction of its own before that one, on every update. Another storage: as
     aiogram does it."""
+
+    def get_context(
+        self,
+        bot: Bot,
+        chat_id: int,
+        user_id: int,
+        thread_id: int | None = None,
+        business_connection_id: str | None = None,
+        destiny: str = DEFAULT_DESTINY,
+    ) -> FSMContext:
+        """A :class:`UnitState`, which UnitOfWork attaches to the row it reads."""
+        if not isinstance(self.storage, DatabaseStorage):
+            return super().get_context(bot, chat_id, user_id, thread_id, business_connection_id, destiny)
+        key = StorageKey(bot.id, chat_id, user_id, thread_id, business_connection_id, destiny)
+        return UnitState(self.storage, key)
 
     async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
         if not isinstance(self.storage, DatabaseStorage):
@@ -116,7 +133,9 @@ class UnitOfWork(BaseMiddleware):
                 log.info("duplicate update %s dropped", event.update_id)
                 return None
             if key is not None:
-                storage.prime(unit, key, start.state, start.data)
+                row = storage.prime(unit, key, start.state, start.data)
+                if isinstance(context, UnitState):
+                    context.attach(unit, row)
                 data["raw_state"] = start.state  # as read in this transaction
             contact = start.contact
             data["repos"] = repos

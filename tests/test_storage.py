@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 import pytest
 from aiogram.fsm.storage.base import StorageKey
 from sqlmodel import select
 
-from bot.fsm_storage import DatabaseStorage
+from bot.fsm_storage import DatabaseStorage, UnitState
 from reporting_forms.calendar import default_calendar
 from reporting_forms.catalog import Catalog
 from storage import tables as t
@@ -234,6 +235,51 @@ async def test_fsm_state_and_draft_survive_a_new_storage(db_url: str) -> None:
     await storage.set_state(key, None)
     assert await storage.get_state(key) is None
     await second.dispose()
+
+
+async def test_an_attached_fsm_context_changes_the_units_row_written_once_at_commit(db: Database) -> None:
+    """UnitState (bot/fsm_storage.py): attached to the row its unit read, every read and change
+    goes to that row, written once at the commit; a rolled-back unit writes nothing; outside
+    its unit the same context goes through the storage, each call its own unit."""
+    storage = DatabaseStorage(db)
+    key = StorageKey(bot_id=1, chat_id=43, user_id=43)
+    writes: list[str] = []
+    original = storage.changed
+
+    def counting(unit: Any, row: Any) -> None:
+        writes.append(row.state)
+        original(unit, row)
+
+    storage.changed = counting  # type: ignore[method-assign]
+    ctx = UnitState(storage, key)
+    async with db.unit() as unit:
+        ctx.attach(unit, storage.prime(unit, storage.key(key), None, None))
+        await ctx.set_state("ReportFlow:answering")
+        await ctx.set_data({"nonce": "n1"})
+        assert await ctx.update_data(page=2) == {"nonce": "n1", "page": 2}
+        assert await ctx.get_value("page") == 2 and await ctx.get_value("none", "x") == "x"
+        got = await ctx.get_data()
+        got["nonce"] = "changed by the caller"  # a copy: the row keeps its data
+        assert await ctx.get_data() == {"nonce": "n1", "page": 2}
+        assert await ctx.get_state() == "ReportFlow:answering"
+        assert len(unit._hooks) == 1  # one write, however many changes
+    assert len(writes) == 3
+    assert await storage.get_state(key) == "ReportFlow:answering"
+    assert await storage.get_data(key) == {"nonce": "n1", "page": 2}
+
+    with pytest.raises(RuntimeError):
+        async with db.unit() as unit:
+            ctx.attach(unit, storage.prime(unit, storage.key(key), "ReportFlow:answering", {"page": 2}))
+            await ctx.clear()
+            raise RuntimeError("the update failed")
+    assert await storage.get_state(key) == "ReportFlow:answering"  # nothing of it was written
+
+    # the unit is over: the context goes through the storage, a unit of its own per call
+    await ctx.update_data(page=3)
+    assert await storage.get_data(key) == {"nonce": "n1", "page": 3}
+    assert await ctx.get_data() == {"nonce": "n1", "page": 3}
+    await ctx.clear()
+    assert (await storage.get_state(key), await storage.get_data(key)) == (None, {})
 
 
 async def test_duplicate_update_is_recognised(db: Database) -> None:
