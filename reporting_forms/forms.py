@@ -221,15 +221,24 @@ def _keyed(exc: InvalidAnswer, key: str) -> InvalidAnswer:
 
 def load_answer(field: FormField, stored: Any, year: int | None) -> AnswerValue:
     """The typed value of a stored answer; InvalidAnswer unless it is exactly what the engine stores."""
-    ftype = FIELD_TYPES[field.kind]
-    if isinstance(stored, bool) or not isinstance(stored, ftype.json_type):
+    if isinstance(stored, bool) or not isinstance(stored, FIELD_TYPES[field.kind].json_type):
         raise _keyed(InvalidAnswer("invalid_value", key=field.key), field.key)
     try:
-        value = ftype.parse(str(stored), field, year)
+        return _stored_value(field, stored, year)
     except InvalidAnswer as exc:
         raise _keyed(exc, field.key) from None
+
+
+@functools.lru_cache(maxsize=512)
+def _stored_value(field: FormField, stored: JSONValue, year: int | None) -> AnswerValue:
+    """A stored answer (of the field's JSON type) parsed again and checked to be exactly what
+    the engine stores. Every step loads a draft's answers again; each distinct one is parsed
+    once (a text answer is read character by character). The values are immutable; a refusal
+    is raised every time, never kept."""
+    ftype = FIELD_TYPES[field.kind]
+    value = ftype.parse(str(stored), field, year)
     if ftype.dump(value) != stored:
-        raise _keyed(InvalidAnswer("invalid_value", key=field.key), field.key)
+        raise InvalidAnswer("invalid_value", key=field.key)
     return value
 
 

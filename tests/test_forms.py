@@ -23,6 +23,7 @@ from reporting_forms.forms import (
     Draft,
     DraftError,
     FieldKind,
+    FormField,
     FormSpec,
     Rejected,
     Summary,
@@ -32,6 +33,7 @@ from reporting_forms.forms import (
     date_window,
     edit,
     form_for,
+    load_answer,
     migrate_draft,
     resume,
     skip,
@@ -543,3 +545,27 @@ def test_every_engine_error_renders(spec: FormSpec, lang: str) -> None:
     for code, params in _engine_errors(spec):
         message = text(lang, f"answers.error_{code}", **params)
         assert message and "None" not in message, code
+
+
+def test_a_stored_answer_loads_the_same_every_time_and_a_refusal_is_raised_every_time() -> None:
+    """load_answer keeps each valid stored answer's parse (a draft's answers are loaded at every
+    step): the value is the parser's, the JSON type still decides, and a refused answer raises
+    each time with its key — never a kept value of another field, year or type."""
+    count = FormField("1.1.1.1", FieldKind.COUNT)
+    comment = FormField("comment", FieldKind.COMMENT, max_length=20)
+    date = FormField("1.1.1.2.date", FieldKind.DATE)
+    for _ in range(2):
+        assert load_answer(count, 12, 2026) == 12
+        assert load_answer(comment, "Darbs turpinās.", 2026) == "Darbs turpinās."
+        assert load_answer(date, "2026-03-31", 2026) == dt.date(2026, 3, 31)
+        for field, stored, year in (
+            (count, "12", 2026),  # a count is stored as a number
+            (count, True, 2026),
+            (comment, "x" * 21, 2026),  # longer than this field takes
+            (comment, "a\u202eb", 2026),  # not what the engine stores (it drops the override)
+            (date, "2026-03-31", 2040),  # outside the window of that year's report
+        ):
+            with pytest.raises(InvalidAnswer) as refused:
+                load_answer(field, stored, year)
+            assert refused.value.key == field.key
+    assert load_answer(FormField("other", FieldKind.TEXT, max_length=40), "x" * 21, 2026) == "x" * 21
