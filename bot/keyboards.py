@@ -85,7 +85,8 @@ def _form(n: str, a: str, k: str = "", v: str = "") -> str:
     model per button (a question has up to seven, a summary card a dozen or more); a value that
     is not a plain string, holds the separator, or makes the data too long goes through aiogram."""
     sep = FormCb.__separator__
-    if all(type(x) is str and sep not in x for x in (n, a, k, v)):
+    plain = type(n) is str and type(a) is str and type(k) is str and type(v) is str
+    if plain and sep not in n + a + k + v:
         data = sep.join((FormCb.__prefix__, n, a, k, v))
         if len(data.encode()) <= MAX_CALLBACK_LENGTH:
             return data

@@ -57,6 +57,13 @@ def format_day(value: dt.date | None, lang: str = DEFAULT_LANGUAGE, style: str =
     """Latvian long form: 2027. gada 31. decembris; short form: 31.12.2027."""
     if value is None:
         return "—"
+    return _day(value, lang, style)
+
+
+@lru_cache(maxsize=1024)
+def _day(value: dt.date, lang: str, style: str) -> str:
+    """Babel's formatting once per day, language and style (deadlines and dates recur on every
+    question and card)."""
     if style == "short":
         return format_date(value, format="dd.MM.yyyy", locale=_locale(lang))
     return format_date(value, format="long", locale=_locale(lang))

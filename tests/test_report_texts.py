@@ -9,6 +9,7 @@ from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 import pytest
+from babel.dates import format_date
 from babel.numbers import format_decimal
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -20,6 +21,7 @@ from reporting_forms.catalog import Catalog
 from reporting_forms.messages import chunks
 from reporting_forms.texts import (
     coded_plain,
+    format_day,
     format_moment,
     format_number,
     lv_singular,
@@ -244,3 +246,15 @@ def test_a_number_formatted_again_is_formatted_as_babel_formats_it(value: object
     expected = format_decimal(shown, locale=lang, decimal_quantization=False)
     assert format_number(value, lang) == expected
     assert format_number(value, lang) == expected  # the kept one
+
+
+@settings(max_examples=200)
+@given(st.dates(dt.date(1990, 1, 1), dt.date(2100, 12, 31)), st.sampled_from(["lv", "en"]), st.booleans())
+def test_a_day_formatted_again_is_formatted_as_babel_formats_it(day: dt.date, lang: str, short: bool) -> None:
+    """format_day keeps what it formatted, per day, language and style."""
+    pattern = "dd.MM.yyyy" if short else "long"
+    expected = format_date(day, format=pattern, locale=lang)
+    style = "short" if short else "long"
+    assert format_day(day, lang, style) == expected
+    assert format_day(day, lang, style) == expected  # the kept one
+    assert format_day(day, lang, "long" if short else "short") != expected  # never the other style's

@@ -689,7 +689,7 @@ async def _act(
 
 
 def _letters(label: str) -> str:
-    return "".join(ch for ch in label.casefold() if ch.isalpha())
+    return "".join(filter(str.isalpha, label.casefold()))
 
 
 # Typing a button's label ("Izlaist", "atpakaļ", "Skip") works like pressing it.
