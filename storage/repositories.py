@@ -516,6 +516,23 @@ class ReportView:
         return out
 
 
+@dataclass(frozen=True)
+class FormOpening:
+    """The year's report (None: none yet) and the earlier years' submitted values
+    (indicator code → {year: answer}) of a form being opened."""
+
+    existing: t.Report | None
+    earlier: dict[str, dict[int, Any]]
+
+
+def _earlier(rows: list[tuple[Any, ...]]) -> dict[str, dict[int, Any]]:
+    out: dict[str, dict[int, Any]] = {}
+    for code, kind, num, text_, status, day, period_year in rows:
+        stored = StoredValue(code, kind, num, text_, status, day)
+        out.setdefault(code, {})[period_year] = stored.as_answer()
+    return out
+
+
 class ReportRepo(_Repo):
     async def period(self, year: int) -> t.ReportingPeriod:
         period = await self.session.get(t.ReportingPeriod, await self._period_id(year))
@@ -756,17 +773,37 @@ class ReportRepo(_Repo):
         self, measure_id: int, institution_id: int, year: int
     ) -> dict[str, dict[int, Any]]:
         """Submitted values of earlier years: indicator code → {year: answer}."""
-        out: dict[str, dict[int, Any]] = {}
-        for code, kind, num, text_, status, day, period_year in await _EARLIER.rows(
+        rows = await _EARLIER.rows(
             self.source,
             measure_id=measure_id,
             institution_id=institution_id,
             submitted=t.ReportStatus.SUBMITTED.value,
             year=year,
-        ):
-            stored = StoredValue(code, kind, num, text_, status, day)
-            out.setdefault(code, {})[period_year] = stored.as_answer()
-        return out
+        )
+        return _earlier(rows)
+
+    async def opening(self, measure_id: int, institution_id: int, year: int) -> FormOpening:
+        """What opening the form of (measure, institution, year) reads: the year's report, if
+        any (:meth:`find`), and the earlier years' values (:meth:`earlier_values`) — in a unit
+        of work one statement, one round trip on PostgreSQL."""
+        if not isinstance(self.source, Unit):
+            return FormOpening(
+                await self.find(measure_id, institution_id, year),
+                await self.earlier_values(measure_id, institution_id, year),
+            )
+        rows = await _OPENING.rows(
+            self.source,
+            measure_id=measure_id,
+            institution_id=institution_id,
+            submitted=t.ReportStatus.SUBMITTED.value,
+            year=year,
+        )
+        n = len(t.Report.__table__.columns)  # type: ignore[attr-defined]
+        report = rows[0][:n]
+        existing = None
+        if report[0] is not None:
+            existing = self.source.adopt(detached(t.Report, **_named(t.Report, report)))
+        return FormOpening(existing, _earlier([row[n:] for row in rows if row[n] is not None]))
 
 
 def _value_columns(kind: str, answer: Any, date_answer: Any) -> dict[str, Any] | None:
@@ -907,6 +944,21 @@ _EARLIER = Sql(
          AND r.status = :submitted AND p.year < :year""",
     params={"measure_id": Integer(), "institution_id": Integer(), "submitted": String(), "year": Integer()},
     columns={"code": String(), "kind": String(), **_VALUE_COLUMNS, "year": Integer()},
+)
+
+# The form's opening (ReportRepo.opening): the year's report joined to every earlier value — a
+# row per value, the report's columns on each (NULLs: no report); one row of NULLs for neither.
+_OPENING = Sql(
+    f"""SELECT {_select_all(t.Report, "r")},
+               e.code, e.kind, e.value_num, e.value_text, e.status, e.value_date, e.year
+        FROM (SELECT 1 AS one) AS one
+        LEFT JOIN ({_FIND_REPORT.sql}) AS r ON 1 = 1
+        LEFT JOIN ({_EARLIER.sql}) AS e ON 1 = 1""",
+    params={**_FIND_REPORT.params, **_EARLIER.params},
+    columns={
+        **_table_columns(t.Report, "r_"),
+        **{f"e_{name}": ty for name, ty in _EARLIER.columns.items()},
+    },
 )
 
 

@@ -219,6 +219,41 @@ async def test_earlier_years_are_returned_per_indicator(db: Database, catalog: C
     assert earlier == {"3.1.5.1": {2025: "61.5", 2026: "70"}}
 
 
+
+async def test_a_forms_opening_in_a_unit_reads_what_find_and_earlier_values_read(
+    db: Database, catalog: Catalog
+) -> None:
+    """ReportRepo.opening: in a unit of work one statement; the same report and earlier values
+    as ``find`` and ``earlier_values`` give, with and without either."""
+    await _sync(db, catalog)
+    async with db.session() as s:
+        repos = Repos(s)
+        vpd, ievp = await repos.people.institution("VPD"), await repos.people.institution("IeVP")
+        m = await repos.catalog.measure("3.1.5")
+        for year, value in ((2025, "61.5"), (2026, "70")):
+            await repos.reports.submit(
+                measure_id=m.id, institution_id=vpd.id, year=year, answers={"3.1.5.1": value}, contact_id=None
+            )
+        m_id, vpd_id, ievp_id = m.id, vpd.id, ievp.id
+    cases = [(vpd_id, 2027), (vpd_id, 2026), (vpd_id, 2025), (ievp_id, 2026)]
+    expected = {}
+    async with db.session() as s:
+        for inst, year in cases:
+            found = await Repos(s).reports.find(m_id, inst, year)
+            earlier = await Repos(s).reports.earlier_values(m_id, inst, year)
+            expected[inst, year] = (found.id if found else None, found.revision if found else None, earlier)
+    assert expected[vpd_id, 2027][0] is None and expected[vpd_id, 2027][2]  # earlier values only
+    assert expected[vpd_id, 2026][0] is not None and expected[vpd_id, 2026][2]  # both
+    assert expected[vpd_id, 2025][0] is not None and not expected[vpd_id, 2025][2]  # the report only
+    assert expected[ievp_id, 2026] == (None, None, {})  # neither
+    for inst, year in cases:
+        async with db.unit() as unit:
+            opening = await Repos(unit).reports.opening(m_id, inst, year)
+            found = opening.existing
+            got = (found.id if found else None, found.revision if found else None, opening.earlier)
+        assert got == expected[inst, year], (inst, year)
+
+
 async def test_fsm_state_and_draft_survive_a_new_storage(db_url: str) -> None:
     key = StorageKey(bot_id=1, chat_id=42, user_id=42)
     first = Database(db_url)

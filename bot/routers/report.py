@@ -214,7 +214,10 @@ async def _begin_form(
     draft holding its current values, opened at the summary card."""
     spec = forms.form_for(measure)
     measure_row = await _measure_row(ctx, measure)
-    existing = await ctx.repos.reports.find(measure_row, ctx.contact.institution_id, year)
+    # the year's report, and what the institution reported in earlier years (which does not
+    # change while the form is open): one read
+    opening = await ctx.repos.reports.opening(measure_row, ctx.contact.institution_id, year)
+    existing = opening.existing
     if existing is not None and existing.revision > 0:
         view = await ctx.repos.reports.view(existing.id)
         draft, _ = forms.resume(
@@ -227,14 +230,12 @@ async def _begin_form(
         draft, _ = forms.start(spec, year)
     data = await ctx.state.get_data()
     nonce = data.get("nonce") or new_nonce()
-    # what the institution reported in earlier years does not change while the form is open
-    earlier = await ctx.repos.reports.earlier_values(measure_row, ctx.contact.institution_id, year)
     await ctx.state.set_state(ReportFlow.answering)
     await ctx.state.set_data(
         {
             "nonce": nonce,
             "draft": draft.to_dict(),
-            "earlier": _years_as_keys(earlier),
+            "earlier": _years_as_keys(opening.earlier),
             "inst": ctx.contact.institution_id,  # whose draft it is: re-checked on resume and submit
         }
     )
