@@ -784,9 +784,10 @@ class ReportRepo(_Repo):
 
     async def opening(self, measure_id: int, institution_id: int, year: int) -> FormOpening:
         """What opening the form of (measure, institution, year) reads: the year's report, if
-        any (:meth:`find`), and the earlier years' values (:meth:`earlier_values`) — in a unit
-        of work one statement, one round trip on PostgreSQL."""
-        if not isinstance(self.source, Unit):
+        any (:meth:`find`), and the earlier years' values (:meth:`earlier_values`). In a unit
+        of work on PostgreSQL one statement, one round trip; SQLite has no round trips, and its
+        two plain statements cost less than the joined one."""
+        if not isinstance(self.source, Unit) or self.source.pg is None:
             return FormOpening(
                 await self.find(measure_id, institution_id, year),
                 await self.earlier_values(measure_id, institution_id, year),

@@ -223,8 +223,9 @@ async def test_earlier_years_are_returned_per_indicator(db: Database, catalog: C
 async def test_a_forms_opening_in_a_unit_reads_what_find_and_earlier_values_read(
     db: Database, catalog: Catalog
 ) -> None:
-    """ReportRepo.opening: in a unit of work one statement; the same report and earlier values
-    as ``find`` and ``earlier_values`` give, with and without either."""
+    """ReportRepo.opening in a unit of work (on PostgreSQL one joined statement; on SQLite the
+    two reads): the same report and earlier values as ``find`` and ``earlier_values`` give in a
+    session, with and without either."""
     await _sync(db, catalog)
     async with db.session() as s:
         repos = Repos(s)
