@@ -525,6 +525,16 @@ class FormOpening:
     earlier: dict[str, dict[int, Any]]
 
 
+def _form_keys(measure_id: int, institution_id: int, year: int) -> dict[str, Any]:
+    """The parameters of the earlier years' values (_EARLIER) and of a form's opening (_OPENING)."""
+    return {
+        "measure_id": measure_id,
+        "institution_id": institution_id,
+        "submitted": t.ReportStatus.SUBMITTED.value,
+        "year": year,
+    }
+
+
 def _earlier(rows: list[tuple[Any, ...]]) -> dict[str, dict[int, Any]]:
     out: dict[str, dict[int, Any]] = {}
     for code, kind, num, text_, status, day, period_year in rows:
@@ -773,14 +783,7 @@ class ReportRepo(_Repo):
         self, measure_id: int, institution_id: int, year: int
     ) -> dict[str, dict[int, Any]]:
         """Submitted values of earlier years: indicator code → {year: answer}."""
-        rows = await _EARLIER.rows(
-            self.source,
-            measure_id=measure_id,
-            institution_id=institution_id,
-            submitted=t.ReportStatus.SUBMITTED.value,
-            year=year,
-        )
-        return _earlier(rows)
+        return _earlier(await _EARLIER.rows(self.source, **_form_keys(measure_id, institution_id, year)))
 
     async def opening(self, measure_id: int, institution_id: int, year: int) -> FormOpening:
         """What opening the form of (measure, institution, year) reads: the year's report, if
@@ -792,13 +795,7 @@ class ReportRepo(_Repo):
                 await self.find(measure_id, institution_id, year),
                 await self.earlier_values(measure_id, institution_id, year),
             )
-        rows = await _OPENING.rows(
-            self.source,
-            measure_id=measure_id,
-            institution_id=institution_id,
-            submitted=t.ReportStatus.SUBMITTED.value,
-            year=year,
-        )
+        rows = await _OPENING.rows(self.source, **_form_keys(measure_id, institution_id, year))
         n = len(t.Report.__table__.columns)  # type: ignore[attr-defined]
         report = rows[0][:n]
         existing = None
