@@ -10,8 +10,8 @@ contact, its institution and the conversation state known to be there.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from aiogram import BaseMiddleware
@@ -21,7 +21,7 @@ from aiogram.types import TelegramObject
 from bot.config import Settings
 from bot.services_container import Services
 from reporting_forms.catalog import Catalog
-from reporting_forms.periods import ReportingWindow
+from reporting_forms.periods import filing_years
 from storage.repositories import Repos
 from storage.tables import Contact, Institution
 
@@ -38,6 +38,8 @@ class Ctx:
     state: FSMContext | None  # None for an update without a chat and user (aiogram's FSM key)
     contact: Contact | None  # None: the sender is not registered
     institution: Institution | None
+    # years reopened for the sender's institution → their last day (read with the contact)
+    reopened: Mapping[int, dt.date] = field(default_factory=dict)
 
     @property
     def catalog(self) -> Catalog:
@@ -54,7 +56,9 @@ class Ctx:
         """The context narrowed to a registered sender (None when there is none)."""
         if self.contact is None or self.institution is None or self.state is None:
             return None
-        return ContactCtx(self.services, self.repos, self.lang, self.state, self.contact, self.institution)
+        return ContactCtx(
+            self.services, self.repos, self.lang, self.state, self.contact, self.institution, self.reopened
+        )
 
 
 @dataclass
@@ -64,14 +68,11 @@ class ContactCtx(Ctx):
     state: FSMContext
     contact: Contact
     institution: Institution
-    _window: ReportingWindow | None = None  # read once per update (a step may ask twice)
 
-    async def open_years(self) -> list[int]:
+    def open_years(self) -> list[int]:
         """Years the contact's institution may file today: the open periods and any year a
-        coordinator reopened for it (``/reopen``)."""
-        if self._window is None:
-            self._window = await self.repos.periods.window()
-        return self._window.open_years(self.today(), self.institution.abbr)
+        coordinator reopened for it (``/reopen``), as read at the update's start."""
+        return filing_years(self.today(), self.reopened)
 
 
 class WithContext(BaseMiddleware):
@@ -90,5 +91,6 @@ class WithContext(BaseMiddleware):
             data.get("state"),
             data.get("contact"),
             data.get("institution"),
+            data.get("reopened", {}),
         )
         return await handler(event, data)

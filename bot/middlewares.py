@@ -141,6 +141,7 @@ class UnitOfWork(BaseMiddleware):
             data["repos"] = repos
             data["contact"] = contact
             data["institution"] = start.institution
+            data["reopened"] = start.reopened
             if contact is not None:
                 data["lang"] = contact.language
             else:

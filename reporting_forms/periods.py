@@ -26,6 +26,14 @@ def open_years(today: dt.date, first: int | None = None, last: int | None = None
     return [y for y in years if first <= y <= last]
 
 
+def filing_years(today: dt.date, reopened: Mapping[int, dt.date]) -> list[int]:
+    """Years an institution's contacts may file today, newest first: the open periods
+    (:func:`open_years`) and the years reopened for it (year → its last day) until that day."""
+    years = open_years(today)
+    extra = [year for year, until in reopened.items() if year not in years and today <= until]
+    return years + sorted(extra, reverse=True)
+
+
 def report_deadline(year: int, grace_days: int = 0) -> dt.date:
     """The day a year's reports are due: 31 December, plus the grace days (status_rules.yaml)."""
     return dt.date(year, 12, 31) + dt.timedelta(days=grace_days)
@@ -71,13 +79,8 @@ class ReportingWindow:
     def open_years(self, today: dt.date, institution: str) -> list[int]:
         """Years the institution's contacts may file today, newest first: the open periods
         (``open_years``) and the years reopened for it."""
-        years = open_years(today)
-        extra = [
-            year
-            for (inst, year) in self.reopened
-            if inst == institution and year not in years and self.reopened_on(inst, year, today)
-        ]
-        return years + sorted(extra, reverse=True)
+        mine = {year: until for (inst, year), until in self.reopened.items() if inst == institution}
+        return filing_years(today, mine)
 
     def chased(self, institution: str, year: int, today: dt.date) -> bool:
         """Reminded, listed by /overdue and in the digest: expected, and not yet closed for

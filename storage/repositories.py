@@ -1025,17 +1025,20 @@ _FORGET_UPDATES = Sql(
 _UPDATE_CONTEXT = Sql(
     f"""SELECT {", ".join(f"c.{n} AS c_{n}" for n in _CONTACT_COLUMNS)},
                {", ".join(f"i.{n} AS i_{n}" for n in _INSTITUTION_COLUMNS)},
-               s.state AS s_state, s.data AS s_data
+               s.state AS s_state, s.data AS s_data, r.year AS r_year, r.until AS r_until
         FROM (SELECT 1 AS one) AS one
         LEFT JOIN contact AS c ON c.telegram_user_id = :user_id
         LEFT JOIN institution AS i ON i.id = c.institution_id
-        LEFT JOIN conversation_state AS s ON s.key = :state_key""",
+        LEFT JOIN conversation_state AS s ON s.key = :state_key
+        LEFT JOIN period_reopening AS r ON r.institution_id = c.institution_id""",
     params={"user_id": BigInteger(), "state_key": String()},
     columns={
         **{f"c_{n}": ty for n, ty in _CONTACT_COLUMNS.items()},
         **{f"i_{n}": ty for n, ty in _INSTITUTION_COLUMNS.items()},
         "s_state": String(),
         "s_data": JSON(),
+        "r_year": Integer(),
+        "r_until": Date(),
     },
 )
 
@@ -1049,12 +1052,12 @@ class UpdateContext:
     institution: t.Institution | None
     state: str | None
     data: dict[str, Any] | None
+    reopened: dict[int, dt.date] = field(default_factory=dict)  # the institution's reopened years → last day
 
 
-# The reporting window is read on every report step (which years may be filed): one hot-path
-# statement, not the ORM (it runs on the unit's driver connection) — the first reporting year and
-# every reopened year, always at least one row (the setting's; its reopening columns are NULL
-# when nothing is reopened).
+# The reporting window (summaries, reminders, the CLI; a report step's open years come with the
+# sender, Repos.start_update): one statement — the first reporting year and every reopened year,
+# always at least one row (the setting's; its reopening columns are NULL when nothing is reopened).
 _WINDOW = Sql(
     """SELECT s.value, i.abbr, r.year, r.until
        FROM (SELECT 1 AS one) AS one
@@ -1214,19 +1217,21 @@ class Repos:
         ``lock``: see :meth:`mark_update` (PostgreSQL)."""
         if not await self.mark_update(update_id, bot_id=bot_id, lock=lock):
             return None
-        row = await _UPDATE_CONTEXT.one(self.source, user_id=telegram_user_id, state_key=state_key)
-        assert row is not None
-        n = len(_CONTACT_COLUMNS)
+        # a row per year reopened for the sender's institution (PeriodRepo.reopen), one without
+        rows = await _UPDATE_CONTEXT.rows(self.source, user_id=telegram_user_id, state_key=state_key)
+        row = rows[0]
+        n, m = len(_CONTACT_COLUMNS), len(_CONTACT_COLUMNS) + len(_INSTITUTION_COLUMNS)
         contact = institution = None
         if row[0] is not None:
             contact = detached(t.Contact, **dict(zip(_CONTACT_COLUMNS, row[:n], strict=True)))
-            institution = detached(t.Institution, **dict(zip(_INSTITUTION_COLUMNS, row[n:-2], strict=True)))
+            institution = detached(t.Institution, **dict(zip(_INSTITUTION_COLUMNS, row[n:m], strict=True)))
             if isinstance(self.source, Unit):
                 contact, institution = self.source.adopt(contact), self.source.adopt(institution)
             else:
                 contact = await self.session.merge(contact, load=False)
                 institution = await self.session.merge(institution, load=False)
-        return UpdateContext(contact, institution, row[-2], row[-1])
+        reopened = {r[-2]: r[-1] for r in rows if r[-2] is not None}
+        return UpdateContext(contact, institution, row[m], row[m + 1], reopened)
 
 
 UPDATE_MEMORY = dt.timedelta(days=7)

@@ -272,7 +272,7 @@ def test_a_state_group_outside_states_is_named() -> None:
 
 # Per-update context a handler takes only through ``ctx`` (bot/context.py), never one by one.
 CONTEXT_KWARGS = frozenset(
-    {"state", "contact", "lang", "repos", "catalog", "settings", "services", "institution"}
+    {"state", "contact", "lang", "repos", "catalog", "settings", "services", "institution", "reopened"}
 )
 
 

@@ -31,11 +31,14 @@ async def test_with_context_puts_one_ctx_for_the_handler() -> None:
         seen.append(data["ctx"])
         return "handled"
 
+    reopened = {2025: dt.date(2027, 3, 1)}
     data = {"repos": REPOS, "lang": "en", "state": STATE, "contact": CONTACT, "institution": INSTITUTION}
+    data["reopened"] = reopened
     assert await WithContext(SERVICES)(handler, cast(Any, object()), data) == "handled"
     (ctx,) = seen
     assert (ctx.services, ctx.repos, ctx.lang, ctx.state) == (SERVICES, REPOS, "en", STATE)
     assert (ctx.contact, ctx.institution, ctx.catalog) == (CONTACT, INSTITUTION, "catalog")
+    assert ctx.reopened == reopened
 
     seen.clear()  # an unregistered sender: no contact, no institution; the language UnitOfWork chose
     await WithContext(SERVICES)(handler, cast(Any, object()), {"repos": REPOS, "lang": "lv"})
@@ -60,3 +63,17 @@ def test_today_is_the_settings_time_zone_date() -> None:
     ctx = Ctx(SERVICES, REPOS, "lv", STATE, None, None)
     with time_machine.travel(dt.datetime(2026, 12, 31, 22, 30, tzinfo=dt.UTC), tick=False):
         assert ctx.today() == dt.date(2027, 1, 1)  # already the new year in Riga
+
+
+def test_a_contacts_open_years_are_the_open_periods_and_its_reopened_years_until_their_day() -> None:
+    """ContactCtx.open_years: no read of its own — the years reopened for the contact's
+    institution came with the contact (UnitOfWork), and narrowing keeps them."""
+    reopened = {2024: dt.date(2027, 1, 15), 2025: dt.date(2027, 3, 1), 2023: dt.date(2026, 12, 1)}
+    member = Ctx(SERVICES, REPOS, "lv", STATE, CONTACT, INSTITUTION, reopened).of_contact()
+    assert member is not None and member.reopened == reopened
+    with time_machine.travel(dt.datetime(2027, 1, 10, 9, 0, tzinfo=dt.UTC), tick=False):
+        assert member.open_years() == [2027, 2026, 2025, 2024]  # 2023's day has passed
+    with time_machine.travel(dt.datetime(2027, 2, 10, 9, 0, tzinfo=dt.UTC), tick=False):
+        assert member.open_years() == [2027, 2026, 2025]
+    with time_machine.travel(dt.datetime(2027, 4, 10, 9, 0, tzinfo=dt.UTC), tick=False):
+        assert member.open_years() == [2027]  # 2026 closed on 31 March

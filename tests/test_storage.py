@@ -382,3 +382,33 @@ async def test_the_reporting_window_reads_the_first_year_and_every_reopened_year
     async with db.unit() as unit:
         window = await Repos(unit).periods.window()
     assert window.from_year == 2026 and len(window.reopened) == 3
+
+
+async def test_an_updates_start_reads_the_years_reopened_for_the_senders_institution(
+    db: Database, catalog: Catalog
+) -> None:
+    """Repos.start_update reads, with the contact, the years reopened for its institution (the
+    report flow's open years need no read of their own): a row per reopening in one statement,
+    the contact and conversation the same on each; none for another institution's or an
+    unregistered sender."""
+    await _sync(db, catalog)
+    storage = DatabaseStorage(db)
+    key = storage.key(StorageKey(bot_id=0, chat_id=501, user_id=501))
+    async with db.session() as s:
+        repos = Repos(s)
+        vpd, ievp = await repos.people.institution("VPD"), await repos.people.institution("IeVP")
+        await repos.people.add_contact(display_name="Anna", institution_id=vpd.id, telegram_user_id=501)
+        await repos.people.add_contact(display_name="Ilze", institution_id=ievp.id, telegram_user_id=502)
+        await repos.periods.reopen(vpd.id, 2025, dt.date(2026, 3, 1), None)
+        await repos.periods.reopen(vpd.id, 2024, dt.date(2026, 1, 15), None)
+    await storage.set_data(StorageKey(bot_id=0, chat_id=501, user_id=501), {"nonce": "n"})
+    starts = {}
+    async with db.unit() as unit:
+        for update_id, user in ((1, 501), (2, 502), (3, 503)):
+            starts[user] = await Repos(unit).start_update(update_id, user, key if user == 501 else None)
+    anna, ilze, nobody = starts[501], starts[502], starts[503]
+    assert anna is not None and anna.contact is not None and anna.institution is not None
+    assert (anna.contact.display_name, anna.institution.abbr, anna.data) == ("Anna", "VPD", {"nonce": "n"})
+    assert anna.reopened == {2025: dt.date(2026, 3, 1), 2024: dt.date(2026, 1, 15)}
+    assert ilze is not None and ilze.contact is not None and ilze.reopened == {}
+    assert nobody is not None and nobody.contact is None and nobody.reopened == {}

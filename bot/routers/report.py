@@ -181,7 +181,7 @@ async def _choose_measure(ctx: ContactCtx, message: Message, code: str) -> None:
         data = await ctx.state.get_data()
         await _show_picker(ctx, message, data.get("page", 0), data.get("task"))
         return
-    years = await ctx.open_years()
+    years = ctx.open_years()
     if not years:
         await ctx.state.clear()
         await message.answer(text(ctx.lang, "report.no_open_period"))
@@ -197,7 +197,7 @@ async def _choose_measure(ctx: ContactCtx, message: Message, code: str) -> None:
 async def _show_years(ctx: ContactCtx, message: Message) -> None:
     data = await ctx.state.get_data()
     measure = _allowed(ctx, data.get("measure_id", ""))
-    years = await ctx.open_years()
+    years = ctx.open_years()
     if measure is None or not years:
         await _begin_picking(ctx, message, None)
         return
@@ -550,7 +550,7 @@ async def on_year_cb(query: CallbackQuery, callback_data: YearCb, ctx: ContactCt
         query,
         callback_data.n,
         ReportFlow.choosing_year,
-        also=callback_data.year in await ctx.open_years(),
+        also=callback_data.year in ctx.open_years(),
     )
     if message is None:
         return
@@ -576,7 +576,7 @@ async def on_year_typed(message: Message, ctx: ContactCtx) -> None:
     if TYPED_ACTIONS.get(_letters(raw)) == "x":
         await _act(ctx, message, None, "x")
         return
-    years = await ctx.open_years()
+    years = ctx.open_years()
     match = _YEAR.fullmatch(raw)
     if match and int(match.group(1)) in years:
         await _choose_year(ctx, message, int(match.group(1)))
@@ -779,7 +779,7 @@ async def _open_correction(ctx: ContactCtx, message: Message, report_id: int) ->
     if view is None or view.institution != ctx.institution.abbr or measure is None:
         await message.answer(text(ctx.lang, "common.stale_button"))
         return
-    if view.year not in await ctx.open_years():
+    if view.year not in ctx.open_years():
         await message.answer(text(ctx.lang, "report.no_open_period"))
         return
     await ctx.state.set_state(ReportFlow.answering)
