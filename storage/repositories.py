@@ -236,18 +236,19 @@ class CatalogRepo(_Repo):
         """The row id of the active measure ``code`` (:meth:`measure`'s row): all the report
         flow needs of it — one column, no ORM instance built and adopted.
 
-        In a unit of work the id is read once per process and database: a catalog sync upserts
-        measures by code and never deletes one, so an active measure's id does not change (a
-        measure the sync deactivates keeps its id until the bot restarts with that catalog)."""
-        known = _MEASURE_IDS.setdefault(self.source.db, {}) if isinstance(self.source, Unit) else None
-        if known is not None and code in known:
-            return known[code]
-        row = await _ACTIVE_MEASURE_ID.one(self.source, code=code, active=True)
-        if row is None:
-            return None
-        if known is not None:
-            known[code] = int(row[0])
-        return int(row[0])
+        In a unit of work the ids are read once per process and database, every active
+        measure's at the first code not known yet (a code still unknown then is read again at
+        its next use): a catalog sync upserts measures by code and never deletes one, so an
+        active measure's id does not change (a measure the sync deactivates keeps its id until
+        the bot restarts with that catalog)."""
+        if not isinstance(self.source, Unit):
+            row = await _ACTIVE_MEASURE_ID.one(self.source, code=code, active=True)
+            return None if row is None else int(row[0])
+        known = _MEASURE_IDS.setdefault(self.source.db, {})
+        if code not in known:
+            rows = await _ACTIVE_MEASURE_IDS.rows(self.source, active=True)
+            known.update((found, int(row_id)) for found, row_id in rows)
+        return known.get(code)
 
     async def indicators(self, measure_id: int) -> list[t.Indicator]:
         stmt = (
@@ -841,6 +842,11 @@ _ACTIVE_MEASURE = Sql(
 )
 # CatalogRepo.measure_id's ids, by database (each Database of a process: tests start many)
 _MEASURE_IDS: weakref.WeakKeyDictionary[Any, dict[str, int]] = weakref.WeakKeyDictionary()
+_ACTIVE_MEASURE_IDS = Sql(  # every active measure's id by code, as _ACTIVE_MEASURE_ID reads one
+    "SELECT m.code, MIN(m.id) FROM measure AS m WHERE m.active = :active GROUP BY m.code",
+    params={"active": Boolean()},
+    columns={"code": String(), "id": Integer()},
+)
 _ACTIVE_MEASURE_ID = Sql(
     "SELECT m.id FROM measure AS m WHERE m.code = :code AND m.active = :active ORDER BY m.id LIMIT 1",
     params={"code": String(), "active": Boolean()},

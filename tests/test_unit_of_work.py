@@ -185,39 +185,54 @@ async def test_a_measures_row_id_is_read_once_per_database_in_units(
     db: Database, catalog: Catalog, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """CatalogRepo.measure_id: the report flow asks for a measure's row id at every year step,
-    summary card and confirm; in units of work it is read once per Database (ids of measures are
-    stable: the sync upserts by code). A plain session (the CLI) reads it every time, and an
-    unknown code is never kept."""
+    summary card and confirm; in units of work every active measure's id is read at the first
+    code not known yet, once per Database (ids of measures are stable: the sync upserts by code).
+    A plain session (the CLI) reads the one it asks for every time; an unknown code is read
+    again at its next use."""
     async with db.session() as s:
         await Repos(s).catalog.sync(catalog)
-    code = next(m for *_, m in catalog.measures_for("VPD")).id
+    codes = [m.id for *_, m in catalog.measures_for("VPD")]
+    code, other_code = codes[0], codes[-1]
     reads: list[str] = []
-    original = repositories._ACTIVE_MEASURE_ID
+    one, every = repositories._ACTIVE_MEASURE_ID, repositories._ACTIVE_MEASURE_IDS
 
     class Counted:
+        def __init__(self, sql: Any, name: str) -> None:
+            self.sql, self.name = sql, name
+
         async def one(self, source: Any, **params: Any) -> Any:
             reads.append(params["code"])
-            return await original.one(source, **params)
+            return await self.sql.one(source, **params)
 
-    monkeypatch.setattr(repositories, "_ACTIVE_MEASURE_ID", Counted())
-    async with db.unit() as unit:
-        first = await Repos(unit).catalog.measure_id(code)
+        async def rows(self, source: Any, **params: Any) -> Any:
+            reads.append(self.name)
+            return await self.sql.rows(source, **params)
+
+    monkeypatch.setattr(repositories, "_ACTIVE_MEASURE_ID", Counted(one, "one"))
+    monkeypatch.setattr(repositories, "_ACTIVE_MEASURE_IDS", Counted(every, "every"))
+    async with db.session() as s:
+        first, last = await Repos(s).catalog.measure_id(code), await Repos(s).catalog.measure_id(other_code)
+    assert first is not None and last is not None and first != last and reads == [code, other_code]
+    reads.clear()
     async with db.unit() as unit:
         assert await Repos(unit).catalog.measure_id(code) == first
+    async with db.unit() as unit:
+        assert await Repos(unit).catalog.measure_id(other_code) == last  # read with the first
+        assert await Repos(unit).catalog.measure_id(code) == first
         assert await Repos(unit).catalog.measure_id("9.9.9") is None
-    assert first is not None and reads == [code, "9.9.9"]
+    assert reads == ["every", "every"]
     async with db.unit() as unit:
         assert await Repos(unit).catalog.measure_id("9.9.9") is None
     async with db.session() as s:
         assert await Repos(s).catalog.measure_id(code) == first
-    assert reads == [code, "9.9.9", "9.9.9", code]
+    assert reads == ["every", "every", "every", code]
     other = Database(db.url)
     try:
         async with other.unit() as unit:
-            assert await Repos(unit).catalog.measure_id(code) == first
+            assert await Repos(unit).catalog.measure_id(other_code) == last
     finally:
         await other.dispose()
-    assert reads == [code, "9.9.9", "9.9.9", code, code]
+    assert reads == ["every", "every", "every", code, "every"]
 
 
 @pytest.mark.parametrize(
