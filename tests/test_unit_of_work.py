@@ -20,7 +20,7 @@ from bot.replay import is_outage
 from reporting_forms.catalog import Catalog
 from storage import repositories
 from storage import tables as t
-from storage.db import Database, Sql
+from storage.db import Database, Sql, as_utc
 from storage.repositories import Repos
 
 NOW = dt.datetime(2026, 12, 4, 12, 30, tzinfo=dt.UTC)
@@ -268,3 +268,58 @@ async def test_on_postgresql_a_failing_begin_is_raised_as_sqlalchemy_raises_it(
     async with db.unit() as unit:  # the database itself is fine: the next unit starts
         await _INSERT_UPDATE.run(unit, bot_id=1, update_id=601, at=NOW)
     assert await _updates(db) == {601}
+
+
+async def test_a_first_submission_in_a_unit_writes_the_rows_a_session_writes(
+    db: Database, catalog: Catalog
+) -> None:
+    """ReportRepo.submit: on PostgreSQL a unit of work writes a first submission's report, values
+    and revision in one statement (_FIRST_SUBMISSION_PG); elsewhere three. Either way the same
+    rows as the session's path: every value kind, a skipped indicator, the comment, the
+    revision's answers and changes; a correction after it goes on from those rows."""
+    answers = {"1.1.1.1": "done", "1.1.1.1.date": "2026-10-01", "1.1.1.2": 45, "comment": "Sākts"}
+    async with db.session() as s:
+        repos = Repos(s)
+        await repos.catalog.sync(catalog)
+        measure = await repos.catalog.measure("1.1.1")
+        vpd, ievp = await repos.people.institution("VPD"), await repos.people.institution("IeVP")
+        anna = await repos.people.add_contact(display_name="Anna", institution_id=vpd.id)
+        m_id, vpd_id, ievp_id, anna_id = measure.id, vpd.id, ievp.id, anna.id
+        by_session = await repos.reports.submit(
+            measure_id=m_id, institution_id=vpd_id, year=2026, answers=answers, contact_id=anna_id, now=NOW
+        )
+        session_id = by_session.id
+    async with db.unit() as unit:
+        by_unit = await Repos(unit).reports.submit(
+            measure_id=m_id, institution_id=ievp_id, year=2026, answers=answers, contact_id=anna_id, now=NOW
+        )
+        unit_id = by_unit.id
+        assert (by_unit.revision, by_unit.status, by_unit.comment) == (1, "submitted", "Sākts")
+
+    async def stored(report_id: int) -> tuple[Any, ...]:
+        async with db.session() as s:
+            report = await s.get(t.Report, report_id)
+            values = (await s.exec(select(t.ReportValue).where(t.ReportValue.report_id == report_id))).all()
+            revisions = (
+                await s.exec(select(t.ReportRevision).where(t.ReportRevision.report_id == report_id))
+            ).all()
+        assert report is not None
+        head = report.model_dump(exclude={"id", "institution_id"})
+        rows = sorted((v.indicator_id, v.value_num, v.value_text, v.status, v.value_date) for v in values)
+        audit = [
+            (r.revision, r.submitted_by_contact_id, as_utc(r.submitted_at), r.answers, r.changes)
+            for r in revisions
+        ]
+        return head, rows, audit
+
+    assert await stored(unit_id) == await stored(session_id)
+    _, rows, audit = await stored(unit_id)
+    assert len(rows) == 2 and audit[0][3] == answers  # the milestone (with its date) and the count
+    async with db.unit() as unit:
+        again = await Repos(unit).reports.submit(
+            measure_id=m_id, institution_id=ievp_id, year=2026, answers={"1.1.1.2": 46}, contact_id=None
+        )
+    assert (again.id, again.revision) == (unit_id, 2)
+    async with db.session() as s:
+        view = await Repos(s).reports.view(unit_id)
+    assert view is not None and view.answers() == {"1.1.1.2": 46}
