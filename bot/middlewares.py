@@ -106,8 +106,9 @@ class UnitOfWork(BaseMiddleware):
     together or not at all, before the update counts as handled; an update id seen before
     (Telegram re-delivery) is dropped. The duplicate check (on PostgreSQL, the same statement
     first takes the chat lock across instances), then the sender's contact and institution with
-    their conversation row (one SELECT), open the transaction; the FSM row is written once, at
-    the commit (bot/fsm_storage.py).
+    their conversation row and the years reopened for the institution (one SELECT), open the
+    transaction. The update's FSM context (:class:`UnitState`) works on that conversation row,
+    written once, at the commit (bot/fsm_storage.py).
     """
 
     def __init__(self, db: Database, default_language: str = "lv") -> None:
