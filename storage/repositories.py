@@ -17,8 +17,7 @@ import weakref
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Boolean, Date, DateTime, Integer, String, func
-from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy import ARRAY, JSON, BigInteger, Boolean, Date, DateTime, Integer, String, func
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
