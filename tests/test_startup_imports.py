@@ -56,7 +56,8 @@ from reporting_forms import texts  # noqa: E402
 # command menu (setMyCommands with language_code=en: common) when it starts.
 locales = sorted(babel.localedata._cache)  # what Babel has loaded (its cache of locale data)
 templates = sorted(name for _, name in texts.environment().cache.keys())
-postgres_driver = "asyncpg" in sys.modules  # an SQLite bot has no use for it
+# an SQLite bot has no use for them: the driver, and SQLAlchemy's PostgreSQL dialect
+postgres_driver = "asyncpg" in sys.modules or "sqlalchemy.dialects.postgresql" in sys.modules
 import babel.core  # noqa: E402
 
 babel_global_kept = babel.core._global_data is not None  # Babel's cross-locale tables, let go
@@ -123,7 +124,7 @@ def test_the_bot_starts_with_its_default_language_and_not_english(tmp_path: Path
     assert [name for name in seen["templates"] if name.startswith("en/")] == ["en/report.j2"]
 
 
-def test_an_sqlite_bot_does_not_load_the_postgresql_driver(tmp_path: Path) -> None:
+def test_an_sqlite_bot_does_not_load_the_postgresql_driver_or_dialect(tmp_path: Path) -> None:
     assert _run(tmp_path)["postgres_driver"] is False
 
 
