@@ -951,7 +951,8 @@ _NEW_REVISION = Sql(
 )
 # PostgreSQL only (a data-modifying WITH): a first submission's report, values and revision in
 # one statement — the rows _NEW_SUBMITTED_REPORT, _INSERT_VALUE and _NEW_REVISION write, the
-# values given as one array per column (v_<column>, in the order of v_indicator_id).
+# values given as one array per column (v_<column>, in the order of v_indicator_id). A column
+# added to these tables goes into both; tests/test_unit_of_work.py compares their rows.
 _FIRST_SUBMISSION_PG = Sql(
     f"""WITH new_report AS (
             INSERT INTO report (measure_id, institution_id, period_id, status, revision, review_state,
