@@ -235,9 +235,8 @@ def _stored_value(field: FormField, stored: JSONValue, year: int | None) -> Answ
     the engine stores. Every step loads a draft's answers again; each distinct one is parsed
     once (a text answer is read character by character). The values are immutable; a refusal
     is raised every time, never kept."""
-    ftype = FIELD_TYPES[field.kind]
-    value = ftype.parse(str(stored), field, year)
-    if ftype.dump(value) != stored:
+    value = parse_answer(field, str(stored), year)
+    if dump_answer(field, value) != stored:
         raise InvalidAnswer("invalid_value", key=field.key)
     return value
 
