@@ -99,11 +99,16 @@ async def cancel(message: Message, ctx: ContactCtx) -> None:
     await message.answer(text(ctx.lang, "common.nothing_to_cancel"))
 
 
+def _unregistered(ctx: Ctx) -> bool:
+    """The sender has no active contact."""
+    return ctx.contact is None or not ctx.contact.active
+
+
 class Unregistered(Filter):
     """True for users without an active contact: they may use only /start and /help."""
 
     async def __call__(self, event: TelegramObject, ctx: Ctx) -> bool:
-        return ctx.contact is None or not ctx.contact.active
+        return _unregistered(ctx)
 
 
 class ForPublicRouter(Filter):
@@ -113,7 +118,7 @@ class ForPublicRouter(Filter):
     this one check instead of each of its handlers' filters."""
 
     async def __call__(self, event: TelegramObject, ctx: Ctx) -> bool:
-        if ctx.contact is None or not ctx.contact.active:
+        if _unregistered(ctx):
             return True
         if isinstance(event, CallbackQuery):
             message = event.message
