@@ -911,14 +911,18 @@ _SUBMIT_READ = Sql(
         **_VALUE_COLUMNS,
     },
 )
-_NEW_SUBMITTED_REPORT = Sql(
-    f"""INSERT INTO report (measure_id, institution_id, period_id, status, revision, review_state,
+# A report inserted already submitted (its first revision): _NEW_SUBMITTED_REPORT and
+# _FIRST_SUBMISSION_PG.
+_INSERT_SUBMITTED_REPORT = f"""
+       INSERT INTO report (measure_id, institution_id, period_id, status, revision, review_state,
                            review_comment, risk_flag, comment, created_by_contact_id, created_at,
                            submitted_at)
        VALUES (:measure_id, :institution_id, :period_id, :status, :revision, :review_state,
                :review_comment, :risk_flag, :comment, :created_by_contact_id, :created_at,
                :submitted_at)
-       RETURNING {_select_all(t.Report)}""",
+       RETURNING {_select_all(t.Report)}"""
+_NEW_SUBMITTED_REPORT = Sql(
+    _INSERT_SUBMITTED_REPORT,
     params=_table_columns(t.Report),
     columns=_table_columns(t.Report),
 )
@@ -954,15 +958,7 @@ _NEW_REVISION = Sql(
 # values given as one array per column (v_<column>, in the order of v_indicator_id). A column
 # added to these tables goes into both; tests/test_unit_of_work.py compares their rows.
 _FIRST_SUBMISSION_PG = Sql(
-    f"""WITH new_report AS (
-            INSERT INTO report (measure_id, institution_id, period_id, status, revision, review_state,
-                                review_comment, risk_flag, comment, created_by_contact_id, created_at,
-                                submitted_at)
-            VALUES (:measure_id, :institution_id, :period_id, :status, :revision, :review_state,
-                    :review_comment, :risk_flag, :comment, :created_by_contact_id, :created_at,
-                    :submitted_at)
-            RETURNING {_select_all(t.Report)}
-        ), new_values AS (
+    f"""WITH new_report AS ({_INSERT_SUBMITTED_REPORT}), new_values AS (
             INSERT INTO report_value (report_id, indicator_id, value_num, value_text, status, value_date)
             SELECT new_report.id, v.indicator_id, v.value_num, v.value_text, v.status, v.value_date
             FROM new_report,
