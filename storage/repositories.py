@@ -955,8 +955,9 @@ _NEW_REVISION = Sql(
 )
 # PostgreSQL only (a data-modifying WITH): a first submission's report, values and revision in
 # one statement — the rows _NEW_SUBMITTED_REPORT, _INSERT_VALUE and _NEW_REVISION write, the
-# values given as one array per column (v_<column>, in the order of v_indicator_id). A column
-# added to these tables goes into both; tests/test_unit_of_work.py compares their rows.
+# values given as one array per column (v_<column>, in the order of v_indicator_id). The report
+# is _INSERT_SUBMITTED_REPORT itself; a column added to report_value or report_revision goes into
+# both ways; tests/test_unit_of_work.py compares their rows.
 _FIRST_SUBMISSION_PG = Sql(
     f"""WITH new_report AS ({_INSERT_SUBMITTED_REPORT}), new_values AS (
             INSERT INTO report_value (report_id, indicator_id, value_num, value_text, status, value_date)
