@@ -12,7 +12,7 @@ from aiogram import BaseMiddleware, Bot, Router
 from aiogram.fsm.context import FSMContext
 from aiogram.fsm.middleware import FSMContextMiddleware
 from aiogram.fsm.state import State
-from aiogram.fsm.storage.base import DEFAULT_DESTINY, StorageKey
+from aiogram.fsm.storage.base import DEFAULT_DESTINY
 from aiogram.methods import (
     AnswerCallbackQuery,
     DeleteMessage,
@@ -80,11 +80,11 @@ class StateInUnit(FSMContextMiddleware):
         business_connection_id: str | None = None,
         destiny: str = DEFAULT_DESTINY,
     ) -> FSMContext:
-        """A :class:`UnitState`, which UnitOfWork attaches to the row it reads."""
+        """A :class:`UnitState`, which UnitOfWork attaches to the row it reads (aiogram's key)."""
+        context = super().get_context(bot, chat_id, user_id, thread_id, business_connection_id, destiny)
         if not isinstance(self.storage, DatabaseStorage):
-            return super().get_context(bot, chat_id, user_id, thread_id, business_connection_id, destiny)
-        key = StorageKey(bot.id, chat_id, user_id, thread_id, business_connection_id, destiny)
-        return UnitState(self.storage, key)
+            return context
+        return UnitState(self.storage, context.key)
 
     async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
         if not isinstance(self.storage, DatabaseStorage):
