@@ -20,7 +20,6 @@ from aiogram.fsm.storage.base import BaseStorage, DefaultKeyBuilder, KeyBuilder,
 from sqlalchemy import JSON, DateTime, String
 
 from storage.db import Database, Sql, Unit, current_unit
-from storage.tables import utcnow
 
 _READ = Sql(
     "SELECT state, data FROM conversation_state WHERE key = :key",
@@ -76,10 +75,9 @@ class DatabaseStorage(BaseStorage):
         unit.before_commit(self._write)
 
     async def _write(self, unit: Unit) -> None:
-        now = utcnow()
         for k, row in unit.info.get(_ROWS, {}).items():
             if row.dirty:
-                await _WRITE.run(unit, key=k, state=row.state, data=row.data, updated_at=now)
+                await _WRITE.run(unit, key=k, state=row.state, data=row.data, updated_at=unit.now)
                 row.dirty = False
 
     async def set_state(self, key: StorageKey, state: StateType = None) -> None:

@@ -3,6 +3,7 @@ the current contact and language injected into handler data."""
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 from collections.abc import Awaitable, Callable
@@ -28,11 +29,10 @@ from aiogram.methods import (
     SetMyCommands,
 )
 from aiogram.types import TelegramObject, Update, User
-from sqlalchemy import Integer
 
 from bot.fsm_storage import DatabaseStorage, UnitState
 from reporting_forms.registration import language_of
-from storage.db import Database, Sql, Unit
+from storage.db import Database
 from storage.repositories import Repos
 from storage.tables import Contact
 
@@ -104,11 +104,12 @@ class UnitOfWork(BaseMiddleware):
 
     Opens the update's unit of work and binds it, so FSM draft writes and domain writes commit
     together or not at all, before the update counts as handled; an update id seen before
-    (Telegram re-delivery) is dropped. The duplicate check (on PostgreSQL, the same statement
-    first takes the chat lock across instances), then the sender's contact and institution with
-    their conversation row and the years reopened for the institution (one SELECT), open the
-    transaction. The update's FSM context (:class:`UnitState`) works on that conversation row,
-    written once, at the commit (bot/fsm_storage.py).
+    (Telegram re-delivery) is dropped. On PostgreSQL the unit's BEGIN takes the chat's lock
+    across instances (:func:`conversation_lock`). The duplicate check, then the sender's contact
+    and institution with their conversation row and the years reopened for the institution (one
+    SELECT; on PostgreSQL the check's own statement), open the transaction. The update's FSM
+    context (:class:`UnitState`) works on that conversation row, written once, at the commit
+    (bot/fsm_storage.py).
     """
 
     def __init__(self, db: Database, default_language: str = "lv") -> None:
@@ -120,15 +121,12 @@ class UnitOfWork(BaseMiddleware):
         user: User | None = data.get("event_from_user")
         storage, context = data.get("fsm_storage"), data.get("state")
         key = storage.key(context.key) if isinstance(storage, DatabaseStorage) and context else None
-        async with self.db.unit() as unit:
+        # on PostgreSQL the unit's BEGIN takes the conversation lock
+        async with self.db.unit(lock=conversation_lock(self.db, key) if key is not None else None) as unit:
             repos = Repos(unit)
             bot = data.get("bot")
-            start = await repos.start_update(  # on PostgreSQL its first statement takes the chat lock
-                event.update_id,
-                user.id if user else None,
-                key,
-                bot_id=bot.id if bot is not None else 0,
-                lock=conversation_lock(unit, key) if key is not None else None,
+            start = await repos.start_update(
+                event.update_id, user.id if user else None, key, bot_id=bot.id if bot is not None else 0
             )
             if start is None:
                 log.info("duplicate update %s dropped", event.update_id)
@@ -152,31 +150,25 @@ class UnitOfWork(BaseMiddleware):
 
 # pg_advisory_xact_lock(int4, int4): a key space of its own (the leader lock is the bigint form)
 CHAT_LOCK_CLASS = int.from_bytes(b"rbot", "big")
-_CHAT_LOCK = Sql("SELECT pg_advisory_xact_lock(:cls, :obj)", {"cls": Integer(), "obj": Integer()})
 
 
+@functools.lru_cache(maxsize=4096)
 def chat_lock_key(key: str) -> int:
     """An FSM key as the int4 of a PostgreSQL advisory lock (a collision only serialises two chats)."""
     return int.from_bytes(hashlib.sha256(key.encode()).digest()[:4], "big", signed=True)
 
 
-def conversation_lock(unit: Unit, key: str) -> tuple[int, int] | None:
-    """The advisory lock (class, key) of :func:`lock_conversation` for ``key``; None on SQLite.
-    UnitOfWork has it taken by the update's first statement (``Repos.start_update``)."""
-    if unit.db.dialect.name != "postgresql":
+def conversation_lock(db: Database, key: str) -> tuple[int, int] | None:
+    """The per-user conversation lock across instances, as the advisory lock (class, key) an
+    update's unit takes with its BEGIN (``Database.unit(lock=...)``); None on SQLite.
+
+    aiogram's lock (StateInUnit) holds within one process; with several instances on one
+    PostgreSQL database, two updates of one user may arrive at two of them. The second one's
+    BEGIN waits until the first commits — then its first statement reads the state the first
+    wrote. SQLite: one process (bot/leader.py), nothing to do."""
+    if db.dialect.name != "postgresql":
         return None
     return CHAT_LOCK_CLASS, chat_lock_key(key)
-
-
-async def lock_conversation(unit: Unit, key: str) -> None:
-    """The per-user conversation lock across instances. aiogram's lock (StateInUnit) holds
-    within one process; with several instances on one PostgreSQL database, two updates of one
-    user may arrive at two of them. A transaction-scoped advisory lock on the user's FSM key,
-    taken first in the update's transaction, makes the second wait until the first commits —
-    then it reads the state the first wrote. SQLite: one process (bot/leader.py), nothing to do."""
-    lock = conversation_lock(unit, key)
-    if lock is not None:
-        await _CHAT_LOCK.rows(unit, cls=lock[0], obj=lock[1])
 
 
 def run_filters_inline(router: Router) -> Router:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import functools
 import re
 import sqlite3
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
@@ -34,6 +35,8 @@ from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.types import TypeEngine
 from sqlalchemy.util import await_only
 from sqlmodel.ext.asyncio.session import AsyncSession
+
+from storage.tables import utcnow
 
 if TYPE_CHECKING:
     from alembic.config import Config
@@ -330,6 +333,16 @@ def _sqlalchemy_error(error: Exception, statement: str, lost: bool) -> sa_exc.DB
     return cls(statement, None, error, hide_parameters=True, connection_invalidated=lost)  # type: ignore[arg-type]
 
 
+async def _begin(pg: Any, lock: tuple[int, int] | None) -> None:
+    """BEGIN on the asyncpg connection ``pg``; with ``lock``, the advisory lock too, in the same
+    round trip (one simple query: the lock's numbers are ints, written as literals)."""
+    if lock is None:
+        await pg.execute("BEGIN")
+        return
+    cls, key = (int(n) for n in lock)
+    await pg.execute(f"BEGIN; SELECT pg_advisory_xact_lock({cls}, {key})")
+
+
 def detached(model: type[Any], **values: Any) -> Any:
     """An ORM instance of a row read by :class:`Sql`: persistent, detached — it joins the unit's
     session when one is created and its changes are then flushed like any loaded row's."""
@@ -373,6 +386,12 @@ class Unit:
     @property
     def connection(self) -> AsyncConnection:
         return self._conn
+
+    @functools.cached_property
+    def now(self) -> dt.datetime:
+        """The unit's time, read once (as PostgreSQL's ``now()`` is its transaction's): the
+        update's row, its conversation row and its report are stamped alike."""
+        return utcnow()
 
     @property
     def session(self) -> AsyncSession:
@@ -435,7 +454,9 @@ class Unit:
             await self._session.commit()
         if self.sqlite is not None and self.sqlite.in_transaction:
             self.sqlite.commit()
-        if self._conn.in_transaction():
+        if self.pg is not None:
+            await self._end("COMMIT")
+        elif self._conn.in_transaction():
             await self._conn.commit()
         after, self._after = self._after, []
         for callback in after:
@@ -449,8 +470,20 @@ class Unit:
         finally:
             if self.sqlite is not None and self.sqlite.in_transaction:
                 self.sqlite.rollback()
-            if self.pg is not None and self._conn.in_transaction():
-                await self._conn.rollback()
+            if self.pg is not None:
+                await self._end("ROLLBACK")
+
+    async def _end(self, command: str) -> None:
+        """PostgreSQL: COMMIT or ROLLBACK the transaction the unit began on its driver connection
+        (:meth:`Database._begun`); an error is raised as SQLAlchemy raises a statement's. A
+        connection already lost has nothing left to roll back."""
+        assert self.pg is not None
+        if not self.pg.is_in_transaction() or (command == "ROLLBACK" and self.pg.is_closed()):
+            return
+        try:
+            await self.pg.execute(command)
+        except Exception as exc:
+            raise await self.driver_error(exc, command) from exc
 
     async def close(self) -> None:
         try:
@@ -458,7 +491,21 @@ class Unit:
                 await self._session.close()
         finally:
             if self.pg is not None:  # PostgreSQL: back to the pool (SQLite keeps the unit connection)
-                await self._conn.close()
+                await self._release()
+
+    async def _release(self) -> None:
+        """PostgreSQL: the connection goes back to the pool outside any transaction. The pool's
+        own rollback on return does nothing here (the unit's connection is in autocommit for
+        SQLAlchemy), so a transaction still open — a unit cancelled mid-statement — is rolled
+        back here, or the connection is discarded."""
+        assert self.pg is not None
+        if self.pg.is_in_transaction() and not self.pg.is_closed():
+            try:
+                await self.pg.execute("ROLLBACK")
+            except Exception:
+                with contextlib.suppress(Exception):
+                    await self._conn.invalidate()
+        await self._conn.close()
 
 
 _bound: ContextVar[Unit | None] = ContextVar("resobot_unit", default=None)
@@ -483,6 +530,9 @@ class Database:
         self._turn_owner: asyncio.Task[Any] | None = None
         # SQLite: the connection units run on, checked out of the pool once (units take turns)
         self._unit_conn: tuple[AsyncConnection, Any] | None = None
+        # PostgreSQL: units check out of the same pool in autocommit, as SQLAlchemy sees it —
+        # it begins nothing — and run their transaction themselves (_begun, Unit.commit)
+        self._unit_engine = self.engine.execution_options(isolation_level="AUTOCOMMIT")
 
     @asynccontextmanager
     async def session(self) -> AsyncIterator[AsyncSession]:
@@ -510,9 +560,13 @@ class Database:
                 self._turn_owner = None
 
     @asynccontextmanager
-    async def unit(self) -> AsyncIterator[Unit]:
+    async def unit(self, *, lock: tuple[int, int] | None = None) -> AsyncIterator[Unit]:
         """A unit of work bound to this task: commits on success, rolls back on error. Inside
-        a unit of this task it joins that one (the FSM storage, called from handlers)."""
+        a unit of this task it joins that one (the FSM storage, called from handlers).
+
+        ``lock`` (PostgreSQL): a transaction-scoped advisory lock (two int4) the transaction
+        takes as it begins, in BEGIN's round trip — its first statement then already reads
+        what the lock's last holder committed (bot/middlewares.py: the conversation lock)."""
         outer = _bound.get()
         if outer is not None and outer.db is self:
             yield outer
@@ -522,7 +576,7 @@ class Database:
                 conn, raw = await self._unit_connection()
                 unit = Unit(self, conn=conn, sqlite=raw)
             else:  # PostgreSQL: a pooled connection, its transaction begun
-                conn, pg = await self._begun()
+                conn, pg = await self._begun(lock)
                 unit = Unit(self, conn=conn, pg=pg)
             token = _bound.set(unit)
             try:
@@ -539,7 +593,7 @@ class Database:
                 _bound.reset(token)
                 await unit.close()
 
-    async def _begun(self) -> tuple[AsyncConnection, Any]:
+    async def _begun(self, lock: tuple[int, int] | None = None) -> tuple[AsyncConnection, Any]:
         """PostgreSQL: a pooled connection with the unit's transaction begun, and its asyncpg
         connection. BEGIN, the transaction's first round trip, is also the liveness check that
         every other checkout makes with a ping of its own (``_ping_on_checkout``): a connection
@@ -548,32 +602,35 @@ class Database:
         a failed ping. An error that is not a lost connection is raised at once; either is
         raised as SQLAlchemy raises it for a statement it ran (a DBAPIError subclass).
 
-        BEGIN is sent by the private ``_start_transaction`` of SQLAlchemy's asyncpg adapter, the
-        method the adapter itself calls at a transaction's first statement, so the adapter knows
-        its transaction began and commits it (SQLAlchemy is pinned in the lock file;
-        tests/test_unit_of_work.py and tests/reliability/test_database_outage.py cover it)."""
+        The unit sends BEGIN itself, on the asyncpg connection, with ``lock`` taken in the same
+        round trip (:func:`_begin`); COMMIT and ROLLBACK too (:class:`Unit`). SQLAlchemy sees
+        the connection in autocommit (``_unit_engine``): it begins nothing of its own, so its
+        statements and the ORM session's, when a unit makes one, run in the unit's transaction
+        (the session's commit and rollback send nothing: the unit's do)."""
         pool_size = getattr(self.engine.pool, "size", lambda: 0)()
         attempts = pool_size + 1  # every pooled connection may be dead, and then a new one
         for attempt in range(attempts):
             token = _BEGIN_CHECKS.set(True)
             try:
-                conn = await self.engine.connect()
+                conn = await self._unit_engine.connect()
             finally:
                 _BEGIN_CHECKS.reset(token)
-            raw = await conn.get_raw_connection()
+            pg = conn.sync_connection.connection.driver_connection  # type: ignore[union-attr]
             try:
-                await conn.begin()  # SQLAlchemy's transaction: no statement (asyncpg's starts lazily)
-                await raw.dbapi_connection._start_transaction()  # BEGIN, as at its first statement
+                await _begin(pg, lock)
             except Exception as exc:
-                lost = _lost(exc, raw.driver_connection) or self.dialect.is_disconnect(exc, None, None)
+                lost = _lost(exc, pg) or self.dialect.is_disconnect(exc, None, None)
                 with contextlib.suppress(Exception):
-                    await (conn.invalidate() if lost else conn.rollback())
+                    if lost:
+                        await conn.invalidate()
+                    elif pg.is_in_transaction():  # BEGIN went through, the lock did not
+                        await pg.execute("ROLLBACK")
                 with contextlib.suppress(Exception):
                     await conn.close()
                 if not lost or attempt == attempts - 1:
                     raise _sqlalchemy_error(exc, "BEGIN", lost) from exc
                 continue
-            return conn, raw.driver_connection
+            return conn, pg
         raise AssertionError("unreachable")  # the loop returns or raises
 
     async def _unit_connection(self) -> tuple[AsyncConnection, Any]:

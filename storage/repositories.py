@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import ARRAY, JSON, BigInteger, Boolean, Date, DateTime, Integer, String, func
+from sqlalchemy.types import TypeEngine
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -599,8 +600,8 @@ class ReportRepo(_Repo):
         flow. One reads the period, the report's head and its values by indicator; a first
         submission is then one INSERT of the report, one of its values and one of the revision.
         ORM instances of the report this session holds are refreshed after."""
-        now = now or t.utcnow()
         src = self.source
+        now = now or (src.now if isinstance(src, Unit) else t.utcnow())
         keys = {"measure_id": measure_id, "institution_id": institution_id, "year": year}
         rows = await _SUBMIT_READ.rows(src, **keys)
         if not rows:  # the year's first report: its period row is made
@@ -835,14 +836,19 @@ def _table_columns(model: type, prefix: str = "") -> dict[str, Any]:
     return {f"{prefix}{c.name}": c.type for c in model.__table__.columns}  # type: ignore[attr-defined]
 
 
+@functools.cache
+def _column_names(model: type) -> tuple[str, ...]:
+    return tuple(c.name for c in model.__table__.columns)  # type: ignore[attr-defined]
+
+
 def _named(model: type, row: tuple[Any, ...]) -> dict[str, Any]:
-    return dict(zip((c.name for c in model.__table__.columns), row, strict=True))  # type: ignore[attr-defined]
+    return dict(zip(_column_names(model), row, strict=True))
 
 
 def _select_all(model: type, alias: str | None = None) -> str:
     """The table's columns in order (as :func:`_named` reads them), qualified by ``alias``."""
     prefix = f"{alias}." if alias else ""
-    return ", ".join(f"{prefix}{c.name}" for c in model.__table__.columns)  # type: ignore[attr-defined]
+    return ", ".join(f"{prefix}{name}" for name in _column_names(model))
 
 
 _ACTIVE_MEASURE = Sql(
@@ -1050,45 +1056,48 @@ _MARK_UPDATE = Sql(
        ON CONFLICT (bot_id, update_id) DO NOTHING""",
     params={"bot_id": BigInteger(), "update_id": BigInteger(), "at": DateTime(timezone=True)},
 )
-# PostgreSQL: the update's conversation lock (bot/middlewares.py, a transaction-scoped advisory
-# lock) taken by the duplicate check's own statement — one round trip instead of two. The lock
-# is acquired before the row is inserted (the INSERT reads its one row from the MATERIALIZED
-# CTE), and the next statement — the conversation row's SELECT — takes its snapshot after it.
-_LOCK_AND_MARK_UPDATE = Sql(
-    """WITH locked AS MATERIALIZED (SELECT pg_advisory_xact_lock(:lock_class, :lock_key))
-       INSERT INTO processed_update (bot_id, update_id, at)
-       SELECT :bot_id, :update_id, :at FROM locked
-       ON CONFLICT (bot_id, update_id) DO NOTHING""",
-    params={
-        "lock_class": Integer(),
-        "lock_key": Integer(),
-        "bot_id": BigInteger(),
-        "update_id": BigInteger(),
-        "at": DateTime(timezone=True),
-    },
-)
 _FORGET_UPDATES = Sql(
     "DELETE FROM processed_update WHERE at < :before", params={"before": DateTime(timezone=True)}
 )
 # Who sent the update and their conversation state, in one statement, always one row.
+_CONTEXT_SELECT = f"""
+    SELECT {", ".join(f"c.{n} AS c_{n}" for n in _CONTACT_COLUMNS)},
+           {", ".join(f"i.{n} AS i_{n}" for n in _INSTITUTION_COLUMNS)},
+           s.state AS s_state, s.data AS s_data, r.year AS r_year, r.until AS r_until
+    FROM (SELECT 1 AS one) AS one
+    LEFT JOIN contact AS c ON c.telegram_user_id = :user_id
+    LEFT JOIN institution AS i ON i.id = c.institution_id
+    LEFT JOIN conversation_state AS s ON s.key = :state_key
+    LEFT JOIN period_reopening AS r ON r.institution_id = c.institution_id"""
+_CONTEXT_COLUMNS: dict[str, TypeEngine[Any]] = {
+    **{f"c_{n}": ty for n, ty in _CONTACT_COLUMNS.items()},
+    **{f"i_{n}": ty for n, ty in _INSTITUTION_COLUMNS.items()},
+    "s_state": String(),
+    "s_data": JSON(),
+    "r_year": Integer(),
+    "r_until": Date(),
+}
 _UPDATE_CONTEXT = Sql(
-    f"""SELECT {", ".join(f"c.{n} AS c_{n}" for n in _CONTACT_COLUMNS)},
-               {", ".join(f"i.{n} AS i_{n}" for n in _INSTITUTION_COLUMNS)},
-               s.state AS s_state, s.data AS s_data, r.year AS r_year, r.until AS r_until
-        FROM (SELECT 1 AS one) AS one
-        LEFT JOIN contact AS c ON c.telegram_user_id = :user_id
-        LEFT JOIN institution AS i ON i.id = c.institution_id
-        LEFT JOIN conversation_state AS s ON s.key = :state_key
-        LEFT JOIN period_reopening AS r ON r.institution_id = c.institution_id""",
-    params={"user_id": BigInteger(), "state_key": String()},
-    columns={
-        **{f"c_{n}": ty for n, ty in _CONTACT_COLUMNS.items()},
-        **{f"i_{n}": ty for n, ty in _INSTITUTION_COLUMNS.items()},
-        "s_state": String(),
-        "s_data": JSON(),
-        "r_year": Integer(),
-        "r_until": Date(),
+    _CONTEXT_SELECT, params={"user_id": BigInteger(), "state_key": String()}, columns=_CONTEXT_COLUMNS
+)
+# PostgreSQL: the duplicate check and the context in one statement (a data-modifying WITH), one
+# round trip. ``fresh`` is false for an update handled before. The conversation lock is taken
+# with the unit's BEGIN, before this statement takes its snapshot (bot/middlewares.py).
+_MARK_AND_READ_CONTEXT = Sql(
+    f"""WITH marked AS (
+            INSERT INTO processed_update (bot_id, update_id, at) VALUES (:bot_id, :update_id, :at)
+            ON CONFLICT (bot_id, update_id) DO NOTHING
+            RETURNING update_id)
+        SELECT (SELECT count(*) FROM marked) AS fresh, context.*
+        FROM ({_CONTEXT_SELECT}) AS context""",
+    params={
+        "bot_id": BigInteger(),
+        "update_id": BigInteger(),
+        "at": DateTime(timezone=True),
+        "user_id": BigInteger(),
+        "state_key": String(),
     },
+    columns={"fresh": Integer(), **_CONTEXT_COLUMNS},
 )
 
 
@@ -1222,52 +1231,48 @@ class Repos:
     def jobs(self) -> JobRunRepo:
         return JobRunRepo(self.session)
 
-    async def mark_update(
-        self,
-        update_id: int,
-        now: dt.datetime | None = None,
-        *,
-        bot_id: int = 0,
-        lock: tuple[int, int] | None = None,
-    ) -> bool:
+    async def mark_update(self, update_id: int, now: dt.datetime | None = None, *, bot_id: int = 0) -> bool:
         """Remember a Telegram update id of bot ``bot_id``; False when it was handled before (a
         duplicate). Update ids are per bot: two bots sharing a database each have an update 1.
 
         One INSERT ... ON CONFLICT DO NOTHING (SQLite and PostgreSQL both speak it). Telegram
         re-delivers within hours at most, so ids older than UPDATE_MEMORY are forgotten, a
-        batch at a time (every PRUNE_EVERY-th update).
-
-        ``lock`` (PostgreSQL only): the advisory lock (class, key) taken first, by the same
-        statement (bot/middlewares.py: the conversation lock across instances)."""
-        now = now or t.utcnow()
-        if lock is not None:
-            marked = await _LOCK_AND_MARK_UPDATE.run(
-                self.source, lock_class=lock[0], lock_key=lock[1], bot_id=bot_id, update_id=update_id, at=now
-            )
-        else:
-            marked = await _MARK_UPDATE.run(self.source, bot_id=bot_id, update_id=update_id, at=now)
-        if not marked:
+        batch at a time (every PRUNE_EVERY-th update)."""
+        now = now or (self.source.now if isinstance(self.source, Unit) else t.utcnow())
+        if not await _MARK_UPDATE.run(self.source, bot_id=bot_id, update_id=update_id, at=now):
             return False
-        if update_id % PRUNE_EVERY == 0:
-            await _FORGET_UPDATES.run(self.source, before=now - UPDATE_MEMORY)
+        await self._forget_updates(update_id, now)
         return True
 
+    async def _forget_updates(self, update_id: int, now: dt.datetime) -> None:
+        if update_id % PRUNE_EVERY == 0:
+            await _FORGET_UPDATES.run(self.source, before=now - UPDATE_MEMORY)
+
     async def start_update(
-        self,
-        update_id: int,
-        telegram_user_id: int | None,
-        state_key: str | None,
-        *,
-        bot_id: int = 0,
-        lock: tuple[int, int] | None = None,
+        self, update_id: int, telegram_user_id: int | None, state_key: str | None, *, bot_id: int = 0
     ) -> UpdateContext | None:
-        """The first statements of an update: None when it is a duplicate; else the sender's
-        contact and institution (ORM instances of this unit) and the conversation row.
-        ``lock``: see :meth:`mark_update` (PostgreSQL)."""
-        if not await self.mark_update(update_id, bot_id=bot_id, lock=lock):
-            return None
-        # a row per year reopened for the sender's institution (PeriodRepo.reopen), one without
-        rows = await _UPDATE_CONTEXT.rows(self.source, user_id=telegram_user_id, state_key=state_key)
+        """The first statements of an update: None when it is a duplicate (:meth:`mark_update`);
+        else the sender's contact and institution (ORM instances of this unit) and the
+        conversation row. On PostgreSQL in a unit, one statement does both."""
+        if isinstance(self.source, Unit) and self.source.pg is not None:
+            now = self.source.now
+            rows = await _MARK_AND_READ_CONTEXT.rows(
+                self.source,
+                bot_id=bot_id,
+                update_id=update_id,
+                at=now,
+                user_id=telegram_user_id,
+                state_key=state_key,
+            )
+            if not rows[0][0]:
+                return None
+            await self._forget_updates(update_id, now)
+            rows = [row[1:] for row in rows]
+        else:
+            if not await self.mark_update(update_id, bot_id=bot_id):
+                return None
+            # a row per year reopened for the sender's institution (PeriodRepo.reopen), one without
+            rows = await _UPDATE_CONTEXT.rows(self.source, user_id=telegram_user_id, state_key=state_key)
         row = rows[0]
         n, m = len(_CONTACT_COLUMNS), len(_CONTACT_COLUMNS) + len(_INSTITUTION_COLUMNS)
         contact = institution = None

@@ -13,9 +13,9 @@ import pytest
 from sqlalchemy import JSON, Boolean, DateTime, Float, Integer, Numeric, String, event
 from sqlalchemy import exc as sa_exc
 from sqlalchemy import text as sql
-from sqlalchemy.dialects.postgresql.asyncpg import AsyncAdapt_asyncpg_connection
 from sqlmodel import select
 
+import storage.db
 from bot.replay import is_outage
 from reporting_forms.catalog import Catalog
 from storage import repositories
@@ -254,11 +254,11 @@ async def test_on_postgresql_a_failing_begin_is_raised_as_sqlalchemy_raises_it(
         pass
     tries: list[int] = []
 
-    async def failing(self: Any) -> None:
+    async def failing(_pg: Any, _lock: Any) -> None:
         tries.append(1)
         raise failure
 
-    monkeypatch.setattr(AsyncAdapt_asyncpg_connection, "_start_transaction", failing)
+    monkeypatch.setattr(storage.db, "_begin", failing)
     with pytest.raises(raised_as) as raised:
         async with db.unit():
             pytest.fail("the unit must not start")
@@ -268,6 +268,72 @@ async def test_on_postgresql_a_failing_begin_is_raised_as_sqlalchemy_raises_it(
     async with db.unit() as unit:  # the database itself is fine: the next unit starts
         await _INSERT_UPDATE.run(unit, bot_id=1, update_id=601, at=NOW)
     assert await _updates(db) == {601}
+
+
+async def test_on_postgresql_a_units_lock_is_taken_by_its_begin_and_its_start_is_one_statement(
+    db: Database,
+) -> None:
+    """``Database.unit(lock=...)``: the advisory lock is held from the unit's first round trip
+    (BEGIN and the lock, one simple query); the duplicate check with the sender's context is
+    then one statement, and COMMIT ends the transaction and releases the lock."""
+    if not _is_postgres(db):
+        pytest.skip("PostgreSQL's advisory lock and round trips")
+    sent: list[str] = []
+    async with db.unit() as unit:  # a connection is pooled
+        assert unit.pg is not None
+    cls = type(unit.pg)
+    originals = {name: getattr(cls, name) for name in ("execute", "fetch")}
+
+    def spy(name: str) -> Any:
+        async def call(self: Any, query: str, *args: Any, **kwargs: Any) -> Any:
+            sent.append(" ".join(query.split())[:60])
+            return await originals[name](self, query, *args, **kwargs)
+
+        return call
+
+    held = "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND classid = 1 AND objid = 2"
+    for name in originals:
+        setattr(cls, name, spy(name))
+    try:
+        async with db.unit(lock=(1, 2)) as unit:
+            assert len(sent) == 1 and sent[0].startswith("BEGIN; SELECT pg_advisory_xact_lock(1, 2)")
+            assert await Repos(unit).start_update(901, 7, "bot:7:7") is not None
+            assert len(sent) == 2  # the check and the context: one statement
+            assert await Repos(unit).start_update(901, 7, "bot:7:7") is None  # the same update again
+            async with db.session() as other:
+                assert (await other.exec(sql(held))).scalar_one() == 1
+    finally:
+        for name, original in originals.items():
+            setattr(cls, name, original)
+    assert sent[-1] == "COMMIT"
+    async with db.session() as other:
+        assert (await other.exec(sql(held))).scalar_one() == 0
+    assert await _updates(db) == {901}
+
+
+async def test_on_postgresql_a_unit_never_pools_its_connection_inside_a_transaction(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SQLAlchemy's rollback on return does nothing for a unit's connection (autocommit to it):
+    a unit whose rollback never ran (cancelled in it) still gives its connection back outside
+    the transaction, and what it wrote is gone."""
+    if not _is_postgres(db):
+        pytest.skip("PostgreSQL's pooled connections")
+
+    async def skipped(self: Any) -> None:
+        pass
+
+    monkeypatch.setattr(storage.db.Unit, "rollback", skipped)
+    with pytest.raises(RuntimeError):
+        async with db.unit() as unit:
+            await _INSERT_UPDATE.run(unit, bot_id=1, update_id=701, at=NOW)
+            pg = unit.pg
+            raise RuntimeError("the update failed")
+    assert pg is not None and not pg.is_in_transaction()
+    monkeypatch.undo()
+    async with db.unit() as unit:
+        await _INSERT_UPDATE.run(unit, bot_id=1, update_id=702, at=NOW)
+    assert await _updates(db) == {702}
 
 
 async def test_a_first_submission_in_a_unit_writes_the_rows_a_session_writes(

@@ -8,7 +8,7 @@ import asyncio
 from sqlalchemy import String, text
 
 from bot.leader import Leadership
-from bot.middlewares import CHAT_LOCK_CLASS, chat_lock_key, conversation_lock, lock_conversation
+from bot.middlewares import CHAT_LOCK_CLASS, chat_lock_key, conversation_lock
 from storage.db import Database, Sql
 from storage.repositories import Repos
 
@@ -91,8 +91,7 @@ async def test_the_conversation_lock_holds_across_instances(pg_url: str) -> None
     order: list[str] = []
 
     async def update(db: Database, key: str, name: str, hold: bool = False) -> None:
-        async with db.unit() as unit:
-            await lock_conversation(unit, key)
+        async with db.unit(lock=conversation_lock(db, key)):
             order.append(f"{name} in")
             if hold:
                 first_in.set()
@@ -121,19 +120,19 @@ _STATE = Sql(
 
 
 async def test_the_duplicate_check_takes_the_conversation_lock_first(pg_url: str) -> None:
-    """UnitOfWork takes the lock with the update's first statement (Repos.start_update): a second
-    instance's update of the same user waits until the first commits, then reads what it wrote;
-    a re-delivered update is still dropped."""
+    """UnitOfWork has the lock taken by the unit's BEGIN: a second instance's update of the same
+    user waits until the first commits, then its first statement (Repos.start_update) reads
+    what the first wrote; a re-delivered update is still dropped."""
     one, two = Database(pg_url), Database(pg_url)
     key = "bot:1001:1001"
     first_in, release = asyncio.Event(), asyncio.Event()
     order: list[str] = []
 
     async def update(db: Database, update_id: int, name: str, hold: bool = False) -> bool:
-        async with db.unit() as unit:
-            lock = conversation_lock(unit, key)
-            assert lock == (CHAT_LOCK_CLASS, chat_lock_key(key))
-            start = await Repos(unit).start_update(update_id, 1001, key, bot_id=1, lock=lock)
+        lock = conversation_lock(db, key)
+        assert lock == (CHAT_LOCK_CLASS, chat_lock_key(key))
+        async with db.unit(lock=lock) as unit:
+            start = await Repos(unit).start_update(update_id, 1001, key, bot_id=1)
             order.append(f"{name} in {start.state if start else 'duplicate'}")
             if hold:
                 first_in.set()
