@@ -5,9 +5,10 @@ so the bot and the CLI can share the file. PostgreSQL (asyncpg) is production.
 
 A :class:`Unit` is the bot's transaction per update. Its hot statements (:class:`Sql`: the
 duplicate check, contact + conversation state, the FSM write, the report's reads and writes)
-run directly on the driver's connection (sqlite3; asyncpg once the transaction has begun); the
-ORM session is created only when a handler needs it, on the same connection and transaction,
-so everything commits together or not at all.
+run directly on the driver's connection (sqlite3; asyncpg, in the transaction the unit began
+itself); the ORM session is created only when a handler needs it, on the same connection and
+transaction, so everything commits together or not at all. On PostgreSQL a unit's connection
+is kept for the next unit (up to the pool's size) instead of going back to the pool each time.
 """
 
 from __future__ import annotations
@@ -490,14 +491,15 @@ class Unit:
             if self._session is not None:
                 await self._session.close()
         finally:
-            if self.pg is not None:  # PostgreSQL: back to the pool (SQLite keeps the unit connection)
+            if self.pg is not None:  # PostgreSQL: kept or back to the pool (SQLite keeps its one)
                 await self._release()
 
     async def _release(self) -> None:
-        """PostgreSQL: the connection goes back to the pool outside any transaction. The pool's
-        own rollback on return does nothing here (the unit's connection is in autocommit for
-        SQLAlchemy), so a transaction still open — a unit cancelled mid-statement — is rolled
-        back here, or the connection is discarded."""
+        """PostgreSQL: the connection is kept for the next unit or goes back to the pool
+        (:meth:`Database._keep`), in either case outside any transaction: neither the next unit
+        nor the pool's rollback on return would end one (the unit's connection is in autocommit
+        for SQLAlchemy), so a transaction still open — a unit cancelled mid-statement — is
+        rolled back here, or the connection is discarded."""
         assert self.pg is not None
         if self.pg.is_in_transaction() and not self.pg.is_closed():
             try:
@@ -505,7 +507,7 @@ class Unit:
             except Exception:
                 with contextlib.suppress(Exception):
                     await self._conn.invalidate()
-        await self._conn.close()
+        await self.db._keep(self._conn)
 
 
 _bound: ContextVar[Unit | None] = ContextVar("resobot_unit", default=None)
@@ -531,8 +533,11 @@ class Database:
         # SQLite: the connection units run on, checked out of the pool once (units take turns)
         self._unit_conn: tuple[AsyncConnection, Any] | None = None
         # PostgreSQL: units check out of the same pool in autocommit, as SQLAlchemy sees it —
-        # it begins nothing — and run their transaction themselves (_begun, Unit.commit)
+        # it begins nothing — and run their transaction themselves (_begun, Unit.commit); a
+        # unit's connection is kept checked out for the next unit (up to the pool's size), not
+        # given back to the pool and checked out again every update
         self._unit_engine = self.engine.execution_options(isolation_level="AUTOCOMMIT")
+        self._kept: list[AsyncConnection] = []
 
     @asynccontextmanager
     async def session(self) -> AsyncIterator[AsyncSession]:
@@ -607,14 +612,16 @@ class Database:
         the connection in autocommit (``_unit_engine``): it begins nothing of its own, so its
         statements and the ORM session's, when a unit makes one, run in the unit's transaction
         (the session's commit and rollback send nothing: the unit's do)."""
-        pool_size = getattr(self.engine.pool, "size", lambda: 0)()
-        attempts = pool_size + 1  # every pooled connection may be dead, and then a new one
+        attempts = self._pool_size() + 1  # every pooled connection may be dead, and then a new one
         for attempt in range(attempts):
-            token = _BEGIN_CHECKS.set(True)
-            try:
-                conn = await self._unit_engine.connect()
-            finally:
-                _BEGIN_CHECKS.reset(token)
+            if self._kept:
+                conn = self._kept.pop()
+            else:
+                token = _BEGIN_CHECKS.set(True)
+                try:
+                    conn = await self._unit_engine.connect()
+                finally:
+                    _BEGIN_CHECKS.reset(token)
             pg = conn.sync_connection.connection.driver_connection  # type: ignore[union-attr]
             try:
                 await _begin(pg, lock)
@@ -627,11 +634,34 @@ class Database:
                         await pg.execute("ROLLBACK")
                 with contextlib.suppress(Exception):
                     await conn.close()
+                if lost:  # the server went away (a restart): the kept connections went with it
+                    await self._close_kept(invalidate=True)
                 if not lost or attempt == attempts - 1:
                     raise _sqlalchemy_error(exc, "BEGIN", lost) from exc
                 continue
             return conn, pg
         raise AssertionError("unreachable")  # the loop returns or raises
+
+    def _pool_size(self) -> int:
+        return int(getattr(self.engine.pool, "size", lambda: 0)())
+
+    async def _keep(self, conn: AsyncConnection) -> None:
+        """A unit's connection, its transaction ended: kept for the next unit, or given back to
+        the pool (one kept beyond the pool's size, or invalidated, or closed)."""
+        if conn.invalidated or conn.closed or len(self._kept) >= self._pool_size():
+            await conn.close()
+            return
+        if conn.in_transaction():  # an ORM session's, SQLAlchemy's bookkeeping: nothing is sent
+            await conn.rollback()
+        self._kept.append(conn)
+
+    async def _close_kept(self, *, invalidate: bool = False) -> None:
+        kept, self._kept = self._kept, []
+        for conn in kept:
+            with contextlib.suppress(Exception):
+                if invalidate:
+                    await conn.invalidate()
+                await conn.close()
 
     async def _unit_connection(self) -> tuple[AsyncConnection, Any]:
         if self._unit_conn is None:
@@ -663,6 +693,7 @@ class Database:
             yield session
 
     async def dispose(self) -> None:
+        await self._close_kept()
         held, self._unit_conn = self._unit_conn, None
         if held is not None:
             await held[0].close()

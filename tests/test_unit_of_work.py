@@ -5,6 +5,7 @@ SQLAlchemy reads them, and fail as SQLAlchemy's statements fail."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 from typing import Any
 
@@ -334,6 +335,43 @@ async def test_on_postgresql_a_unit_never_pools_its_connection_inside_a_transact
     async with db.unit() as unit:
         await _INSERT_UPDATE.run(unit, bot_id=1, update_id=702, at=NOW)
     assert await _updates(db) == {702}
+
+
+async def test_on_postgresql_a_units_connection_is_kept_for_the_next_unit(db: Database) -> None:
+    """The next unit takes the connection the last one kept — no checkout from the pool, its
+    BEGIN the first round trip — up to the pool's size; more at once go back to the pool, and
+    the kept ones are closed with the database."""
+    if not _is_postgres(db):
+        pytest.skip("PostgreSQL's pooled connections")
+    async with db.unit() as unit:
+        first = unit.pg
+    checkouts: list[int] = []
+
+    def checkout(*_args: Any) -> None:
+        checkouts.append(1)
+
+    event.listen(db.engine.sync_engine, "checkout", checkout)
+    try:
+        async with db.unit() as unit:
+            assert unit.pg is first
+        assert checkouts == []
+        size = db.engine.pool.size()  # type: ignore[attr-defined]
+        gate = asyncio.Event()
+
+        async def held() -> None:
+            async with db.unit():
+                await gate.wait()
+
+        units = [asyncio.create_task(held()) for _ in range(size + 2)]
+        await asyncio.sleep(0.3)
+        assert len(checkouts) == size + 1  # the kept one, and a checkout for each other
+        gate.set()
+        await asyncio.gather(*units)
+    finally:
+        event.remove(db.engine.sync_engine, "checkout", checkout)
+    assert len(db._kept) == size
+    await db.dispose()
+    assert db._kept == []
 
 
 async def test_a_first_submission_in_a_unit_writes_the_rows_a_session_writes(
