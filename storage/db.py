@@ -639,6 +639,11 @@ class Database:
                 if not lost or attempt == attempts - 1:
                     raise _sqlalchemy_error(exc, "BEGIN", lost) from exc
                 continue
+            except BaseException:  # cancelled mid-BEGIN: what the connection holds is unknown
+                with contextlib.suppress(Exception):
+                    await conn.invalidate()
+                    await conn.close()
+                raise
             return conn, pg
         raise AssertionError("unreachable")  # the loop returns or raises
 

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import gc
+import warnings
 from typing import Any
 
 import asyncpg
@@ -372,6 +374,46 @@ async def test_on_postgresql_a_units_connection_is_kept_for_the_next_unit(db: Da
     assert len(db._kept) == size
     await db.dispose()
     assert db._kept == []
+
+
+async def test_on_postgresql_a_unit_cancelled_while_its_begin_waits_for_the_lock_leaks_no_connection(
+    db: Database,
+) -> None:
+    """An update's task cancelled while its BEGIN waits for the conversation lock (another
+    unit holds it): its connection is discarded, neither kept nor left checked out, and the
+    lock's holder and the next unit go on."""
+    if not _is_postgres(db):
+        pytest.skip("PostgreSQL's advisory lock")
+    holding, release = asyncio.Event(), asyncio.Event()
+
+    async def holder() -> None:
+        async with db.unit(lock=(3, 4)) as unit:
+            holding.set()
+            await release.wait()
+            await _INSERT_UPDATE.run(unit, bot_id=1, update_id=801, at=NOW)
+
+    async def waiter() -> None:
+        async with db.unit(lock=(3, 4)):
+            pytest.fail("the lock is held: this unit never starts")
+
+    first = asyncio.create_task(holder())
+    await holding.wait()
+    second = asyncio.create_task(waiter())
+    await asyncio.sleep(0.3)  # BEGIN sent, waiting for the lock
+    with warnings.catch_warnings(record=True) as seen:  # a connection left checked out is
+        warnings.simplefilter("always")  # found by the collector, with SQLAlchemy's warning
+        second.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await second
+        release.set()
+        await first
+        gc.collect()
+    assert not [w for w in seen if "non-checked-in connection" in str(w.message)]
+    pool = db.engine.pool
+    assert pool.checkedout() == len(db._kept) == 1  # type: ignore[attr-defined]
+    async with db.unit(lock=(3, 4)) as unit:
+        await _INSERT_UPDATE.run(unit, bot_id=1, update_id=802, at=NOW)
+    assert await _updates(db) == {801, 802}
 
 
 async def test_a_first_submission_in_a_unit_writes_the_rows_a_session_writes(
