@@ -344,6 +344,15 @@ async def _begin(pg: Any, lock: tuple[int, int] | None) -> None:
     await pg.execute(f"BEGIN; SELECT pg_advisory_xact_lock({cls}, {key})")
 
 
+async def _discard(conn: AsyncConnection) -> None:
+    """A connection that must not be used again: invalidated (not pooled) and closed; errors
+    on the way are the broken connection's own."""
+    with contextlib.suppress(Exception):
+        await conn.invalidate()
+    with contextlib.suppress(Exception):
+        await conn.close()
+
+
 def detached(model: type[Any], **values: Any) -> Any:
     """An ORM instance of a row read by :class:`Sql`: persistent, detached — it joins the unit's
     session when one is created and its changes are then flushed like any loaded row's."""
@@ -500,13 +509,11 @@ class Unit:
         nor the pool's rollback on return would end one (the unit's connection is in autocommit
         for SQLAlchemy), so a transaction still open — a unit cancelled mid-statement — is
         rolled back here, or the connection is discarded."""
-        assert self.pg is not None
-        if self.pg.is_in_transaction() and not self.pg.is_closed():
-            try:
-                await self.pg.execute("ROLLBACK")
-            except Exception:
-                with contextlib.suppress(Exception):
-                    await self._conn.invalidate()
+        try:
+            await self._end("ROLLBACK")
+        except Exception:
+            with contextlib.suppress(Exception):
+                await self._conn.invalidate()
         await self.db._keep(self._conn)
 
 
@@ -627,22 +634,20 @@ class Database:
                 await _begin(pg, lock)
             except Exception as exc:
                 lost = _lost(exc, pg) or self.dialect.is_disconnect(exc, None, None)
-                with contextlib.suppress(Exception):
-                    if lost:
-                        await conn.invalidate()
-                    elif pg.is_in_transaction():  # BEGIN went through, the lock did not
-                        await pg.execute("ROLLBACK")
-                with contextlib.suppress(Exception):
-                    await conn.close()
                 if lost:  # the server went away (a restart): the kept connections went with it
-                    await self._close_kept(invalidate=True)
+                    await _discard(conn)
+                    await self._close_kept(discard=True)
+                else:
+                    with contextlib.suppress(Exception):
+                        if pg.is_in_transaction():  # BEGIN went through, the lock did not
+                            await pg.execute("ROLLBACK")
+                    with contextlib.suppress(Exception):
+                        await conn.close()
                 if not lost or attempt == attempts - 1:
                     raise _sqlalchemy_error(exc, "BEGIN", lost) from exc
                 continue
             except BaseException:  # cancelled mid-BEGIN: what the connection holds is unknown
-                with contextlib.suppress(Exception):
-                    await conn.invalidate()
-                    await conn.close()
+                await _discard(conn)
                 raise
             return conn, pg
         raise AssertionError("unreachable")  # the loop returns or raises
@@ -660,13 +665,14 @@ class Database:
             await conn.rollback()
         self._kept.append(conn)
 
-    async def _close_kept(self, *, invalidate: bool = False) -> None:
+    async def _close_kept(self, *, discard: bool = False) -> None:
         kept, self._kept = self._kept, []
         for conn in kept:
-            with contextlib.suppress(Exception):
-                if invalidate:
-                    await conn.invalidate()
-                await conn.close()
+            if discard:
+                await _discard(conn)
+            else:
+                with contextlib.suppress(Exception):
+                    await conn.close()
 
     async def _unit_connection(self) -> tuple[AsyncConnection, Any]:
         if self._unit_conn is None:

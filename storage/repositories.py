@@ -601,7 +601,7 @@ class ReportRepo(_Repo):
         submission is then one INSERT of the report, one of its values and one of the revision.
         ORM instances of the report this session holds are refreshed after."""
         src = self.source
-        now = now or (src.now if isinstance(src, Unit) else t.utcnow())
+        now = now or _now(src)
         keys = {"measure_id": measure_id, "institution_id": institution_id, "year": year}
         rows = await _SUBMIT_READ.rows(src, **keys)
         if not rows:  # the year's first report: its period row is made
@@ -834,6 +834,11 @@ def _value_columns(kind: str, answer: Any, date_answer: Any) -> dict[str, Any] |
 
 def _table_columns(model: type, prefix: str = "") -> dict[str, Any]:
     return {f"{prefix}{c.name}": c.type for c in model.__table__.columns}  # type: ignore[attr-defined]
+
+
+def _now(source: AsyncSession | Unit) -> dt.datetime:
+    """A unit's own time (one reading per update, :attr:`Unit.now`), else the clock's."""
+    return source.now if isinstance(source, Unit) else t.utcnow()
 
 
 @functools.cache
@@ -1238,7 +1243,7 @@ class Repos:
         One INSERT ... ON CONFLICT DO NOTHING (SQLite and PostgreSQL both speak it). Telegram
         re-delivers within hours at most, so ids older than UPDATE_MEMORY are forgotten, a
         batch at a time (every PRUNE_EVERY-th update)."""
-        now = now or (self.source.now if isinstance(self.source, Unit) else t.utcnow())
+        now = now or _now(self.source)
         if not await _MARK_UPDATE.run(self.source, bot_id=bot_id, update_id=update_id, at=now):
             return False
         await self._forget_updates(update_id, now)
