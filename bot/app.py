@@ -27,7 +27,7 @@ from bot.config import Settings
 from bot.context import WithContext
 from bot.fsm_storage import DatabaseStorage
 from bot.health import observed
-from bot.middlewares import StateInUnit, UnblockOnContact, UnitOfWork, run_filters_inline
+from bot.middlewares import InFlight, StateInUnit, UnblockOnContact, UnitOfWork, run_filters_inline
 from bot.redact import chat_ref
 from bot.replay import HoldBehindReplay, UpdateReplay, is_outage
 from bot.routers import ROUTERS
@@ -54,6 +54,8 @@ def build_dispatcher(services: Services) -> Dispatcher:
     )
     fsm = dp.fsm  # its close() is already a shutdown handler (the same storage and isolation)
     dp.fsm = StateInUnit(storage=fsm.storage, events_isolation=fsm.events_isolation, strategy=fsm.strategy)
+    dp["in_flight"] = in_flight = InFlight()  # outermost: a stop lets the updates it holds finish
+    dp.update.outer_middleware(in_flight)
     dp.update.outer_middleware(HoldBehindReplay(lambda: services.replay))  # no database needed
     dp.update.outer_middleware(dp.fsm)  # the per-user lock; UnitOfWork reads the state inside it
     dp.update.outer_middleware(UnitOfWork(services.db, services.settings.default_language))
@@ -150,10 +152,26 @@ async def run_polling(services: Services, *, reminders: bool = True) -> None:
                 await dp.start_polling(
                     bot, allowed_updates=dp.resolve_used_update_types(), close_bot_session=False
                 )
+                await finish_updates(dp, services.settings.stop_grace_seconds)
     finally:
         await services.replay.stop()
         services.replay = None
         await bot.session.close()
+
+
+async def finish_updates(dp: Dispatcher, grace: float) -> None:
+    """After polling stopped: let the updates still being handled finish (at most ``grace``
+    seconds), before the sender, the scheduler and the database stop. Telegram counts them
+    delivered already; one cut off here is lost, so each is logged by its id."""
+    in_flight: InFlight = dp["in_flight"]
+    cancelled = await in_flight.finish(grace)
+    if cancelled:
+        log.warning(
+            "stop: %d update(s) still being handled after %s s were cancelled (not saved): %s",
+            len(cancelled),
+            grace,
+            ", ".join(map(str, cancelled)),
+        )
 
 
 async def wait_for_bot_api(

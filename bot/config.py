@@ -93,6 +93,9 @@ class Settings(BaseSettings):
         default=15.0, gt=0, description="How often a follower tries the leader lock (PostgreSQL)"
     )
     instance_id: str | None = Field(default=None, description="This process in claims; default host:pid")
+    stop_grace_seconds: float = Field(
+        default=10.0, gt=0, description="On SIGTERM (polling): how long updates being handled may finish"
+    )
 
     @field_validator("telegram_bot_token")
     @classmethod

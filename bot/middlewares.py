@@ -3,6 +3,7 @@ the current contact and language injected into handler data."""
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import hashlib
 import logging
@@ -97,6 +98,45 @@ class StateInUnit(FSMContextMiddleware):
                 data["state"] = context
                 return await handler(event, data)
         return await handler(event, data)
+
+
+class InFlight(BaseMiddleware):
+    """The outermost update middleware: the updates being handled, so that a stop lets them finish.
+
+    Long polling confirms an update to Telegram with the next ``getUpdates``, sent while the
+    update is still being handled; aiogram's ``start_polling`` does not wait for those handlers
+    when it stops, and ``asyncio.run`` then cancels them: the update's unit of work rolls back
+    and Telegram never delivers it again. The polling bot waits for them (:meth:`finish`)
+    after polling stopped, while the sender and the database are still up (bot/app.py).
+    Webhook mode needs none of this: Telegram is answered only after the update was handled."""
+
+    def __init__(self) -> None:
+        self._updates: dict[asyncio.Task[Any], int] = {}
+
+    async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
+        task = asyncio.current_task()
+        if task is None:  # not run by an event loop's task (never under aiogram)
+            return await handler(event, data)
+        self._updates[task] = event.update_id if isinstance(event, Update) else 0
+        try:
+            return await handler(event, data)
+        finally:
+            self._updates.pop(task, None)
+
+    async def finish(self, timeout: float) -> list[int]:
+        """Wait up to ``timeout`` seconds for the updates being handled, then cancel the rest
+        and wait for their units of work to roll back (on SQLite one holds the database's
+        write lock, which the stopping sender needs); the ids of those cancelled, lost."""
+        await asyncio.sleep(0)  # an update whose task was created as polling stopped starts now
+        if not self._updates:
+            return []
+        await asyncio.wait(set(self._updates), timeout=timeout)
+        unfinished = dict(self._updates)
+        for task in unfinished:
+            task.cancel()
+        if unfinished:
+            await asyncio.wait(set(unfinished), timeout=timeout)
+        return sorted(unfinished.values())
 
 
 class UnitOfWork(BaseMiddleware):

@@ -13,7 +13,7 @@ from aiogram import Bot
 from aiogram.client.default import DefaultBotProperties
 from aiogram.enums import ParseMode
 
-from bot.app import build_dispatcher
+from bot.app import build_dispatcher, finish_updates
 from bot.config import Settings
 from bot.sender import sending
 from bot.services_container import Services
@@ -102,8 +102,11 @@ async def _running_bot(
     try:
         # the outbox sender, as the running bot has it: notices (reviews, reopened years) go
         # out through the outbox once the update that queued them has committed
-        async with sending(services, bot), server.polling(dp, bot):
-            yield Harness(server, db, services, bot)
+        async with sending(services, bot):
+            async with server.polling(dp, bot):
+                yield Harness(server, db, services, bot)
+            # as the running bot stops: updates still being handled finish first (bot/app.py)
+            await finish_updates(dp, settings.stop_grace_seconds)
     finally:
         await bot.session.close()
         await db.dispose()

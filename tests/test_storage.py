@@ -219,7 +219,6 @@ async def test_earlier_years_are_returned_per_indicator(db: Database, catalog: C
     assert earlier == {"3.1.5.1": {2025: "61.5", 2026: "70"}}
 
 
-
 async def test_a_forms_opening_in_a_unit_reads_what_find_and_earlier_values_read(
     db: Database, catalog: Catalog
 ) -> None:
