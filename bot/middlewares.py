@@ -108,20 +108,22 @@ class InFlight(BaseMiddleware):
     when it stops, and ``asyncio.run`` then cancels them: the update's unit of work rolls back
     and Telegram never delivers it again. The polling bot waits for them (:meth:`finish`)
     after polling stopped, while the sender and the database are still up (bot/app.py).
-    Webhook mode needs none of this: Telegram is answered only after the update was handled."""
+    Webhook mode needs none of this: Telegram is answered only after the update was handled.
+
+    Each update is followed by a future of its own, not by its task: a replayed update
+    (bot/replay.py) runs in the replay's long-lived task."""
 
     def __init__(self) -> None:
-        self._updates: dict[asyncio.Task[Any], int] = {}
+        self._updates: dict[asyncio.Future[None], tuple[asyncio.Task[Any] | None, int]] = {}
 
     async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
-        task = asyncio.current_task()
-        if task is None:  # not run by an event loop's task (never under aiogram)
-            return await handler(event, data)
-        self._updates[task] = event.update_id if isinstance(event, Update) else 0
+        done = asyncio.get_running_loop().create_future()
+        self._updates[done] = (asyncio.current_task(), event.update_id if isinstance(event, Update) else 0)
         try:
             return await handler(event, data)
         finally:
-            self._updates.pop(task, None)
+            del self._updates[done]
+            done.set_result(None)
 
     async def finish(self, timeout: float) -> list[int]:
         """Wait up to ``timeout`` seconds for the updates being handled, then cancel the rest
@@ -132,11 +134,12 @@ class InFlight(BaseMiddleware):
             return []
         await asyncio.wait(set(self._updates), timeout=timeout)
         unfinished = dict(self._updates)
-        for task in unfinished:
-            task.cancel()
+        for task, _ in unfinished.values():
+            if task is not None:
+                task.cancel()
         if unfinished:
             await asyncio.wait(set(unfinished), timeout=timeout)
-        return sorted(unfinished.values())
+        return sorted(update_id for _, update_id in unfinished.values())
 
 
 class UnitOfWork(BaseMiddleware):
