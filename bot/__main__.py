@@ -36,7 +36,7 @@ def main() -> None:
     if options is None or ready is None:
         from bot.cli import app
 
-        app()
+        app(prog_name="resobot")  # one name in help and errors, however it was started
         return
     settings, catalog = ready
     try:

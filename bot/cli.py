@@ -621,7 +621,7 @@ def console(
 
 
 def main() -> None:  # pragma: no cover - console entry point
-    app()
+    app(prog_name="resobot")
 
 
 if __name__ == "__main__":  # pragma: no cover
