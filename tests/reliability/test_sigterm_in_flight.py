@@ -14,6 +14,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from reporting_forms.catalog import Catalog
 from tests.chat_harness import prepare_database
 from tests.fakebotapi import FakeBotAPI
@@ -22,12 +24,19 @@ from tests.reliability.procs import BotProcess, add_contacts, drafts
 USER = 880_001
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def url(request: pytest.FixtureRequest) -> str:
+    """Both backends: SQLite holds one unit at a time (the sender waits behind the update);
+    PostgreSQL (skipped when no server answers) does not."""
+    return str(request.getfixturevalue("sqlite_url" if request.param == "sqlite" else "pg_url"))
+
+
 async def test_sigterm_while_an_update_is_handled_finishes_it(
-    server: FakeBotAPI, sqlite_url: str, catalog: Catalog, tmp_path: Path
+    server: FakeBotAPI, url: str, catalog: Catalog, tmp_path: Path
 ) -> None:
-    await prepare_database(sqlite_url, catalog)
-    await add_contacts(sqlite_url, [USER])
-    bot = BotProcess(server, sqlite_url, tmp_path, "bot")
+    await prepare_database(url, catalog)
+    await add_contacts(url, [USER])
+    bot = BotProcess(server, url, tmp_path, "bot")
     await bot.start()
     try:
         await bot.started()
@@ -52,20 +61,20 @@ async def test_sigterm_while_an_update_is_handled_finishes_it(
         await bot.term()
     (question,) = await user.replies(1, timeout=1)
     assert "1.1.1" in question.text, question.text
-    rows = await drafts(sqlite_url)
+    rows = await drafts(url)
     (row,) = [r for key, r in rows.items() if f":{USER}:{USER}:" in key]
     data = row["data"] if isinstance(row["data"], dict) else json.loads(row["data"])
     assert row["state"] is not None and data, (row["state"], data)
 
 
 async def test_an_update_outlasting_the_grace_is_cancelled_and_named_in_the_log(
-    server: FakeBotAPI, sqlite_url: str, catalog: Catalog, tmp_path: Path
+    server: FakeBotAPI, url: str, catalog: Catalog, tmp_path: Path
 ) -> None:
     """STOP_GRACE_SECONDS bounds the wait (a stop must not hang on a stuck request); what it
     cuts off is logged by its update id, as no later getUpdates will bring it back."""
-    await prepare_database(sqlite_url, catalog)
-    await add_contacts(sqlite_url, [USER])
-    bot = BotProcess(server, sqlite_url, tmp_path, "bot", STOP_GRACE_SECONDS="0.5")
+    await prepare_database(url, catalog)
+    await add_contacts(url, [USER])
+    bot = BotProcess(server, url, tmp_path, "bot", STOP_GRACE_SECONDS="0.5")
     await bot.start()
     try:
         await bot.started()
@@ -80,5 +89,5 @@ async def test_an_update_outlasting_the_grace_is_cancelled_and_named_in_the_log(
         server.delay("sendMessage", None)
         await bot.term()
     assert f"still being handled after 0.5 s were cancelled (not saved): {update_id}" in bot.logs()
-    rows = await drafts(sqlite_url)
+    rows = await drafts(url)
     assert not [key for key, row in rows.items() if f":{USER}:{USER}:" in key and row["state"]], rows
