@@ -34,9 +34,9 @@ def main() -> None:
     options = run_options(sys.argv[1:])
     ready = ready_to_run(options) if options is not None else None
     if options is None or ready is None:
-        from bot.cli import app
+        from bot.cli import main as command_line
 
-        app(prog_name="resobot")  # one name in help and errors, however it was started
+        command_line()
         return
     settings, catalog = ready
     try:

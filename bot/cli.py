@@ -620,7 +620,8 @@ def console(
     _start_console(get_settings(), as_contact, institution, role)
 
 
-def main() -> None:  # pragma: no cover - console entry point
+def main() -> None:
+    """The command line, named ``resobot`` in help and errors however it was started."""
     app(prog_name="resobot")
 
 
