@@ -1095,13 +1095,7 @@ _MARK_AND_READ_CONTEXT = Sql(
             RETURNING update_id)
         SELECT (SELECT count(*) FROM marked) AS fresh, context.*
         FROM ({_CONTEXT_SELECT}) AS context""",
-    params={
-        "bot_id": BigInteger(),
-        "update_id": BigInteger(),
-        "at": DateTime(timezone=True),
-        "user_id": BigInteger(),
-        "state_key": String(),
-    },
+    params={**_MARK_UPDATE.params, **_UPDATE_CONTEXT.params},
     columns={"fresh": Integer(), **_CONTEXT_COLUMNS},
 )
 
