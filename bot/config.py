@@ -11,15 +11,13 @@ import re
 import zoneinfo
 from functools import cache, lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Self
+from typing import Any, Self
 
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from reporting_forms.calendar import DEFAULT_TIMEZONE, default_calendar
-
-if TYPE_CHECKING:
-    from reporting_forms.reminder_policy import ReminderPolicy
+from reporting_forms.reminder_policy import PolicyError, ReminderPolicy, load_policy
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DATA_DIR = PROJECT_ROOT / "var"
@@ -239,8 +237,6 @@ def _sqlite_in_memory(url: str) -> bool:
 
 @lru_cache(maxsize=16)
 def _policy(overrides: str | None, timezone: str = DEFAULT_TIMEZONE) -> ReminderPolicy:
-    from reporting_forms.reminder_policy import PolicyError, load_policy
-
     data: Any = {}
     if overrides:
         try:

@@ -66,8 +66,10 @@ from bot.offline import (
     OfflineSession,
     say,
 )
+from bot.routers import coordinator, report
 from bot.throttle import Throttle, install
 from reporting_forms.texts import normalise_language
+from storage.repositories import Repos
 
 __all__ = [
     "CONSOLE_TOKEN",
@@ -438,9 +440,6 @@ class ConsoleChat:
         services = self.dispatcher.workflow_data.get("services")
         if catalog is None or services is None:
             return ConsoleView()
-        from bot.routers import coordinator, report
-        from storage.repositories import Repos
-
         key = StorageKey(bot_id=self.bot.id, chat_id=self.user_id, user_id=self.user_id)
         async with services.db.bound() as session:
             state = await self.dispatcher.storage.get_state(key)
@@ -454,8 +453,6 @@ class ConsoleChat:
         services = self.dispatcher.workflow_data.get("services")
         if services is None or not isinstance(chat_id, int):
             return None
-        from storage.repositories import Repos
-
         async with services.db.current() as session:
             repos = Repos(session)
             contact = await repos.people.contact_by_telegram(chat_id)

@@ -185,6 +185,56 @@ def test_every_package_is_installed_and_copied_into_the_image() -> None:
         assert copied, f"the Dockerfile does not COPY {package}"
 
 
+# A project module imported inside a function (importer → imported), each with its reason: only
+# what a process may never need is put off — none of these is needed by a polling bot, and none
+# hides a cycle (the graph above counts function-level imports as edges all the same). A listed
+# import that no longer stands in a function fails the test, so the list cannot rot.
+DEFERRED_IMPORTS: Mapping[tuple[str, str], str] = {
+    ("bot.__main__", "bot.cli"): "`run` starts without typer and rich: the CLI only for the other commands",
+    ("bot.__main__", "bot.cli_common"): "the CLI's error line, for a failing command other than `run`",
+    ("bot.runner", "bot.webhook"): "aiohttp's web server, for webhook mode only",
+    ("bot.app", "bot.console"): "the offline console, only without a token",
+}
+
+
+def function_level_imports(sources: Mapping[str, tuple[str, bool]]) -> dict[tuple[str, str], int]:
+    """(importer, project module) → line, for every import of a project module inside a function."""
+    found: dict[tuple[str, str], int] = {}
+    for name, (source, is_package) in sources.items():
+        for node in ast.walk(ast.parse(source)):
+            if not isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                continue
+            body = ast.Module(body=node.body, type_ignores=[])
+            for imp in imports_of(name, ast.unparse(body), is_package=is_package):
+                target = resolve(imp.target, sources)
+                if target is not None and not imp.type_checking:
+                    found.setdefault((name, target), node.lineno)
+    return found
+
+
+def test_project_modules_are_imported_inside_functions_only_to_put_off_what_a_process_may_not_need(
+    sources: dict[str, tuple[str, bool]],
+) -> None:
+    found = function_level_imports(sources)
+    hidden = sorted(
+        f"{a} → {b} (in the function at line {line})"
+        for (a, b), line in found.items()
+        if (a, b) not in DEFERRED_IMPORTS
+    )
+    assert not hidden, "imports inside functions (move them to the top of the module):\n" + "\n".join(hidden)
+    stale = sorted(edge for edge in DEFERRED_IMPORTS if edge not in found)
+    assert not stale, f"listed deferred imports that no longer exist (remove them): {stale}"
+
+
+def test_an_import_inside_a_function_is_found() -> None:
+    sources = {
+        "pkg.a": ("import json\n\nasync def f():\n    from pkg.b import x\n    return x\n", False),
+        "pkg.b": ("x = 1\n", False),
+    }
+    assert function_level_imports(sources) == {("pkg.a", "pkg.b"): 3}
+    assert function_level_imports({**sources, "pkg.a": ("from pkg.b import x\n", False)}) == {}
+
+
 # ---------------------------------------------------------------- the checks can fail
 
 

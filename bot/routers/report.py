@@ -46,6 +46,7 @@ from reporting_forms.draft_warnings import draft_warnings
 from reporting_forms.messages import chunks
 from reporting_forms.periods import filed_late
 from reporting_forms.texts import LANGUAGES, alert, text, to_local
+from storage.compile_inputs import row_values_besides
 
 PAGE_SIZE = 8  # tasks per page of the picker; an institution with this few measures sees them at once
 IN_FLOW = StateFilter(
@@ -291,8 +292,6 @@ async def _warnings(ctx: ContactCtx, measure: Measure, draft: forms.Draft) -> li
     """Validation rules (validation_rules.yaml) on the draft — the whole-row checks with every
     institution's other reports of the row, as the compilation runs them: shown on the summary
     card before confirming, never blocking."""
-    from storage.compile_inputs import row_values_besides  # the compilation's reads (this function only)
-
     others = await row_values_besides(
         ctx.repos.source, await _measure_row(ctx, measure), ctx.contact.institution_id, draft.year
     )
