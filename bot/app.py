@@ -19,7 +19,7 @@ from aiogram.client.telegram import TelegramAPIServer
 from aiogram.enums import ParseMode
 from aiogram.exceptions import TelegramNetworkError, TelegramRetryAfter, TelegramServerError
 from aiogram.fsm.storage.memory import SimpleEventIsolation
-from aiogram.types import ErrorEvent
+from aiogram.types import ErrorEvent, Update
 from sqlalchemy.orm import configure_mappers
 
 from bot.commands import set_default_commands
@@ -149,29 +149,87 @@ async def run_polling(services: Services, *, reminders: bool = True) -> None:
         await wait_for_bot_api(bot, stop=stop_early)
         async with background(services, bot, enabled=reminders) as runtime, observed(services, dp, runtime):
             if not stop_early.is_set():  # aiogram installs its own handlers from here on
+                await resume_interrupted(services, bot)
                 await dp.start_polling(
                     bot, allowed_updates=dp.resolve_used_update_types(), close_bot_session=False
                 )
-                await finish_updates(dp, services.settings.stop_grace_seconds)
+                await finish_updates(dp, services.settings.stop_grace_seconds, services, bot)
     finally:
         await services.replay.stop()
         services.replay = None
         await bot.session.close()
 
 
-async def finish_updates(dp: Dispatcher, grace: float) -> None:
+async def finish_updates(
+    dp: Dispatcher, grace: float, services: Services | None = None, bot: Bot | None = None
+) -> None:
     """After polling stopped: let the updates still being handled finish (at most ``grace``
     seconds), before the sender, the scheduler and the database stop. Telegram counts them
-    delivered already; one cut off here is lost, so each is logged by its id."""
+    delivered already, so those cut off after the grace, and those still held for replay
+    (bot/replay.py), are kept in the database (``interrupted_update``) and handled at the next
+    start (:func:`resume_interrupted`); each is logged by its id. Without ``services`` and
+    ``bot`` (the tests' harness) they are only logged."""
+    replay = services.replay if services is not None else None
+    if replay is not None:
+        replay.pause()
     in_flight: InFlight = dp["in_flight"]
     cancelled = await in_flight.finish(grace)
-    if cancelled:
-        log.warning(
-            "stop: %d update(s) still being handled after %s s were cancelled (not saved): %s",
-            len(cancelled),
-            grace,
-            ", ".join(map(str, cancelled)),
+    unhandled = {u.update_id: u for u in [*cancelled, *(replay.release() if replay is not None else [])]}
+    if not unhandled:
+        return
+    ids = ", ".join(map(str, sorted(unhandled)))
+    if services is None or bot is None:
+        log.warning("stop: %d update(s) cut off after %s s, not kept: %s", len(unhandled), grace, ids)
+        return
+    kept = [
+        (u.update_id, u.model_dump(mode="json", by_alias=True, exclude_none=True)) for u in unhandled.values()
+    ]
+    try:
+        async with services.db.session() as s:
+            await Repos(s).interrupted.save(bot.id, kept)
+    except Exception as exc:  # the database is down (an outage): nowhere to keep them
+        log.error(
+            "stop: %d update(s) left unhandled could not be kept (%s) and are lost: %s",
+            len(unhandled),
+            type(exc).__name__,
+            ids,
         )
+        return
+    log.warning(
+        "stop: %d update(s) left unhandled (cut off after %s s, or held for replay) are kept "
+        "and handled at the next start: %s",
+        len(unhandled),
+        grace,
+        ids,
+    )
+
+
+async def resume_interrupted(services: Services, bot: Bot) -> None:
+    """The updates an earlier stop kept (:func:`finish_updates`), handed to the replay: handled
+    first, each user's before their new ones; a row is deleted once its update was handled.
+    Unreadable now (the database is down), they stay kept for a later start."""
+    replay = services.replay
+    if replay is None:
+        return
+    try:
+        async with services.db.session() as s:
+            kept = await Repos(s).interrupted.pending(bot.id)
+    except Exception as exc:
+        log.warning("start: the updates an earlier stop kept could not be read (%s)", type(exc).__name__)
+        return
+    updates = []
+    for update_id, payload in kept:
+        try:
+            updates.append(Update.model_validate(payload, context={"bot": bot}))
+        except ValueError:
+            log.error("start: kept update %s is not a valid update; left for `resobot purge`", update_id)
+    if updates:
+        log.warning(
+            "start: %d update(s) an earlier stop kept are handled first: %s",
+            len(updates),
+            ", ".join(str(u.update_id) for u in updates),
+        )
+        replay.resume(updates)
 
 
 async def wait_for_bot_api(

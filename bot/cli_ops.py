@@ -109,8 +109,10 @@ def purge_command(
     c = result.counts()
     cli.out.print(
         f"Purged what is older than {keep} days (before {result.cutoff:%Y-%m-%d %H:%M} UTC): "
-        f"{c['processed_updates']} processed updates, {c['outbox_rows']} delivered outbox rows, "
+        f"{c['processed_updates']} processed updates, {c['interrupted_updates']} interrupted updates, "
+        f"{c['outbox_rows']} delivered outbox rows, "
         f"{c['registration_attempts']} registration attempts, {c['compiled_files']} compiled files; "
         f"{c['contacts_anonymised']} deactivated contacts anonymised.",
         highlight=False,
+        soft_wrap=True,  # one line, whatever the terminal's width (scripts read it)
     )

@@ -107,28 +107,33 @@ class InFlight(BaseMiddleware):
     update is still being handled; aiogram's ``start_polling`` does not wait for those handlers
     when it stops, and ``asyncio.run`` then cancels them: the update's unit of work rolls back
     and Telegram never delivers it again. The polling bot waits for them (:meth:`finish`)
-    after polling stopped, while the sender and the database are still up (bot/app.py).
-    Webhook mode needs none of this: Telegram is answered only after the update was handled.
+    after polling stopped, while the sender and the database are still up, and keeps those
+    it had to cut off for the next start (bot/app.py). Webhook mode answers Telegram only
+    after an update was handled, so its stop waits for the requests instead; it uses
+    :meth:`finish` for the replay's update (bot/webhook.py).
 
     Each update is followed by a future of its own, not by its task: a replayed update
     (bot/replay.py) runs in the replay's long-lived task."""
 
     def __init__(self) -> None:
-        self._updates: dict[asyncio.Future[None], tuple[asyncio.Task[Any] | None, int]] = {}
+        self._updates: dict[asyncio.Future[None], tuple[asyncio.Task[Any] | None, Update]] = {}
 
     async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
+        if not isinstance(event, Update):
+            return await handler(event, data)
         done = asyncio.get_running_loop().create_future()
-        self._updates[done] = (asyncio.current_task(), event.update_id if isinstance(event, Update) else 0)
+        self._updates[done] = (asyncio.current_task(), event)
         try:
             return await handler(event, data)
         finally:
             del self._updates[done]
             done.set_result(None)
 
-    async def finish(self, timeout: float) -> list[int]:
+    async def finish(self, timeout: float) -> list[Update]:
         """Wait up to ``timeout`` seconds for the updates being handled, then cancel the rest
         and wait for their units of work to roll back (on SQLite one holds the database's
-        write lock, which the stopping sender needs); the ids of those cancelled, lost."""
+        write lock, which the stopping sender needs); those cancelled, by update id, unhandled
+        (bot/app.py keeps them for the next start)."""
         await asyncio.sleep(0)  # an update whose task was created as polling stopped starts now
         if not self._updates:
             return []
@@ -139,7 +144,7 @@ class InFlight(BaseMiddleware):
                 task.cancel()
         if unfinished:
             await asyncio.wait(set(unfinished), timeout=timeout)
-        return sorted(update_id for _, update_id in unfinished.values())
+        return sorted((update for _, update in unfinished.values()), key=lambda u: u.update_id)
 
 
 class UnitOfWork(BaseMiddleware):

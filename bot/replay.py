@@ -8,8 +8,11 @@ through the dispatcher — in arrival order, per user after any of theirs still 
 the database answers again (checked with backoff, one log line per outage). A replayed update is
 handled exactly once: its failed transaction was rolled back, so it was never marked processed.
 
-Held updates live in this process's memory: a process killed *during* an outage loses the
-updates it was holding (a restart of the database alone loses nothing).
+Held updates live in this process's memory. A stop keeps those not handled yet in the database
+(``interrupted_update``, bot/app.py: ``finish_updates``) and the next start hands them back here
+(:meth:`UpdateReplay.resume`), to be handled before that user's new ones; a process killed
+*during* an outage, or stopped while the database is still down, loses them (a restart of the
+database alone loses nothing).
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ from bot.redact import chat_ref
 from reporting_forms.registration import language_of
 from reporting_forms.texts import text
 from storage.db import Database
+from storage.repositories import Repos
 
 if TYPE_CHECKING:
     from aiogram import Bot, Dispatcher
@@ -81,6 +85,8 @@ class UpdateReplay:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._down_since: float | None = None
+        self._kept: set[int] = set()  # ids of updates an earlier stop kept (interrupted_update)
+        self._paused = False
 
     @property
     def held(self) -> int:
@@ -100,6 +106,30 @@ class UpdateReplay:
             self._task = None
         if self._held:
             log.error("replay: %s held update(s) were not handled before the stop", self.held)
+
+    def resume(self, updates: list[Update]) -> None:
+        """Updates an earlier stop kept: handled first, in order (a user's new updates queue
+        behind theirs), nobody told; each one's kept row is deleted once it was handled."""
+        for update in updates:
+            self._kept.add(update.update_id)
+            self._held.append(update)
+            chat = _chat_of(update)
+            if chat is not None:
+                self._held_chats[chat] = self._held_chats.get(chat, 0) + 1
+        self._wake.set()
+
+    def pause(self) -> None:
+        """A stop: no further held update is begun (the one being replayed goes on, with every
+        other update still being handled)."""
+        self._paused = True
+        self._wake.set()
+
+    def release(self) -> list[Update]:
+        """The held updates not begun, handed over to the stop that keeps them; none held after."""
+        held = list(self._held)
+        self._held.clear()
+        self._held_chats.clear()
+        return held
 
     async def hold(self, update: Update, lang: str | None = None) -> None:
         """Keep ``update`` for later and tell its user once per outage."""
@@ -145,18 +175,20 @@ class UpdateReplay:
 
     async def _run(self) -> None:
         delay = BACKOFF_FIRST
-        while True:
+        while not self._paused:
             if not self._held:
                 self._wake.clear()
                 await self._wake.wait()
                 delay = BACKOFF_FIRST
+                continue
             await asyncio.sleep(delay)
             if not await self._database_up():
                 delay = min(BACKOFF_MAX, delay * 2)
                 continue
             if await self._replay_all():
-                down = time.monotonic() - (self._down_since or time.monotonic())
-                log.warning("the database is back after %.0f s: held updates replayed", down)
+                if self._down_since is not None:
+                    down = time.monotonic() - self._down_since
+                    log.warning("the database is back after %.0f s: held updates replayed", down)
                 self._down_since = None
                 self._told.clear()
                 delay = BACKOFF_FIRST
@@ -165,7 +197,7 @@ class UpdateReplay:
 
     async def _replay_all(self) -> bool:
         """Feed the held updates in order; False when the database failed again midway."""
-        while self._held:
+        while self._held and not self._paused:
             update = self._held.popleft()
             chat = _chat_of(update)
             if chat is not None:
@@ -181,7 +213,19 @@ class UpdateReplay:
                 self._replaying = None
             if self._requeued:
                 return False
+            if update.update_id in self._kept:
+                await self._forget(update.update_id)
         return True
+
+    async def _forget(self, update_id: int) -> None:
+        """An update an earlier stop kept was handled: its row goes. Should that fail, the next
+        start hands it back and the duplicate check drops it."""
+        self._kept.discard(update_id)
+        try:
+            async with self.db.session() as s:
+                await Repos(s).interrupted.forget(self.bot.id, update_id)
+        except Exception as exc:
+            log.warning("replay: kept update %s handled, its row kept: %s", update_id, type(exc).__name__)
 
 
 class HoldBehindReplay(BaseMiddleware):

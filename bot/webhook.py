@@ -32,7 +32,15 @@ from aiogram import Bot, Dispatcher
 from aiogram.webhook.aiohttp_server import SimpleRequestHandler, setup_application
 from aiohttp import web
 
-from bot.app import Services, background, build_dispatcher, telegram_bot, wait_for_bot_api
+from bot.app import (
+    Services,
+    background,
+    build_dispatcher,
+    finish_updates,
+    resume_interrupted,
+    telegram_bot,
+    wait_for_bot_api,
+)
 from bot.config import parse_listen, webhook_url_and_secret
 from bot.health import PATHS, Health, observed
 from bot.replay import UpdateReplay
@@ -137,10 +145,13 @@ async def run_webhook(
                         ),
                     )
                     log.info("webhook set: %s", url)
+                    await resume_interrupted(services, bot)  # what the last stop left unhandled
                     await stop.wait()
                     log.info("stopping: no new requests, finishing those in progress")
                     serving = False
                     await runner.cleanup()  # stop listening, wait for handlers, dispatcher shutdown
+                    # Telegram was answered for every update; those still held for replay are kept
+                    await finish_updates(dp, settings.stop_grace_seconds, services, bot)
             finally:
                 if serving:
                     await runner.cleanup()

@@ -28,6 +28,7 @@ from reporting_forms.periods import ReportingWindow
 from storage import tables as t
 from storage.compile_inputs import CompileInputsRepo
 from storage.db import Sql, Unit, as_utc, detached
+from storage.interrupted import InterruptedUpdateRepo
 from storage.jobs import JobRunRepo
 from storage.outbox import OutboxRepo, ReminderRepo
 from storage.reviews import ReviewRepo
@@ -1229,6 +1230,11 @@ class Repos:
     @functools.cached_property
     def jobs(self) -> JobRunRepo:
         return JobRunRepo(self.session)
+
+    @functools.cached_property
+    def interrupted(self) -> InterruptedUpdateRepo:
+        """Updates a stop left unhandled, kept for the next start (storage/interrupted.py)."""
+        return InterruptedUpdateRepo(self.session)
 
     async def mark_update(self, update_id: int, now: dt.datetime | None = None, *, bot_id: int = 0) -> bool:
         """Remember a Telegram update id of bot ``bot_id``; False when it was handled before (a

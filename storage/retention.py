@@ -40,6 +40,7 @@ UNFINISHED = (t.OutboxStatus.PENDING.value, t.OutboxStatus.SENDING.value)
 class PurgeResult:
     cutoff: dt.datetime
     processed_updates: int = 0
+    interrupted_updates: int = 0
     outbox_rows: int = 0
     registration_attempts: int = 0
     compiled_files: int = 0
@@ -49,6 +50,7 @@ class PurgeResult:
     def counts(self) -> dict[str, int]:
         return {
             "processed_updates": self.processed_updates,
+            "interrupted_updates": self.interrupted_updates,
             "outbox_rows": self.outbox_rows,
             "registration_attempts": self.registration_attempts,
             "compiled_files": self.compiled_files,
@@ -72,6 +74,9 @@ async def purge(
     async with db.session() as s:
         done = await _run(s, delete(t.ProcessedUpdate).where(col(t.ProcessedUpdate.at) < cutoff))
         result.processed_updates = done.rowcount
+        # kept by a stop and never handled since (the bot's token changed, or it never started again)
+        done = await _run(s, delete(t.InterruptedUpdate).where(col(t.InterruptedUpdate.at) < cutoff))
+        result.interrupted_updates = done.rowcount
         done = await _run(
             s,
             delete(t.Outbox).where(

@@ -309,6 +309,21 @@ class ProcessedUpdate(SQLModel, table=True):
     )
 
 
+class InterruptedUpdate(SQLModel, table=True):
+    """An update a stop left unhandled: cut off after STOP_GRACE_SECONDS, or still held for
+    replay (bot/replay.py). Telegram counts it delivered and never sends it again, so it is kept
+    here, as Telegram sent it, and handled at the next start (bot/app.py), then deleted. Its
+    unit of work rolled back; should it have committed after all, the duplicate check drops it."""
+
+    __tablename__ = "interrupted_update"
+    bot_id: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
+    update_id: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
+    payload: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    at: dt.datetime = Field(
+        default_factory=utcnow, sa_column=Column(DateTime(timezone=True), nullable=False, index=True)
+    )
+
+
 class Outbox(SQLModel, table=True):
     """Every outgoing reminder/digest/document: unique key makes enqueueing idempotent."""
 
