@@ -37,6 +37,7 @@ from bot.services_container import Services
 from bot.throttle import Throttle, install
 from reporting_forms.compilation import default_status_rules, default_validation_rules
 from reporting_forms.texts import plain, preload, text
+from storage.interrupted import FALLBACK_FILE, keep_in_file, read_file
 from storage.repositories import Repos
 from storage.tables import Role
 
@@ -187,11 +188,27 @@ async def finish_updates(
     try:
         async with services.db.session() as s:
             await Repos(s).interrupted.save(bot.id, kept)
-    except Exception as exc:  # the database is down (an outage): nowhere to keep them
-        log.error(
-            "stop: %d update(s) left unhandled could not be kept (%s) and are lost: %s",
-            len(unhandled),
+    except Exception as exc:  # the database is down (an outage): a file of the data folder instead
+        fallback = services.settings.data_dir / FALLBACK_FILE
+        try:
+            keep_in_file(fallback, bot.id, kept)
+        except OSError as file_error:
+            log.error(
+                "stop: %d update(s) left unhandled could be kept neither in the database (%s) nor "
+                "in %s (%s) and are lost: %s",
+                len(unhandled),
+                type(exc).__name__,
+                fallback,
+                file_error,
+                ids,
+            )
+            return
+        log.warning(
+            "stop: the database is unavailable (%s): %d update(s) left unhandled are kept in %s "
+            "and handled at the next start: %s",
             type(exc).__name__,
+            len(unhandled),
+            fallback,
             ids,
         )
         return
@@ -207,11 +224,18 @@ async def finish_updates(
 async def resume_interrupted(services: Services, bot: Bot) -> None:
     """The updates an earlier stop kept (:func:`finish_updates`), handed to the replay: handled
     first, each user's before their new ones; a row is deleted once its update was handled.
-    Unreadable now (the database is down), they stay kept for a later start."""
+    Those a stop kept in the data folder's file (the database was down) move into the database
+    first. Unreadable now (the database is down), they stay kept for a later start."""
     replay = services.replay
     if replay is None:
         return
+    fallback = services.settings.data_dir / FALLBACK_FILE
     try:
+        in_file = read_file(fallback)
+        async with services.db.session() as s:
+            for bot_id, updates in in_file.items():
+                await Repos(s).interrupted.save(bot_id, updates)
+        fallback.unlink(missing_ok=True)  # in the database now (a line cut short is not an update)
         async with services.db.session() as s:
             kept = await Repos(s).interrupted.pending(bot.id)
     except Exception as exc:

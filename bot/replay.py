@@ -9,10 +9,10 @@ the database answers again (checked with backoff, one log line per outage). A re
 handled exactly once: its failed transaction was rolled back, so it was never marked processed.
 
 Held updates live in this process's memory. A stop keeps those not handled yet in the database
-(``interrupted_update``, bot/app.py: ``finish_updates``) and the next start hands them back here
-(:meth:`UpdateReplay.resume`), to be handled before that user's new ones; a process killed
-*during* an outage, or stopped while the database is still down, loses them (a restart of the
-database alone loses nothing).
+(``interrupted_update``), or in a file of the data folder while the database is still down
+(bot/app.py: ``finish_updates``), and the next start hands them back here
+(:meth:`UpdateReplay.resume`), to be handled before that user's new ones; only a process killed
+*during* an outage loses them (a restart of the database alone loses nothing).
 """
 
 from __future__ import annotations

@@ -1,9 +1,13 @@
 """Updates a stop left unhandled (``interrupted_update``): saved as the process stops, handed
-to the replay at the next start, deleted once handled (bot/app.py, bot/replay.py)."""
+to the replay at the next start, deleted once handled (bot/app.py, bot/replay.py); kept in a
+file of the data folder when the database is unreachable at the stop."""
 
 from __future__ import annotations
 
+import json
+import os
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
 from sqlmodel import col, select
@@ -42,3 +46,39 @@ class InterruptedUpdateRepo:
         if row is not None:
             await self.session.delete(row)
             await self.session.flush()
+
+
+# When the database cannot take them (a stop during an outage), the updates go to a file in the
+# data folder instead, one JSON object a line; the next start moves them into the table.
+FALLBACK_FILE = "interrupted-updates.jsonl"
+
+
+def keep_in_file(path: Path, bot_id: int, updates: Iterable[tuple[int, dict[str, Any]]]) -> None:
+    """Append bot ``bot_id``'s (update id, update) pairs to ``path``, flushed to disk; readable
+    by its owner only (the updates hold the users' messages)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    with os.fdopen(fd, "a", encoding="utf-8") as out:
+        for update_id, payload in updates:
+            line = {"bot_id": bot_id, "update_id": update_id, "payload": payload}
+            out.write(json.dumps(line, ensure_ascii=False) + "\n")
+        out.flush()
+        os.fsync(out.fileno())
+
+
+def read_file(path: Path) -> dict[int, list[tuple[int, dict[str, Any]]]]:
+    """Bot id → its (update id, update) pairs kept in ``path``; a line that is not one (cut
+    short by a crash while it was written) is skipped. Nothing when there is no file."""
+    kept: dict[int, list[tuple[int, dict[str, Any]]]] = {}
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except FileNotFoundError:
+        return kept
+    for line in lines:
+        try:
+            item = json.loads(line)
+            entry = (int(item["update_id"]), dict(item["payload"]))
+            kept.setdefault(int(item["bot_id"]), []).append(entry)
+        except (ValueError, KeyError, TypeError):
+            continue
+    return kept

@@ -8,14 +8,20 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import stat
+from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 from aiogram import Bot, Dispatcher, Router
 from aiogram.types import Message, Update
 
+from bot.app import finish_updates, resume_interrupted
+from bot.middlewares import InFlight
 from bot.replay import UpdateReplay
 from storage import tables as t
 from storage.db import Database
+from storage.interrupted import FALLBACK_FILE, keep_in_file, read_file
 from storage.repositories import Repos
 from storage.retention import purge
 
@@ -142,3 +148,55 @@ async def test_purge_removes_kept_updates_nothing_handled(db: Database) -> None:
     result = await purge(db, days=90, now=now)
     assert result.interrupted_updates == 1 and result.counts()["interrupted_updates"] == 1
     assert await _pending(db) == [42]
+
+
+# ---------------------------------------------------------------- the database down at the stop
+
+
+def test_the_file_keeps_each_bots_updates_and_skips_a_line_cut_short(tmp_path: Path) -> None:
+    path = tmp_path / "data" / FALLBACK_FILE
+    first, second = _update(51, 801, "Komentārs ar garumzīmēm"), _update(52, 801, "7")
+    keep_in_file(path, BOT_ID, [(51, _payload(first))])
+    keep_in_file(path, 7, [(52, _payload(second))])
+    with path.open("a", encoding="utf-8") as out:
+        out.write('{"bot_id": 42, "update_id": 53, "payl')  # a crash while the line was written
+    kept = read_file(path)
+    assert {bot: [u for u, _ in items] for bot, items in kept.items()} == {BOT_ID: [51], 7: [52]}
+    assert Update.model_validate(kept[BOT_ID][0][1]) == first
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600  # the users' messages: the owner's only
+    assert read_file(tmp_path / "none.jsonl") == {}
+
+
+async def test_a_stop_with_the_database_down_keeps_the_held_updates_in_a_file_and_the_next_start_takes_them(
+    db: Database, tmp_path: Path
+) -> None:
+    """The replay holds two updates (the database went away); the stop cannot reach the
+    database, so they go to the data folder's file; the next start moves them into the table,
+    removes the file and hands them to its replay."""
+    down = Database("postgresql+asyncpg://nobody@127.0.0.1:9/resobot")  # nothing listens there
+    bot = Bot(f"{BOT_ID}:outage")
+    dp = Dispatcher()
+    dp["in_flight"] = InFlight()
+    stopping = SimpleNamespace(
+        db=down, settings=SimpleNamespace(data_dir=tmp_path), replay=UpdateReplay(dp, bot, down)
+    )
+    stopping.replay.resume([_update(61, 901, "3,25"), _update(62, 901, "Komentārs")])
+    try:
+        await finish_updates(dp, 0.1, stopping, bot)  # type: ignore[arg-type]
+    finally:
+        await down.dispose()
+    assert {b: [u for u, _ in items] for b, items in read_file(tmp_path / FALLBACK_FILE).items()} == {
+        BOT_ID: [61, 62]
+    }
+
+    starting = SimpleNamespace(
+        db=db, settings=SimpleNamespace(data_dir=tmp_path), replay=UpdateReplay(Dispatcher(), bot, db)
+    )
+    try:
+        await resume_interrupted(starting, bot)  # type: ignore[arg-type]
+    finally:
+        await bot.session.close()
+    assert not (tmp_path / FALLBACK_FILE).exists()
+    assert await _pending(db) == [61, 62]
+    released = starting.replay.release()  # what the replay was handed, in order
+    assert [(u.update_id, u.message.text) for u in released] == [(61, "3,25"), (62, "Komentārs")]

@@ -34,6 +34,7 @@ class BotProcess:
             "OUTBOX_CLAIM_LEASE_SECONDS": "3",
             "LEADER_POLL_SECONDS": "1",
             "COMPILED_DIR": str(tmp / "compiled"),
+            "DATA_DIR": str(tmp / "data"),  # what a stop keeps in a file stays with this test
             "PYTHONUNBUFFERED": "1",
             **env,
         }

@@ -102,3 +102,47 @@ async def test_the_database_unreachable_for_30_s_mid_report_nothing_is_lost(
     assert logs.count("the database is unavailable") <= 2, logs  # replay + sender: one line each
     assert logs.count("Traceback") <= 3, logs
     assert not server.errors
+
+
+async def test_a_stop_during_the_outage_keeps_the_held_answers_for_the_next_start(
+    server: FakeBotAPI, pg_url: str, catalog: Catalog, tmp_path: Path
+) -> None:
+    """SIGTERM while the database is unreachable and the bot holds a user's answer: the stop
+    cannot write it to the database, so it keeps it in the data folder's file; the next start
+    (the database back) handles it before anything else — the next question comes, the draft
+    holds the answer — and the file is gone."""
+    await prepare_database(pg_url, catalog)
+    await add_contacts(pg_url, [700_002])
+    proxy = TcpProxy.in_front_of(pg_url)
+    await proxy.restore()
+    bot = BotProcess(server, proxy.url_for(pg_url), tmp_path, "bot", LEADER_POLL_SECONDS="2")
+    user = server.user(700_002, first_name="Inese")
+    await bot.start()
+    try:
+        user.send("/report 3.1.5")
+        (q1,) = await user.replies(1, timeout=60)
+        assert "jautājums 1 no 3" in q1.text, q1.text
+        await until_draft_has(pg_url, "3.1.5")  # the /report is committed (its question is sent just before)
+        await proxy.cut()
+        user.send("44,5")
+        (told,) = await user.replies(1, timeout=20)
+        assert told.text == text("lv", "common.db_unavailable")
+        assert await bot.term(timeout=60) == 0, bot.logs()[-3000:]
+    finally:
+        await bot.term()
+    kept = tmp_path / "data" / "interrupted-updates.jsonl"
+    assert kept.exists() and "44,5" in kept.read_text(encoding="utf-8"), bot.logs()[-3000:]
+    assert "are kept in" in bot.logs()
+
+    await proxy.restore()
+    try:
+        await bot.start()
+        (q2,) = await user.replies(1, timeout=60)
+        assert "jautājums 2 no 3" in q2.text, q2.text
+        await until_draft_has(pg_url, "44.5")
+        assert await bot.term() == 0, bot.logs()[-3000:]
+    finally:
+        await bot.term()
+        await proxy.cut()
+    assert not kept.exists()
+    assert "an earlier stop kept are handled first" in bot.logs()
