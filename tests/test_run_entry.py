@@ -92,3 +92,17 @@ def test_a_database_error_ends_run_with_the_command_lines_one_line(
     assert _main(monkeypatch, "run") == 3
     expected = "Database error: no such table: outbox (run `resobot init` first)"
     assert capsys.readouterr().err.strip() == expected
+
+
+def test_a_run_loads_the_default_languages_locale_data_before_the_catalog(
+    env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The order of the start (bench/bench_startup.py: ~1 MB of idle memory): Babel's locale
+    data first, while the heap is young, then the catalog."""
+    steps: list[str] = []
+    monkeypatch.setenv("DEFAULT_LANGUAGE", "en")
+    monkeypatch.setattr(entry, "preload", lambda languages: steps.append(f"preload {','.join(languages)}"))
+    monkeypatch.setattr(entry, "default_catalog", lambda: steps.append("catalog") or "the catalog")
+    ready = entry.ready_to_run(RunOptions())
+    assert ready is not None and ready[1] == "the catalog"
+    assert steps == ["preload en", "catalog"]
