@@ -154,34 +154,29 @@ async def run_polling(services: Services, *, reminders: bool = True) -> None:
                 await dp.start_polling(
                     bot, allowed_updates=dp.resolve_used_update_types(), close_bot_session=False
                 )
-                await finish_updates(dp, services.settings.stop_grace_seconds, services, bot)
+                await finish_updates(dp, services, bot)
     finally:
         await services.replay.stop()
         services.replay = None
         await bot.session.close()
 
 
-async def finish_updates(
-    dp: Dispatcher, grace: float, services: Services | None = None, bot: Bot | None = None
-) -> None:
-    """After polling stopped: let the updates still being handled finish (at most ``grace``
-    seconds), before the sender, the scheduler and the database stop. Telegram counts them
-    delivered already, so those cut off after the grace, and those still held for replay
-    (bot/replay.py), are kept in the database (``interrupted_update``) and handled at the next
-    start (:func:`resume_interrupted`); each is logged by its id. Without ``services`` and
-    ``bot`` (the tests' harness) they are only logged."""
-    replay = services.replay if services is not None else None
+async def finish_updates(dp: Dispatcher, services: Services, bot: Bot) -> None:
+    """After polling stopped: let the updates still being handled finish (at most
+    STOP_GRACE_SECONDS), before the sender, the scheduler and the database stop. Telegram
+    counts them delivered already, so those cut off after the grace, and those still held for
+    replay (bot/replay.py), are kept in the database (``interrupted_update``) and handled at the next
+    start (:func:`resume_interrupted`); each is logged by its id."""
+    replay = services.replay
     if replay is not None:
         replay.pause()
+    grace = services.settings.stop_grace_seconds
     in_flight: InFlight = dp["in_flight"]
     cancelled = await in_flight.finish(grace)
     unhandled = {u.update_id: u for u in [*cancelled, *(replay.release() if replay is not None else [])]}
     if not unhandled:
         return
     ids = ", ".join(map(str, sorted(unhandled)))
-    if services is None or bot is None:
-        log.warning("stop: %d update(s) cut off after %s s, not kept: %s", len(unhandled), grace, ids)
-        return
     kept = [
         (u.update_id, u.model_dump(mode="json", by_alias=True, exclude_none=True)) for u in unhandled.values()
     ]

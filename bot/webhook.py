@@ -151,7 +151,7 @@ async def run_webhook(
                     serving = False
                     await runner.cleanup()  # stop listening, wait for handlers, dispatcher shutdown
                     # Telegram was answered for every update; those still held for replay are kept
-                    await finish_updates(dp, settings.stop_grace_seconds, services, bot)
+                    await finish_updates(dp, services, bot)
             finally:
                 if serving:
                     await runner.cleanup()

@@ -89,6 +89,7 @@ async def _running_bot(
         outbox_global_rate=HARNESS_RATE,
         outbox_per_chat_rate=HARNESS_RATE,
         compiled_dir=compiled,  # the files /summary and /export queue in the outbox
+        data_dir=compiled.parent / "data",  # not the project's var/
         _env_file=None,
     )
     db = Database(url)
@@ -105,8 +106,9 @@ async def _running_bot(
         async with sending(services, bot):
             async with server.polling(dp, bot):
                 yield Harness(server, db, services, bot)
-            # as the running bot stops: updates still being handled finish first (bot/app.py)
-            await finish_updates(dp, settings.stop_grace_seconds)
+            # as the running bot stops: updates still being handled finish first, and one cut
+            # off is kept for a next start (bot/app.py)
+            await finish_updates(dp, services, bot)
     finally:
         await bot.session.close()
         await db.dispose()

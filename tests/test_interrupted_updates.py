@@ -178,11 +178,13 @@ async def test_a_stop_with_the_database_down_keeps_the_held_updates_in_a_file_an
     dp = Dispatcher()
     dp["in_flight"] = InFlight()
     stopping = SimpleNamespace(
-        db=down, settings=SimpleNamespace(data_dir=tmp_path), replay=UpdateReplay(dp, bot, down)
+        db=down,
+        settings=SimpleNamespace(data_dir=tmp_path, stop_grace_seconds=0.1),
+        replay=UpdateReplay(dp, bot, down),
     )
     stopping.replay.resume([_update(61, 901, "3,25"), _update(62, 901, "Komentārs")])
     try:
-        await finish_updates(dp, 0.1, stopping, bot)  # type: ignore[arg-type]
+        await finish_updates(dp, stopping, bot)  # type: ignore[arg-type]
     finally:
         await down.dispose()
     assert {b: [u for u, _ in items] for b, items in read_file(tmp_path / FALLBACK_FILE).items()} == {
