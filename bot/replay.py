@@ -112,11 +112,19 @@ class UpdateReplay:
         behind theirs), nobody told; each one's kept row is deleted once it was handled."""
         for update in updates:
             self._kept.add(update.update_id)
-            self._held.append(update)
-            chat = _chat_of(update)
-            if chat is not None:
-                self._held_chats[chat] = self._held_chats.get(chat, 0) + 1
+            self._queue(update)
         self._wake.set()
+
+    def _queue(self, update: Update, *, front: bool = False) -> int | None:
+        """Hold ``update`` (at the back, or ``front``), counted for its chat; the chat."""
+        if front:
+            self._held.appendleft(update)
+        else:
+            self._held.append(update)
+        chat = _chat_of(update)
+        if chat is not None:
+            self._held_chats[chat] = self._held_chats.get(chat, 0) + 1
+        return chat
 
     def pause(self) -> None:
         """A stop: no further held update is begun (the one being replayed goes on, with every
@@ -136,20 +144,16 @@ class UpdateReplay:
         if self._down_since is None:
             self._down_since = time.monotonic()
             log.warning("the database is unavailable: updates are held and will be replayed")
-        if update is self._replaying:  # still down: back to the front, in order
-            self._requeued = True
-            self._held.appendleft(update)
-        elif len(self._held) >= MAX_HELD:
+        replaying = update is self._replaying  # still down: back to the front, in order
+        if not replaying and len(self._held) >= MAX_HELD:
             log.error("replay: %s updates held already; update %s dropped", MAX_HELD, update.update_id)
             return
-        else:
-            self._held.append(update)
-        chat = _chat_of(update)
-        if chat is not None:
-            self._held_chats[chat] = self._held_chats.get(chat, 0) + 1
-            if chat not in self._told:
-                self._told.add(chat)
-                await self._tell(update, chat, lang)
+        if replaying:
+            self._requeued = True
+        chat = self._queue(update, front=replaying)
+        if chat is not None and chat not in self._told:
+            self._told.add(chat)
+            await self._tell(update, chat, lang)
         self._wake.set()
 
     async def _tell(self, update: Update, chat: int, lang: str | None) -> None:
