@@ -12,7 +12,7 @@ from reporting_forms.catalog import Catalog
 from reporting_forms.texts import text
 from storage.db import Database
 from tests.chat_harness import prepare_database
-from tests.fakebotapi import FakeBotAPI
+from tests.fakebotapi import FakeBotAPI, FakeUser
 from tests.reliability.procs import BotProcess, TcpProxy, add_contacts, drafts, report_answers
 
 OUTAGE_SECONDS = 30
@@ -56,6 +56,18 @@ async def test_a_terminated_pooled_connection_does_not_fail_the_next_unit(pg_url
         await db.dispose()
 
 
+async def _behind_proxy(
+    server: FakeBotAPI, pg_url: str, catalog: Catalog, tmp_path: Path, user_id: int, name: str
+) -> tuple[TcpProxy, BotProcess, FakeUser]:
+    """A contact, and a bot process that reaches PostgreSQL through a TCP proxy (open)."""
+    await prepare_database(pg_url, catalog)
+    await add_contacts(pg_url, [user_id])
+    proxy = TcpProxy.in_front_of(pg_url)
+    await proxy.restore()
+    bot = BotProcess(server, proxy.url_for(pg_url), tmp_path, "bot", LEADER_POLL_SECONDS="2")
+    return proxy, bot, server.user(user_id, first_name=name)
+
+
 async def test_the_database_unreachable_for_30_s_mid_report_nothing_is_lost(
     server: FakeBotAPI, pg_url: str, catalog: Catalog, tmp_path: Path
 ) -> None:
@@ -63,12 +75,7 @@ async def test_the_database_unreachable_for_30_s_mid_report_nothing_is_lost(
     for 30 s (connections dropped, new ones refused). The user is told once that the message
     is kept; when the database is back the held answers are handled in order and the report
     is completed; the process recovered by itself and logged the outage, not a traceback a poll."""
-    await prepare_database(pg_url, catalog)
-    await add_contacts(pg_url, [700_001])
-    proxy = TcpProxy.in_front_of(pg_url)
-    await proxy.restore()
-    bot = BotProcess(server, proxy.url_for(pg_url), tmp_path, "bot", LEADER_POLL_SECONDS="2")
-    user = server.user(700_001, first_name="Ilze")
+    proxy, bot, user = await _behind_proxy(server, pg_url, catalog, tmp_path, 700_001, "Ilze")
     await bot.start()
     try:
         user.send("/report 3.1.5")
@@ -111,12 +118,7 @@ async def test_a_stop_during_the_outage_keeps_the_held_answers_for_the_next_star
     cannot write it to the database, so it keeps it in the data folder's file; the next start
     (the database back) handles it before anything else — the next question comes, the draft
     holds the answer — and the file is gone."""
-    await prepare_database(pg_url, catalog)
-    await add_contacts(pg_url, [700_002])
-    proxy = TcpProxy.in_front_of(pg_url)
-    await proxy.restore()
-    bot = BotProcess(server, proxy.url_for(pg_url), tmp_path, "bot", LEADER_POLL_SECONDS="2")
-    user = server.user(700_002, first_name="Inese")
+    proxy, bot, user = await _behind_proxy(server, pg_url, catalog, tmp_path, 700_002, "Inese")
     await bot.start()
     try:
         user.send("/report 3.1.5")
