@@ -226,13 +226,12 @@ async def resume_interrupted(services: Services, bot: Bot) -> None:
         return
     fallback = services.settings.data_dir / FALLBACK_FILE
     try:
-        in_file = read_file(fallback)
         async with services.db.session() as s:
-            for bot_id, updates in in_file.items():
-                await Repos(s).interrupted.save(bot_id, updates)
+            interrupted = Repos(s).interrupted
+            for bot_id, updates in read_file(fallback).items():
+                await interrupted.save(bot_id, updates)
+            kept = await interrupted.pending(bot.id)
         fallback.unlink(missing_ok=True)  # in the database now (a line cut short is not an update)
-        async with services.db.session() as s:
-            kept = await Repos(s).interrupted.pending(bot.id)
     except Exception as exc:
         log.warning("start: the updates an earlier stop kept could not be read (%s)", type(exc).__name__)
         return
