@@ -9,10 +9,10 @@ import datetime as dt
 import gc
 import logging
 import signal
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any
 
-from aiogram import Bot, Dispatcher
+from aiogram import Bot, Dispatcher, Router
 from aiogram.client.default import DefaultBotProperties
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
@@ -44,7 +44,10 @@ from storage.tables import Role
 log = logging.getLogger("resobot")
 
 
-def build_dispatcher(services: Services) -> Dispatcher:
+def build_dispatcher(services: Services, routers: Sequence[Callable[[], Router]] = ROUTERS) -> Dispatcher:
+    """The bot's dispatcher: its middlewares (the update's unit of work, FSM, context) and
+    ``routers``, the feature routers (bench/bench_chat.py times the same stack with a router of
+    its own)."""
     dp = Dispatcher(
         storage=DatabaseStorage(services.db),
         events_isolation=SimpleEventIsolation(),
@@ -62,7 +65,7 @@ def build_dispatcher(services: Services) -> Dispatcher:
     dp.update.outer_middleware(UnitOfWork(services.db, services.settings.default_language))
     dp.update.outer_middleware(UnblockOnContact())  # inside UnitOfWork: sees the contact
     dp.update.outer_middleware(WithContext(services))  # ``ctx`` for every router
-    dp.include_routers(*(factory() for factory in ROUTERS))
+    dp.include_routers(*(factory() for factory in routers))
     run_filters_inline(dp)  # F.text, F.chat.type, bare states: on the loop, not a thread each
     dp.errors.register(_on_error)
     dp.startup.register(set_default_commands)
