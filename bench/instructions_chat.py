@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import ctypes
-import gc
 import os
 import re
 import subprocess
@@ -112,13 +111,12 @@ def _inside(kind: str | None) -> None:
         with tempfile.TemporaryDirectory() as tmp, time_machine.travel(b.NOW, tick=True):
             await b.bare_echo(200, 4)  # warm up imports and pydantic models, as bench_chat.py
             url = f"sqlite+aiosqlite:///{tmp}/bench.db"
-            _, _, replies = await b.report_flows(url, b.CONTACTS_PER_INSTITUTION)
+            flows = await b.report_flows(url, b.CONTACTS_PER_INSTITUTION)
             client.dump(b"flows")
-            gc.collect()
             state["floor"] = True
             floor_dir = Path(tmp) / "floor"
             floor_dir.mkdir()
-            await b.floor(floor_dir, replies, 2 * b.CONTACTS_PER_INSTITUTION)
+            await b.floor(floor_dir, flows.replies, 2 * b.CONTACTS_PER_INSTITUTION)
             client.dump(b"floor")
 
     asyncio.run(run())
