@@ -29,7 +29,7 @@ from bot.fsm_storage import DatabaseStorage
 from bot.health import observed
 from bot.middlewares import InFlight, StateInUnit, UnblockOnContact, UnitOfWork, run_filters_inline
 from bot.redact import chat_ref
-from bot.replay import HoldBehindReplay, UpdateReplay, is_outage
+from bot.replay import HoldBehindReplay, UpdateReplay, as_kept, is_outage
 from bot.routers import ROUTERS
 from bot.scheduler import running_reminders
 from bot.sender import sending
@@ -146,7 +146,9 @@ async def run_polling(services: Services, *, reminders: bool = True) -> None:
     bot's HTTP session closed (aiogram would close it first: ``close_bot_session=False``)."""
     bot = telegram_bot(services.settings)
     dp = build_dispatcher(services)
-    services.replay = UpdateReplay(dp, bot, services.db, services.settings.default_language)
+    services.replay = UpdateReplay(
+        dp, bot, services.db, services.settings.default_language, data_dir=services.settings.data_dir
+    )
     services.replay.start()
     stop_early = _stop_on_signals()  # SIGTERM while starting: no polling, the same clean stop
     try:
@@ -177,12 +179,18 @@ async def finish_updates(dp: Dispatcher, services: Services, bot: Bot) -> None:
     in_flight: InFlight = dp["in_flight"]
     cancelled = await in_flight.finish(grace)
     unhandled = {u.update_id: u for u in [*cancelled, *(replay.release() if replay is not None else [])]}
-    if not unhandled:
-        return
-    ids = ", ".join(map(str, sorted(unhandled)))
-    kept = [
-        (u.update_id, u.model_dump(mode="json", by_alias=True, exclude_none=True)) for u in unhandled.values()
-    ]
+    if unhandled and not await _keep_unhandled(services, bot, list(unhandled.values())):
+        return  # what the replay wrote down as it held updates stays, for the next start
+    if replay is not None:
+        replay.forget_written()  # each update it wrote down was handled, or is kept now
+
+
+async def _keep_unhandled(services: Services, bot: Bot, unhandled: list[Update]) -> bool:
+    """Keep ``unhandled`` for the next start: in the database, or in the data folder's file
+    while the database is down; False when neither could take them (they are logged lost)."""
+    ids = ", ".join(str(u.update_id) for u in sorted(unhandled, key=lambda u: u.update_id))
+    kept = [as_kept(u) for u in unhandled]
+    grace = services.settings.stop_grace_seconds
     try:
         async with services.db.session() as s:
             await Repos(s).interrupted.save(bot.id, kept)
@@ -200,7 +208,7 @@ async def finish_updates(dp: Dispatcher, services: Services, bot: Bot) -> None:
                 file_error,
                 ids,
             )
-            return
+            return False
         log.warning(
             "stop: the database is unavailable (%s): %d update(s) left unhandled are kept in %s "
             "and handled at the next start: %s",
@@ -209,7 +217,7 @@ async def finish_updates(dp: Dispatcher, services: Services, bot: Bot) -> None:
             fallback,
             ids,
         )
-        return
+        return True
     log.warning(
         "stop: %d update(s) left unhandled (cut off after %s s, or held for replay) are kept "
         "and handled at the next start: %s",
@@ -217,6 +225,7 @@ async def finish_updates(dp: Dispatcher, services: Services, bot: Bot) -> None:
         grace,
         ids,
     )
+    return True
 
 
 async def resume_interrupted(services: Services, bot: Bot) -> None:

@@ -8,11 +8,16 @@ through the dispatcher — in arrival order, per user after any of theirs still 
 the database answers again (checked with backoff, one log line per outage). A replayed update is
 handled exactly once: its failed transaction was rolled back, so it was never marked processed.
 
-Held updates live in this process's memory. A stop keeps those not handled yet in the database
+Held updates live in this process's memory, and each is written down in the data folder as it
+is held (a journal of this process, ``held-updates.<pid>-<random>.jsonl``, fsynced), which goes
+once they were handled. A stop keeps those not handled yet in the database
 (``interrupted_update``), or in a file of the data folder while the database is still down
 (bot/app.py: ``finish_updates``), and the next start hands them back here
-(:meth:`UpdateReplay.resume`), to be handled before that user's new ones; only a process killed
-*during* an outage loses them (a restart of the database alone loses nothing).
+(:meth:`UpdateReplay.resume`), to be handled before that user's new ones. A process killed
+during an outage leaves its journal, which a next start adds to that file
+(:meth:`UpdateReplay.start`); one already handled is dropped there by the duplicate check. An
+instance started on a data folder that another one shares while that one holds updates takes
+that one's journal too: both may then handle an update, and the duplicate check lets one through.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ import logging
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from aiogram import BaseMiddleware
@@ -35,6 +41,7 @@ from bot.redact import chat_ref
 from reporting_forms.registration import language_of
 from reporting_forms.texts import text
 from storage.db import Database
+from storage.interrupted import FALLBACK_FILE, journals, keep_in_file, move_file, new_journal
 from storage.repositories import Repos
 
 if TYPE_CHECKING:
@@ -61,6 +68,11 @@ def is_outage(exc: BaseException | None) -> bool:
     return False
 
 
+def as_kept(update: Update) -> tuple[int, dict[str, Any]]:
+    """An update as it is kept for a later start: its id, and the update as Telegram sent it."""
+    return update.update_id, update.model_dump(mode="json", by_alias=True, exclude_none=True)
+
+
 def _chat_of(update: Update) -> int | None:
     message = update.message or update.edited_message
     if message is not None:
@@ -72,10 +84,22 @@ def _chat_of(update: Update) -> int | None:
 
 
 class UpdateReplay:
-    """Holds updates that failed for want of a database and replays them when it is back."""
+    """Holds updates that failed for want of a database and replays them when it is back.
 
-    def __init__(self, dp: Dispatcher, bot: Bot, db: Database, default_language: str = "lv") -> None:
+    With ``data_dir``, each update it holds is written down there first, in a journal of its own."""
+
+    def __init__(
+        self,
+        dp: Dispatcher,
+        bot: Bot,
+        db: Database,
+        default_language: str = "lv",
+        *,
+        data_dir: Path | None = None,
+    ) -> None:
         self.dp, self.bot, self.db = dp, bot, db
+        self._data_dir = data_dir
+        self.journal = new_journal(data_dir) if data_dir is not None else None
         self.default_language = default_language
         self._held: deque[Update] = deque()
         self._held_chats: dict[int, int] = {}  # chat → updates of it held
@@ -96,6 +120,22 @@ class UpdateReplay:
         return chat_id is not None and self._held_chats.get(chat_id, 0) > 0
 
     def start(self) -> None:
+        """Before the first update: what a process killed during an outage had written down joins
+        the file of updates kept for the start (bot/app.py: ``resume_interrupted`` reads it)."""
+        if self._data_dir is not None:
+            try:
+                moved = sum(
+                    move_file(left, self._data_dir / FALLBACK_FILE) for left in journals(self._data_dir)
+                )
+            except OSError as exc:
+                log.error(
+                    "replay: the journals of updates held in %s could not be read: %s", self._data_dir, exc
+                )
+            else:
+                if moved:
+                    log.warning(
+                        "replay: %d update(s) held when the last process ended are kept for this start", moved
+                    )
         self._task = asyncio.create_task(self._run(), name="update-replay")
 
     async def stop(self) -> None:
@@ -150,11 +190,37 @@ class UpdateReplay:
             return
         if replaying:
             self._requeued = True
+        elif update.update_id not in self._kept:  # a kept one is in the database already
+            self._write_down(update)
         chat = self._queue(update, front=replaying)
         if chat is not None and chat not in self._told:
             self._told.add(chat)
             await self._tell(update, chat, lang)
         self._wake.set()
+
+    def _write_down(self, update: Update) -> None:
+        """Into the journal, flushed to disk, before it is held (on the loop: an outage's rare
+        path, and nothing else runs between the write and the hold)."""
+        if self.journal is None:
+            return
+        try:
+            keep_in_file(self.journal, self.bot.id, [as_kept(update)])
+        except OSError as exc:
+            log.error(
+                "replay: update %s is held in memory only, not in %s: %s",
+                update.update_id,
+                self.journal,
+                exc,
+            )
+
+    def forget_written(self) -> None:
+        """Every update written down was handled, or a stop has kept it: the journal goes."""
+        if self.journal is None:
+            return
+        try:
+            self.journal.unlink(missing_ok=True)
+        except OSError as exc:
+            log.warning("replay: %s could not be removed: %s", self.journal, exc)
 
     async def _tell(self, update: Update, chat: int, lang: str | None) -> None:
         query = update.callback_query
@@ -190,6 +256,8 @@ class UpdateReplay:
                 delay = min(BACKOFF_MAX, delay * 2)
                 continue
             if await self._replay_all():
+                if not self._held:  # drained, not paused midway
+                    self.forget_written()
                 if self._down_since is not None:
                     down = time.monotonic() - self._down_since
                     log.warning("the database is back after %.0f s: held updates replayed", down)

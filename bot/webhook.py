@@ -117,7 +117,9 @@ async def run_webhook(
     dp = build_dispatcher(services)
     # an update that fails because the database is down is held and replayed (as in polling):
     # it is answered 200 and not lost
-    services.replay = UpdateReplay(dp, bot, services.db, settings.default_language)
+    services.replay = UpdateReplay(
+        dp, bot, services.db, settings.default_language, data_dir=settings.data_dir
+    )
     services.replay.start()
     app = web.Application()
     try:

@@ -1,11 +1,14 @@
 """Updates a stop left unhandled (``interrupted_update``): saved as the process stops, handed
 to the replay at the next start, deleted once handled (bot/app.py, bot/replay.py); kept in a
-file of the data folder when the database is unreachable at the stop."""
+file of the data folder when the database is unreachable at the stop. The updates the replay
+holds during an outage are also written down as it holds them (a journal, ``JOURNAL_GLOB``), so
+that a process killed before the database is back leaves them to the next start."""
 
 from __future__ import annotations
 
 import json
 import os
+import uuid
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -51,6 +54,21 @@ class InterruptedUpdateRepo:
 # When the database cannot take them (a stop during an outage), the updates go to a file in the
 # data folder instead, one JSON object a line; the next start moves them into the table.
 FALLBACK_FILE = "interrupted-updates.jsonl"
+# The updates the replay holds, in the same format, while it holds them (bot/replay.py): one file
+# per process (instances may share a data folder), removed once they were handled or a stop kept
+# them; one left behind (a process killed during an outage) joins FALLBACK_FILE at a next start.
+JOURNAL_GLOB = "held-updates.*.jsonl"
+
+
+def new_journal(data_dir: Path) -> Path:
+    """A journal name of this process's own in ``data_dir`` (the file is made at its first line)."""
+    return data_dir / JOURNAL_GLOB.replace("*", f"{os.getpid()}-{uuid.uuid4().hex[:8]}")
+
+
+def journals(data_dir: Path) -> list[Path]:
+    """The journals in ``data_dir``: of processes that ended without removing theirs, or of
+    another instance running on the same data folder."""
+    return sorted(data_dir.glob(JOURNAL_GLOB))
 
 
 def keep_in_file(path: Path, bot_id: int, updates: Iterable[tuple[int, dict[str, Any]]]) -> None:
@@ -82,3 +100,13 @@ def read_file(path: Path) -> dict[int, list[tuple[int, dict[str, Any]]]]:
         except (ValueError, KeyError, TypeError):
             continue
     return kept
+
+
+def move_file(source: Path, target: Path) -> int:
+    """Append ``source``'s updates to ``target`` (as :func:`keep_in_file`), then remove
+    ``source``; the number moved (0 when there is no ``source``)."""
+    kept = read_file(source)
+    for bot_id, updates in kept.items():
+        keep_in_file(target, bot_id, updates)
+    source.unlink(missing_ok=True)
+    return sum(len(updates) for updates in kept.values())

@@ -799,6 +799,12 @@ class FakeBotAPI:
         """Queued updates not yet delivered to the bot."""
         return sum(1 for q in self._queue if not q.delivered)
 
+    @property
+    def unconfirmed_updates(self) -> int:
+        """Updates Telegram would still send: not delivered yet, or delivered and not yet
+        confirmed by a later ``getUpdates`` offset."""
+        return len(self._queue)
+
     async def idle(self, timeout: float = 5.0, quiet: float = 0.1) -> None:
         """Wait until every queued update was fetched and no request was in flight for ``quiet`` s.
 

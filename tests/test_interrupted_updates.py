@@ -18,7 +18,9 @@ from aiogram.types import Message, Update
 
 from bot.app import finish_updates, resume_interrupted
 from bot.middlewares import InFlight
+from bot.offline import RecordingSession, html_to_rich
 from bot.replay import UpdateReplay
+from reporting_forms.texts import text
 from storage import tables as t
 from storage.db import Database
 from storage.interrupted import FALLBACK_FILE, keep_in_file, read_file
@@ -202,3 +204,93 @@ async def test_a_stop_with_the_database_down_keeps_the_held_updates_in_a_file_an
     assert await _pending(db) == [61, 62]
     released = starting.replay.release()  # what the replay was handed, in order
     assert [(u.update_id, u.message.text) for u in released] == [(61, "3,25"), (62, "Komentārs")]
+
+
+# ---------------------------------------------------------------- held updates, written down
+
+
+async def test_an_update_is_written_down_as_it_is_held_and_the_journal_goes_once_it_was_handled(
+    db: Database, tmp_path: Path
+) -> None:
+    """A process killed during an outage loses nothing it held: each update is in the data
+    folder's journal before it is held; once the replay has handled them all, the journal goes."""
+    handled: list[str] = []
+    router = Router()
+
+    @router.message()
+    async def record(message: Message) -> None:
+        handled.append(message.text or "")
+
+    dp = Dispatcher()
+    dp.include_router(router)
+    bot = Bot(f"{BOT_ID}:journal", session=RecordingSession())
+    replay = UpdateReplay(dp, bot, db, data_dir=tmp_path)
+    journal = replay.journal
+    assert journal is not None and journal.parent == tmp_path
+    first, second = _update(71, 1001, "3,25"), _update(72, 1001, "Komentārs ar garumzīmēm")
+    replay.start()  # the database answers again 0.5 s after the first update is held
+    try:
+        await replay.hold(first)
+        await replay.hold(second)
+        written = read_file(journal)
+        assert {b: [u for u, _ in items] for b, items in written.items()} == {BOT_ID: [71, 72]}
+        assert Update.model_validate(written[BOT_ID][1][1]) == second  # as Telegram sent it
+        assert stat.S_IMODE(journal.stat().st_mode) == 0o600
+        assert [c.text.plain for c in bot.session.calls if c.text is not None] == [  # type: ignore[attr-defined]
+            html_to_rich(text("lv", "common.db_unavailable")).plain
+        ]  # told once
+        for _ in range(100):
+            if len(handled) == 2 and not journal.exists():
+                break
+            await asyncio.sleep(0.05)
+    finally:
+        await replay.stop()
+    assert handled == ["3,25", "Komentārs ar garumzīmēm"]
+    assert not journal.exists() and not (tmp_path / FALLBACK_FILE).exists()
+
+
+async def test_a_journal_a_killed_process_left_is_handled_at_the_next_start(
+    db: Database, tmp_path: Path
+) -> None:
+    """The next start adds the journal to the file of kept updates before the first update,
+    and resume_interrupted takes them into the database and hands them to the replay."""
+    bot = Bot(f"{BOT_ID}:killed", session=RecordingSession())
+    journal = tmp_path / "held-updates.4711-0a1b2c3d.jsonl"  # what the killed process left
+    keep_in_file(journal, BOT_ID, [(81, _payload(_update(81, 1101, "12")))])
+    with journal.open("a", encoding="utf-8") as out:
+        out.write('{"bot_id": 42, "update_id": 82, "pay')  # killed while writing the next one
+    another = tmp_path / "held-updates.815-4e5f6a7b.jsonl"  # an instance sharing the folder
+    keep_in_file(another, BOT_ID, [(83, _payload(_update(83, 1102, "Piezīme")))])
+    keep_in_file(tmp_path / FALLBACK_FILE, BOT_ID, [(80, _payload(_update(80, 1101, "/report 1.1.1")))])
+    replay = UpdateReplay(Dispatcher(), bot, db, data_dir=tmp_path)
+    replay.start()
+    try:
+        assert not journal.exists() and not another.exists()
+        assert [u for u, _ in read_file(tmp_path / FALLBACK_FILE)[BOT_ID]] == [80, 81, 83]
+        replay.pause()  # handled by the replay or not, here only what it is handed counts
+        starting = SimpleNamespace(db=db, settings=SimpleNamespace(data_dir=tmp_path), replay=replay)
+        await resume_interrupted(starting, bot)  # type: ignore[arg-type]
+    finally:
+        await replay.stop()
+    assert not (tmp_path / FALLBACK_FILE).exists()
+    assert await _pending(db) == [80, 81, 83]
+    assert [(u.update_id, u.message.text) for u in replay.release()] == [
+        (80, "/report 1.1.1"),
+        (81, "12"),
+        (83, "Piezīme"),
+    ]
+
+
+async def test_a_stop_keeps_what_the_replay_holds_and_the_journal_goes(db: Database, tmp_path: Path) -> None:
+    bot = Bot(f"{BOT_ID}:stop", session=RecordingSession())
+    dp = Dispatcher()
+    dp["in_flight"] = InFlight()
+    replay = UpdateReplay(dp, bot, db, data_dir=tmp_path)
+    await replay.hold(_update(91, 1201, "5"))
+    assert replay.journal is not None and replay.journal.exists()
+    stopping = SimpleNamespace(
+        db=db, settings=SimpleNamespace(data_dir=tmp_path, stop_grace_seconds=0.1), replay=replay
+    )
+    await finish_updates(dp, stopping, bot)  # type: ignore[arg-type]
+    assert await _pending(db) == [91]  # kept in the database
+    assert not replay.journal.exists()  # so no longer needed written down

@@ -148,3 +148,45 @@ async def test_a_stop_during_the_outage_keeps_the_held_answers_for_the_next_star
         await proxy.cut()
     assert not kept.exists()
     assert "an earlier stop kept are handled first" in bot.logs()
+
+
+async def test_a_process_killed_during_the_outage_leaves_the_held_answer_to_the_next_start(
+    server: FakeBotAPI, pg_url: str, catalog: Catalog, tmp_path: Path
+) -> None:
+    """kill -9 while the database is unreachable and the bot holds a user's answer that Telegram
+    counts as delivered: no stop ran, but the answer was written down in the data folder as it
+    was held; the next start (the database back) handles it before anything else."""
+    proxy, bot, user = await _behind_proxy(server, pg_url, catalog, tmp_path, 700_003, "Dace")
+    await bot.start()
+    try:
+        user.send("/report 3.1.5")
+        (q1,) = await user.replies(1, timeout=60)
+        assert "jautājums 1 no 3" in q1.text, q1.text
+        await until_draft_has(pg_url, "3.1.5")
+        await proxy.cut()
+        user.send("44,5")
+        (told,) = await user.replies(1, timeout=20)
+        assert told.text == text("lv", "common.db_unavailable")
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 20
+        while server.unconfirmed_updates:  # the bot's next poll confirms it: Telegram will not resend it
+            assert loop.time() < deadline, "the held update was never confirmed"
+            await asyncio.sleep(0.1)
+        await bot.kill()
+    finally:
+        await bot.term()
+    (journal,) = (tmp_path / "data").glob("held-updates.*.jsonl")  # the killed process's
+    assert "44,5" in journal.read_text(encoding="utf-8")
+
+    await proxy.restore()
+    try:
+        await bot.start()
+        (q2,) = await user.replies(1, timeout=60)
+        assert "jautājums 2 no 3" in q2.text, q2.text
+        await until_draft_has(pg_url, "44.5")
+        assert await bot.term() == 0, bot.logs()[-3000:]
+    finally:
+        await bot.term()
+        await proxy.cut()
+    assert not journal.exists() and not (tmp_path / "data" / "interrupted-updates.jsonl").exists()
+    assert "held when the last process ended" in bot.logs()
