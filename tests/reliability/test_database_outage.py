@@ -111,31 +111,24 @@ async def test_the_database_unreachable_for_30_s_mid_report_nothing_is_lost(
     assert not server.errors
 
 
-async def test_a_stop_during_the_outage_keeps_the_held_answers_for_the_next_start(
-    server: FakeBotAPI, pg_url: str, catalog: Catalog, tmp_path: Path
-) -> None:
-    """SIGTERM while the database is unreachable and the bot holds a user's answer: the stop
-    cannot write it to the database, so it keeps it in the data folder's file; the next start
-    (the database back) handles it before anything else — the next question comes, the draft
-    holds the answer — and the file is gone."""
-    proxy, bot, user = await _behind_proxy(server, pg_url, catalog, tmp_path, 700_002, "Inese")
-    await bot.start()
-    try:
-        user.send("/report 3.1.5")
-        (q1,) = await user.replies(1, timeout=60)
-        assert "jautājums 1 no 3" in q1.text, q1.text
-        await until_draft_has(pg_url, "3.1.5")  # the /report is committed (its question is sent just before)
-        await proxy.cut()
-        user.send("44,5")
-        (told,) = await user.replies(1, timeout=20)
-        assert told.text == text("lv", "common.db_unavailable")
-        assert await bot.term(timeout=60) == 0, bot.logs()[-3000:]
-    finally:
-        await bot.term()
-    kept = tmp_path / "data" / "interrupted-updates.jsonl"
-    assert kept.exists() and "44,5" in kept.read_text(encoding="utf-8"), bot.logs()[-3000:]
-    assert "are kept in" in bot.logs()
+async def _answer_held(proxy: TcpProxy, user: FakeUser, pg_url: str) -> None:
+    """/report 3.1.5 committed, then the database cut off and the first answer (44,5) sent: the
+    bot holds it and tells the user so."""
+    user.send("/report 3.1.5")
+    (q1,) = await user.replies(1, timeout=60)
+    assert "jautājums 1 no 3" in q1.text, q1.text
+    await until_draft_has(pg_url, "3.1.5")  # the /report is committed (its question is sent just before)
+    await proxy.cut()
+    user.send("44,5")
+    (told,) = await user.replies(1, timeout=20)
+    assert told.text == text("lv", "common.db_unavailable")
 
+
+async def _answer_handled_after_restart(
+    proxy: TcpProxy, bot: BotProcess, user: FakeUser, pg_url: str
+) -> None:
+    """The database back, the bot started again: the held answer is handled first (the next
+    question comes, the draft holds it), and the bot stops cleanly."""
     await proxy.restore()
     try:
         await bot.start()
@@ -146,6 +139,27 @@ async def test_a_stop_during_the_outage_keeps_the_held_answers_for_the_next_star
     finally:
         await bot.term()
         await proxy.cut()
+
+
+async def test_a_stop_during_the_outage_keeps_the_held_answers_for_the_next_start(
+    server: FakeBotAPI, pg_url: str, catalog: Catalog, tmp_path: Path
+) -> None:
+    """SIGTERM while the database is unreachable and the bot holds a user's answer: the stop
+    cannot write it to the database, so it keeps it in the data folder's file; the next start
+    (the database back) handles it before anything else — the next question comes, the draft
+    holds the answer — and the file is gone."""
+    proxy, bot, user = await _behind_proxy(server, pg_url, catalog, tmp_path, 700_002, "Inese")
+    await bot.start()
+    try:
+        await _answer_held(proxy, user, pg_url)
+        assert await bot.term(timeout=60) == 0, bot.logs()[-3000:]
+    finally:
+        await bot.term()
+    kept = tmp_path / "data" / "interrupted-updates.jsonl"
+    assert kept.exists() and "44,5" in kept.read_text(encoding="utf-8"), bot.logs()[-3000:]
+    assert "are kept in" in bot.logs()
+
+    await _answer_handled_after_restart(proxy, bot, user, pg_url)
     assert not kept.exists()
     assert "an earlier stop kept are handled first" in bot.logs()
 
@@ -159,14 +173,7 @@ async def test_a_process_killed_during_the_outage_leaves_the_held_answer_to_the_
     proxy, bot, user = await _behind_proxy(server, pg_url, catalog, tmp_path, 700_003, "Dace")
     await bot.start()
     try:
-        user.send("/report 3.1.5")
-        (q1,) = await user.replies(1, timeout=60)
-        assert "jautājums 1 no 3" in q1.text, q1.text
-        await until_draft_has(pg_url, "3.1.5")
-        await proxy.cut()
-        user.send("44,5")
-        (told,) = await user.replies(1, timeout=20)
-        assert told.text == text("lv", "common.db_unavailable")
+        await _answer_held(proxy, user, pg_url)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + 20
         while server.unconfirmed_updates:  # the bot's next poll confirms it: Telegram will not resend it
@@ -178,15 +185,6 @@ async def test_a_process_killed_during_the_outage_leaves_the_held_answer_to_the_
     (journal,) = (tmp_path / "data").glob("held-updates.*.jsonl")  # the killed process's
     assert "44,5" in journal.read_text(encoding="utf-8")
 
-    await proxy.restore()
-    try:
-        await bot.start()
-        (q2,) = await user.replies(1, timeout=60)
-        assert "jautājums 2 no 3" in q2.text, q2.text
-        await until_draft_has(pg_url, "44.5")
-        assert await bot.term() == 0, bot.logs()[-3000:]
-    finally:
-        await bot.term()
-        await proxy.cut()
+    await _answer_handled_after_restart(proxy, bot, user, pg_url)
     assert not journal.exists() and not (tmp_path / "data" / "interrupted-updates.jsonl").exists()
     assert "held when the last process ended" in bot.logs()
