@@ -9,15 +9,16 @@ the database answers again (checked with backoff, one log line per outage). A re
 handled exactly once: its failed transaction was rolled back, so it was never marked processed.
 
 Held updates live in this process's memory, and each is written down in the data folder as it
-is held (a journal of this process, ``held-updates.<pid>-<random>.jsonl``, fsynced), which goes
-once they were handled. A stop keeps those not handled yet in the database
-(``interrupted_update``), or in a file of the data folder while the database is still down
-(bot/app.py: ``finish_updates``), and the next start hands them back here
+is held (a journal of this process, ``held-updates.<pid>-<random>.jsonl``, fsynced); each one
+handled is marked so there, and the journal goes once all were. A stop keeps those not handled
+yet in the database (``interrupted_update``), or in a file of the data folder while the database
+is still down (bot/app.py: ``finish_updates``), and the next start hands them back here
 (:meth:`UpdateReplay.resume`), to be handled before that user's new ones. A process killed
 during an outage leaves its journal, which a next start adds to that file
-(:meth:`UpdateReplay.start`); one already handled is dropped there by the duplicate check. An
-instance started on a data folder that another one shares while that one holds updates takes
-that one's journal too: both may then handle an update, and the duplicate check lets one through.
+(:meth:`UpdateReplay.start`) without those marked handled (one whose mark was lost with the
+machine is dropped by the duplicate check). An instance started on a data folder that another
+one shares while that one holds updates takes that one's journal too: both may then handle an
+update, and the duplicate check lets one through.
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ from bot.redact import chat_ref
 from reporting_forms.registration import language_of
 from reporting_forms.texts import text
 from storage.db import Database
-from storage.interrupted import FALLBACK_FILE, journals, keep_in_file, move_file, new_journal
+from storage.interrupted import FALLBACK_FILE, journals, keep_in_file, mark_handled, move_file, new_journal
 from storage.repositories import Repos
 
 if TYPE_CHECKING:
@@ -100,6 +101,7 @@ class UpdateReplay:
         self.dp, self.bot, self.db = dp, bot, db
         self._data_dir = data_dir
         self.journal = new_journal(data_dir) if data_dir is not None else None
+        self._written: set[int] = set()  # ids of the updates in the journal not yet handled
         self.default_language = default_language
         self._held: deque[Update] = deque()
         self._held_chats: dict[int, int] = {}  # chat → updates of it held
@@ -205,6 +207,7 @@ class UpdateReplay:
             return
         try:
             keep_in_file(self.journal, self.bot.id, [as_kept(update)])
+            self._written.add(update.update_id)
         except OSError as exc:
             log.error(
                 "replay: update %s is held in memory only, not in %s: %s",
@@ -215,6 +218,7 @@ class UpdateReplay:
 
     def forget_written(self) -> None:
         """Every update written down was handled, or a stop has kept it: the journal goes."""
+        self._written.clear()
         if self.journal is None:
             return
         try:
@@ -285,9 +289,22 @@ class UpdateReplay:
                 self._replaying = None
             if self._requeued:
                 return False
+            if update.update_id in self._written:
+                self._handled(update.update_id)
             if update.update_id in self._kept:
                 await self._forget(update.update_id)
         return True
+
+    def _handled(self, update_id: int) -> None:
+        """A written-down update was handled: marked so in the journal, which a next start would
+        otherwise carry forward (should the process be killed before the replay drains)."""
+        self._written.discard(update_id)
+        if self.journal is None:
+            return
+        try:
+            mark_handled(self.journal, self.bot.id, update_id)
+        except OSError as exc:  # the duplicate check of a next start drops it instead
+            log.warning("replay: update %s handled, not marked so in %s: %s", update_id, self.journal, exc)
 
     async def _forget(self, update_id: int) -> None:
         """An update an earlier stop kept was handled: its row goes. Should that fail, the next

@@ -84,22 +84,37 @@ def keep_in_file(path: Path, bot_id: int, updates: Iterable[tuple[int, dict[str,
         os.fsync(out.fileno())
 
 
+def mark_handled(path: Path, bot_id: int, update_id: int) -> None:
+    """A journal's update was handled: a line saying so, after its own (not fsynced: a mark lost
+    with the machine only leaves the update to the duplicate check of a next start)."""
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    with os.fdopen(fd, "a", encoding="utf-8") as out:
+        out.write(json.dumps({"bot_id": bot_id, "update_id": update_id, "handled": True}) + "\n")
+
+
 def read_file(path: Path) -> dict[int, list[tuple[int, dict[str, Any]]]]:
-    """Bot id → its (update id, update) pairs kept in ``path``; a line that is not one (cut
-    short by a crash while it was written) is skipped. Nothing when there is no file."""
-    kept: dict[int, list[tuple[int, dict[str, Any]]]] = {}
+    """Bot id → its (update id, update) pairs kept in ``path`` and not marked handled after
+    (:func:`mark_handled`); a line that is not one (cut short by a crash while it was written)
+    is skipped. Nothing when there is no file."""
+    kept: dict[tuple[int, int], dict[str, Any]] = {}
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
     except FileNotFoundError:
-        return kept
+        return {}
     for line in lines:
         try:
             item = json.loads(line)
-            entry = (int(item["update_id"]), dict(item["payload"]))
-            kept.setdefault(int(item["bot_id"]), []).append(entry)
-        except (ValueError, KeyError, TypeError):
+            key = (int(item["bot_id"]), int(item["update_id"]))
+            if item.get("handled") is True:
+                kept.pop(key, None)
+            else:
+                kept[key] = dict(item["payload"])
+        except (ValueError, KeyError, TypeError, AttributeError):
             continue
-    return kept
+    by_bot: dict[int, list[tuple[int, dict[str, Any]]]] = {}
+    for (bot_id, update_id), payload in kept.items():
+        by_bot.setdefault(bot_id, []).append((update_id, payload))
+    return by_bot
 
 
 def move_file(source: Path, target: Path) -> int:

@@ -23,7 +23,7 @@ from bot.replay import UpdateReplay
 from reporting_forms.texts import text
 from storage import tables as t
 from storage.db import Database
-from storage.interrupted import FALLBACK_FILE, keep_in_file, read_file
+from storage.interrupted import FALLBACK_FILE, keep_in_file, mark_handled, read_file
 from storage.repositories import Repos
 from storage.retention import purge
 
@@ -160,6 +160,9 @@ def test_the_file_keeps_each_bots_updates_and_skips_a_line_cut_short(tmp_path: P
     first, second = _update(51, 801, "Komentārs ar garumzīmēm"), _update(52, 801, "7")
     keep_in_file(path, BOT_ID, [(51, _payload(first))])
     keep_in_file(path, 7, [(52, _payload(second))])
+    keep_in_file(path, BOT_ID, [(54, _payload(_update(54, 801, "8")))])
+    mark_handled(path, BOT_ID, 54)  # a journal's update handled after all
+    mark_handled(path, 7, 51)  # another bot's 51: not this one
     with path.open("a", encoding="utf-8") as out:
         out.write('{"bot_id": 42, "update_id": 53, "payl')  # a crash while the line was written
     kept = read_file(path)
@@ -215,11 +218,13 @@ async def test_an_update_is_written_down_as_it_is_held_and_the_journal_goes_once
     """A process killed during an outage loses nothing it held: each update is in the data
     folder's journal before it is held; once the replay has handled them all, the journal goes."""
     handled: list[str] = []
+    carried: list[list[int]] = []  # what a next start would carry forward, as each one is handled
     router = Router()
 
     @router.message()
     async def record(message: Message) -> None:
         handled.append(message.text or "")
+        carried.append([u for u, _ in read_file(journal).get(BOT_ID, [])])
 
     dp = Dispatcher()
     dp.include_router(router)
@@ -246,6 +251,7 @@ async def test_an_update_is_written_down_as_it_is_held_and_the_journal_goes_once
     finally:
         await replay.stop()
     assert handled == ["3,25", "Komentārs ar garumzīmēm"]
+    assert carried == [[71, 72], [72]]  # the first, once handled, is marked so: never handled twice
     assert not journal.exists() and not (tmp_path / FALLBACK_FILE).exists()
 
 
