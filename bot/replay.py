@@ -99,7 +99,6 @@ class UpdateReplay:
         data_dir: Path | None = None,
     ) -> None:
         self.dp, self.bot, self.db = dp, bot, db
-        self._data_dir = data_dir
         self.journal = new_journal(data_dir) if data_dir is not None else None
         self._written: set[int] = set()  # ids of the updates in the journal not yet handled
         self.default_language = default_language
@@ -124,15 +123,12 @@ class UpdateReplay:
     def start(self) -> None:
         """Before the first update: what a process killed during an outage had written down joins
         the file of updates kept for the start (bot/app.py: ``resume_interrupted`` reads it)."""
-        if self._data_dir is not None:
+        if self.journal is not None:
+            data_dir = self.journal.parent
             try:
-                moved = sum(
-                    move_file(left, self._data_dir / FALLBACK_FILE) for left in journals(self._data_dir)
-                )
+                moved = sum(move_file(left, data_dir / FALLBACK_FILE) for left in journals(data_dir))
             except OSError as exc:
-                log.error(
-                    "replay: the journals of updates held in %s could not be read: %s", self._data_dir, exc
-                )
+                log.error("replay: the journals of updates held in %s could not be read: %s", data_dir, exc)
             else:
                 if moved:
                     log.warning(

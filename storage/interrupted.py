@@ -71,25 +71,29 @@ def journals(data_dir: Path) -> list[Path]:
     return sorted(data_dir.glob(JOURNAL_GLOB))
 
 
-def keep_in_file(path: Path, bot_id: int, updates: Iterable[tuple[int, dict[str, Any]]]) -> None:
-    """Append bot ``bot_id``'s (update id, update) pairs to ``path``, flushed to disk; readable
-    by its owner only (the updates hold the users' messages)."""
+def _append(path: Path, lines: Iterable[dict[str, Any]], *, durable: bool) -> None:
+    """Append ``lines`` to ``path``, one JSON object a line, in a file readable by its owner
+    only (the updates hold the users' messages); ``durable``: flushed to disk before returning."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
     with os.fdopen(fd, "a", encoding="utf-8") as out:
-        for update_id, payload in updates:
-            line = {"bot_id": bot_id, "update_id": update_id, "payload": payload}
+        for line in lines:
             out.write(json.dumps(line, ensure_ascii=False) + "\n")
-        out.flush()
-        os.fsync(out.fileno())
+        if durable:
+            out.flush()
+            os.fsync(out.fileno())
+
+
+def keep_in_file(path: Path, bot_id: int, updates: Iterable[tuple[int, dict[str, Any]]]) -> None:
+    """Append bot ``bot_id``'s (update id, update) pairs to ``path``, flushed to disk."""
+    lines = ({"bot_id": bot_id, "update_id": update_id, "payload": payload} for update_id, payload in updates)
+    _append(path, lines, durable=True)
 
 
 def mark_handled(path: Path, bot_id: int, update_id: int) -> None:
     """A journal's update was handled: a line saying so, after its own (not fsynced: a mark lost
     with the machine only leaves the update to the duplicate check of a next start)."""
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-    with os.fdopen(fd, "a", encoding="utf-8") as out:
-        out.write(json.dumps({"bot_id": bot_id, "update_id": update_id, "handled": True}) + "\n")
+    _append(path, [{"bot_id": bot_id, "update_id": update_id, "handled": True}], durable=False)
 
 
 def read_file(path: Path) -> dict[int, list[tuple[int, dict[str, Any]]]]:
